@@ -1,0 +1,1 @@
+"""livenode: a live trading node for Python."""

@@ -1,0 +1,1 @@
+"""Bus layer: the in-process `MessageBus` and the topic names."""

@@ -1,0 +1,1 @@
+"""Command-line interface: `livenode run / config / status / stop / clean`."""
