@@ -1,0 +1,101 @@
+"""The run directory of one node instance: its ipc sockets and its pid file.
+
+``<base>/<trader_id>-<instance_id>/`` with mode 0700 (the bus carries orders:
+only the node's user may connect), holding ``control.ipc``, one
+``<worker>.pub.ipc`` per worker and ``node.pid``. ``livenode status`` and
+``livenode stop`` find a running node through it. It is removed when the
+supervisor exits; one left by a killed supervisor is recognised by its pid file
+naming a dead process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+PID_FILE = "node.pid"
+
+
+def default_base() -> Path:
+    """Per-user base directory; short, because ipc paths are limited to ~107 bytes."""
+    return Path(tempfile.gettempdir()) / f"livenode-{os.getuid()}"
+
+
+@dataclass(frozen=True)
+class RunDir:
+    path: Path
+
+    @property
+    def control_endpoint(self) -> str:
+        return f"ipc://{self.path / 'control.ipc'}"
+
+    def publish_endpoint(self, worker: str) -> str:
+        return f"ipc://{self.path / (worker + '.pub.ipc')}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.path / PID_FILE
+
+    def read_owner(self) -> dict[str, object]:
+        """The pid file's content: pid, trader_id, instance_id, started (ns)."""
+        data: dict[str, object] = json.loads(self.pid_file.read_text())
+        return data
+
+    def is_alive(self) -> bool:
+        """True while the supervisor that owns this directory still runs."""
+        try:
+            owner = self.read_owner()
+        except (OSError, ValueError):
+            return False
+        pid = owner.get("pid")
+        if not isinstance(pid, int) or not psutil.pid_exists(pid):
+            return False
+        try:
+            created = psutil.Process(pid).create_time()
+        except psutil.Error:
+            return False
+        started = owner.get("process_created")
+        # A recycled pid belongs to a process created after ours wrote the file.
+        return not isinstance(started, float) or abs(created - started) < 1.0
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def create_run_dir(trader_id: str, instance_id: str, base: Path | None = None) -> RunDir:
+    """Create the directory (0700) and write the pid file of this process."""
+    base = base or default_base()
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = base / f"{trader_id}-{instance_id}"
+    path.mkdir(mode=0o700)
+    os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
+    run_dir = RunDir(path)
+    me = psutil.Process()
+    owner = {
+        "pid": me.pid,
+        "process_created": me.create_time(),
+        "trader_id": trader_id,
+        "instance_id": instance_id,
+    }
+    run_dir.pid_file.write_text(json.dumps(owner))
+    return run_dir
+
+
+def find_run_dirs(trader_id: str | None = None, base: Path | None = None) -> Iterator[RunDir]:
+    """Every run directory under `base`, optionally only those of `trader_id`."""
+    base = base or default_base()
+    if not base.is_dir():
+        return
+    for path in sorted(base.iterdir()):
+        if not path.is_dir():
+            continue
+        if trader_id is not None and not path.name.startswith(f"{trader_id}-"):
+            continue
+        yield RunDir(path)

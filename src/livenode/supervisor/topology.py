@@ -1,0 +1,185 @@
+"""Placement of the node's components on worker processes, and the bus wiring
+that placement implies.
+
+A topology is a list of `WorkerConfig`: given in the config (`[[workers]]`) or
+derived (one data worker per data client, one trader, one risk, one exec worker
+per exec client). Validation names the worker, the member and what is wrong. From
+a valid topology follow, per worker, the topic prefixes it must receive and from
+which peers, so each SUB socket filters at the publisher.
+
+Client names are venue names (``[data_clients.SIM]`` serves venue SIM): that is
+what lets a data command for venue SIM find its data worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from livenode.config.workers import ROLES, WorkerConfig
+
+
+class TopologyError(ValueError):
+    """A topology that cannot run; the message names the worker and member."""
+
+
+@dataclass(frozen=True)
+class Members:
+    """What the configuration offers to place: client names and strategy ids."""
+
+    data_clients: tuple[str, ...]
+    exec_clients: tuple[str, ...]
+    strategies: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """`worker` receives topics starting with any of `prefixes` from `peer`."""
+
+    peer: str
+    prefixes: tuple[str, ...]
+
+
+def derive_workers(members: Members) -> list[WorkerConfig]:
+    """The automatic topology: data per venue, one trader, one risk, exec per venue."""
+    workers = [
+        WorkerConfig(name=f"data-{name}", role="data", members=[name], on_exit="restart")
+        for name in members.data_clients
+    ]
+    if members.strategies:
+        workers.append(
+            WorkerConfig(
+                name="trader", role="trader", members=list(members.strategies), on_exit="restart"
+            )
+        )
+    workers.append(WorkerConfig(name="risk", role="risk", on_exit="stop"))
+    workers.extend(
+        WorkerConfig(name=f"exec-{name}", role="exec", members=[name], on_exit="stop")
+        for name in members.exec_clients
+    )
+    return workers
+
+
+def validate_topology(workers: Sequence[WorkerConfig], members: Members) -> None:
+    """Raise `TopologyError` unless every member sits on exactly one fitting worker."""
+    seen_names: dict[str, int] = {}
+    for index, worker in enumerate(workers):
+        if worker.name in seen_names:
+            raise TopologyError(
+                f"workers[{index}].name: {worker.name!r} is already the name of "
+                f"workers[{seen_names[worker.name]}]"
+            )
+        seen_names[worker.name] = index
+
+    hosts = {
+        "data": ("data client", members.data_clients),
+        "trader": ("strategy", members.strategies),
+        "exec": ("exec client", members.exec_clients),
+    }
+    kinds = {
+        **{m: "data client" for m in members.data_clients},
+        **{m: "strategy" for m in members.strategies},
+        **{m: "exec client" for m in members.exec_clients},
+    }
+    placed: dict[tuple[str, str], str] = {}
+    for index, worker in enumerate(workers):
+        where = f"workers[{index}] ({worker.name})"
+        if worker.role == "risk":
+            if worker.members:
+                raise TopologyError(
+                    f"{where}.members: a risk worker hosts no members, got {worker.members}"
+                )
+            continue
+        kind, allowed = hosts[worker.role]
+        for member in worker.members:
+            if member not in allowed:
+                other = kinds.get(member)
+                if other is not None:
+                    raise TopologyError(
+                        f"{where}.members: {member!r} is a {other}; a {worker.role} worker "
+                        f"hosts {kind}s ({', '.join(allowed) or 'none configured'})"
+                    )
+                raise TopologyError(
+                    f"{where}.members: {member!r} is not a configured {kind} "
+                    f"(configured: {', '.join(allowed) or 'none'})"
+                )
+            key = (worker.role, member)
+            if key in placed:
+                raise TopologyError(
+                    f"{where}.members: {kind} {member!r} is already placed on worker "
+                    f"{placed[key]!r}; each {kind} runs on exactly one worker"
+                )
+            placed[key] = worker.name
+
+    for role, (kind, allowed) in hosts.items():
+        for member in allowed:
+            if (role, member) not in placed:
+                raise TopologyError(
+                    f"workers: {kind} {member!r} is placed on no worker; add it to the "
+                    f"members of a {role} worker"
+                )
+    risk_workers = [w.name for w in workers if w.role == "risk"]
+    if len(risk_workers) != 1:
+        raise TopologyError(
+            f"workers: expected exactly one risk worker (trading state and rate limits "
+            f"are node-wide), got {len(risk_workers)}: {risk_workers}"
+        )
+    unknown_roles = [w.role for w in workers if w.role not in ROLES]
+    if unknown_roles:  # unreachable through msgspec's Literal, kept for direct callers
+        raise TopologyError(f"workers: unknown role(s) {unknown_roles}")
+
+
+def subscriptions(workers: Sequence[WorkerConfig]) -> dict[str, list[Subscription]]:
+    """For each worker, the peers it subscribes to and the topic prefixes it takes.
+
+    trader  <- data: market data; exec: its strategies' order and position events,
+               account events; risk: trading-state events
+    data    <- trader: data commands for its venues
+    risk    <- trader: order commands; data: quotes, trades, instruments;
+               exec: order, position and account events (balances, open orders)
+    exec    <- risk: commands for its venues; data: its venues' instruments
+    """
+    by_role: dict[str, list[WorkerConfig]] = {role: [] for role in ROLES}
+    for worker in workers:
+        by_role[worker.role].append(worker)
+
+    def wanted(worker: WorkerConfig, peer: WorkerConfig) -> tuple[str, ...]:
+        if worker.role == "trader":
+            if peer.role == "data":
+                return ("data.",)
+            if peer.role == "exec":
+                per_strategy = [
+                    prefix
+                    for sid in worker.members
+                    for prefix in (f"events.order.{sid}", f"events.position.{sid}")
+                ]
+                return (*per_strategy, "events.account.")
+            if peer.role == "risk":
+                return ("events.risk",)
+        if worker.role == "data" and peer.role == "trader":
+            return tuple(f"commands.data.{venue}" for venue in worker.members)
+        if worker.role == "risk":
+            if peer.role == "trader":
+                return ("commands.risk",)
+            if peer.role == "data":
+                return ("data.quotes.", "data.trades.", "data.instrument.")
+            if peer.role == "exec":
+                return ("events.order.", "events.position.", "events.account.")
+        if worker.role == "exec":
+            if peer.role == "risk":
+                return tuple(f"commands.exec.{venue}" for venue in worker.members)
+            if peer.role == "data":
+                return tuple(f"data.instrument.{venue}." for venue in worker.members)
+        return ()
+
+    plan: dict[str, list[Subscription]] = {}
+    for worker in workers:
+        subs = []
+        for peer in workers:
+            if peer.name == worker.name:
+                continue
+            prefixes = wanted(worker, peer)
+            if prefixes:
+                subs.append(Subscription(peer=peer.name, prefixes=prefixes))
+        plan[worker.name] = subs
+    return plan

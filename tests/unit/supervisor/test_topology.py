@@ -1,0 +1,125 @@
+"""Topology derivation, validation messages and the bus wiring it implies."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from livenode.config.workers import WorkerConfig
+from livenode.supervisor.topology import (
+    Members,
+    TopologyError,
+    derive_workers,
+    subscriptions,
+    validate_topology,
+)
+
+MEMBERS = Members(
+    data_clients=("SIM",), exec_clients=("SIM",), strategies=("EMACross-001", "MarketMaker-001")
+)
+
+
+def worker(name: str, role: str, members: list[str] | None = None) -> WorkerConfig:
+    return WorkerConfig(name=name, role=role, members=members or [])  # type: ignore[arg-type]
+
+
+def test_derived_topology_is_valid_and_complete() -> None:
+    workers = derive_workers(MEMBERS)
+    validate_topology(workers, MEMBERS)
+    assert [(w.name, w.role, w.members) for w in workers] == [
+        ("data-SIM", "data", ["SIM"]),
+        ("trader", "trader", ["EMACross-001", "MarketMaker-001"]),
+        ("risk", "risk", []),
+        ("exec-SIM", "exec", ["SIM"]),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("workers", "message"),
+    [
+        (
+            [worker("d", "data", ["SIM"]), worker("r", "risk"), worker("e", "exec", ["SIM"])],
+            "strategy 'EMACross-001' is placed on no worker",
+        ),
+        (
+            [
+                worker("d", "data", ["SIM"]),
+                worker("t1", "trader", ["EMACross-001", "MarketMaker-001"]),
+                worker("t2", "trader", ["EMACross-001"]),
+                worker("r", "risk"),
+                worker("e", "exec", ["SIM"]),
+            ],
+            "strategy 'EMACross-001' is already placed on worker 't1'",
+        ),
+        (
+            [
+                worker("d", "data", ["SIM", "EMACross-001"]),
+                worker("t", "trader", ["EMACross-001", "MarketMaker-001"]),
+                worker("r", "risk"),
+                worker("e", "exec", ["SIM"]),
+            ],
+            "workers[0] (d).members: 'EMACross-001' is a strategy; a data worker hosts data clients",
+        ),
+        (
+            [
+                worker("d", "data", ["SIM"]),
+                worker("t", "trader", ["EMACross-001", "MarketMaker-001", "Nope-1"]),
+                worker("r", "risk"),
+                worker("e", "exec", ["SIM"]),
+            ],
+            "'Nope-1' is not a configured strategy",
+        ),
+        (
+            [
+                worker("d", "data", ["SIM"]),
+                worker("t", "trader", ["EMACross-001", "MarketMaker-001"]),
+                worker("r", "risk", ["SIM"]),
+                worker("e", "exec", ["SIM"]),
+            ],
+            "a risk worker hosts no members",
+        ),
+        (
+            [
+                worker("d", "data", ["SIM"]),
+                worker("t", "trader", ["EMACross-001", "MarketMaker-001"]),
+                worker("e", "exec", ["SIM"]),
+            ],
+            "expected exactly one risk worker",
+        ),
+        (
+            [
+                worker("d", "data", ["SIM"]),
+                worker("d", "trader", ["EMACross-001", "MarketMaker-001"]),
+                worker("r", "risk"),
+                worker("e", "exec", ["SIM"]),
+            ],
+            "workers[1].name: 'd' is already the name of workers[0]",
+        ),
+    ],
+)
+def test_invalid_topologies_are_named(workers: list[WorkerConfig], message: str) -> None:
+    with pytest.raises(TopologyError, match=re.escape(message)):
+        validate_topology(workers, MEMBERS)
+
+
+def test_subscriptions_follow_the_message_flow() -> None:
+    plan = subscriptions(derive_workers(MEMBERS))
+    as_dict = {w: {s.peer: s.prefixes for s in subs} for w, subs in plan.items()}
+    assert as_dict["trader"] == {
+        "data-SIM": ("data.",),
+        "risk": ("events.risk",),
+        "exec-SIM": (
+            "events.order.EMACross-001",
+            "events.position.EMACross-001",
+            "events.order.MarketMaker-001",
+            "events.position.MarketMaker-001",
+            "events.account.",
+        ),
+    }
+    assert as_dict["data-SIM"] == {"trader": ("commands.data.SIM",)}
+    assert as_dict["risk"]["trader"] == ("commands.risk",)
+    assert as_dict["exec-SIM"] == {
+        "data-SIM": ("data.instrument.SIM.",),
+        "risk": ("commands.exec.SIM",),
+    }
