@@ -1,1 +1,69 @@
-"""config."""
+"""Configuration of the node: frozen msgspec structs, loaded from TOML or JSON.
+
+Every error is a `ConfigError` naming the field path, the bad value and what was
+expected, e.g. ``risk_engine.max_order_submit_rate: expected "<count>/<seconds>s"
+(e.g. "100/1s"), got "fast"``.
+"""
+
+from livenode.config.errors import ConfigError
+from livenode.config.loader import (
+    ResolvedClient,
+    ResolvedStrategy,
+    config_to_builtins,
+    import_object,
+    load_config,
+    load_config_str,
+    resolve_client_config,
+    resolve_config,
+    resolve_strategy,
+    strategy_id_of,
+)
+from livenode.config.structs import (
+    CacheConfig,
+    ClientConfig,
+    ConfigStruct,
+    DataEngineConfig,
+    ExecEngineConfig,
+    ImportableStrategyConfig,
+    LoggingConfig,
+    MessageBusConfig,
+    PortfolioConfig,
+    RiskEngineConfig,
+    TimeoutsConfig,
+    TradingNodeConfig,
+)
+from livenode.config.workers import SupervisorConfig, WorkerConfig
+from livenode.config.toml_writer import dump_config, dumps_toml
+from livenode.config.validators import Rate, parse_rate
+
+__all__ = [
+    "CacheConfig",
+    "ClientConfig",
+    "ConfigError",
+    "ConfigStruct",
+    "DataEngineConfig",
+    "ExecEngineConfig",
+    "ImportableStrategyConfig",
+    "LoggingConfig",
+    "MessageBusConfig",
+    "PortfolioConfig",
+    "Rate",
+    "ResolvedClient",
+    "ResolvedStrategy",
+    "RiskEngineConfig",
+    "TimeoutsConfig",
+    "SupervisorConfig",
+    "TradingNodeConfig",
+    "WorkerConfig",
+    "config_to_builtins",
+    "dump_config",
+    "dumps_toml",
+    "import_object",
+    "load_config",
+    "load_config_str",
+    "parse_rate",
+    "resolve_client_config",
+    "resolve_config",
+    "resolve_strategy",
+    "strategy_id_of",
+]

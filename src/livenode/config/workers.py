@@ -31,7 +31,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from livenode.config.structs import ConfigStruct
+from livenode.config.base import ConfigStruct
 
 Role = Literal["data", "trader", "risk", "exec"]
 ROLES: tuple[Role, ...] = ("data", "trader", "risk", "exec")
@@ -44,7 +44,7 @@ CoreId = Annotated[int, msgspec.Meta(ge=0)]
 WorkerName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")]
 
 
-class StopTimeouts(ConfigStruct):
+class StopTimeouts(ConfigStruct, kw_only=True):
     """Seconds each shutdown phase may take before its workers are killed."""
 
     trader: PositiveSeconds = 10.0
@@ -56,7 +56,7 @@ class StopTimeouts(ConfigStruct):
         return self.trader + self.data + self.risk + self.exec
 
 
-class SupervisorConfig(ConfigStruct):
+class SupervisorConfig(ConfigStruct, kw_only=True):
     """Health and shutdown tuning of the supervisor."""
 
     heartbeat_interval: PositiveSeconds = 0.5
@@ -84,7 +84,7 @@ class SupervisorConfig(ConfigStruct):
             )
 
 
-class WorkerConfig(ConfigStruct):
+class WorkerConfig(ConfigStruct, kw_only=True):
     """One worker process: its role, what it hosts, where it runs, what happens when it dies."""
 
     name: WorkerName

@@ -1,0 +1,230 @@
+"""The node's configuration as frozen msgspec Structs.
+
+Every struct is frozen (a running node never sees its config change under it),
+forbids unknown fields (a typo must fail loudly, not silently use a default) and
+is keyword-only (field order carries no meaning in TOML). Types are as precise
+as msgspec allows, so most errors are found by `msgspec.convert`; the rest
+(formats, cross-field rules) are checked in `__post_init__`, which msgspec also
+runs while decoding.
+
+Convention for `__post_init__` errors: the message starts with the field's path
+relative to the struct, then ``": "``, e.g. ``"max_order_submit_rate: expected
+..."``. The loader prepends the struct's own path in the document, giving
+``risk_engine.max_order_submit_rate: expected ...``.
+
+Room is left for issue 3's topology (`workers`, roles, shards, cores, restart
+policy) as further `TradingNodeConfig` fields; nothing here depends on it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from livenode.config.base import ConfigStruct
+from livenode.config.workers import SupervisorConfig, WorkerConfig
+from livenode.config.validators import (
+    check_client_name,
+    check_import_path,
+    check_instrument_id,
+    check_positive_decimal,
+    check_trader_id,
+    parse_rate,
+    show_value,
+)
+
+PositiveSeconds = Annotated[float, msgspec.Meta(gt=0)]
+PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
+Mode = Literal["single", "multiprocess"]
+Environment = Literal["sandbox", "live"]
+TradingStateName = Literal["ACTIVE", "REDUCING", "HALTED"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+def _field_error(field: str, exc: ValueError) -> ValueError:
+    """Prefix a validator's message with the field name (see module docstring)."""
+    return ValueError(f"{field}: {exc}")
+
+
+def _key_error(field: str, exc: ValueError) -> ValueError:
+    """Like `_field_error`, for a table key rather than its value."""
+    text = str(exc).removeprefix("expected ")
+    return ValueError(f"{field}: expected the key to be {text}")
+
+
+class DataEngineConfig(ConfigStruct, kw_only=True):
+    """Tuning of the `DataEngine`."""
+
+    # Emit a time bar at the end of an interval even when no tick arrived in it
+    # (the bar repeats the last close), so strategies see a regular clock.
+    time_bars_build_with_no_updates: bool = True
+    # Stamp a time bar with its close time (True) or its open time (False).
+    time_bars_timestamp_on_close: bool = True
+    # Drop data older than the last seen for the same instrument and type.
+    validate_data_sequence: bool = False
+
+
+class RiskEngineConfig(ConfigStruct, kw_only=True):
+    """Pre-trade risk checks of the `RiskEngine`."""
+
+    # Skip every check: for venues that enforce their own limits, never for live.
+    bypass: bool = False
+    trading_state: TradingStateName = "ACTIVE"
+    max_order_submit_rate: str = "100/1s"
+    max_order_modify_rate: str = "100/1s"
+    # Per-instrument cap on the notional of one order, in the quote currency,
+    # as decimal strings ("50000") so no float rounding creeps into a limit.
+    max_notional_per_order: dict[str, str] = {}
+
+    def __post_init__(self) -> None:
+        for name in ("max_order_submit_rate", "max_order_modify_rate"):
+            try:
+                parse_rate(getattr(self, name))
+            except ValueError as exc:
+                raise _field_error(name, exc) from None
+        for key, value in self.max_notional_per_order.items():
+            field = f"max_notional_per_order[{show_value(key)}]"
+            try:
+                check_instrument_id(key)
+            except ValueError as exc:
+                raise _key_error(field, exc) from None
+            try:
+                check_positive_decimal(value)
+            except ValueError as exc:
+                raise _field_error(field, exc) from None
+
+
+class ExecEngineConfig(ConfigStruct, kw_only=True):
+    """Behaviour of the `ExecutionEngine`."""
+
+    # Reconcile cached orders and positions with the venues' reports at start.
+    reconciliation: bool = True
+    # Ignore position reports during reconciliation (venues that net positions
+    # across strategies report positions the node cannot attribute).
+    filter_position_reports: bool = False
+
+
+class PortfolioConfig(ConfigStruct, kw_only=True):
+    """Reserved: the portfolio has no tuning yet; the table is accepted empty."""
+
+
+class CacheConfig(ConfigStruct, kw_only=True):
+    """Bounds of the in-process cache (memory must stay flat on a long run)."""
+
+    # Closed orders kept in memory; the oldest are purged beyond this bound.
+    max_closed_orders: PositiveInt = 10_000
+
+
+class MessageBusConfig(ConfigStruct, kw_only=True):
+    """Reserved for the multiprocess transport settings (issue 3)."""
+
+
+class LoggingConfig(ConfigStruct, kw_only=True):
+    """Logging of the node (`livenode.core.logging.setup_logging`)."""
+
+    level: LogLevel = "INFO"
+
+
+class TimeoutsConfig(ConfigStruct, kw_only=True):
+    """Seconds the node waits for each phase before giving up on it."""
+
+    connection: PositiveSeconds = 10.0
+    reconciliation: PositiveSeconds = 10.0
+    portfolio: PositiveSeconds = 10.0
+    disconnection: PositiveSeconds = 10.0
+    post_stop: PositiveSeconds = 5.0
+    shutdown: PositiveSeconds = 30.0
+
+    def __post_init__(self) -> None:
+        # The shutdown timeout bounds the whole stop sequence, which includes
+        # waiting for disconnection and the post-stop grace period; a shorter
+        # shutdown would kill the node before those phases could ever finish.
+        floor = self.disconnection + self.post_stop
+        if not self.shutdown > floor:
+            raise ValueError(
+                f"shutdown: expected more than timeouts.disconnection + timeouts.post_stop "
+                f"({self.disconnection:g} + {self.post_stop:g} = {floor:g}), "
+                f"got {self.shutdown:g}"
+            )
+
+
+class ClientConfig(ConfigStruct, kw_only=True):
+    """A data or execution client: its factory and that factory's own config.
+
+    `config` stays a plain table here; the loader validates it against the
+    factory's `config_type` (see `livenode.config.loader.resolve_client_config`).
+    """
+
+    factory: str
+    config: dict[str, Any] = {}
+
+    def __post_init__(self) -> None:
+        try:
+            check_import_path(self.factory)
+        except ValueError as exc:
+            raise _field_error("factory", exc) from None
+
+
+class ImportableStrategyConfig(ConfigStruct, kw_only=True):
+    """A strategy: its class, its config Struct, and that config's values."""
+
+    path: str
+    config_path: str
+    config: dict[str, Any] = {}
+
+    def __post_init__(self) -> None:
+        for name in ("path", "config_path"):
+            try:
+                check_import_path(getattr(self, name))
+            except ValueError as exc:
+                raise _field_error(name, exc) from None
+
+
+class TradingNodeConfig(ConfigStruct, kw_only=True):
+    """The whole node: one document, loaded by `livenode.config.load_config`."""
+
+    trader_id: str = "TRADER-001"
+    # Generated at start when absent, so two runs of one config are told apart.
+    instance_id: str | None = None
+    mode: Mode = "single"
+    environment: Environment = "sandbox"
+    # Seconds between the status lines the CLI prints while the node runs.
+    status_interval: PositiveSeconds = 5.0
+    data_engine: DataEngineConfig = DataEngineConfig()
+    risk_engine: RiskEngineConfig = RiskEngineConfig()
+    exec_engine: ExecEngineConfig = ExecEngineConfig()
+    portfolio: PortfolioConfig = PortfolioConfig()
+    cache: CacheConfig = CacheConfig()
+    message_bus: MessageBusConfig = MessageBusConfig()
+    logging: LoggingConfig = LoggingConfig()
+    timeouts: TimeoutsConfig = TimeoutsConfig()
+    data_clients: dict[str, ClientConfig] = {}
+    exec_clients: dict[str, ClientConfig] = {}
+    strategies: list[ImportableStrategyConfig] = []
+    # Multiprocess topology (livenode.config.workers); ignored in single mode.
+    supervisor: SupervisorConfig = SupervisorConfig()
+    workers: list[WorkerConfig] = []
+
+    def __post_init__(self) -> None:
+        try:
+            check_trader_id(self.trader_id)
+        except ValueError as exc:
+            raise _field_error("trader_id", exc) from None
+        if self.instance_id is not None and not self.instance_id.strip():
+            raise ValueError('instance_id: expected a non-empty string or no value, got ""')
+        if self.mode == "multiprocess":
+            phases = self.supervisor.stop_timeouts
+            if not self.timeouts.shutdown > phases.total():
+                raise ValueError(
+                    f"timeouts.shutdown: expected more than the sum of "
+                    f"supervisor.stop_timeouts (trader {phases.trader:g} + data "
+                    f"{phases.data:g} + risk {phases.risk:g} + exec {phases.exec:g} = "
+                    f"{phases.total():g}), got {self.timeouts.shutdown:g}"
+                )
+        for section in ("data_clients", "exec_clients"):
+            for name in getattr(self, section):
+                try:
+                    check_client_name(name)
+                except ValueError as exc:
+                    raise _key_error(f"{section}[{show_value(name)}]", exc) from None

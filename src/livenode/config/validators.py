@@ -1,0 +1,117 @@
+"""Checks msgspec's type system cannot express, shared by the config structs.
+
+Each check raises `ValueError` with a message of the form
+``expected <what>, got <value>``; the structs prefix the field name, and the
+loader prefixes the path of the struct inside the document.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from decimal import Decimal, InvalidOperation
+from typing import Any, NamedTuple
+
+from livenode.model.identifiers import InstrumentId, TraderId
+
+# "<count>/<seconds>s": an integer count per a positive decimal number of seconds.
+_RATE_RE = re.compile(r"^(\d+)/(\d+(?:\.\d*)?|\.\d+)s$")
+# "package.module:ClassName" (the class part may be dotted for nested classes).
+_DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
+_IMPORT_PATH_RE = re.compile(rf"^{_DOTTED}:{_DOTTED}$")
+# Client names end up in bus topics (`commands.exec.{venue}`), so no dots or spaces.
+_CLIENT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
+
+RATE_FORMAT = '"<count>/<seconds>s" (e.g. "100/1s")'
+
+
+def show_value(value: Any, limit: int = 60) -> str:
+    """Render a value from a config document the way the user wrote it.
+
+    JSON spelling is used because it is also valid TOML for scalars (strings in
+    double quotes, true/false), which is what the user sees in the file.
+    """
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class Rate(NamedTuple):
+    """A rate limit: at most `count` events per `seconds`."""
+
+    count: int
+    seconds: float
+
+    @property
+    def interval_ns(self) -> int:
+        """The window length in nanoseconds, the unit of the node's clocks."""
+        return round(self.seconds * 1_000_000_000)
+
+    def __str__(self) -> str:
+        return f"{self.count}/{self.seconds:g}s"
+
+
+def parse_rate(text: str) -> Rate:
+    """Parse ``"100/1s"`` or ``"10/0.5s"`` into `Rate`; `ValueError` otherwise."""
+    match = _RATE_RE.match(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f"expected {RATE_FORMAT}, got {show_value(text)}")
+    count, seconds = int(match.group(1)), float(match.group(2))
+    if count <= 0 or seconds <= 0:
+        raise ValueError(
+            f"expected {RATE_FORMAT} with count > 0 and seconds > 0, got {show_value(text)}"
+        )
+    return Rate(count, seconds)
+
+
+def check_trader_id(value: str) -> None:
+    """A trader id is ``NAME-TAG`` (e.g. ``TRADER-001``), by `TraderId`'s own rule."""
+    try:
+        TraderId(value)
+    except (ValueError, TypeError):
+        raise ValueError(
+            f'expected "NAME-TAG" (e.g. "TRADER-001"), got {show_value(value)}'
+        ) from None
+
+
+def check_instrument_id(value: str) -> None:
+    """An instrument id is ``SYMBOL.VENUE`` (split on the last dot), as `InstrumentId`."""
+    try:
+        InstrumentId(value)
+    except (ValueError, TypeError):
+        raise ValueError(
+            'expected an instrument id "SYMBOL.VENUE" (e.g. "BTCUSDT.SIM"), '
+            f"got {show_value(value)}"
+        ) from None
+
+
+def check_positive_decimal(value: str) -> Decimal:
+    """Amounts are decimal strings so no float rounding creeps into risk limits."""
+    try:
+        number = Decimal(value)
+    except (InvalidOperation, TypeError, ValueError):
+        number = None
+    if number is None or not number.is_finite() or number <= 0:
+        raise ValueError(
+            f'expected a positive decimal string (e.g. "50000"), got {show_value(value)}'
+        )
+    return number
+
+
+def check_import_path(value: str) -> None:
+    """Factories and strategies are named ``"package.module:ClassName"``."""
+    if _IMPORT_PATH_RE.match(value) is None:
+        raise ValueError(
+            f'expected an import path "package.module:ClassName", got {show_value(value)}'
+        )
+
+
+def check_client_name(value: str) -> None:
+    """Client names become parts of bus topics, so they must be one topic token."""
+    if _CLIENT_NAME_RE.match(value) is None:
+        raise ValueError(
+            "expected a client name of letters, digits, '_' or '-' (e.g. \"SIM\"), "
+            f"got {show_value(value)}"
+        )

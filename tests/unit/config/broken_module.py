@@ -1,0 +1,3 @@
+"""A module that fails while being imported, for the loader's import-error test."""
+
+raise RuntimeError("boom while importing")

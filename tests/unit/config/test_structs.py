@@ -1,0 +1,97 @@
+"""The config structs themselves: defaults, immutability, their own rules."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from livenode.config import (
+    CacheConfig,
+    ImportableStrategyConfig,
+    LoggingConfig,
+    ClientConfig,
+    ConfigError,
+    Rate,
+    RiskEngineConfig,
+    TimeoutsConfig,
+    TradingNodeConfig,
+    parse_rate,
+)
+
+
+def test_defaults_are_the_documented_ones() -> None:
+    config = TradingNodeConfig()
+    assert config.trader_id == "TRADER-001"
+    assert config.instance_id is None
+    assert (config.mode, config.environment) == ("single", "sandbox")
+    assert config.status_interval == 5.0
+    assert config.data_engine.time_bars_build_with_no_updates is True
+    risk = config.risk_engine
+    assert (risk.bypass, risk.trading_state) == (False, "ACTIVE")
+    assert risk.max_order_submit_rate == risk.max_order_modify_rate == "100/1s"
+    assert risk.max_notional_per_order == {}
+    assert config.exec_engine.reconciliation is True
+    assert config.exec_engine.filter_position_reports is False
+    assert config.cache.max_closed_orders == 10_000
+    assert config.logging.level == "INFO"
+    t = config.timeouts
+    assert (t.connection, t.reconciliation, t.portfolio, t.disconnection, t.post_stop,
+            t.shutdown) == (10, 10, 10, 10, 5, 30)
+    assert config.data_clients == {} and config.exec_clients == {} and config.strategies == []
+
+
+def test_structs_are_frozen_and_keyword_only() -> None:
+    config = TradingNodeConfig()
+    with pytest.raises(AttributeError):
+        config.trader_id = "OTHER-001"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        TimeoutsConfig(1.0)  # type: ignore[misc]
+
+
+def test_struct_rules_also_apply_on_direct_construction() -> None:
+    # __post_init__ runs for Python construction too, not only when loading.
+    with pytest.raises(ValueError, match=r"^trader_id: expected \"NAME-TAG\""):
+        TradingNodeConfig(trader_id="nodash")
+    with pytest.raises(ValueError, match=r"^shutdown: expected more than"):
+        TimeoutsConfig(shutdown=1.0)
+    with pytest.raises(ValueError, match=r"^max_order_modify_rate: expected"):
+        RiskEngineConfig(max_order_modify_rate="1 per second")
+    with pytest.raises(ValueError, match=r"^factory: expected an import path"):
+        ClientConfig(factory="no_colon")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("100/1s", Rate(100, 1.0)), ("10/0.5s", Rate(10, 0.5)), ("1/60s", Rate(1, 60.0)),
+     ("5/.25s", Rate(5, 0.25))],
+)
+def test_parse_rate_accepts_count_per_seconds(text: str, expected: Rate) -> None:
+    rate = parse_rate(text)
+    assert rate == expected
+    assert rate.interval_ns == round(expected.seconds * 1e9)
+    assert parse_rate(str(rate)) == rate
+
+
+@pytest.mark.parametrize("text", ["fast", "100", "100/1", "100/s", "0/1s", "10/0s", "-1/1s",
+                                  "1.5/1s", " 100/1s", "100/1ms"])
+def test_parse_rate_rejects_everything_else(text: str) -> None:
+    with pytest.raises(ValueError, match=r'expected "<count>/<seconds>s"'):
+        parse_rate(text)
+
+
+def test_config_error_carries_path_and_message() -> None:
+    err = ConfigError("risk_engine.bypass", 'expected bool, got "yes"')
+    assert (err.path, err.message) == ("risk_engine.bypass", 'expected bool, got "yes"')
+    assert str(err) == 'risk_engine.bypass: expected bool, got "yes"'
+    assert isinstance(err, ValueError)
+    assert str(ConfigError("", "whole document")) == "whole document"
+
+
+def test_msgspec_options_are_inherited_by_every_struct() -> None:
+    for cls in (TradingNodeConfig, RiskEngineConfig, TimeoutsConfig, ClientConfig,
+                ImportableStrategyConfig, CacheConfig, LoggingConfig):
+        cfg = cls.__struct_config__
+        assert cfg.frozen and cfg.forbid_unknown_fields, cls
+        assert issubclass(cls, msgspec.Struct)
+        with pytest.raises(TypeError):  # kw_only on every class: no positional arguments
+            cls("x")
