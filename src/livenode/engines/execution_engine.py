@@ -1,0 +1,461 @@
+"""The execution engine: routes order commands to venues, applies what venues say.
+
+Flow (ARCHITECTURE.md, "Flow" 5): approved commands arrive on
+`commands.exec.{venue}`; a submitted order is cached (if the strategy did not
+already) and every command goes to the execution client of its venue. Clients
+(and the risk engine, for denials) deliver order events, account states and
+reports to the `ExecEngine.process` endpoint. Each order event goes through the
+cached order's state machine, then out on `events.order.{strategy_id}`; fills
+build the netting position `{instrument_id}-{strategy_id}` and publish its
+events on `events.position.{strategy_id}`; account states update the cache and go
+out on `events.account.{account_id}`.
+
+A venue may repeat a fill (reconnect, replay): a fill whose trade id the order
+already has is ignored and counted. An event the order's state machine refuses is
+logged and counted, never raised: one bad event must not stop the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from livenode.bus import topics
+from livenode.core.component import Component
+from livenode.core.uuid import new_id
+from livenode.engines.clients import EXEC_ENGINE_PROCESS, ExecutionClient
+from livenode.engines.reconciliation import Reconciler
+from livenode.model.accounts import CashAccount, MarginAccount
+from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
+from livenode.model.enums import AccountType, OrderStatus
+from livenode.model.events import (
+    AccountState,
+    OrderAccepted,
+    OrderCanceled,
+    OrderCancelRejected,
+    OrderDenied,
+    OrderExpired,
+    OrderFilled,
+    OrderModifyRejected,
+    OrderPendingCancel,
+    OrderPendingUpdate,
+    OrderRejected,
+    OrderSubmitted,
+    OrderTriggered,
+    OrderUpdated,
+    PositionChanged,
+    PositionClosed,
+    PositionOpened,
+)
+from livenode.model.identifiers import PositionId
+from livenode.model.orders import InvalidStateTransition, Order
+from livenode.model.position import Position, netting_position_id
+from livenode.model.reports import FillReport, OrderStatusReport, PositionStatusReport
+
+if TYPE_CHECKING:
+    from livenode.bus.message_bus import MessageBus
+    from livenode.cache.cache import Cache
+    from livenode.config import ExecEngineConfig
+    from livenode.core.clock import Clock
+    from livenode.model.identifiers import ClientOrderId, InstrumentId, StrategyId, Venue
+
+__all__ = ["ExecutionEngine", "NO_EXEC_CLIENT", "position_id_for"]
+
+_log = logging.getLogger("livenode.engines.exec")
+
+NO_EXEC_CLIENT = "NO_EXEC_CLIENT"
+CLIENT_ERROR = "CLIENT_ERROR"
+
+_ORDER_EVENTS = (
+    OrderDenied,
+    OrderSubmitted,
+    OrderAccepted,
+    OrderRejected,
+    OrderPendingUpdate,
+    OrderPendingCancel,
+    OrderModifyRejected,
+    OrderCancelRejected,
+    OrderUpdated,
+    OrderTriggered,
+    OrderFilled,
+    OrderCanceled,
+    OrderExpired,
+)
+
+
+def position_id_for(instrument_id: InstrumentId, strategy_id: StrategyId) -> PositionId:
+    """The netting position id of a strategy in an instrument: `{instrument_id}-{strategy_id}`."""
+    return netting_position_id(instrument_id, strategy_id)
+
+
+class ExecutionEngine(Component):
+    """Routes order commands to execution clients and applies their events.
+
+    Args:
+        msgbus: subscribed to `commands.exec.*`; `ExecEngine.process` registered.
+        cache: orders, positions, accounts and instruments.
+        clock: stamps the events the engine makes itself.
+        config: `ExecEngineConfig`.
+
+    Counters: `command_count`, `event_count`, `fill_count`,
+    `duplicate_fill_count`, `invalid_transition_count`, `unknown_order_events`,
+    `client_errors`, `routing_errors` (see `counters()`).
+    """
+
+    def __init__(
+        self,
+        msgbus: MessageBus,
+        cache: Cache,
+        clock: Clock,
+        config: ExecEngineConfig,
+        component_id: str = "ExecEngine",
+    ) -> None:
+        super().__init__(component_id, clock, publisher=msgbus)
+        self._msgbus = msgbus
+        self._cache = cache
+        self._config = config
+        self._clients: dict[Venue, ExecutionClient] = {}
+        # Submitted to a client but no event back yet: in flight for the stop sequence.
+        self._awaiting_first_event: set[ClientOrderId] = set()
+        self._settled: asyncio.Event | None = None
+        self.command_count = 0
+        self.event_count = 0
+        self.fill_count = 0
+        self.duplicate_fill_count = 0
+        self.invalid_transition_count = 0
+        self.unknown_order_events = 0
+        self.client_errors = 0
+        self.routing_errors = 0
+        self._reconciler = Reconciler(self, cache, clock)
+        self._handlers: dict[type, Any] = {t: self._handle_order_event for t in _ORDER_EVENTS}
+        self._handlers[AccountState] = self._handle_account_state
+        self._handlers[OrderStatusReport] = self._reconciler.handle_report
+        self._handlers[FillReport] = self._reconciler.handle_report
+        self._handlers[PositionStatusReport] = self._reconciler.handle_report
+        self._commands = {
+            SubmitOrder: self._submit,
+            ModifyOrder: self._modify,
+            CancelOrder: self._cancel,
+            CancelAllOrders: self._cancel_all,
+        }
+        msgbus.register(EXEC_ENGINE_PROCESS, self.process)
+        msgbus.subscribe(topics.ALL_EXEC_COMMANDS, self.execute)
+
+    # -- clients ----------------------------------------------------------------------------
+
+    def register_client(self, client: ExecutionClient) -> None:
+        """Route the commands of `client.venue` to `client`.
+
+        Raises:
+            ValueError: a client is already registered for that venue.
+        """
+        venue = client.venue
+        if venue in self._clients:
+            raise ValueError(
+                f"ExecutionEngine: an execution client for venue {venue} is already "
+                f"registered ({self._clients[venue].name})"
+            )
+        self._clients[venue] = client
+
+    def deregister_client(self, client: ExecutionClient) -> None:
+        """Forget the client of `client.venue` (no-op when it is not the registered one)."""
+        if self._clients.get(client.venue) is client:
+            del self._clients[client.venue]
+
+    @property
+    def registered_venues(self) -> list[Venue]:
+        """Venues with an execution client, in registration order."""
+        return list(self._clients)
+
+    def client(self, venue: Venue) -> ExecutionClient | None:
+        """The execution client of `venue`, if any."""
+        return self._clients.get(venue)
+
+    @property
+    def clients(self) -> list[ExecutionClient]:
+        """The registered execution clients."""
+        return list(self._clients.values())
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def execute(self, command: Any) -> None:
+        """Route one command to its venue's client (the `commands.exec.*` subscriber)."""
+        self.command_count += 1
+        handler = self._commands.get(type(command))
+        if handler is None:
+            self.routing_errors += 1
+            _log.error("ExecutionEngine: unsupported command %r", command)
+            return
+        handler(command)
+
+    def _submit(self, command: SubmitOrder) -> None:
+        init = command.order
+        coid = init.client_order_id
+        order = self._cache.order(coid)
+        if order is None:
+            order = Order(init)
+            self._cache.add_order(order)
+        venue = init.instrument_id.venue
+        client = self._clients.get(venue)
+        if client is None:
+            self.routing_errors += 1
+            self._deny(init, f"{NO_EXEC_CLIENT}: no execution client for venue {venue}")
+            return
+        self._awaiting_first_event.add(coid)
+        try:
+            client.submit_order(command)
+        except Exception as exc:
+            self.client_errors += 1
+            _log.exception("ExecutionEngine: %s failed to submit %s", client.name, coid)
+            if order.status is OrderStatus.INITIALIZED:
+                # The order never left: deny it so the strategy is told.
+                self._deny(init, f"{CLIENT_ERROR}: {client.name}: {exc!r}")
+
+    def _deny(self, init: Any, reason: str) -> None:
+        now = self._clock.timestamp_ns()
+        self.process(
+            OrderDenied(
+                trader_id=init.trader_id,
+                strategy_id=init.strategy_id,
+                instrument_id=init.instrument_id,
+                client_order_id=init.client_order_id,
+                reason=reason,
+                event_id=new_id(),
+                ts_event=now,
+                ts_init=now,
+            )
+        )
+
+    def _route(self, command: Any, method: str, rejection: type | None) -> None:
+        venue = command.instrument_id.venue
+        client = self._clients.get(venue)
+        reason = None
+        if client is None:
+            self.routing_errors += 1
+            reason = f"{NO_EXEC_CLIENT}: no execution client for venue {venue}"
+            _log.error("ExecutionEngine: %s (%s)", reason, type(command).__name__)
+        else:
+            try:
+                getattr(client, method)(command)
+            except Exception as exc:
+                self.client_errors += 1
+                reason = f"{CLIENT_ERROR}: {client.name}: {exc!r}"
+                _log.exception("ExecutionEngine: %s failed on %s", client.name, method)
+        if reason is None or rejection is None:
+            return
+        if self._cache.order(command.client_order_id) is None:
+            return
+        now = self._clock.timestamp_ns()
+        self.process(
+            rejection(
+                trader_id=command.trader_id,
+                strategy_id=command.strategy_id,
+                instrument_id=command.instrument_id,
+                client_order_id=command.client_order_id,
+                reason=reason,
+                event_id=new_id(),
+                ts_event=now,
+                ts_init=now,
+            )
+        )
+
+    def _modify(self, command: ModifyOrder) -> None:
+        self._route(command, "modify_order", OrderModifyRejected)
+
+    def _cancel(self, command: CancelOrder) -> None:
+        self._route(command, "cancel_order", OrderCancelRejected)
+
+    def _cancel_all(self, command: CancelAllOrders) -> None:
+        self._route(command, "cancel_all_orders", None)
+
+    # -- events -----------------------------------------------------------------------------
+
+    def process(self, msg: Any) -> None:
+        """Apply an order event, account state or report (the `ExecEngine.process` endpoint)."""
+        handler = self._handlers.get(type(msg))
+        if handler is None:
+            _log.warning("ExecutionEngine: cannot process %s", type(msg).__name__)
+            return
+        self.event_count += 1
+        handler(msg)
+
+    def _handle_order_event(self, event: Any) -> None:
+        coid = event.client_order_id
+        order = self._cache.order(coid)
+        if order is None:
+            self.unknown_order_events += 1
+            _log.warning(
+                "ExecutionEngine: %s for unknown order %s ignored", type(event).__name__, coid
+            )
+            return
+        self.apply_event(order, event)
+
+    def apply_event(self, order: Order, event: Any) -> bool:
+        """Apply `event` to `order`, cache and publish it; update the position on a fill.
+
+        Returns False when the event was a duplicate fill or refused by the state
+        machine (logged and counted, nothing published).
+        """
+        is_fill = type(event) is OrderFilled
+        if is_fill:
+            if self._is_duplicate_fill(order, event):
+                self.duplicate_fill_count += 1
+                _log.warning(
+                    "ExecutionEngine: duplicate fill %s of %s ignored",
+                    event.trade_id,
+                    order.client_order_id,
+                )
+                return False
+            if event.position_id is None:
+                # Netting: one position per strategy and instrument.
+                event = msgspec.structs.replace(
+                    event, position_id=position_id_for(event.instrument_id, event.strategy_id)
+                )
+        elif type(event) is OrderDenied and event.reason.startswith("DUPLICATE_CLIENT_ORDER_ID"):
+            # The denial is about a second submit of an id in use: the cached
+            # order is the first one and must not be denied. Tell the strategy only.
+            self._publish_order_event(event)
+            return True
+        try:
+            order.apply(event)
+        except InvalidStateTransition as exc:
+            self.invalid_transition_count += 1
+            _log.error(
+                "ExecutionEngine: %s refused by order %s (%s, strategy %s): %s",
+                type(event).__name__,
+                order.client_order_id,
+                order.status.value,
+                order.strategy_id,
+                exc,
+            )
+            return False
+        self._awaiting_first_event.discard(order.client_order_id)
+        self._cache.update_order(order)
+        self._publish_order_event(event)
+        if is_fill:
+            self.fill_count += 1
+            self._update_position(event)
+        self._notify_settle()
+        return True
+
+    def _publish_order_event(self, event: Any) -> None:
+        self._msgbus.publish(topics.order_events(event.strategy_id), event)
+
+    @staticmethod
+    def _is_duplicate_fill(order: Order, fill: OrderFilled) -> bool:
+        return fill.trade_id in order.trade_ids
+
+    def _update_position(self, fill: OrderFilled) -> None:
+        instrument = self._cache.instrument(fill.instrument_id)
+        if instrument is None:
+            _log.error(
+                "ExecutionEngine: fill %s of %s: instrument %s unknown, position not updated",
+                fill.trade_id,
+                fill.client_order_id,
+                fill.instrument_id,
+            )
+            return
+        position = self._cache.position(fill.position_id)
+        try:
+            if position is None:
+                position = Position(instrument, fill)
+                kind: type = PositionOpened
+            else:
+                # A closed netting position reopens in place (Position.apply resets it).
+                reopening = position.is_closed
+                position.apply(fill)
+                if reopening:
+                    kind = PositionOpened
+                else:
+                    kind = PositionClosed if position.is_closed else PositionChanged
+        except ValueError:
+            # The order took the fill; a position refusing it (e.g. a trade id
+            # reused across orders) must not stop the engine.
+            _log.exception("ExecutionEngine: position %s refused fill %s", fill.position_id,
+                           fill.trade_id)
+            return
+        self._cache.update_position(position)
+        self._msgbus.publish(
+            topics.position_events(fill.strategy_id), position.snapshot_event(kind)
+        )
+
+    def _handle_account_state(self, state: AccountState) -> None:
+        account = self._cache.account(state.account_id)
+        if account is None:
+            cls = CashAccount if state.account_type is AccountType.CASH else MarginAccount
+            account = cls(state)
+            self._cache.add_account(account)
+        else:
+            account.apply(state)
+            self._cache.update_account(account)
+        self._msgbus.publish(topics.account_events(state.account_id), state)
+
+    # -- stop sequence ----------------------------------------------------------------------
+
+    def inflight_orders(self) -> list[Order]:
+        """Orders awaiting the venue: sent without answer, or pending submit/update/cancel."""
+        out: list[Order] = []
+        seen: set[ClientOrderId] = set()
+        for order in self._cache.orders_inflight():
+            out.append(order)
+            seen.add(order.client_order_id)
+        for coid in list(self._awaiting_first_event):
+            order = self._cache.order(coid)
+            if order is None or order.status is not OrderStatus.INITIALIZED:
+                self._awaiting_first_event.discard(coid)
+            elif coid not in seen:
+                out.append(order)
+        return out
+
+    async def wait_settled(self, timeout: float) -> bool:
+        """Wait until no order is in flight; False when `timeout` (seconds) ran out first."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.inflight_orders():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            self._settled = settled = asyncio.Event()
+            try:
+                await asyncio.wait_for(settled.wait(), remaining)
+            except asyncio.TimeoutError:
+                return not self.inflight_orders()
+            finally:
+                self._settled = None
+        return True
+
+    def _notify_settle(self) -> None:
+        if self._settled is not None:
+            self._settled.set()
+
+    # -- reconciliation ---------------------------------------------------------------------
+
+    async def reconcile(self, timeout: float) -> bool:
+        """Align the cache with what each venue reports; False if a client timed out.
+
+        See `livenode.engines.reconciliation.Reconciler`.
+        """
+        return await self._reconciler.reconcile(list(self._clients.values()), timeout)
+
+    # -- status -----------------------------------------------------------------------------
+
+    def counters(self) -> dict[str, int]:
+        """The counters, for status lines and the supervisor."""
+        return {
+            "commands": self.command_count,
+            "events": self.event_count,
+            "fills": self.fill_count,
+            "duplicate_fills": self.duplicate_fill_count,
+            "invalid_transitions": self.invalid_transition_count,
+            "unknown_order_events": self.unknown_order_events,
+            "client_errors": self.client_errors,
+            "routing_errors": self.routing_errors,
+            "inflight": len(self.inflight_orders()),
+        }
+
+    def _on_dispose(self) -> None:
+        self._msgbus.unsubscribe(topics.ALL_EXEC_COMMANDS, self.execute)
+        self._msgbus.deregister(EXEC_ENGINE_PROCESS)

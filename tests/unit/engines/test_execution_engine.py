@@ -1,0 +1,273 @@
+"""ExecutionEngine: routing, order FSM application, positions, accounts, settling."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from livenode.bus import topics
+from livenode.config import ExecEngineConfig
+from livenode.engines.clients import EXEC_ENGINE_PROCESS, ExecutionClient
+from livenode.engines.execution_engine import ExecutionEngine
+from livenode.model.commands import CancelAllOrders
+from livenode.model.enums import OrderSide, OrderStatus, PositionSide
+from livenode.model.events import (
+    OrderAccepted, OrderCancelRejected, OrderDenied, OrderFilled, OrderSubmitted,
+    PositionChanged, PositionClosed, PositionOpened,
+)
+from livenode.model.identifiers import AccountId, InstrumentId, PositionId, Venue
+from livenode.model.objects import Money
+from livenode.core.uuid import new_id
+
+from .helpers import (
+    ACCOUNT, IID, STRAT, T0, TRADER, USDT, Env, RecordingExecClient, accepted,
+    account_state, cancel, filled, make_env, make_instrument, modify, order_init, submit,
+    submitted,
+)
+
+PID = PositionId("BTCUSDT.SIM-S-001")
+
+
+class Harness:
+    def __init__(self) -> None:
+        self.env: Env = make_env()
+        self.env.cache.add_instrument(make_instrument())
+        self.client = RecordingExecClient()
+        self.engine = ExecutionEngine(self.env.msgbus, self.env.cache, self.env.clock, ExecEngineConfig())
+        self.engine.register_client(self.client)
+        self.engine.start()
+        self.order_events = self.env.record(topics.order_events(STRAT))
+        self.position_events = self.env.record(topics.position_events(STRAT))
+
+    def send(self, command: Any) -> None:
+        self.env.msgbus.publish(topics.exec_commands(command.instrument_id.venue), command)
+
+    def event(self, event: Any) -> None:
+        self.env.msgbus.send(EXEC_ENGINE_PROCESS, event)
+
+    def open_order(self, **init: Any) -> Any:
+        o = order_init(**init)
+        self.send(submit(o))
+        self.event(submitted(o))
+        self.event(accepted(o, vid=f"V-{o.client_order_id}"))
+        return o
+
+    def fill(self, side: OrderSide, qty: str, px: str, trade_id: str) -> Any:
+        o = self.open_order(side=side, qty=qty, price=px)
+        self.event(filled(o, qty, px, trade_id, vid=f"V-{o.client_order_id}"))
+        return o
+
+
+@pytest.fixture
+def h() -> Harness:
+    return Harness()
+
+
+def test_recording_client_satisfies_protocol() -> None:
+    assert isinstance(RecordingExecClient(), ExecutionClient)
+
+
+def test_duplicate_venue_registration_is_an_error(h: Harness) -> None:
+    with pytest.raises(ValueError, match="SIM"):
+        h.engine.register_client(RecordingExecClient(name="OTHER"))
+
+
+def test_submit_caches_the_order_and_routes_to_the_venue_client(h: Harness) -> None:
+    other = RecordingExecClient(venue=Venue("XCH"), account_id=AccountId("XCH-001"), name="XCH")
+    h.engine.register_client(other)
+    cmd = submit(order_init())
+    h.send(cmd)
+    assert h.client.commands == [cmd] and other.commands == []
+    order = h.env.cache.order(cmd.order.client_order_id)
+    assert order is not None and order.status is OrderStatus.INITIALIZED
+    assert [o.client_order_id for o in h.engine.inflight_orders()] == [order.client_order_id]
+    m, c = modify(order.client_order_id, price="101.00"), cancel(order.client_order_id)
+    ca = CancelAllOrders(trader_id=TRADER, strategy_id=STRAT, command_id=new_id(), ts_init=T0,
+                         ts_trigger=T0, instrument_id=IID)
+    for command in (m, c, ca):
+        h.send(command)
+    assert h.client.commands == [cmd, m, c, ca]
+    assert h.engine.command_count == 4
+
+
+def test_strategy_cached_order_is_kept(h: Harness) -> None:
+    from livenode.model.orders import Order
+
+    init = order_init()
+    order = Order(init)
+    h.env.cache.add_order(order)
+    h.send(submit(init))
+    assert h.env.cache.order(init.client_order_id) is order
+
+
+def test_submit_to_unknown_venue_is_denied(h: Harness) -> None:
+    init = order_init(iid=InstrumentId("ETHUSD.XCH"))
+    h.send(submit(init))
+    (denied,) = h.order_events
+    assert type(denied) is OrderDenied and denied.reason.startswith("NO_EXEC_CLIENT: ")
+    assert h.env.cache.order(init.client_order_id).status is OrderStatus.DENIED
+    assert h.engine.routing_errors == 1
+
+
+def test_cancel_to_unknown_venue_is_cancel_rejected(h: Harness) -> None:
+    from livenode.model.orders import Order
+
+    init = order_init(iid=InstrumentId("ETHUSD.XCH"))
+    order = Order(init)
+    order.apply(submitted(init))
+    order.apply(accepted(init))
+    h.env.cache.add_order(order)
+    h.send(cancel(init.client_order_id, iid=InstrumentId("ETHUSD.XCH")))
+    assert type(h.order_events[-1]) is OrderCancelRejected
+    assert h.order_events[-1].reason == "NO_EXEC_CLIENT: no execution client for venue XCH"
+    assert order.status is OrderStatus.ACCEPTED
+
+
+def test_client_failure_on_submit_denies_the_order(h: Harness) -> None:
+    h.client.fail = True
+    init = order_init()
+    h.send(submit(init))
+    assert h.order_events[-1].reason.startswith("CLIENT_ERROR: SIM-EXEC")
+    assert h.engine.client_errors == 1
+
+
+def test_events_go_through_the_fsm_and_are_published(h: Harness) -> None:
+    o = h.open_order()
+    order = h.env.cache.order(o.client_order_id)
+    assert order.status is OrderStatus.ACCEPTED
+    assert [type(e) for e in h.order_events] == [OrderSubmitted, OrderAccepted]
+    assert h.env.cache.orders_open() == [order]
+    assert h.engine.inflight_orders() == []
+
+
+def test_denial_from_risk_engine_is_applied(h: Harness) -> None:
+    from livenode.model.orders import Order
+
+    init = order_init()
+    h.env.cache.add_order(Order(init))
+    h.event(OrderDenied(trader_id=TRADER, strategy_id=STRAT, instrument_id=IID,
+                        client_order_id=init.client_order_id, reason="PRICE_PRECISION: x",
+                        event_id=new_id(), ts_event=T0, ts_init=T0))
+    assert h.env.cache.order(init.client_order_id).status is OrderStatus.DENIED
+    assert type(h.order_events[-1]) is OrderDenied
+
+
+def test_duplicate_id_denial_does_not_touch_the_original_order(h: Harness) -> None:
+    o = h.open_order()
+    h.event(OrderDenied(trader_id=TRADER, strategy_id=STRAT, instrument_id=IID,
+                        client_order_id=o.client_order_id,
+                        reason="DUPLICATE_CLIENT_ORDER_ID: used", event_id=new_id(),
+                        ts_event=T0, ts_init=T0))
+    assert h.env.cache.order(o.client_order_id).status is OrderStatus.ACCEPTED
+    assert type(h.order_events[-1]) is OrderDenied
+    assert h.engine.invalid_transition_count == 0
+
+
+def test_invalid_transition_is_contained(h: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    o = h.open_order()
+    before = len(h.order_events)
+    h.event(submitted(o))  # ACCEPTED -> SUBMITTED cannot happen
+    assert h.engine.invalid_transition_count == 1
+    assert len(h.order_events) == before
+    assert h.env.cache.order(o.client_order_id).status is OrderStatus.ACCEPTED
+    assert env_errors(h) == 0
+    assert "OrderSubmitted refused by order" in caplog.text
+    h.event(filled(o, "1.000", "100.00", "T-9", vid=f"V-{o.client_order_id}"))
+    assert h.env.cache.order(o.client_order_id).status is OrderStatus.FILLED
+
+
+def env_errors(h: Harness) -> int:
+    return h.env.msgbus.handler_errors
+
+
+def test_duplicate_fill_is_ignored(h: Harness) -> None:
+    o = h.open_order(qty="2.000")
+    vid = f"V-{o.client_order_id}"
+    h.event(filled(o, "1.000", "100.00", "T-1", vid=vid))
+    h.event(filled(o, "1.000", "100.00", "T-1", vid=vid))
+    order = h.env.cache.order(o.client_order_id)
+    assert order.filled_qty.as_decimal() == 1 and order.status is OrderStatus.PARTIALLY_FILLED
+    assert h.engine.fill_count == 1 and h.engine.duplicate_fill_count == 1
+    assert sum(type(e) is OrderFilled for e in h.order_events) == 1
+    assert len(h.position_events) == 1
+    assert h.env.cache.position(PID).quantity.as_decimal() == 1
+
+
+def test_fill_carries_the_netting_position_id(h: Harness) -> None:
+    h.fill(OrderSide.BUY, "1.000", "100.00", "T-1")
+    fill = [e for e in h.order_events if type(e) is OrderFilled][0]
+    assert fill.position_id == PID
+
+
+def test_position_lifecycle_open_add_reduce_flip_close(h: Harness) -> None:
+    h.fill(OrderSide.BUY, "1.000", "100.00", "T-1")     # open long 1 @ 100
+    h.fill(OrderSide.BUY, "1.000", "110.00", "T-2")     # add: long 2 @ 105
+    h.fill(OrderSide.SELL, "1.000", "120.00", "T-3")    # reduce: +15 realized
+    h.fill(OrderSide.SELL, "3.000", "100.00", "T-4")    # flip: -5 realized, short 2 @ 100
+    h.fill(OrderSide.BUY, "2.000", "90.00", "T-5")      # close: +20 realized
+    kinds = [type(e) for e in h.position_events]
+    assert kinds == [PositionOpened, PositionChanged, PositionChanged, PositionChanged, PositionClosed]
+    sides = [e.side for e in h.position_events]
+    assert sides == [PositionSide.LONG, PositionSide.LONG, PositionSide.LONG, PositionSide.SHORT,
+                     PositionSide.FLAT]
+    assert h.position_events[1].avg_px_open == 105.0
+    assert h.position_events[3].signed_qty == -2.0
+    assert h.position_events[-1].realized_pnl == Money.new("30", USDT)
+    position = h.env.cache.position(PID)
+    assert position.is_closed and h.env.cache.positions_open() == []
+
+
+def test_closed_position_reopens_with_position_opened(h: Harness) -> None:
+    h.fill(OrderSide.BUY, "1.000", "100.00", "T-1")
+    h.fill(OrderSide.SELL, "1.000", "100.00", "T-2")
+    h.fill(OrderSide.SELL, "1.000", "100.00", "T-3")
+    assert [type(e) for e in h.position_events] == [PositionOpened, PositionClosed, PositionOpened]
+    assert h.env.cache.position(PID).side is PositionSide.SHORT
+
+
+def test_account_state_creates_then_updates_the_account(h: Harness) -> None:
+    got = h.env.record(topics.account_events(ACCOUNT))
+    first, second = account_state("1000"), account_state("900")
+    h.event(first)
+    account = h.env.cache.account(ACCOUNT)
+    assert account is not None and account.balance(USDT).free == Money.new("1000", USDT)
+    h.event(second)
+    assert h.env.cache.account(ACCOUNT) is account
+    assert account.balance(USDT).free == Money.new("900", USDT)
+    assert got == [first, second]
+
+
+def test_events_for_unknown_orders_are_counted(h: Harness) -> None:
+    h.event(submitted(order_init()))
+    assert h.engine.unknown_order_events == 1 and h.order_events == []
+
+
+async def test_wait_settled_returns_when_inflight_orders_are_answered(h: Harness) -> None:
+    o = order_init()
+    h.send(submit(o))
+    assert len(h.engine.inflight_orders()) == 1
+    waiter = asyncio.create_task(h.engine.wait_settled(5.0))
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    h.event(submitted(o))  # still in flight
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    h.event(accepted(o))
+    assert await waiter is True
+
+
+async def test_wait_settled_times_out(h: Harness) -> None:
+    h.send(submit(order_init()))
+    assert await h.engine.wait_settled(0.01) is False
+    h2 = Harness()
+    assert await h2.engine.wait_settled(0.01) is True
+
+
+def test_dispose_detaches(h: Harness) -> None:
+    h.engine.stop()
+    h.engine.dispose()
+    assert not h.env.msgbus.has_endpoint(EXEC_ENGINE_PROCESS)
+    h.send(submit(order_init()))
+    assert h.client.commands == []
