@@ -1,0 +1,351 @@
+"""`Position`: a netting position built from fills.
+
+One position per instrument and strategy: buys and sells net into one signed
+quantity. Adding at a price moves the average open price (quantity-weighted);
+reducing realizes PnL against it, `(px - avg_px_open) * closed_qty * multiplier`
+(sign by side); a fill larger than the position flips it, realizing PnL on the
+closed part and opening the rest at the fill price. Commissions in the quote
+currency are deducted from realized PnL; commissions in other currencies are
+kept apart (`commissions_by_currency`).
+
+Arithmetic is exact: average prices are kept as fractions and every PnL amount
+is rounded once, half to even, to the quote currency's precision. Floats appear
+only in the reporting properties (`avg_px_open`, `signed_qty`, ...).
+
+A fill after the position closed opens a new lifecycle with the same id (netting
+reuses it): PnL, commissions and timestamps restart from zero.
+"""
+
+from __future__ import annotations
+
+import uuid
+from fractions import Fraction
+
+from livenode.model.enums import OrderSide, PositionSide
+from livenode.model.events import (
+    OrderFilled,
+    PositionChanged,
+    PositionClosed,
+    PositionEvent,
+    PositionOpened,
+)
+from livenode.model.fixed_point import div_round_half_even
+from livenode.model.identifiers import (
+    AccountId,
+    ClientOrderId,
+    InstrumentId,
+    PositionId,
+    StrategyId,
+    TradeId,
+    TraderId,
+)
+from livenode.model.instruments import Instrument
+from livenode.model.objects import Currency, Money, Price, Quantity
+
+
+def netting_position_id(instrument_id: InstrumentId, strategy_id: StrategyId) -> PositionId:
+    """The id of the netting position of a strategy in an instrument."""
+    return PositionId(f"{instrument_id.value}-{strategy_id.value}")
+
+
+class Position:
+    """A netting position; see the module doc. Not thread-safe, never on the bus."""
+
+    def __init__(self, instrument: Instrument, fill: OrderFilled) -> None:
+        if fill.instrument_id != instrument.id:
+            raise ValueError(f"fill {fill.trade_id} is for {fill.instrument_id}, not {instrument.id}")
+        self.instrument_id: InstrumentId = instrument.id
+        self.id: PositionId = fill.position_id or netting_position_id(
+            fill.instrument_id, fill.strategy_id
+        )
+        self.trader_id: TraderId = fill.trader_id
+        self.strategy_id: StrategyId = fill.strategy_id
+        self.account_id: AccountId = fill.account_id
+        self.quote_currency: Currency = instrument.quote_currency
+        self.multiplier: Quantity = instrument.multiplier
+        # Signed quantity as a raw int at `_qp` (the instrument's size precision,
+        # raised if a fill ever carries more digits).
+        self._qp = instrument.size_precision
+        self._trade_ids: set[TradeId] = set()
+        self._reset(fill)
+        self.apply(fill)
+
+    def _reset(self, fill: OrderFilled) -> None:
+        """Start a lifecycle at `fill` (construction, or reopening a closed position)."""
+        self._signed = 0
+        self._peak = 0
+        self._avg_open = Fraction(0)
+        self._avg_close: Fraction | None = None
+        self._closed_raw = 0  # total quantity closed in this lifecycle, at _qp
+        self._realized = Money.zero(self.quote_currency)
+        self._commissions: dict[Currency, Money] = {}
+        self._fills: list[OrderFilled] = []
+        self.opening_order_id: ClientOrderId = fill.client_order_id
+        self.closing_order_id: ClientOrderId | None = None
+        self.entry: OrderSide = fill.order_side
+        self.ts_opened: int = fill.ts_event
+        self.ts_closed: int | None = None
+
+    # -- updates -------------------------------------------------------------------
+
+    def apply(self, fill: OrderFilled) -> None:
+        """Apply a fill (ValueError for another instrument or a duplicate trade id)."""
+        if fill.instrument_id != self.instrument_id:
+            raise ValueError(
+                f"position {self.id}: fill {fill.trade_id} is for {fill.instrument_id}"
+            )
+        if fill.trade_id in self._trade_ids:
+            raise ValueError(f"position {self.id}: duplicate trade id {fill.trade_id}")
+        if self._fills and self._signed == 0:
+            self._reset(fill)  # a closed netting position reopens as a new lifecycle
+        self._trade_ids.add(fill.trade_id)
+        self._fills.append(fill)
+        self.account_id = fill.account_id
+
+        qty = fill.last_qty
+        if qty.precision > self._qp:
+            scale = 10 ** (qty.precision - self._qp)
+            self._signed *= scale
+            self._peak *= scale
+            self._closed_raw *= scale
+            self._qp = qty.precision
+        q = qty.raw * 10 ** (self._qp - qty.precision)
+        px = Fraction(fill.last_px.raw, 10**fill.last_px.precision)
+        signed = self._signed
+        direction = 1 if fill.order_side is OrderSide.BUY else -1
+
+        commission = fill.commission
+        if commission.raw:
+            currency = commission.currency
+            prior = self._commissions.get(currency)
+            self._commissions[currency] = commission if prior is None else prior + commission
+            if currency == self.quote_currency:
+                self._realized = self._realized - commission
+
+        if signed == 0 or (signed > 0) == (direction > 0):
+            # Opening or adding: quantity-weighted average open price.
+            held = abs(signed)
+            self._avg_open = (self._avg_open * held + px * q) / (held + q)
+            self._signed = signed + direction * q
+        else:
+            held = abs(signed)
+            closing = min(q, held)
+            side_sign = 1 if signed > 0 else -1
+            pnl = (px - self._avg_open) * closing * side_sign
+            self._realized = self._realized + self._money(
+                pnl * self.multiplier.raw, self._qp + self.multiplier.precision
+            )
+            closed_before = self._closed_raw
+            prev_close = self._avg_close if self._avg_close is not None else Fraction(0)
+            self._avg_close = (prev_close * closed_before + px * closing) / (closed_before + closing)
+            self._closed_raw = closed_before + closing
+            self._signed = signed + direction * q
+            if q > held:
+                # Flip: the rest of the fill opens the other side at the fill price.
+                self._avg_open = px
+                self.entry = fill.order_side
+                self.opening_order_id = fill.client_order_id
+            elif q == held:
+                self.closing_order_id = fill.client_order_id
+                self.ts_closed = fill.ts_event
+        self._peak = max(self._peak, abs(self._signed))
+
+    def _money(self, amount: Fraction, scale: int) -> Money:
+        """`amount / 10**scale` in the quote currency, rounded half to even."""
+        cp = self.quote_currency.precision
+        num = amount.numerator * 10**cp
+        den = amount.denominator * 10**scale
+        return Money(div_round_half_even(num, den), cp, self.quote_currency)
+
+    # -- valuation -------------------------------------------------------------------------
+
+    def unrealized_pnl(self, last: Price) -> Money:
+        """PnL of the open quantity marked at `last` (zero when flat), quote currency."""
+        signed = self._signed
+        cp = self.quote_currency.precision
+        if signed == 0:
+            return Money(0, cp, self.quote_currency)
+        # (last - n/d) * signed * m, all ints: one division, one rounding.
+        n, d = self._avg_open.numerator, self._avg_open.denominator
+        m = self.multiplier
+        num = (last.raw * d - n * 10**last.precision) * signed * m.raw * 10**cp
+        den = d * 10 ** (last.precision + self._qp + m.precision)
+        return Money(div_round_half_even(num, den), cp, self.quote_currency)
+
+    def total_pnl(self, last: Price) -> Money:
+        """Realized plus unrealized PnL at `last`."""
+        return self._realized + self.unrealized_pnl(last)
+
+    def notional_value(self, last: Price) -> Money:
+        """|quantity| * last * multiplier in the quote currency."""
+        m = self.multiplier
+        cp = self.quote_currency.precision
+        num = abs(self._signed) * last.raw * m.raw * 10**cp
+        den = 10 ** (self._qp + last.precision + m.precision)
+        return Money(div_round_half_even(num, den), cp, self.quote_currency)
+
+    # -- state ----------------------------------------------------------------------------------
+
+    @property
+    def side(self) -> PositionSide:
+        """LONG, SHORT or FLAT."""
+        if self._signed > 0:
+            return PositionSide.LONG
+        if self._signed < 0:
+            return PositionSide.SHORT
+        return PositionSide.FLAT
+
+    @property
+    def quantity(self) -> Quantity:
+        """Absolute open quantity."""
+        return Quantity(abs(self._signed), self._qp)
+
+    @property
+    def signed_qty(self) -> float:
+        """Open quantity, positive long, negative short."""
+        return self._signed / 10**self._qp
+
+    @property
+    def peak_qty(self) -> Quantity:
+        """Largest absolute quantity held in this lifecycle."""
+        return Quantity(self._peak, self._qp)
+
+    @property
+    def avg_px_open(self) -> float:
+        """Quantity-weighted average price of the open quantity (0.0 before any)."""
+        return float(self._avg_open)
+
+    @property
+    def avg_px_close(self) -> float | None:
+        """Quantity-weighted average price of the reductions, None before any."""
+        return None if self._avg_close is None else float(self._avg_close)
+
+    @property
+    def realized_pnl(self) -> Money:
+        """Realized PnL of this lifecycle, net of quote-currency commissions."""
+        return self._realized
+
+    @property
+    def commissions(self) -> Money:
+        """Total commissions paid in the quote currency."""
+        return self._commissions.get(self.quote_currency, Money.zero(self.quote_currency))
+
+    def commissions_by_currency(self) -> dict[Currency, Money]:
+        """Total commissions per currency (a copy)."""
+        return dict(self._commissions)
+
+    @property
+    def is_open(self) -> bool:
+        """True while not flat."""
+        return self._signed != 0
+
+    @property
+    def is_closed(self) -> bool:
+        """True when flat."""
+        return self._signed == 0
+
+    @property
+    def is_long(self) -> bool:
+        """True when long."""
+        return self._signed > 0
+
+    @property
+    def is_short(self) -> bool:
+        """True when short."""
+        return self._signed < 0
+
+    @property
+    def events(self) -> list[OrderFilled]:
+        """Fills of this lifecycle, in order (a copy)."""
+        return list(self._fills)
+
+    @property
+    def last_event(self) -> OrderFilled:
+        """The last fill."""
+        return self._fills[-1]
+
+    @property
+    def event_count(self) -> int:
+        """Number of fills in this lifecycle."""
+        return len(self._fills)
+
+    @property
+    def trade_ids(self) -> frozenset[TradeId]:
+        """Trade ids of every fill applied (all lifecycles)."""
+        return frozenset(self._trade_ids)
+
+    @property
+    def last_px(self) -> Price:
+        """Price of the last fill."""
+        return self._fills[-1].last_px
+
+    @property
+    def last_qty(self) -> Quantity:
+        """Quantity of the last fill."""
+        return self._fills[-1].last_qty
+
+    @property
+    def ts_last(self) -> int:
+        """`ts_event` of the last fill."""
+        return self._fills[-1].ts_event
+
+    @property
+    def duration_ns(self) -> int:
+        """Open to close time (0 while open)."""
+        return 0 if self.ts_closed is None else self.ts_closed - self.ts_opened
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def snapshot_event(
+        self,
+        kind: type[PositionEvent] | None = None,
+        *,
+        last: Price | None = None,
+        event_id: str | None = None,
+        ts_init: int | None = None,
+    ) -> PositionEvent:
+        """A PositionOpened/Changed/Closed snapshot of the current state.
+
+        `kind` defaults to Closed when flat, Opened after the first fill of a
+        lifecycle, Changed otherwise. Unrealized PnL is marked at `last`
+        (default: the last fill price). `event_id` defaults to a new uuid4 hex,
+        `ts_init` to the last fill's; `ts_event` is the last fill's.
+        """
+        if kind is None:
+            if self._signed == 0:
+                kind = PositionClosed
+            elif len(self._fills) == 1:
+                kind = PositionOpened
+            else:
+                kind = PositionChanged
+        fill = self._fills[-1]
+        return kind(
+            trader_id=self.trader_id,
+            strategy_id=self.strategy_id,
+            instrument_id=self.instrument_id,
+            position_id=self.id,
+            account_id=self.account_id,
+            opening_order_id=self.opening_order_id,
+            closing_order_id=self.closing_order_id,
+            side=self.side,
+            quantity=self.quantity,
+            signed_qty=self.signed_qty,
+            last_qty=fill.last_qty,
+            last_px=fill.last_px,
+            avg_px_open=self.avg_px_open,
+            avg_px_close=self.avg_px_close,
+            realized_pnl=self._realized,
+            unrealized_pnl=self.unrealized_pnl(last if last is not None else fill.last_px),
+            commissions=self.commissions,
+            ts_opened=self.ts_opened,
+            ts_closed=self.ts_closed,
+            event_id=event_id if event_id is not None else uuid.uuid4().hex,
+            ts_event=fill.ts_event,
+            ts_init=ts_init if ts_init is not None else fill.ts_init,
+        )
+
+    def __repr__(self) -> str:
+        return f"Position({self.id}, {self.side.value} {self.quantity} {self.instrument_id})"
+
+
+__all__ = ["Position", "netting_position_id"]
