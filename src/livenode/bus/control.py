@@ -20,7 +20,14 @@ this layer must not import the config layer.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from typing import Any
+
 import msgspec
+import zmq
+
+_log = logging.getLogger("livenode.bus.control")
 
 
 class ControlMessage(msgspec.Struct, frozen=True, tag=True, array_like=True, gc=False):
@@ -109,9 +116,6 @@ class Failed(ControlMessage):
     error: str
 
 
-ControlUnion = (
-    Hello | WorkerSpec | Ready | Go | Heartbeat | StateChanged | Stop | StopAck | Failed
-)
 
 
 class ControlCodecError(ValueError):
@@ -134,3 +138,126 @@ class ControlCodec:
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise ControlCodecError(f"malformed control frame ({len(data)} bytes): {exc}") from exc
         return msg
+
+
+class StatusRequest(ControlMessage):
+    """From `livenode status`: the supervisor answers with a `StatusReply`."""
+
+
+class WorkerStatus(msgspec.Struct, frozen=True, array_like=True, gc=False):
+    name: str
+    role: str
+    pid: int
+    cores: list[int]
+    state: str
+    uptime_s: float
+    heartbeat_age_s: float
+    restarts: int
+    counters: WorkerCounters
+    rss_bytes: int
+    cpu_percent: float
+
+
+class StatusReply(ControlMessage):
+    trader_id: str
+    instance_id: str
+    supervisor_pid: int
+    state: str
+    workers: list[WorkerStatus]
+
+
+class StopRequest(ControlMessage):
+    """From `livenode stop` (and the supervisor's own signal handler): one command path."""
+
+    now: bool = False
+    reason: str = ""
+
+
+class Ack(ControlMessage):
+    detail: str = ""
+
+
+ControlUnion = (
+    Hello
+    | WorkerSpec
+    | Ready
+    | Go
+    | Heartbeat
+    | StateChanged
+    | Stop
+    | StopAck
+    | Failed
+    | StatusRequest
+    | StatusReply
+    | StopRequest
+    | Ack
+)
+
+
+class ControlSocket:
+    """A DEALER or ROUTER control socket driven from the event loop through its FD.
+
+    Incoming messages are decoded and queued; `recv()` awaits the next one as
+    ``(peer identity or b"", message)``. A malformed frame is logged and dropped.
+    """
+
+    def __init__(
+        self,
+        socket: zmq.Socket[Any],
+        loop: asyncio.AbstractEventLoop,
+        codec: ControlCodec | None = None,
+    ) -> None:
+        self._socket = socket
+        self._loop = loop
+        self._codec = codec or ControlCodec()
+        self._router = socket.socket_type == zmq.ROUTER
+        self._queue: asyncio.Queue[tuple[bytes, ControlMessage]] = asyncio.Queue()
+        self._fd = socket.getsockopt(zmq.FD)
+        loop.add_reader(self._fd, self._drain)
+        self._closed = False
+        self.malformed = 0
+        loop.call_soon(self._drain)
+
+    def send(self, msg: ControlMessage, to: bytes | None = None) -> None:
+        """Send `msg` (to peer `to` on a ROUTER); never blocks the loop."""
+        payload = self._codec.encode(msg)
+        try:
+            if self._router:
+                if to is None:
+                    raise ValueError("a ROUTER control socket needs the peer's identity")
+                self._socket.send_multipart([to, payload], zmq.NOBLOCK)
+            else:
+                self._socket.send(payload, zmq.NOBLOCK)
+        except zmq.Again:
+            _log.warning("control message %s to %r dropped: peer queue full", type(msg).__name__, to)
+        except zmq.ZMQError as exc:  # ROUTER_MANDATORY: the peer is gone
+            _log.warning("control message %s to %r not sent: %s", type(msg).__name__, to, exc)
+        # A send may consume the FD's edge: look again for incoming messages.
+        self._loop.call_soon(self._drain)
+
+    async def recv(self) -> tuple[bytes, ControlMessage]:
+        return await self._queue.get()
+
+    def _drain(self) -> None:
+        if self._closed:
+            return
+        while True:
+            try:
+                frames = self._socket.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            peer = frames[0] if self._router and len(frames) > 1 else b""
+            try:
+                msg = self._codec.decode(frames[-1])
+            except ControlCodecError as exc:
+                self.malformed += 1
+                _log.error("dropped control frame from %r: %s", peer, exc)
+                continue
+            self._queue.put_nowait((peer, msg))
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._loop.remove_reader(self._fd)
+        self._socket.close(linger=0)

@@ -132,6 +132,10 @@ class MessageBus:
         self._clock = clock
         self._subscriptions: list[Subscription] = []
         self._resolved: dict[str, tuple[Handler, ...]] = {}
+        # Without the forwarder: for messages that came from another process.
+        self._resolved_local: dict[str, tuple[Handler, ...]] = {}
+        self._forward: Callable[[str, Any], None] | None = None
+        self._forward_prefixes: tuple[str, ...] = ()
         self._endpoints: dict[str, Handler] = {}
         self._pending: dict[str, _PendingRequest] = {}
         self._dead_endpoints_logged: set[str] = set()
@@ -161,14 +165,14 @@ class MessageBus:
                 return
         self._seq += 1
         self._subscriptions.append(Subscription(pattern, handler, int(priority), self._seq))
-        self._resolved.clear()
+        self._clear_resolved()
 
     def unsubscribe(self, pattern: str, handler: Handler) -> None:
         """Remove the subscription of `handler` to exactly `pattern`; unknown ones are ignored."""
         for i, sub in enumerate(self._subscriptions):
             if sub.pattern == pattern and sub.handler == handler:
                 del self._subscriptions[i]
-                self._resolved.clear()
+                self._clear_resolved()
                 return
 
     def is_subscribed(self, pattern: str, handler: Handler) -> bool:
@@ -205,6 +209,40 @@ class MessageBus:
             except Exception as exc:
                 self._handler_failed(topic, handler, exc)
 
+    def publish_local(self, topic: str, msg: Any) -> None:
+        """Deliver `msg` to this process's handlers only, never to the forwarder.
+
+        For messages that arrived from another process: sending them back out
+        would echo them around the bus.
+        """
+        self.pub_count += 1
+        handlers = self._resolved_local.get(topic)
+        if handlers is None:
+            self._resolve(topic)
+            handlers = self._resolved_local[topic]
+        for handler in handlers:
+            try:
+                handler(msg)
+            except Exception as exc:
+                self._handler_failed(topic, handler, exc)
+
+    def set_forwarder(
+        self, forward: Callable[[str, Any], None] | None, prefixes: tuple[str, ...] = ()
+    ) -> None:
+        """Also hand every message published on a topic starting with one of
+        `prefixes` to ``forward(topic, msg)``, after the local handlers.
+
+        The bridge to other processes uses this; the prefix test runs once per
+        topic (resolution is cached), so publishing costs nothing more.
+        """
+        self._forward = forward
+        self._forward_prefixes = tuple(prefixes) if forward is not None else ()
+        self._clear_resolved()
+
+    def _clear_resolved(self) -> None:
+        self._resolved.clear()
+        self._resolved_local.clear()
+
     def _resolve(self, topic: str) -> tuple[Handler, ...]:
         matching = [s for s in self._subscriptions if s.matches(topic)]
         matching.sort(key=lambda s: (-s.priority, s.seq))
@@ -213,7 +251,17 @@ class MessageBus:
             # Linear == rather than a set: bound methods of unhashable owners must work.
             if not any(h == sub.handler for h in handlers):
                 handlers.append(sub.handler)
-        resolved = tuple(handlers)
+        local = tuple(handlers)
+        self._resolved_local[topic] = local
+        forward = self._forward
+        if forward is not None and topic.startswith(self._forward_prefixes):
+
+            def forward_topic(msg: Any, _topic: str = topic) -> None:
+                forward(_topic, msg)
+
+            resolved = (*local, forward_topic)
+        else:
+            resolved = local
         self._resolved[topic] = resolved
         return resolved
 
