@@ -183,8 +183,12 @@ class ExecutionEngine(Component):
 
     def execute(self, command: Any) -> None:
         """Route one command to its venue's client (the `commands.exec.*` subscriber)."""
-        self.command_count += 1
         handler = self._commands.get(type(command))
+        if handler is None and type(command) in (OrderDenied, OrderModifyRejected):
+            # The risk engine's verdicts travel with the commands (see RiskEngine._deny).
+            self.process(command)
+            return
+        self.command_count += 1
         if handler is None:
             self.routing_errors += 1
             _log.error("ExecutionEngine: unsupported command %r", command)
@@ -285,6 +289,11 @@ class ExecutionEngine(Component):
     def _handle_order_event(self, event: Any) -> None:
         coid = event.client_order_id
         order = self._cache.order(coid)
+        if order is None and type(event) is OrderDenied:
+            # Denied before it reached this process (risk runs elsewhere): the
+            # strategy must still hear about it.
+            self._publish_order_event(event)
+            return
         if order is None:
             self.unknown_order_events += 1
             _log.warning(

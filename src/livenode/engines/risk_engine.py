@@ -2,7 +2,7 @@
 
 Strategies publish order commands on `commands.risk`. The engine checks each and
 either forwards it on `commands.exec.{venue}` or refuses it: a refused submit
-becomes an `OrderDenied`, a refused modify an `OrderModifyRejected`, both sent to
+becomes an `OrderDenied`, a refused modify an `OrderModifyRejected`, both published on the venue's command topic for
 the `ExecEngine.process` endpoint, which applies them to the order and publishes
 them to the strategy. Cancels always pass: taking risk off is never blocked.
 
@@ -23,7 +23,6 @@ from livenode.config import parse_rate
 from livenode.core.component import Component
 from livenode.core.uuid import new_id
 from livenode.engines import risk_checks
-from livenode.engines.clients import EXEC_ENGINE_PROCESS
 from livenode.engines.throttler import Throttler
 from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
 from livenode.model.enums import OrderStatus, TradingState
@@ -342,7 +341,10 @@ class RiskEngine(Component):
                 ts_event=now,
                 ts_init=now,
             )
-        self._msgbus.send(EXEC_ENGINE_PROCESS, event)
+        # On the venue's command topic, not the ExecEngine.process endpoint: the
+        # execution engine may live in another process, and the denial must reach
+        # it in order with the commands risk approved before.
+        self._msgbus.publish(topics.exec_commands(event.instrument_id.venue), event)
 
     # -- helpers ----------------------------------------------------------------------------
 

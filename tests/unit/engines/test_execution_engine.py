@@ -19,6 +19,7 @@ from livenode.model.events import (
 )
 from livenode.model.identifiers import AccountId, InstrumentId, PositionId, Venue
 from livenode.model.objects import Money
+from livenode.model.orders import Order
 from livenode.core.uuid import new_id
 
 from .helpers import (
@@ -271,3 +272,30 @@ def test_dispose_detaches(h: Harness) -> None:
     assert not h.env.msgbus.has_endpoint(EXEC_ENGINE_PROCESS)
     h.send(submit(order_init()))
     assert h.client.commands == []
+
+
+def _denied(init: Any, reason: str) -> OrderDenied:
+    return OrderDenied(
+        trader_id=init.trader_id, strategy_id=init.strategy_id, instrument_id=init.instrument_id,
+        client_order_id=init.client_order_id, reason=reason, event_id=new_id(),
+        ts_event=T0, ts_init=T0,
+    )
+
+
+def test_risk_denial_on_the_command_topic_is_applied_and_published() -> None:
+    h = Harness()
+    o = order_init()
+    h.env.cache.add_order(Order(o))  # the strategy's process cached it at submit
+    h.send(_denied(o, "TRADING_HALTED: trading is HALTED"))
+    assert h.env.cache.order(o.client_order_id).status is OrderStatus.DENIED
+    assert [type(e) for e in h.order_events] == [OrderDenied]
+    assert h.client.commands == []
+
+
+def test_denial_of_an_order_this_process_never_saw_still_reaches_the_strategy() -> None:
+    # Multiprocess: risk denied it, so the execution worker never cached it.
+    h = Harness()
+    o = order_init()
+    h.send(_denied(o, "INSTRUMENT_UNKNOWN: X"))
+    assert h.env.cache.order(o.client_order_id) is None
+    assert [e.reason for e in h.order_events] == ["INSTRUMENT_UNKNOWN: X"]

@@ -10,7 +10,6 @@ import pytest
 
 from livenode.bus import topics
 from livenode.config import RiskEngineConfig
-from livenode.engines.clients import EXEC_ENGINE_PROCESS
 from livenode.engines.risk_engine import REASON_CODES, RiskEngine
 from livenode.model.accounts import CashAccount
 from livenode.model.enums import OrderSide, OrderType, TradingState
@@ -34,13 +33,19 @@ class Harness:
         self.env.cache.add_instrument(make_instrument())
         self.env.cache.add_quote_tick(quote("100.00", "100.10"))
         self.env.cache.add_account(CashAccount(account_state()))
-        self.approved = self.env.record(topics.exec_commands(SIM))
+        # Both outputs travel on the venue's command topic: commands go on to the
+        # client, verdicts (OrderDenied, OrderModifyRejected) to the order.
+        self.approved: list[Any] = []
         self.denials: list[Any] = []
-        self.env.msgbus.register(EXEC_ENGINE_PROCESS, self.denials.append)
+        self.env.msgbus.subscribe(topics.exec_commands(SIM), self._on_exec_topic)
         self.engine = RiskEngine(
             self.env.msgbus, self.env.cache, self.env.clock, RiskEngineConfig(**config), portfolio
         )
         self.engine.start()
+
+    def _on_exec_topic(self, msg: Any) -> None:
+        verdict = type(msg) in (OrderDenied, OrderModifyRejected)
+        (self.denials if verdict else self.approved).append(msg)
 
     def send(self, command: Any) -> None:
         self.env.msgbus.publish(topics.RISK_COMMANDS, command)
