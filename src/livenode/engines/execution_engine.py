@@ -27,6 +27,7 @@ from livenode.bus import topics
 from livenode.core.component import Component
 from livenode.core.uuid import new_id
 from livenode.engines.clients import EXEC_ENGINE_PROCESS, ExecutionClient
+from livenode.engines.positions import apply_fill_to_position
 from livenode.engines.reconciliation import Reconciler
 from livenode.model.accounts import CashAccount, MarginAccount
 from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
@@ -358,38 +359,9 @@ class ExecutionEngine(Component):
         return fill.trade_id in order.trade_ids
 
     def _update_position(self, fill: OrderFilled) -> None:
-        instrument = self._cache.instrument(fill.instrument_id)
-        if instrument is None:
-            _log.error(
-                "ExecutionEngine: fill %s of %s: instrument %s unknown, position not updated",
-                fill.trade_id,
-                fill.client_order_id,
-                fill.instrument_id,
-            )
-            return
-        position = self._cache.position(fill.position_id)
-        try:
-            if position is None:
-                position = Position(instrument, fill)
-                kind: type = PositionOpened
-            else:
-                # A closed netting position reopens in place (Position.apply resets it).
-                reopening = position.is_closed
-                position.apply(fill)
-                if reopening:
-                    kind = PositionOpened
-                else:
-                    kind = PositionClosed if position.is_closed else PositionChanged
-        except ValueError:
-            # The order took the fill; a position refusing it (e.g. a trade id
-            # reused across orders) must not stop the engine.
-            _log.exception("ExecutionEngine: position %s refused fill %s", fill.position_id,
-                           fill.trade_id)
-            return
-        self._cache.update_position(position)
-        self._msgbus.publish(
-            topics.position_events(fill.strategy_id), position.snapshot_event(kind)
-        )
+        event = apply_fill_to_position(self._cache, fill)
+        if event is not None:
+            self._msgbus.publish(topics.position_events(fill.strategy_id), event)
 
     def _handle_account_state(self, state: AccountState) -> None:
         account = self._cache.account(state.account_id)

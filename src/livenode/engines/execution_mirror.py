@@ -1,0 +1,104 @@
+"""The execution state of a process that has no execution engine.
+
+In a multiprocess node the execution engine lives in the exec worker; the
+trader and risk workers still need orders, positions and accounts in their own
+cache (a strategy asks for its open orders, risk checks reduce-only against a
+position). The mirror follows what the execution engine publishes and applies
+it to the local cache with the same state machine and position arithmetic, so
+the two cannot drift apart in their rules. It publishes nothing.
+
+It subscribes with a high priority: the cache is up to date before any strategy
+handler sees the event.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+
+from livenode.bus import topics
+from livenode.bus.message_bus import MessageBus
+from livenode.cache.cache import Cache
+from livenode.core.clock import Clock
+from livenode.core.component import Component
+from livenode.engines.positions import apply_fill_to_position
+from livenode.model.accounts import CashAccount, MarginAccount
+from livenode.model.commands import SubmitOrder
+from livenode.model.enums import AccountType
+from livenode.model.events import AccountState, OrderFilled
+from livenode.model.orders import InvalidStateTransition, Order
+from livenode.model.position import netting_position_id
+
+_log = logging.getLogger("livenode.engines.mirror")
+
+MIRROR_PRIORITY = 1000
+
+
+class ExecutionMirror(Component):
+    """Keeps this process's cache in step with the execution engine's events."""
+
+    def __init__(
+        self,
+        msgbus: MessageBus,
+        cache: Cache,
+        clock: Clock,
+        component_id: str = "ExecMirror",
+    ) -> None:
+        super().__init__(component_id, clock, publisher=msgbus)
+        self._msgbus = msgbus
+        self._cache = cache
+        self.applied = 0
+        self.skipped = 0
+        self.refused = 0
+        msgbus.subscribe(topics.ALL_ORDER_EVENTS, self._on_order_event, MIRROR_PRIORITY)
+        msgbus.subscribe(topics.ALL_ACCOUNT_EVENTS, self._on_account_state, MIRROR_PRIORITY)
+        # Orders approved by a risk engine in this process: cache them, so later
+        # events and modify/cancel checks find them.
+        msgbus.subscribe(topics.ALL_EXEC_COMMANDS, self._on_exec_command, MIRROR_PRIORITY)
+
+    def _on_exec_command(self, command: Any) -> None:
+        if type(command) is SubmitOrder and self._cache.order(command.order.client_order_id) is None:
+            self._cache.add_order(Order(command.order))
+
+    def _on_order_event(self, event: Any) -> None:
+        order = self._cache.order(event.client_order_id)
+        if order is None:
+            self.skipped += 1  # another process's order we never cached: nothing to follow
+            return
+        if any(e.event_id == event.event_id for e in order.events[-4:]):
+            self.skipped += 1  # already applied (same process as the engine)
+            return
+        if type(event) is OrderFilled:
+            if event.trade_id in order.trade_ids:
+                self.skipped += 1
+                return
+            if event.position_id is None:
+                event = msgspec.structs.replace(
+                    event, position_id=netting_position_id(event.instrument_id, event.strategy_id)
+                )
+        try:
+            order.apply(event)
+        except InvalidStateTransition as exc:
+            self.refused += 1
+            _log.error("mirror: %s refused by %s: %s", type(event).__name__, order.client_order_id, exc)
+            return
+        self.applied += 1
+        self._cache.update_order(order)
+        if type(event) is OrderFilled:
+            apply_fill_to_position(self._cache, event)
+
+    def _on_account_state(self, state: AccountState) -> None:
+        account = self._cache.account(state.account_id)
+        if account is None:
+            cls = CashAccount if state.account_type is AccountType.CASH else MarginAccount
+            self._cache.add_account(cls(state))
+        else:
+            account.apply(state)
+            self._cache.update_account(account)
+
+    def _on_dispose(self) -> None:
+        self._msgbus.unsubscribe(topics.ALL_ORDER_EVENTS, self._on_order_event)
+        self._msgbus.unsubscribe(topics.ALL_ACCOUNT_EVENTS, self._on_account_state)
+        self._msgbus.unsubscribe(topics.ALL_EXEC_COMMANDS, self._on_exec_command)
