@@ -88,6 +88,17 @@ class Heartbeat(ControlMessage):
     ts_ns: int
     state: str
     counters: WorkerCounters
+    # The worker's node facts (orders, fills, positions, ticks) as JSON, for the
+    # supervisor's status line; empty when nothing changed.
+    stats_json: bytes = b""
+
+
+class SetTradingState(ControlMessage):
+    """To the risk worker: halt (or resume) trading to a venue whose exec worker is down."""
+
+    state: str
+    venue: str | None
+    reason: str
 
 
 class StateChanged(ControlMessage):
@@ -191,6 +202,7 @@ ControlUnion = (
     | StatusReply
     | StopRequest
     | Ack
+    | SetTradingState
 )
 
 

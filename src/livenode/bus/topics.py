@@ -21,6 +21,7 @@ ALL_ACCOUNT_EVENTS = "events.account.*"
 ALL_QUOTES = "data.quotes.*"
 ALL_TRADES = "data.trades.*"
 ALL_BARS = "data.bars.*"
+ALL_INSTRUMENTS = "data.instrument.*"
 
 
 def quotes(instrument_id: InstrumentId) -> str:

@@ -62,3 +62,20 @@ def test_mirror_in_the_engines_own_process_applies_nothing_twice() -> None:
     env.msgbus.send(EXEC_ENGINE_PROCESS, accepted(o))
     assert env.cache.order(o.client_order_id).status is OrderStatus.ACCEPTED
     assert mirror.applied == 0 and mirror.refused == 0 and mirror.skipped == 2
+
+
+def test_data_mirror_caches_what_a_remote_data_engine_publishes() -> None:
+    from livenode.engines.data_mirror import DataMirror
+
+    from .helpers import quote
+
+    env = make_env()
+    DataMirror(env.msgbus, env.cache, env.clock)
+    instrument = make_instrument()
+    env.msgbus.publish(topics.instrument(instrument.id), instrument)
+    q = quote("100.00", "100.10")
+    seen: list[object] = []
+    env.msgbus.subscribe(topics.quotes(q.instrument_id), lambda m: seen.append(env.cache.quote_tick(q.instrument_id)))
+    env.msgbus.publish(topics.quotes(q.instrument_id), q)
+    assert env.cache.instrument(instrument.id) == instrument
+    assert seen == [q]

@@ -1,0 +1,138 @@
+"""What the supervisor knows about each worker process, and how one is started.
+
+States follow supervisord's: STARTING until the worker proved itself with READY,
+RUNNING after Go, BACKOFF while a restart waits out its delay, FATAL when the
+crash-loop limit is reached; STOPPING/STOPPED/EXITED at the end.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+from livenode.bus.control import WorkerCounters
+from livenode.config.workers import WorkerConfig
+
+# A worker exits with this code when it could not start (bad import, client that
+# cannot connect): the supervisor stops the node instead of restarting it.
+EXIT_BOOT_FAILED = 3
+
+
+class WorkerState(enum.Enum):
+    STARTING = "STARTING"
+    READY = "READY"
+    RUNNING = "RUNNING"
+    BACKOFF = "BACKOFF"
+    STOPPING = "STOPPING"
+    STOPPED = "STOPPED"
+    EXITED = "EXITED"
+    FATAL = "FATAL"
+
+
+@dataclass
+class WorkerHandle:
+    """One worker: its config and planned cores, its current process, its health."""
+
+    config: WorkerConfig
+    cores: tuple[int, ...]
+    publisher_id: str = ""
+    process: subprocess.Popen[bytes] | None = None
+    state: WorkerState = WorkerState.STARTING
+    started_at: float = 0.0
+    last_heartbeat: float = 0.0
+    actual_cores: tuple[int, ...] = ()
+    counters: WorkerCounters = field(default_factory=WorkerCounters)
+    restarts: int = 0
+    crash_times: deque[float] = field(default_factory=deque)
+    exit_status: str | None = None
+    killed: bool = False
+    stop_acked: bool = False
+    stop_clean: bool | None = None
+    summary_json: bytes = b""
+    failure: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    @property
+    def role(self) -> str:
+        return self.config.role
+
+    @property
+    def identity(self) -> bytes:
+        return self.config.name.encode()
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+    def reap(self) -> bool:
+        """Collect the exit status if the process ended (waitpid, no blocking)."""
+        if self.process is None or self.process.returncode is not None:
+            return False
+        if self.process.poll() is None:
+            return False
+        self.exit_status = describe_exit(self.process.returncode)
+        return True
+
+    def kill(self) -> None:
+        """SIGKILL the process (it is reaped by the SIGCHLD path)."""
+        if self.alive and self.process is not None:
+            self.killed = True
+            try:
+                os.kill(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def describe_exit(returncode: int) -> str:
+    """"exit 0", "exit 3 (boot failed)" or "killed by SIGKILL"."""
+    if returncode < 0:
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
+        return f"killed by {name}"
+    if returncode == EXIT_BOOT_FAILED:
+        return f"exit {returncode} (boot failed)"
+    return f"exit {returncode}"
+
+
+def spawn_worker(name: str, control_endpoint: str, log_level: str) -> subprocess.Popen[bytes]:
+    """Start a worker with exec semantics (a fresh interpreter: no inherited ZeroMQ
+    context or event loop) in its own process group, so a terminal's Ctrl-C reaches
+    only the supervisor, which then stops the workers in order."""
+    command = [
+        sys.executable,
+        "-m",
+        "livenode.supervisor.worker",
+        "--name",
+        name,
+        "--control",
+        control_endpoint,
+        "--parent",
+        str(os.getpid()),
+        "--log-level",
+        log_level,
+    ]
+    return subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        close_fds=True,
+        process_group=0,
+    )
+
+
+def now() -> float:
+    return time.monotonic()

@@ -1,0 +1,557 @@
+"""The supervisor: composition root of a multiprocess node.
+
+It validates the topology, plans cores, creates the run directory, spawns the
+workers (exec semantics, own process group), hands each its spec over the
+control channel, waits until every worker is READY (clients connected, every bus
+peer joined), then says Go. While the node runs it reaps children the moment
+SIGCHLD arrives, watches heartbeats, applies each role's exit policy, and answers
+`livenode status` / `livenode stop`. On SIGINT/SIGTERM (or a stop request) it
+stops the roles in order: traders, data, risk, execution, each phase bounded by
+its timeout and then SIGKILL.
+
+Signal handlers only enqueue; every decision is taken in the supervisor's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import psutil
+import zmq
+
+from livenode.bus.control import (
+    Ack,
+    BusPeer,
+    ControlSocket,
+    Failed,
+    Go,
+    Heartbeat,
+    Hello,
+    Ready,
+    SetTradingState,
+    StateChanged,
+    StatusReply,
+    StatusRequest,
+    Stop,
+    StopAck,
+    StopRequest,
+    WorkerSpec,
+    WorkerStatus,
+)
+from livenode.config import TradingNodeConfig, resolve_strategy, strategy_id_of
+from livenode.config.workers import SHUTDOWN_ORDER
+from livenode.core.uuid import new_id
+from livenode.supervisor.cores import WorkerCores, pin, plan_cores, allowed_cores
+from livenode.supervisor.handles import (
+    EXIT_BOOT_FAILED,
+    WorkerHandle,
+    WorkerState,
+    now,
+    spawn_worker,
+)
+from livenode.supervisor.rundir import RunDir, create_run_dir
+from livenode.supervisor.topology import (
+    Members,
+    derive_workers,
+    subscriptions,
+    validate_topology,
+)
+
+_log = logging.getLogger("livenode.supervisor")
+
+EXIT_CLEAN = 0
+EXIT_FAILURE = 1
+
+
+def node_members(config: TradingNodeConfig) -> Members:
+    """The clients and strategy ids the configuration offers to place."""
+    strategy_ids = []
+    for index, strategy in enumerate(config.strategies):
+        cls, struct = resolve_strategy(strategy, f"strategies[{index}]")
+        strategy_ids.append(strategy_id_of(cls, struct))
+    return Members(
+        data_clients=tuple(config.data_clients),
+        exec_clients=tuple(config.exec_clients),
+        strategies=tuple(strategy_ids),
+    )
+
+
+class Supervisor:
+    """Runs a multiprocess node until it is stopped; `run()` returns the exit code."""
+
+    def __init__(
+        self,
+        config: TradingNodeConfig,
+        *,
+        out: Callable[[str], None] = print,
+        run_base: Path | None = None,
+    ) -> None:
+        self.instance_id = config.instance_id or new_id()[:12]
+        self.config = msgspec.structs.replace(config, instance_id=self.instance_id)
+        self._out = out
+        self._run_base = run_base
+        members = node_members(config)
+        workers = list(config.workers) or derive_workers(members)
+        validate_topology(workers, members)
+        self.topology_derived = not config.workers
+        self.plan = plan_cores(
+            [WorkerCores(w.name, tuple(w.cores) if w.cores is not None else None) for w in workers],
+            allowed_cores(),
+        )
+        self.handles: dict[str, WorkerHandle] = {
+            w.name: WorkerHandle(w, self.plan.workers[w.name], publisher_id=w.name)
+            for w in workers
+        }
+        self._subscriptions = subscriptions(workers)
+        self._config_json = msgspec.json.encode(self.config)
+        self._events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        self._stop_requested = asyncio.Event()
+        self._stop_now = False
+        self._all_ready = asyncio.Event()
+        self._exited = asyncio.Event()
+        self._running = False
+        self._stopping = False
+        self.state = "STARTING"
+        self.stop_reason: str | None = None
+        self.failure: str | None = None
+        self.started_at = time.time()
+        self.shutdown_seconds: float | None = None
+        self.run_dir: RunDir | None = None
+        self._control: ControlSocket | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._restart_timers: dict[str, asyncio.TimerHandle] = {}
+        self.stats: dict[str, dict[str, Any]] = {}
+
+    # -- public -----------------------------------------------------------------------------
+
+    def topology_lines(self) -> list[str]:
+        """The topology and core plan, printed at start."""
+        how = "derived" if self.topology_derived else "configured"
+        lines = [f"  topology    {how}; supervisor on core(s) {list(self.plan.supervisor)}"]
+        for handle in self.handles.values():
+            members = ", ".join(handle.config.members) or "-"
+            lines.append(
+                f"    {handle.name:<14} {handle.role:<7} cores {list(handle.cores)}  "
+                f"members {members}  on exit: {handle.config.on_exit}"
+            )
+        lines.extend(f"  warning     {w}" for w in self.plan.warnings)
+        return lines
+
+    def request_stop(self, reason: str, now: bool = False) -> None:
+        """Start the ordered stop (or, with `now`, kill every worker at once)."""
+        if now:
+            self._stop_now = True
+        if not self._stop_requested.is_set():
+            self.stop_reason = reason
+            _log.info("stop requested: %s", reason)
+            self._stop_requested.set()
+        elif now:
+            _log.warning("stop now: %s", reason)
+            self._kill_all()
+
+    async def run(self) -> int:
+        """Start, run until stopped, stop in order; return the process exit code."""
+        loop = asyncio.get_running_loop()
+        pin(os.getpid(), self.plan.supervisor)
+        self.run_dir = create_run_dir(self.config.trader_id, self.instance_id, self._run_base)
+        context: zmq.Context[Any] = zmq.Context()
+        router = context.socket(zmq.ROUTER)
+        router.setsockopt(zmq.LINGER, 0)
+        router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+        router.bind(self.run_dir.control_endpoint)
+        self._control = ControlSocket(router, loop)
+        self._install_signal_handlers(loop)
+        self._tasks = [
+            asyncio.ensure_future(self._control_loop()),
+            asyncio.ensure_future(self._event_loop()),
+            asyncio.ensure_future(self._watchdog()),
+        ]
+        try:
+            for handle in self.handles.values():
+                self._spawn(handle)
+            await self._start_phase()
+            if not self._stop_requested.is_set():
+                self._running = True
+                self.state = "RUNNING"
+                for handle in self.handles.values():
+                    self._go(handle)
+                self._out(f"node {self.config.trader_id} RUNNING ({len(self.handles)} workers)")
+                await self._stop_requested.wait()
+        finally:
+            started = time.monotonic()
+            self._stopping = True
+            self.state = "STOPPING"
+            try:
+                await self._stop_workers()
+            finally:
+                self.shutdown_seconds = time.monotonic() - started
+                self.state = "STOPPED"
+                self._remove_signal_handlers(loop)
+                for task in self._tasks:
+                    task.cancel()
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+                for timer in self._restart_timers.values():
+                    timer.cancel()
+                self._control.close()
+                context.term()
+                self.run_dir.remove()
+        return EXIT_CLEAN if self.clean else EXIT_FAILURE
+
+    @property
+    def clean(self) -> bool:
+        """No failure, no worker killed, every worker acknowledged its stop cleanly."""
+        return (
+            self.failure is None
+            and not any(h.killed for h in self.handles.values())
+            and all(h.stop_clean is not False for h in self.handles.values())
+        )
+
+    # -- start ------------------------------------------------------------------------------
+
+    def _spawn(self, handle: WorkerHandle) -> None:
+        assert self.run_dir is not None
+        handle.process = spawn_worker(
+            handle.name, self.run_dir.control_endpoint, self.config.logging.level
+        )
+        handle.state = WorkerState.STARTING
+        handle.started_at = now()
+        handle.last_heartbeat = now()
+        handle.exit_status = None
+        handle.killed = False
+        handle.stop_acked = False
+        handle.stop_clean = None
+        try:
+            handle.actual_cores = pin(handle.process.pid, handle.cores)
+        except psutil.Error as exc:  # it died already: the reaper will say why
+            _log.warning("could not pin %s: %s", handle.name, exc)
+        _log.info("spawned %s (%s) pid %d on cores %s", handle.name, handle.role,
+                  handle.process.pid, list(handle.actual_cores))
+
+    async def _start_phase(self) -> None:
+        timeout = self.config.supervisor.start_timeout
+        ready = asyncio.ensure_future(self._all_ready.wait())
+        stop = asyncio.ensure_future(self._stop_requested.wait())
+        try:
+            done, _ = await asyncio.wait({ready, stop}, timeout=timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ready.cancel()
+            stop.cancel()
+        if not done:
+            waiting = [h.name for h in self.handles.values() if h.state is not WorkerState.READY]
+            self._fail(f"start timed out after {timeout:g}s: worker(s) not READY: "
+                       f"{', '.join(waiting)}")
+
+    def _spec(self, handle: WorkerHandle) -> WorkerSpec:
+        assert self.run_dir is not None
+        peers = [
+            BusPeer(
+                worker=sub.peer,
+                publisher_id=self.handles[sub.peer].publisher_id,
+                endpoint=self.run_dir.publish_endpoint(sub.peer),
+                prefixes=list(sub.prefixes),
+            )
+            for sub in self._subscriptions[handle.name]
+        ]
+        return WorkerSpec(
+            worker=handle.name,
+            role=handle.role,
+            members=list(handle.config.members),
+            cores=list(handle.cores),
+            publish_endpoint=self.run_dir.publish_endpoint(handle.name),
+            publisher_id=handle.publisher_id,
+            peers=peers,
+            heartbeat_interval=self.config.supervisor.heartbeat_interval,
+            node_config_json=self._config_json,
+            instance_id=self.instance_id,
+            run_dir=str(self.run_dir.path),
+        )
+
+    def _go(self, handle: WorkerHandle) -> None:
+        if handle.state is WorkerState.READY and self._control is not None:
+            self._control.send(Go(), to=handle.identity)
+            handle.state = WorkerState.RUNNING
+
+    # -- control channel --------------------------------------------------------------------
+
+    async def _control_loop(self) -> None:
+        assert self._control is not None
+        while True:
+            peer, msg = await self._control.recv()
+            try:
+                self._on_control(peer, msg)
+            except Exception:
+                _log.exception("control message %r from %r failed", msg, peer)
+
+    def _on_control(self, peer: bytes, msg: Any) -> None:
+        assert self._control is not None
+        kind = type(msg)
+        if kind is StatusRequest:
+            self._control.send(self.status(), to=peer)
+            return
+        if kind is StopRequest:
+            self._control.send(Ack(detail="stopping"), to=peer)
+            self.request_stop(msg.reason or "livenode stop", now=msg.now)
+            return
+        handle = self.handles.get(peer.decode(errors="replace"))
+        if handle is None:
+            _log.warning("control message %s from unknown peer %r", kind.__name__, peer)
+            return
+        if kind is Hello:
+            self._control.send(self._spec(handle), to=peer)
+        elif kind is Ready:
+            handle.state = WorkerState.READY
+            handle.actual_cores = tuple(msg.cores)
+            handle.last_heartbeat = now()
+            _log.info("%s READY (pid %d, cores %s)", handle.name, msg.pid, msg.cores)
+            if self._running:
+                self._go(handle)  # a restarted worker joins the running node
+                if handle.role == "exec":
+                    self._set_venue_state(handle, "ACTIVE", f"{handle.name} is back")
+            elif all(h.state is WorkerState.READY for h in self.handles.values()):
+                self._all_ready.set()
+        elif kind is Heartbeat:
+            handle.last_heartbeat = now()
+            handle.counters = msg.counters
+            if msg.stats_json:
+                self.stats[handle.name] = json.loads(msg.stats_json)
+            self._control.send(Ack(), to=peer)
+        elif kind is StateChanged:
+            _log.info("%s: %s %s", handle.name, msg.state, msg.detail)
+        elif kind is StopAck:
+            handle.stop_acked = True
+            handle.stop_clean = msg.clean
+            handle.summary_json = msg.summary_json
+            if not msg.clean:
+                _log.warning("%s stopped uncleanly: %s", handle.name, msg.detail)
+        elif kind is Failed:
+            handle.failure = msg.error
+            self._fail(f"worker {handle.name} ({handle.role}) failed to start: {msg.error}")
+
+    def _set_venue_state(self, exec_handle: WorkerHandle, state: str, reason: str) -> None:
+        assert self._control is not None
+        for risk in (h for h in self.handles.values() if h.role == "risk" and h.alive):
+            for venue in exec_handle.config.members:
+                self._control.send(SetTradingState(state=state, venue=venue, reason=reason),
+                                   to=risk.identity)
+
+    # -- children, signals, health ----------------------------------------------------------
+
+    def _install_signal_handlers(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+            loop.add_signal_handler(sig, self._events.put_nowait, ("signal", sig))
+
+    def _remove_signal_handlers(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+            try:
+                loop.remove_signal_handler(sig)
+            except (RuntimeError, ValueError):
+                pass
+
+    async def _event_loop(self) -> None:
+        while True:
+            kind, value = await self._events.get()
+            if kind != "signal":
+                continue
+            if value == signal.SIGCHLD:
+                self._reap()
+                continue
+            name = signal.Signals(value).name
+            if self._stop_requested.is_set():
+                self.request_stop(f"second {name}", now=True)
+            else:
+                self.request_stop(f"received {name}")
+
+    def _reap(self) -> None:
+        for handle in self.handles.values():
+            if not handle.reap():
+                continue
+            self._exited.set()
+            expected = self._stopping or handle.stop_acked
+            level = logging.INFO if expected and not handle.killed else logging.WARNING
+            _log.log(level, "worker %s (%s) pid %d: %s", handle.name, handle.role,
+                     handle.pid, handle.exit_status)
+            if expected:
+                handle.state = WorkerState.STOPPED if handle.stop_acked else WorkerState.EXITED
+                continue
+            self._on_unexpected_exit(handle)
+
+    def _on_unexpected_exit(self, handle: WorkerHandle) -> None:
+        handle.state = WorkerState.EXITED
+        assert handle.process is not None
+        if handle.failure is not None or handle.process.returncode == EXIT_BOOT_FAILED:
+            self._fail(f"worker {handle.name} ({handle.role}) failed to start: "
+                       f"{handle.failure or handle.exit_status}")
+            return
+        if not self._running:
+            self._fail(f"worker {handle.name} ({handle.role}) died during start: "
+                       f"{handle.exit_status}")
+            return
+        if handle.role == "exec":
+            self._set_venue_state(handle, "HALTED", f"{handle.name} is down ({handle.exit_status})")
+        if handle.config.on_exit == "stop":
+            self._fail(f"worker {handle.name} ({handle.role}) died: {handle.exit_status}; "
+                       "its policy is to stop the node")
+            return
+        cfg = self.config.supervisor
+        t = now()
+        handle.crash_times.append(t)
+        while handle.crash_times and t - handle.crash_times[0] > cfg.restart_window:
+            handle.crash_times.popleft()
+        if len(handle.crash_times) > cfg.max_restarts:
+            handle.state = WorkerState.FATAL
+            self._fail(f"worker {handle.name} ({handle.role}) crashed {len(handle.crash_times)} "
+                       f"times within {cfg.restart_window:g}s: crash loop, stopping the node")
+            return
+        delay = min(cfg.restart_backoff * 2 ** (len(handle.crash_times) - 1),
+                    cfg.restart_backoff_max)
+        handle.state = WorkerState.BACKOFF
+        _log.warning("restarting %s in %.2fs (restart %d)", handle.name, delay, handle.restarts + 1)
+        loop = asyncio.get_running_loop()
+        self._restart_timers[handle.name] = loop.call_later(delay, self._restart, handle)
+
+    def _restart(self, handle: WorkerHandle) -> None:
+        self._restart_timers.pop(handle.name, None)
+        if self._stop_requested.is_set():
+            return
+        handle.restarts += 1
+        self._spawn(handle)
+
+    async def _watchdog(self) -> None:
+        cfg = self.config.supervisor
+        while True:
+            await asyncio.sleep(cfg.heartbeat_interval)
+            t = now()
+            for handle in self.handles.values():
+                if handle.state not in (WorkerState.READY, WorkerState.RUNNING) or not handle.alive:
+                    continue
+                silent = t - handle.last_heartbeat
+                if silent > cfg.heartbeat_timeout:
+                    _log.error("worker %s silent for %.1fs (> %gs): killing it", handle.name,
+                               silent, cfg.heartbeat_timeout)
+                    handle.kill()
+
+    def _fail(self, reason: str) -> None:
+        _log.error("%s", reason)
+        if self.failure is None:
+            self.failure = reason
+        self.request_stop(f"failure: {reason}")
+
+    # -- stop -------------------------------------------------------------------------------
+
+    async def _stop_workers(self) -> None:
+        if self._stop_now:
+            self._kill_all()
+        timeouts = self.config.supervisor.stop_timeouts
+        for role in SHUTDOWN_ORDER:
+            phase = [h for h in self.handles.values() if h.role == role and h.alive]
+            if not phase:
+                continue
+            for handle in phase:
+                handle.state = WorkerState.STOPPING
+                assert self._control is not None
+                self._control.send(Stop(reason=self.stop_reason or ""), to=handle.identity)
+            limit = getattr(timeouts, role)
+            if not await self._wait_exited(phase, limit):
+                for handle in phase:
+                    if handle.alive:
+                        _log.error("worker %s did not stop within %gs: SIGKILL", handle.name, limit)
+                        handle.kill()
+                await self._wait_exited(phase, 10.0)
+        leftovers = [h for h in self.handles.values() if h.alive]
+        for handle in leftovers:  # spawned during the stop (a restart racing it)
+            handle.kill()
+        await self._wait_exited(leftovers, 10.0)
+
+    async def _wait_exited(self, handles: list[WorkerHandle], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while True:
+            self._reap()  # a SIGCHLD may be queued behind us; do not wait on it
+            if not any(h.alive for h in handles):
+                return True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            self._exited.clear()
+            try:
+                await asyncio.wait_for(self._exited.wait(), min(remaining, 0.5))
+            except asyncio.TimeoutError:
+                pass
+
+    def _kill_all(self) -> None:
+        for handle in self.handles.values():
+            handle.kill()
+
+    # -- reporting --------------------------------------------------------------------------
+
+    def status(self) -> StatusReply:
+        """What `livenode status` shows, straight from the handles and the OS."""
+        t = now()
+        workers = []
+        for handle in self.handles.values():
+            rss, cpu = 0, 0.0
+            if handle.alive and handle.pid is not None:
+                try:
+                    process = psutil.Process(handle.pid)
+                    rss = process.memory_info().rss
+                    cpu = process.cpu_percent(interval=None)
+                    cores = tuple(process.cpu_affinity())
+                except psutil.Error:
+                    cores = handle.actual_cores
+            else:
+                cores = handle.actual_cores
+            workers.append(
+                WorkerStatus(
+                    name=handle.name,
+                    role=handle.role,
+                    pid=handle.pid or 0,
+                    cores=list(cores),
+                    state=handle.state.value,
+                    uptime_s=round(t - handle.started_at, 3) if handle.alive else 0.0,
+                    heartbeat_age_s=round(t - handle.last_heartbeat, 3),
+                    restarts=handle.restarts,
+                    counters=handle.counters,
+                    rss_bytes=rss,
+                    cpu_percent=cpu,
+                )
+            )
+        return StatusReply(
+            trader_id=self.config.trader_id,
+            instance_id=self.instance_id,
+            supervisor_pid=os.getpid(),
+            state=self.state,
+            workers=workers,
+        )
+
+    def workers_summary(self) -> list[dict[str, Any]]:
+        """Per worker, for `--summary-json`: name, role, pid, cores, exit status, restarts."""
+        return [
+            {
+                "name": h.name,
+                "role": h.role,
+                "pid": h.pid,
+                "cores": list(h.actual_cores),
+                "exit_status": h.exit_status,
+                "killed": h.killed,
+                "restarts": h.restarts,
+                "stop_clean": h.stop_clean,
+            }
+            for h in self.handles.values()
+        ]
+
+    def worker_summaries(self) -> dict[str, dict[str, Any]]:
+        """The node facts each worker reported with its stop acknowledgement."""
+        out = {}
+        for handle in self.handles.values():
+            if handle.summary_json:
+                out[handle.name] = json.loads(handle.summary_json)
+        return out
