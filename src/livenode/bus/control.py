@@ -56,7 +56,10 @@ class WorkerSpec(ControlMessage):
     publish_endpoint: str
     publisher_id: str
     peers: list[BusPeer]
+    # Topic prefixes some peer takes from this worker: what its bridge sends out.
+    export_prefixes: list[str]
     heartbeat_interval: float
+    heartbeat_timeout: float
     node_config_json: bytes
     instance_id: str
     run_dir: str
@@ -267,9 +270,10 @@ class ControlSocket:
                 continue
             self._queue.put_nowait((peer, msg))
 
-    def close(self) -> None:
+    def close(self, linger_ms: int = 0) -> None:
+        """Close the socket; `linger_ms` > 0 lets queued messages leave first (bounded)."""
         if self._closed:
             return
         self._closed = True
         self._loop.remove_reader(self._fd)
-        self._socket.close(linger=0)
+        self._socket.close(linger=linger_ms)

@@ -270,7 +270,18 @@ class Supervisor:
             publish_endpoint=self.run_dir.publish_endpoint(handle.name),
             publisher_id=handle.publisher_id,
             peers=peers,
+            export_prefixes=sorted(
+                {
+                    prefix
+                    for other, subs in self._subscriptions.items()
+                    if other != handle.name
+                    for sub in subs
+                    if sub.peer == handle.name
+                    for prefix in sub.prefixes
+                }
+            ),
             heartbeat_interval=self.config.supervisor.heartbeat_interval,
+            heartbeat_timeout=self.config.supervisor.heartbeat_timeout,
             node_config_json=self._config_json,
             instance_id=self.instance_id,
             run_dir=str(self.run_dir.path),

@@ -1,0 +1,297 @@
+"""Worker process entry point: ``python -m livenode.supervisor.worker``.
+
+A worker is a `TradingNode` with the components of one role (and only its
+members: its strategies, its venues' clients), whose bus is bridged to its peers
+over ZeroMQ. Its life on the control channel: Hello → WorkerSpec → (build,
+connect clients, join every bus peer) → Ready → Go → (strategies start) →
+Heartbeats → Stop → StopAck. Components do not know any of this: they publish
+and subscribe on the same `MessageBus` as in single mode.
+
+It never outlives the supervisor: the parent-death signal (SIGTERM) is armed
+first thing, and each heartbeat also checks the parent pid and how long ago the
+supervisor last answered.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+import uvloop
+import zmq
+
+from livenode.bus import topics
+from livenode.bus.bridge import BusBridge
+from livenode.bus.control import (
+    Ack,
+    ControlSocket,
+    Failed,
+    Go,
+    Heartbeat,
+    Hello,
+    Ready,
+    SetTradingState,
+    StateChanged,
+    Stop,
+    StopAck,
+    WorkerCounters,
+    WorkerSpec,
+)
+from livenode.bus.zmq_transport import ZmqPublisher, ZmqSubscriber
+from livenode.config import load_config_str
+from livenode.core.logging import setup_logging
+from livenode.model.codec import Codec
+from livenode.model.enums import TradingState
+from livenode.model.identifiers import Venue
+from livenode.node.node import TradingNode
+from livenode.supervisor.cores import actual_cores
+from livenode.supervisor.handles import EXIT_BOOT_FAILED
+from livenode.supervisor.lifeline import set_parent_death_signal
+
+_log = logging.getLogger("livenode.worker")
+
+SPEC_TIMEOUT = 60.0
+
+
+class Worker:
+    """One worker process: control channel, bridged bus, and its role's node."""
+
+    def __init__(self, name: str, control_endpoint: str, parent_pid: int) -> None:
+        self.name = name
+        self.control_endpoint = control_endpoint
+        self.parent_pid = parent_pid
+        self.node: TradingNode | None = None
+        self._go = asyncio.Event()
+        self._last_ack = time.monotonic()
+        self._spec: WorkerSpec | None = None
+        self._publisher: ZmqPublisher | None = None
+        self._subscriber: ZmqSubscriber | None = None
+        self._bridge: BusBridge | None = None
+        self._signals = 0
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        context: zmq.Context[Any] = zmq.Context()
+        dealer = context.socket(zmq.DEALER)
+        dealer.setsockopt(zmq.LINGER, 0)
+        dealer.setsockopt(zmq.IDENTITY, self.name.encode())
+        dealer.connect(self.control_endpoint)
+        control = ControlSocket(dealer, loop)
+        tasks: list[asyncio.Task[Any]] = []
+        try:
+            control.send(Hello(worker=self.name, pid=os.getpid()))
+            spec = await self._receive_spec(control)
+            self._spec = spec
+            try:
+                node = self._build(spec, context, loop)
+            except Exception as exc:
+                _log.exception("worker %s could not be built", self.name)
+                control.send(Failed(worker=self.name, error=f"{type(exc).__name__}: {exc}"))
+                return EXIT_BOOT_FAILED
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, self._on_signal, sig)
+            tasks = [
+                asyncio.ensure_future(self._control_loop(control)),
+                asyncio.ensure_future(self._heartbeats(control, spec)),
+            ]
+            try:
+                await node.run_async(handle_signals=False)
+            except Exception as exc:  # a start gate failed: the node stopped already
+                control.send(Failed(worker=self.name, error=str(exc)))
+                await _drain(control)
+                return EXIT_BOOT_FAILED
+            summary = node.summary()
+            clean = node.exit_code == 0
+            control.send(
+                StopAck(
+                    worker=self.name,
+                    clean=clean,
+                    detail=node.failure or node.stop_reason or "",
+                    summary_json=json.dumps(summary, default=str).encode(),
+                )
+            )
+            return 0 if clean else 1
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for closable in (self._bridge, self._subscriber, self._publisher):
+                if closable is not None:
+                    closable.close()
+            # Linger briefly: the last message (StopAck, Failed) must reach the
+            # supervisor; bounded, so a vanished supervisor cannot hold us.
+            control.close(linger_ms=2000)
+            context.term()
+            if self.node is not None:
+                self.node.dispose()
+
+    async def _receive_spec(self, control: ControlSocket) -> WorkerSpec:
+        deadline = time.monotonic() + SPEC_TIMEOUT
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no spec from the supervisor within {SPEC_TIMEOUT:g}s")
+            _, msg = await asyncio.wait_for(control.recv(), remaining)
+            if isinstance(msg, WorkerSpec):
+                return msg
+
+    def _build(
+        self, spec: WorkerSpec, context: zmq.Context[Any], loop: asyncio.AbstractEventLoop
+    ) -> TradingNode:
+        config = load_config_str(spec.node_config_json.decode(), "json")
+        node = TradingNode(
+            config,
+            loop,
+            roles=frozenset({spec.role}),
+            members=tuple(spec.members),
+            before_trading=self._ready_and_wait_for_go,
+        )
+        self.node = node
+        node.build()
+        codec = Codec()
+        self._publisher = ZmqPublisher(
+            context, spec.publish_endpoint, spec.publisher_id, codec.encode, loop
+        )
+        self._bridge = BusBridge(node.kernel.msgbus, self._publisher, tuple(spec.export_prefixes))
+        self._subscriber = ZmqSubscriber(
+            context, spec.publisher_id, codec.decode, self._bridge.deliver, loop
+        )
+        for peer in spec.peers:
+            self._subscriber.connect(peer.endpoint, peer.prefixes)
+        return node
+
+    async def _ready_and_wait_for_go(self) -> None:
+        """Between the node's connection gates and its strategies: the handshake."""
+        spec, node, subscriber = self._spec, self.node, self._subscriber
+        assert spec is not None and node is not None and subscriber is not None
+        await subscriber.wait_joined([p.publisher_id for p in spec.peers], SPEC_TIMEOUT)
+        self._control_send(
+            Ready(
+                worker=self.name,
+                pid=os.getpid(),
+                cores=list(actual_cores(os.getpid())),
+                publisher_id=spec.publisher_id,
+            )
+        )
+        await self._go.wait()
+        self._publish_snapshots(node)
+
+    def _publish_snapshots(self, node: TradingNode) -> None:
+        """State created before the peers joined (instruments, account states): send it
+        again now that every subscription is live, so no peer starts without it."""
+        kernel = node.kernel
+        msgbus = kernel.msgbus
+        if kernel.data_engine is not None:
+            for instrument in kernel.cache.instruments():
+                msgbus.publish(topics.instrument(instrument.id), instrument)
+        if kernel.exec_engine is not None:
+            for account in kernel.cache.accounts():
+                state = account.last_event
+                msgbus.publish(topics.account_events(state.account_id), state)
+
+    _control: ControlSocket | None = None
+
+    def _control_send(self, msg: Any) -> None:
+        if self._control is not None:
+            self._control.send(msg)
+
+    async def _control_loop(self, control: ControlSocket) -> None:
+        self._control = control
+        while True:
+            _, msg = await control.recv()
+            self._last_ack = time.monotonic()
+            kind = type(msg)
+            if kind is Go:
+                self._go.set()
+            elif kind is Stop:
+                self._stop(f"supervisor: {msg.reason}" if msg.reason else "supervisor stop")
+            elif kind is SetTradingState:
+                self._set_trading_state(msg)
+            elif kind is Ack:
+                pass
+            else:
+                _log.warning("unexpected control message %s", kind.__name__)
+
+    def _set_trading_state(self, msg: SetTradingState) -> None:
+        node = self.node
+        risk = node.kernel.risk_engine if node is not None else None
+        if risk is None:
+            _log.warning("SetTradingState sent to a worker without a risk engine")
+            return
+        venue = Venue(msg.venue) if msg.venue else None
+        risk.set_trading_state(TradingState(msg.state), msg.reason, venue)
+        self._control_send(
+            StateChanged(worker=self.name, state=f"trading {msg.state}", detail=msg.reason)
+        )
+
+    async def _heartbeats(self, control: ControlSocket, spec: WorkerSpec) -> None:
+        self._control = control
+        while True:
+            await asyncio.sleep(spec.heartbeat_interval)
+            if os.getppid() != self.parent_pid:
+                self._stop("supervisor gone (parent pid changed)")
+                return
+            silent = time.monotonic() - self._last_ack
+            if silent > spec.heartbeat_timeout:
+                self._stop(f"supervisor silent for {silent:.1f}s")
+                return
+            control.send(self._heartbeat())
+
+    def _heartbeat(self) -> Heartbeat:
+        node = self.node
+        pub, sub = self._publisher, self._subscriber
+        counters = WorkerCounters(
+            msgs_in=sub.received if sub else 0,
+            msgs_out=pub.sent if pub else 0,
+            dropped=pub.dropped if pub else 0,
+            gaps=sub.gaps if sub else 0,
+            malformed=sub.malformed if sub else 0,
+            pending=pub.pending if pub else 0,
+            handler_errors=node.kernel.msgbus.handler_errors if node else 0,
+        )
+        stats = node.stats.status() if node is not None else {}
+        return Heartbeat(
+            worker=self.name,
+            ts_ns=time.time_ns(),
+            state=node.state.value if node is not None else "BUILDING",
+            counters=counters,
+            stats_json=json.dumps(stats, default=str).encode(),
+        )
+
+    def _on_signal(self, signum: int) -> None:
+        self._signals += 1
+        name = signal.Signals(signum).name
+        if self._signals > 1:
+            _log.critical("%s during the stop: exiting now", name)
+            os._exit(128 + signum)
+        self._stop(f"received {name}")
+
+    def _stop(self, reason: str) -> None:
+        if self.node is not None:
+            self.node.stop(reason)
+        self._go.set()  # a node waiting for Go must not wait through its stop
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="livenode-worker")
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--control", required=True)
+    parser.add_argument("--parent", type=int, required=True)
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    set_parent_death_signal(args.parent)
+    setup_logging(args.log_level)
+    worker = Worker(args.name, args.control, args.parent)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(worker.run())
+
+
+if __name__ == "__main__":
+    sys.exit(main())
