@@ -26,15 +26,15 @@ from livenode.config.validators import show_value
 
 _AT_RE = re.compile(r"^(?P<body>.*) - at `\$(?P<path>[^`]*)`$", re.DOTALL)
 _TOKEN_RE = re.compile(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[(\.\.\.)\]")
-_BARE_KEY_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
+_BARE_KEY_RE = re.compile(r"^[A-Za-z0-9_\-]+\Z")
 # A __post_init__ message that starts with a relative field path (see structs.py).
 _REL_PATH_RE = re.compile(
     r"^(?P<rel>[A-Za-z_][A-Za-z0-9_]*(?:\[[^\]]*\]|\.[A-Za-z_][A-Za-z0-9_]*)*): (?P<rest>.*)$",
     re.DOTALL,
 )
-_UNKNOWN_RE = re.compile(r"^Object contains unknown field `(?P<name>[^`]*)`$")
-_MISSING_RE = re.compile(r"^Object missing required field `(?P<name>[^`]*)`$")
-_EXPECTED_GOT_RE = re.compile(r"^Expected `(?P<exp>[^`]*)`, got `(?P<got>[^`]*)`$")
+_UNKNOWN_RE = re.compile(r"^Object contains unknown field `(?P<name>[^`]*)`\Z")
+_MISSING_RE = re.compile(r"^Object missing required field `(?P<name>[^`]*)`\Z")
+_EXPECTED_GOT_RE = re.compile(r"^Expected `(?P<exp>[^`]*)`, got `(?P<got>[^`]*)`\Z")
 _EXPECTED_CONSTRAINT_RE = re.compile(r"^Expected `(?P<exp>[^`]*)` (?P<cons>.+)$", re.DOTALL)
 _ENUM_RE = re.compile(r"^Invalid enum value (?P<value>.*)$", re.DOTALL)
 

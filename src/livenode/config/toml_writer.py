@@ -18,11 +18,11 @@ import msgspec
 from livenode.config.errors import ConfigError
 from livenode.config.structs import TradingNodeConfig
 
-_BARE_KEY_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
+_BARE_KEY_RE = re.compile(r"^[A-Za-z0-9_\-]+\Z")
 
 
 def _key(key: str) -> str:
-    if _BARE_KEY_RE.match(key):
+    if _BARE_KEY_RE.fullmatch(key):
         return key
     return _string(key)
 

@@ -15,12 +15,12 @@ from typing import Any, NamedTuple
 from livenode.model.identifiers import InstrumentId, TraderId
 
 # "<count>/<seconds>s": an integer count per a positive decimal number of seconds.
-_RATE_RE = re.compile(r"^(\d+)/(\d+(?:\.\d*)?|\.\d+)s$")
+_RATE_RE = re.compile(r"^(\d+)/(\d+(?:\.\d*)?|\.\d+)s\Z")
 # "package.module:ClassName" (the class part may be dotted for nested classes).
 _DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*"
-_IMPORT_PATH_RE = re.compile(rf"^{_DOTTED}:{_DOTTED}$")
+_IMPORT_PATH_RE = re.compile(rf"^{_DOTTED}:{_DOTTED}\Z")
 # Client names end up in bus topics (`commands.exec.{venue}`), so no dots or spaces.
-_CLIENT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")
+_CLIENT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_\-]*\Z")
 
 RATE_FORMAT = '"<count>/<seconds>s" (e.g. "100/1s")'
 

@@ -41,7 +41,7 @@ SHUTDOWN_ORDER: tuple[Role, ...] = ("trader", "data", "risk", "exec")
 PositiveSeconds = Annotated[float, msgspec.Meta(gt=0)]
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
 CoreId = Annotated[int, msgspec.Meta(ge=0)]
-WorkerName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*$")]
+WorkerName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*\Z")]
 
 
 class StopTimeouts(ConfigStruct, kw_only=True):

@@ -207,3 +207,9 @@ def test_worker_role_must_be_known() -> None:
     err = error_of('[[workers]]\nname = "w"\nrole = "strategy"\n')
     assert err.path == "workers[0].role"
     assert "strategy" in err.message and "trader" in err.message
+
+
+def test_a_trailing_newline_is_not_a_valid_rate() -> None:
+    # `$` in a regex matches before a final newline; the validators must not.
+    err = error_of('[risk_engine]\nmax_order_submit_rate = "100/1s\\n"\n')
+    assert err.path == "risk_engine.max_order_submit_rate"
