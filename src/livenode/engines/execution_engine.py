@@ -344,10 +344,14 @@ class ExecutionEngine(Component):
             return False
         self._awaiting_first_event.discard(order.client_order_id)
         self._cache.update_order(order)
+        # The position takes the fill before anyone hears of it: a strategy's
+        # on_order_filled already sees the position that fill made.
+        position_event = apply_fill_to_position(self._cache, event) if is_fill else None
         self._publish_order_event(event)
         if is_fill:
             self.fill_count += 1
-            self._update_position(event)
+            if position_event is not None:
+                self._msgbus.publish(topics.position_events(event.strategy_id), position_event)
         self._notify_settle()
         return True
 
@@ -357,11 +361,6 @@ class ExecutionEngine(Component):
     @staticmethod
     def _is_duplicate_fill(order: Order, fill: OrderFilled) -> bool:
         return fill.trade_id in order.trade_ids
-
-    def _update_position(self, fill: OrderFilled) -> None:
-        event = apply_fill_to_position(self._cache, fill)
-        if event is not None:
-            self._msgbus.publish(topics.position_events(fill.strategy_id), event)
 
     def _handle_account_state(self, state: AccountState) -> None:
         account = self._cache.account(state.account_id)

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from livenode.model.instruments import PerpetualContract
 from livenode.model.enums import AccountType, OrderSide, OrderType
 
 if TYPE_CHECKING:
@@ -227,7 +228,12 @@ class OrderChecks:
         # no account yet there is nothing to check against.
         if account is None or account.account_type is not AccountType.CASH:
             return None
-        if init.side is OrderSide.BUY:
+        if isinstance(instrument, PerpetualContract):
+            # A derivative is margined in its settlement currency on either side
+            # (no base currency changes hands); checked at leverage 1, conservatively.
+            currency = instrument.settlement_currency
+            need = notional.as_decimal() * (1 + instrument.taker_fee_decimal)
+        elif init.side is OrderSide.BUY:
             currency = instrument.quote_currency
             need = notional.as_decimal() * (1 + instrument.taker_fee_decimal)
         else:

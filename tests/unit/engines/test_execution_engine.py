@@ -299,3 +299,15 @@ def test_denial_of_an_order_this_process_never_saw_still_reaches_the_strategy() 
     h.send(_denied(o, "INSTRUMENT_UNKNOWN: X"))
     assert h.env.cache.order(o.client_order_id) is None
     assert [e.reason for e in h.order_events] == ["INSTRUMENT_UNKNOWN: X"]
+
+
+def test_a_fill_handler_already_sees_the_position_it_made() -> None:
+    h = Harness()
+    seen: list[Any] = []
+    h.env.msgbus.subscribe(
+        topics.order_events(STRAT),
+        lambda e: seen.append(h.env.cache.position(PID)) if type(e) is OrderFilled else None,
+    )
+    h.fill(OrderSide.BUY, "1.000", "100.00", "T-1")
+    (position,) = seen
+    assert position is not None and position.side is PositionSide.LONG

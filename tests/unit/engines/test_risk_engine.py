@@ -335,3 +335,24 @@ def test_dispose_unsubscribes() -> None:
     h.engine.dispose()
     h.send(submit(order_init()))
     assert h.approved == [] and h.denials == []
+
+
+def test_perpetual_sell_needs_settlement_margin_not_the_base_currency() -> None:
+    from livenode.model.instruments import PerpetualContract
+    from livenode.model.objects import Quantity
+
+    from .helpers import make_instrument
+
+    h = Harness()
+    spot = make_instrument()
+    perp = PerpetualContract(
+        **{f: getattr(spot, f) for f in spot.__struct_fields__ if f != "multiplier"},
+        multiplier=Quantity.from_str("1"),
+    )
+    h.env.cache.add_instrument(perp)
+    # 20 BTC sold short is far more than the 10 BTC held, but a perpetual needs USDT margin.
+    h.send(submit(order_init(side=OrderSide.SELL, qty="20.000", price="100.00")))
+    assert h.denials == [] and len(h.approved) == 1
+    # 2,000 USDT of margin fits 100,000 USDT free; 60 at 2,000 (120,000 USDT) does not.
+    h.send(submit(order_init(side=OrderSide.SELL, qty="60.000", price="2000.00")))
+    assert h.denials and h.denials[-1].reason.startswith("INSUFFICIENT_FREE_BALANCE: need 120120")

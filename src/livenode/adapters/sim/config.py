@@ -1,0 +1,145 @@
+"""Configuration of the simulated venue and its two clients.
+
+The venue is configured in one place, the data client's config
+(`SimDataClientConfig.venue_config`): the data client factory builds the venue,
+the execution client factory finds it by venue name. A sandbox TOML:
+
+```toml
+[data_clients.SIM]
+factory = "livenode.adapters.sim:SimDataClientFactory"
+[data_clients.SIM.config]
+venue = "SIM"
+[data_clients.SIM.config.venue_config]
+starting_balances = ["1000000 USDT", "10 BTC"]
+ack_latency_ms = 0.0
+fill_latency_ms = 0.0
+[data_clients.SIM.config.venue_config.feed]
+mode = "random_walk"
+rate_per_second = 100.0
+seed = 42
+[[data_clients.SIM.config.venue_config.instruments]]
+symbol = "BTCUSDT"
+kind = "spot"
+base = "BTC"
+quote = "USDT"
+[[data_clients.SIM.config.venue_config.instruments]]
+symbol = "ETHUSDT-PERP"
+kind = "perpetual"
+base = "ETH"
+quote = "USDT"
+start_price = "3000"
+size_precision = 3
+size_increment = "0.001"
+min_quantity = "0.001"
+
+[exec_clients.SIM]
+factory = "livenode.adapters.sim:SimExecClientFactory"
+[exec_clients.SIM.config]
+venue = "SIM"
+```
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+# Constrained numbers: a bad value fails at config load, naming the field.
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+Probability = Annotated[float, msgspec.Meta(ge=0, le=1)]
+Precision = Annotated[int, msgspec.Meta(ge=0, le=16)]
+
+
+class SimInstrumentConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One instrument of the simulated venue and the character of its synthetic market.
+
+    Decimal values are strings so they stay exact. ``volatility`` is the standard
+    deviation of the relative mid-price change per quote update; ``spread_ticks``
+    is the minimum spread in price increments (a random extra of 0-2 ticks is
+    added, more often 0); sizes are exponential around ``mean_size``;
+    ``trade_probability`` is the chance that a quote update also prints a trade.
+    """
+
+    symbol: str
+    kind: Literal["spot", "perpetual"] = "spot"
+    base: str = "BTC"
+    quote: str = "USDT"
+    price_precision: Precision = 2
+    size_precision: Precision = 5
+    price_increment: str = "0.01"
+    size_increment: str = "0.00001"
+    min_quantity: str | None = "0.00001"
+    max_quantity: str | None = "1000"
+    min_notional: str | None = "5"
+    max_notional: str | None = None
+    maker_fee: str = "0.0002"
+    taker_fee: str = "0.0005"
+    start_price: str = "50000"
+    volatility: NonNegative = 0.0001
+    spread_ticks: Annotated[int, msgspec.Meta(ge=1)] = 1
+    mean_size: str = "0.5"
+    trade_probability: Probability = 0.2
+    replay_symbol: str | None = None  # symbol in replay files when it differs
+
+
+class SimFeedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Where the venue's market comes from.
+
+    ``random_walk``: ``rate_per_second`` quote updates per instrument per second
+    (trades in addition, see ``trade_probability``), produced in batches every
+    ``batch_interval_ms`` so high rates do not flood the loop with callbacks;
+    ``max_ticks`` (per instrument) stops the feed after that many quote updates.
+    ``replay``: ``replay_path`` (a file or a list of files, merged by time) in
+    ``replay_format`` (``auto`` picks from Binance file names), at
+    ``replay_speed`` times the recorded pace (0 = as fast as possible), looping
+    when ``loop_replay``. ``replay_timestamps = "venue"`` stamps ticks with the
+    venue clock when emitted (so timers and bars work live); ``"recorded"`` keeps
+    the file's timestamps.
+    """
+
+    mode: Literal["random_walk", "replay"] = "random_walk"
+    rate_per_second: Positive = 10.0
+    seed: int = 1
+    batch_interval_ms: Positive = 2.0
+    max_ticks: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    replay_path: str | list[str] | None = None
+    replay_format: Literal["generic", "binance_bookticker", "binance_trades", "auto"] = "generic"
+    replay_speed: NonNegative = 1.0
+    loop_replay: bool = False
+    replay_timestamps: Literal["venue", "recorded"] = "venue"
+    replay_batch_size: Annotated[int, msgspec.Meta(ge=1)] = 1000
+
+
+class SimVenueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The simulated venue: instruments, market feed, account and latencies."""
+
+    venue: str | None = None  # None: the data client's venue; when set it must match it
+    instruments: list[SimInstrumentConfig] = msgspec.field(
+        default_factory=lambda: [SimInstrumentConfig(symbol="BTCUSDT")]
+    )
+    feed: SimFeedConfig = msgspec.field(default_factory=SimFeedConfig)
+    ack_latency_ms: NonNegative = 0.0
+    fill_latency_ms: NonNegative = 0.0
+    account_type: Literal["CASH"] = "CASH"
+    account_id: str | None = None  # default "{venue}-001"
+    starting_balances: list[str] = msgspec.field(default_factory=lambda: ["1000000 USDT"])
+    reject_when_insufficient_balance: bool = True
+    leverage: Annotated[int, msgspec.Meta(ge=1)] = 1  # perpetual margin = notional / leverage
+    max_closed_orders: Annotated[int, msgspec.Meta(ge=1)] = 10_000
+
+
+class SimDataClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The sim data client; its ``venue_config`` is the single place the venue is set up."""
+
+    venue: str = "SIM"
+    venue_config: SimVenueConfig = msgspec.field(default_factory=SimVenueConfig)
+
+
+class SimExecClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The sim execution client: which venue (built by the data client) and account id."""
+
+    venue: str = "SIM"
+    account_id: str | None = None
+    max_latency_samples: Annotated[int, msgspec.Meta(ge=1)] = 100_000

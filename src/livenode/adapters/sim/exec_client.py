@@ -1,0 +1,95 @@
+"""`SimExecClient`: the node's order link to the simulated venue.
+
+On connect it attaches to the venue's account (the venue answers with the
+current `AccountState`, forwarded to `ExecEngine.process`). Commands go to the
+venue after an `OrderSubmitted` stamped with the time of sending; every event
+the venue sends back is forwarded unchanged through `_handle_event`.
+
+``latencies_ns`` keeps the last ``max_latency_samples`` tick-to-trade latencies
+(``clock.timestamp_ns() - command.ts_trigger`` at submit) for benchmarks.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from livenode.core.uuid import new_id
+from livenode.model.events import OrderSubmitted
+from livenode.model.identifiers import AccountId
+from livenode.node.clients import ClientContext, LiveExecutionClient
+
+if TYPE_CHECKING:
+    from livenode.adapters.sim.venue import SimVenue
+    from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
+    from livenode.model.reports import FillReport, OrderStatusReport, PositionStatusReport
+
+
+class SimExecClient(LiveExecutionClient):
+    """Orders to a `SimVenue`, its events back to the execution engine."""
+
+    def __init__(
+        self,
+        name: str,
+        sim_venue: SimVenue,
+        context: ClientContext,
+        account_id: AccountId | None = None,
+        max_latency_samples: int = 100_000,
+    ) -> None:
+        super().__init__(name, sim_venue.venue, account_id or sim_venue.account_id, context)
+        self.sim_venue = sim_venue
+        self.latencies_ns: deque[int] = deque(maxlen=max(1, max_latency_samples))
+
+    async def _connect(self) -> None:
+        self.account_id = self.sim_venue.attach_account(self._handle_event)
+
+    async def _disconnect(self) -> None:
+        self.sim_venue.detach_account(self._handle_event)
+
+    # -- commands ---------------------------------------------------------------------
+
+    def submit_order(self, command: SubmitOrder) -> None:
+        now = self._clock.timestamp_ns()
+        self.latencies_ns.append(now - command.ts_trigger)
+        init = command.order
+        self._handle_event(
+            OrderSubmitted(
+                trader_id=init.trader_id,
+                strategy_id=init.strategy_id,
+                instrument_id=init.instrument_id,
+                client_order_id=init.client_order_id,
+                account_id=self.account_id,
+                event_id=new_id(),
+                ts_event=now,
+                ts_init=now,
+            )
+        )
+        self.sim_venue.submit(command)
+
+    def modify_order(self, command: ModifyOrder) -> None:
+        self.sim_venue.modify(command)
+
+    def cancel_order(self, command: CancelOrder) -> None:
+        self.sim_venue.cancel(command)
+
+    def cancel_all_orders(self, command: CancelAllOrders) -> None:
+        self.sim_venue.cancel_all(command)
+
+    # -- reconciliation ---------------------------------------------------------------
+
+    async def generate_order_status_reports(self) -> list[OrderStatusReport]:
+        return self.sim_venue.order_status_reports()
+
+    async def generate_fill_reports(self) -> list[FillReport]:
+        return self.sim_venue.fill_reports()
+
+    async def generate_position_status_reports(self) -> list[PositionStatusReport]:
+        return self.sim_venue.position_reports()
+
+    def latency_percentiles(self, *quantiles: float) -> dict[float, int]:
+        """Nearest-rank percentiles (0-100) of ``latencies_ns``; empty if no samples."""
+        data: list[Any] = sorted(self.latencies_ns)
+        if not data:
+            return {}
+        qs = quantiles or (50.0, 90.0, 99.0)
+        return {q: data[min(len(data) - 1, max(0, int(round(q / 100 * len(data))) - 1))] for q in qs}

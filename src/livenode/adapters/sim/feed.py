@@ -1,0 +1,193 @@
+"""When the simulated market moves: the feed scheduler on the event loop.
+
+`SimFeed` drives either the random walks (one per instrument) or a replay
+iterator, and hands each raw quote/trade to a sink (the venue). It runs in
+batches: one loop wake-up every ``batch_interval_ms`` emits every update that
+is due by then, so a rate of tens of thousands per second costs hundreds of
+wake-ups per second, not one ``call_later`` handle per tick.
+
+- Random walk: ``rate_per_second`` quote updates per instrument per second,
+  timestamps spread evenly over the batch's interval. If the loop falls behind
+  by more than 50 ms worth of updates the backlog is dropped (a source does not
+  queue: lost time is lost) and counted in ``lag_dropped``. ``max_ticks`` stops
+  the feed after that many updates per instrument.
+- Replay at ``replay_speed`` > 0: records are emitted when the replay clock
+  (first record's time + elapsed * speed) reaches them. At speed 0 (as fast as
+  possible) up to ``replay_batch_size`` records per wake-up, yielding to the
+  loop in between so commands and other tasks still run.
+
+``done`` (an `asyncio.Event`) is set when a finite feed has emitted everything;
+a replay error stops the feed and is kept in ``error``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterator
+
+from livenode.adapters.sim.config import SimFeedConfig
+from livenode.adapters.sim.market import RandomWalk, RawQuote, RawTrade
+from livenode.adapters.sim.replay import ReplayError, ReplayRecord
+
+_log = logging.getLogger("livenode.adapters.sim.feed")
+
+QuoteSink = Callable[[str, RawQuote, int], None]  # symbol, quote, ts_event
+TradeSink = Callable[[str, RawTrade, int], None]
+
+
+class SimFeed:
+    """Schedules market updates on the loop from ``start()`` to ``stop()``."""
+
+    def __init__(
+        self,
+        config: SimFeedConfig,
+        loop: asyncio.AbstractEventLoop,
+        now_ns: Callable[[], int],
+        on_quote: QuoteSink,
+        on_trade: TradeSink,
+        walks: dict[str, RandomWalk] | None = None,
+        replay: Callable[[], Iterator[ReplayRecord]] | None = None,
+        on_wake: Callable[[int], None] | None = None,
+    ) -> None:
+        self.config = config
+        self._loop = loop
+        self._now_ns = now_ns
+        self._on_quote = on_quote
+        self._on_trade = on_trade
+        self._on_wake = on_wake
+        self._walks = list((walks or {}).items())
+        self._replay_factory = replay
+        self._replay: Iterator[ReplayRecord] | None = None
+        self._pending: ReplayRecord | None = None
+        self._interval = max(config.batch_interval_ms, 0.1) / 1000.0
+        self._handle: asyncio.Handle | None = None
+        self.running = False
+        self.done = asyncio.Event()
+        self.error: Exception | None = None
+        self.updates = 0  # quote updates per instrument (random walk) or records (replay)
+        self.lag_dropped = 0
+        self._t0 = 0.0
+        self._last_ts = 0
+        self._replay_t0_ns = 0
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.running:
+            return
+        self.running = True
+        self.done.clear()
+        self._t0 = self._loop.time()
+        self._last_ts = self._now_ns()
+        if self.config.mode == "replay":
+            self._open_replay()
+        self._handle = self._loop.call_soon(self._wake)
+
+    def stop(self) -> None:
+        self.running = False
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    # -- scheduling -------------------------------------------------------------------
+
+    def _wake(self) -> None:
+        self._handle = None
+        if not self.running:
+            return
+        try:
+            if self.config.mode == "replay":
+                delay = self._replay_batch()
+            else:
+                delay = self._walk_batch()
+            if self._on_wake is not None:
+                self._on_wake(self._now_ns())
+        except ReplayError as exc:
+            self.error = exc
+            _log.error("sim feed stopped: %s", exc)
+            self._finish()
+            return
+        if self.running:
+            if delay == 0.0:
+                self._handle = self._loop.call_soon(self._wake)
+            else:
+                self._handle = self._loop.call_later(delay, self._wake)
+
+    def _finish(self) -> None:
+        self.running = False
+        self.done.set()
+
+    def _walk_batch(self) -> float:
+        cfg = self.config
+        rate = cfg.rate_per_second
+        due = int((self._loop.time() - self._t0) * rate) + 1  # first update at once
+        n = due - self.updates
+        cap = max(1, int(rate * 0.05))
+        if n > cap:
+            self.lag_dropped += n - cap
+            self._t0 += (n - cap) / rate  # forget the lost time instead of bursting
+            n = cap
+        if cfg.max_ticks is not None:
+            n = min(n, cfg.max_ticks - self.updates)
+        if n > 0:
+            now = self._now_ns()
+            last = self._last_ts
+            step = (now - last) / n if now > last else 0.0
+            on_quote, on_trade = self._on_quote, self._on_trade
+            for i in range(1, n + 1):
+                ts = last + int(step * i)
+                for symbol, walk in self._walks:
+                    quote, trade = walk.step(ts)
+                    on_quote(symbol, quote, ts)
+                    if trade is not None:
+                        on_trade(symbol, trade, ts)
+            self._last_ts = max(now, last)
+            self.updates += n
+        if cfg.max_ticks is not None and self.updates >= cfg.max_ticks:
+            self._finish()
+        return self._interval
+
+    def _open_replay(self) -> None:
+        if self._replay_factory is None:
+            raise ReplayError("replay mode needs replay files (feed.replay_path)")
+        self._replay = self._replay_factory()
+        self._pending = next(self._replay, None)
+        self._t0 = self._loop.time()
+        self._replay_t0_ns = self._pending.ts if self._pending is not None else 0
+
+    def _replay_batch(self) -> float:
+        cfg = self.config
+        speed = cfg.replay_speed
+        if speed > 0:
+            horizon = self._replay_t0_ns + int((self._loop.time() - self._t0) * 1e9 * speed)
+            limit = None
+        else:
+            horizon = None
+            limit = max(1, cfg.replay_batch_size)
+        venue_ts = cfg.replay_timestamps == "venue"
+        now = self._now_ns()
+        emitted = 0
+        while self._pending is not None:
+            rec = self._pending
+            if horizon is not None and rec.ts > horizon:
+                break
+            if limit is not None and emitted >= limit:
+                break
+            ts = now if venue_ts else rec.ts
+            if isinstance(rec.data, RawQuote):
+                self._on_quote(rec.symbol, rec.data, ts)
+            else:
+                self._on_trade(rec.symbol, rec.data, ts)
+            emitted += 1
+            self._pending = next(self._replay, None)  # type: ignore[arg-type]
+        self.updates += emitted
+        if self._pending is None:
+            if cfg.loop_replay:
+                self._open_replay()
+                if self._pending is None:
+                    self._finish()
+            else:
+                self._finish()
+            return self._interval
+        return 0.0 if speed <= 0 else self._interval

@@ -1,0 +1,283 @@
+"""Model messages the simulated venue emits: order events, account states, reports.
+
+Kept apart from `venue.py` so the venue reads as flow and this as translation
+from the matching engine's raw integers to the model's value types.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from livenode.adapters.sim.account import NetPosition, SimCashAccount
+from livenode.adapters.sim.matching import (
+    ACCEPTED,
+    CANCEL_REJECTED,
+    CANCELED,
+    EXPIRED,
+    MODIFY_REJECTED,
+    REJECTED,
+    TRIGGERED,
+    UPDATED,
+    Fill,
+    SimOrder,
+    Status,
+)
+from livenode.core.uuid import new_id
+from livenode.model.enums import (
+    AccountType,
+    LiquiditySide,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    PositionSide,
+    TimeInForce,
+)
+from livenode.model.events import (
+    AccountState,
+    OrderAccepted,
+    OrderCanceled,
+    OrderCancelRejected,
+    OrderExpired,
+    OrderFilled,
+    OrderModifyRejected,
+    OrderRejected,
+    OrderTriggered,
+    OrderUpdated,
+)
+from livenode.model.identifiers import ClientOrderId, TradeId, VenueOrderId
+from livenode.model.instruments import Instrument
+from livenode.model.objects import AccountBalance, Currency, Money, Price, Quantity
+from livenode.model.reports import FillReport, OrderStatusReport, PositionStatusReport
+
+_SIDE = {s.value: s for s in OrderSide}
+_TYPE = {t.value: t for t in OrderType}
+_TIF = {t.value: t for t in TimeInForce}
+_STATUS = {s.value: s for s in OrderStatus}
+_LIQ = {s.value: s for s in LiquiditySide}
+
+
+def currency_of(code: str) -> Currency:
+    """The model currency for a code; unknown codes get precision 8 (crypto-like)."""
+    try:
+        return Currency.from_str(code)
+    except ValueError:
+        return Currency(code, 8)
+
+
+class EventFactory:
+    """Builds the venue's outgoing messages for one account."""
+
+    def __init__(
+        self, account_id: Any, instruments: dict[str, Instrument], account: SimCashAccount
+    ) -> None:
+        self.account_id = account_id
+        self._instruments = instruments
+        self._account = account
+        self._currencies: dict[str, Currency] = {}
+
+    def _ccy(self, code: str) -> Currency:
+        ccy = self._currencies.get(code)
+        if ccy is None:
+            ccy = self._currencies[code] = currency_of(code)
+        return ccy
+
+    # -- order events -----------------------------------------------------------------
+
+    def rejected(self, init: Any, reason: str, ts: int) -> OrderRejected:
+        return OrderRejected(
+            trader_id=init.trader_id,
+            strategy_id=init.strategy_id,
+            instrument_id=init.instrument_id,
+            client_order_id=init.client_order_id,
+            account_id=self.account_id,
+            reason=reason,
+            event_id=new_id(),
+            ts_event=ts,
+            ts_init=ts,
+        )
+
+    def command_rejected(self, command: Any, what: str, reason: str, ts: int) -> Any:
+        cls = OrderModifyRejected if what == "modify" else OrderCancelRejected
+        return cls(
+            trader_id=command.trader_id,
+            strategy_id=command.strategy_id,
+            instrument_id=command.instrument_id,
+            client_order_id=command.client_order_id,
+            reason=reason,
+            event_id=new_id(),
+            ts_event=ts,
+            ts_init=ts,
+        )
+
+    def status(self, action: Status, command: Any) -> Any:
+        order = action.order
+        kind = action.kind
+        if order.tag is None:  # an order the venue never saw: answer from the command
+            return self.command_rejected(
+                command, "modify" if kind == MODIFY_REJECTED else "cancel", action.reason, action.ts
+            )
+        init = order.tag[0]
+        common = {
+            "trader_id": init.trader_id,
+            "strategy_id": init.strategy_id,
+            "instrument_id": init.instrument_id,
+            "client_order_id": init.client_order_id,
+            "event_id": new_id(),
+            "ts_event": action.ts,
+            "ts_init": action.ts,
+        }
+        if kind == ACCEPTED:
+            return OrderAccepted(
+                venue_order_id=VenueOrderId(order.venue_order_id),
+                account_id=self.account_id,
+                **common,
+            )
+        if kind == REJECTED:
+            return OrderRejected(account_id=self.account_id, reason=action.reason, **common)
+        if kind == CANCELED:
+            return OrderCanceled(**common)
+        if kind == EXPIRED:
+            return OrderExpired(**common)
+        if kind == TRIGGERED:
+            return OrderTriggered(**common)
+        if kind == UPDATED:
+            return self._updated(order, init, common)
+        if kind == MODIFY_REJECTED:
+            return OrderModifyRejected(reason=action.reason, **common)
+        if kind == CANCEL_REJECTED:
+            return OrderCancelRejected(reason=action.reason, **common)
+        raise ValueError(f"unknown matching action {kind!r}")
+
+    def _updated(self, order: SimOrder, init: Any, common: dict[str, Any]) -> OrderUpdated:
+        inst = self._instrument_of(init)
+        pp, sp = inst.price_precision, inst.size_precision
+        return OrderUpdated(
+            quantity=Quantity(order.quantity, sp),
+            price=None if order.price is None else Price(order.price, pp),
+            trigger_price=None if order.trigger_price is None else Price(order.trigger_price, pp),
+            **common,
+        )
+
+    def _instrument_of(self, init: Any) -> Instrument:
+        return self._instruments[init.instrument_id.symbol.value]
+
+    def filled(self, fill: Fill) -> OrderFilled:
+        order = fill.order
+        init, position_id = order.tag
+        inst = self._instrument_of(init)
+        ccy = inst.quote_currency
+        return OrderFilled(
+            trader_id=init.trader_id,
+            strategy_id=init.strategy_id,
+            instrument_id=init.instrument_id,
+            client_order_id=init.client_order_id,
+            venue_order_id=VenueOrderId(order.venue_order_id),
+            account_id=self.account_id,
+            trade_id=TradeId(fill.trade_id),
+            position_id=position_id,
+            order_side=init.side,
+            order_type=init.order_type,
+            last_qty=Quantity(fill.qty, inst.size_precision),
+            last_px=Price(fill.price, inst.price_precision),
+            currency=ccy,
+            commission=Money(fill.commission, ccy.precision, ccy),
+            liquidity_side=_LIQ[fill.liquidity],
+            event_id=new_id(),
+            ts_event=fill.ts,
+            ts_init=fill.ts,
+        )
+
+    # -- account ----------------------------------------------------------------------
+
+    def account_state(self, ts_event: int, ts_init: int) -> AccountState:
+        acct = self._account
+        balances = []
+        for code in acct.currencies():
+            ccy = self._ccy(code)
+            p = ccy.precision
+            total = acct.totals[code]
+            locked = acct.locked(code)
+            balances.append(
+                AccountBalance(
+                    total=Money(total, p, ccy),
+                    locked=Money(locked, p, ccy),
+                    free=Money(total - locked, p, ccy),
+                )
+            )
+        return AccountState(
+            account_id=self.account_id,
+            account_type=AccountType.CASH,
+            balances=balances,
+            reported=True,
+            event_id=new_id(),
+            ts_event=ts_event,
+            ts_init=ts_init,
+        )
+
+    # -- reports ----------------------------------------------------------------------
+
+    def order_status_report(self, order: SimOrder, ts: int) -> OrderStatusReport:
+        init = order.tag[0]
+        inst = self._instrument_of(init)
+        pp, sp = inst.price_precision, inst.size_precision
+        return OrderStatusReport(
+            account_id=self.account_id,
+            instrument_id=init.instrument_id,
+            client_order_id=init.client_order_id,
+            venue_order_id=VenueOrderId(order.venue_order_id),
+            order_side=_SIDE[order.side],
+            order_type=_TYPE[order.order_type],
+            time_in_force=_TIF[order.time_in_force],
+            order_status=_STATUS[order.status],
+            quantity=Quantity(order.quantity, sp),
+            filled_qty=Quantity(order.filled, sp),
+            price=None if order.price is None else Price(order.price, pp),
+            trigger_price=None if order.trigger_price is None else Price(order.trigger_price, pp),
+            avg_px=order.avg_px,
+            expire_time_ns=order.expire_time_ns,
+            post_only=order.post_only,
+            reduce_only=order.reduce_only,
+            report_id=new_id(),
+            ts_accepted=order.ts_accepted,
+            ts_last=order.ts_last,
+            ts_init=ts,
+        )
+
+    def fill_report(self, fill: Fill, ts: int) -> FillReport:
+        init = fill.order.tag[0]
+        inst = self._instrument_of(init)
+        ccy = inst.quote_currency
+        return FillReport(
+            account_id=self.account_id,
+            instrument_id=init.instrument_id,
+            venue_order_id=VenueOrderId(fill.order.venue_order_id),
+            client_order_id=ClientOrderId(fill.order.client_order_id),
+            trade_id=TradeId(fill.trade_id),
+            order_side=_SIDE[fill.order.side],
+            last_qty=Quantity(fill.qty, inst.size_precision),
+            last_px=Price(fill.price, inst.price_precision),
+            commission=Money(fill.commission, ccy.precision, ccy),
+            liquidity_side=_LIQ[fill.liquidity],
+            report_id=new_id(),
+            ts_event=fill.ts,
+            ts_init=ts,
+        )
+
+    def position_report(self, symbol: str, pos: NetPosition, ts: int) -> PositionStatusReport:
+        inst = self._instruments[symbol]
+        side = PositionSide.FLAT if pos.qty == 0 else (
+            PositionSide.LONG if pos.qty > 0 else PositionSide.SHORT
+        )
+        avg = None
+        if pos.qty:
+            avg = pos.cost / pos.qty / 10**inst.price_precision
+        return PositionStatusReport(
+            account_id=self.account_id,
+            instrument_id=inst.id,
+            position_side=side,
+            quantity=Quantity(abs(pos.qty), inst.size_precision),
+            avg_px_open=avg,
+            report_id=new_id(),
+            ts_last=pos.ts_last,
+            ts_init=ts,
+        )

@@ -1,0 +1,367 @@
+"""What a strategy sends: data subscriptions and order commands.
+
+A mixin of `Strategy`, kept in its own module so each stays readable. Every
+command carries `ts_trigger`: the `ts_init` of the event whose handler created
+it, or the command's own `ts_init` outside a handler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from livenode.bus import topics
+from livenode.core.uuid import new_id
+from livenode.model.commands import (
+    CancelAllOrders,
+    CancelOrder,
+    ModifyOrder,
+    SubmitOrder,
+    SubscribeBars,
+    SubscribeQuoteTicks,
+    SubscribeTradeTicks,
+    UnsubscribeBars,
+    UnsubscribeQuoteTicks,
+    UnsubscribeTradeTicks,
+)
+from livenode.model.enums import ComponentState, OrderSide, OrderType, PositionSide
+
+if TYPE_CHECKING:
+    from logging import Logger
+
+    from livenode.bus.message_bus import MessageBus
+    from livenode.cache.facade import CacheFacade
+    from livenode.core.clock import Clock
+    from livenode.model.data import BarType
+    from livenode.model.identifiers import (
+        ClientId,
+        InstrumentId,
+        PositionId,
+        StrategyId,
+        TraderId,
+    )
+    from livenode.model.objects import Price, Quantity
+    from livenode.model.orders import Order
+    from livenode.model.position import Position
+    from livenode.trading.config import StrategyConfig
+    from livenode.trading.order_factory import OrderFactory
+
+_S = ComponentState
+# States in which user code may place new orders (STARTING: from on_start).
+_ORDER_STATES = frozenset({_S.STARTING, _S.RUNNING, _S.DEGRADED})
+
+
+class StrategyCommands:
+    """Subscriptions and order commands of a `Strategy` (see there for the attributes)."""
+
+    # Provided by Strategy; declared for the type checker.
+    id: StrategyId
+    config: StrategyConfig
+    trader_id: TraderId | None
+    msgbus: MessageBus | None
+    cache: CacheFacade | None
+    clock: Clock | None
+    order_factory: OrderFactory | None
+    log: Logger
+    orders_submitted: int
+    orders_refused: int
+    commands_sent: int
+    _ts_trigger: int | None
+    _stopping: bool
+    _managing: bool
+    _flatten_attempts: int
+    _order_registry: Callable[[Order], None] | None
+    _data_subs: dict[str, tuple[Callable[[Any], None], Any]]
+    _handle_quote_tick: Callable[[Any], None]
+    _handle_trade_tick: Callable[[Any], None]
+    _handle_bar: Callable[[Any], None]
+
+    if TYPE_CHECKING:
+        # Provided by Component and Strategy; only declared, never defined here, so
+        # the mixin cannot shadow them in the MRO.
+        @property
+        def state(self) -> ComponentState: ...
+
+        def _require_registered(self) -> None: ...
+
+    # -- data subscriptions ------------------------------------------------------------------
+
+    def subscribe_quote_ticks(
+        self, instrument_id: InstrumentId, client_id: ClientId | None = None
+    ) -> None:
+        """Receive `on_quote_tick` for the instrument (asks its venue's data client)."""
+        self._subscribe(
+            topics.quotes(instrument_id), self._handle_quote_tick, instrument_id.venue,
+            SubscribeQuoteTicks, UnsubscribeQuoteTicks, client_id, instrument_id=instrument_id,
+        )
+
+    def subscribe_trade_ticks(
+        self, instrument_id: InstrumentId, client_id: ClientId | None = None
+    ) -> None:
+        """Receive `on_trade_tick` for the instrument."""
+        self._subscribe(
+            topics.trades(instrument_id), self._handle_trade_tick, instrument_id.venue,
+            SubscribeTradeTicks, UnsubscribeTradeTicks, client_id, instrument_id=instrument_id,
+        )
+
+    def subscribe_bars(self, bar_type: BarType, client_id: ClientId | None = None) -> None:
+        """Receive `on_bar` for the bar type (the data engine aggregates it if needed)."""
+        self._subscribe(
+            topics.bars(bar_type), self._handle_bar, bar_type.instrument_id.venue,
+            SubscribeBars, UnsubscribeBars, client_id, bar_type=bar_type,
+        )
+
+    def unsubscribe_quote_ticks(self, instrument_id: InstrumentId) -> None:
+        """Stop receiving quotes of the instrument."""
+        self._unsubscribe(topics.quotes(instrument_id))
+
+    def unsubscribe_trade_ticks(self, instrument_id: InstrumentId) -> None:
+        """Stop receiving trades of the instrument."""
+        self._unsubscribe(topics.trades(instrument_id))
+
+    def unsubscribe_bars(self, bar_type: BarType) -> None:
+        """Stop receiving bars of the bar type."""
+        self._unsubscribe(topics.bars(bar_type))
+
+    @property
+    def subscribed_topics(self) -> list[str]:
+        """Data topics this strategy is subscribed to."""
+        return sorted(self._data_subs)
+
+    def _subscribe(
+        self,
+        topic: str,
+        handler: Callable[[Any], None],
+        venue: Any,
+        subscribe_type: type,
+        unsubscribe_type: type,
+        client_id: ClientId | None,
+        **key: Any,
+    ) -> None:
+        self._require_registered()
+        assert self.msgbus is not None and self.clock is not None
+        if topic in self._data_subs:
+            return  # the data engine counts subscribers: subscribe once per strategy
+        # Handler first, then the command: the first tick may come back synchronously.
+        self.msgbus.subscribe(topic, handler)
+        unsubscribe = unsubscribe_type(
+            client_id=client_id, venue=venue, command_id="", ts_init=0, **key
+        )
+        self._data_subs[topic] = (handler, unsubscribe)
+        now = self.clock.timestamp_ns()
+        command = subscribe_type(
+            client_id=client_id, venue=venue, command_id=new_id(), ts_init=now, **key
+        )
+        self.msgbus.publish(topics.data_commands(venue), command)
+
+    def _unsubscribe(self, topic: str) -> None:
+        entry = self._data_subs.pop(topic, None)
+        if entry is None or self.msgbus is None or self.clock is None:
+            return
+        handler, template = entry
+        self.msgbus.unsubscribe(topic, handler)
+        command = msgspec.structs.replace(
+            template, command_id=new_id(), ts_init=self.clock.timestamp_ns()
+        )
+        self.msgbus.publish(topics.data_commands(template.venue), command)
+
+    def _unsubscribe_data(self) -> None:
+        for topic in list(self._data_subs):
+            self._unsubscribe(topic)
+
+    # -- orders ------------------------------------------------------------------------------
+
+    def _ts(self) -> tuple[int, int]:
+        """(ts_init, ts_trigger) for a command created now."""
+        assert self.clock is not None
+        now = self.clock.timestamp_ns()
+        trigger = self._ts_trigger
+        return now, (now if trigger is None else trigger)
+
+    def _may_send_new(self, what: str, order: Any) -> bool:
+        """Whether user code may send a new order or modify now; count a refusal."""
+        if self._managing or (not self._stopping and self.state in _ORDER_STATES):
+            return True
+        self.orders_refused += 1
+        self.log.warning(
+            "%s: %s %s refused: strategy is %s",
+            self.id, what, getattr(order, "client_order_id", order),
+            "stopping" if self._stopping else self.state.name,
+        )
+        return False
+
+    def submit_order(self, order: Order, position_id: PositionId | None = None) -> bool:
+        """Send a new order (through the risk engine); return False if refused.
+
+        The order is first added to the node's cache (through the registry the
+        Trader gave), so the execution engine moves this very object.
+        """
+        self._require_registered()
+        if order.strategy_id != self.id:
+            raise ValueError(
+                f"{self.id}: order {order.client_order_id} belongs to {order.strategy_id}"
+            )
+        assert self.cache is not None
+        if self.cache.order_exists(order.client_order_id):
+            raise ValueError(f"{self.id}: order {order.client_order_id} was already submitted")
+        if not self._may_send_new("submit", order):
+            return False
+        assert self.msgbus is not None and self.trader_id is not None
+        if self._order_registry is not None:
+            self._order_registry(order)
+        now, trigger = self._ts()
+        command = SubmitOrder(
+            trader_id=self.trader_id,
+            strategy_id=self.id,
+            command_id=new_id(),
+            ts_init=now,
+            ts_trigger=trigger,
+            order=order.init_event,
+            position_id=position_id,
+        )
+        self.orders_submitted += 1
+        self.commands_sent += 1
+        self.msgbus.publish(topics.RISK_COMMANDS, command)
+        return True
+
+    def modify_order(
+        self,
+        order: Order,
+        quantity: Quantity | None = None,
+        price: Price | None = None,
+        trigger_price: Price | None = None,
+    ) -> bool:
+        """Ask the venue to change an open order; return False if refused or pointless."""
+        self._require_registered()
+        if quantity is None and price is None and trigger_price is None:
+            self.log.warning("%s: modify of %s changes nothing", self.id, order.client_order_id)
+            return False
+        if not order.is_open:
+            self.log.warning(
+                "%s: modify of %s ignored: order is %s",
+                self.id, order.client_order_id, order.status.name,
+            )
+            return False
+        if not self._may_send_new("modify", order):
+            return False
+        assert self.msgbus is not None and self.trader_id is not None
+        now, trigger = self._ts()
+        command = ModifyOrder(
+            trader_id=self.trader_id,
+            strategy_id=self.id,
+            command_id=new_id(),
+            ts_init=now,
+            ts_trigger=trigger,
+            instrument_id=order.instrument_id,
+            client_order_id=order.client_order_id,
+            venue_order_id=order.venue_order_id,
+            quantity=quantity,
+            price=price,
+            trigger_price=trigger_price,
+        )
+        self.commands_sent += 1
+        self.msgbus.publish(topics.RISK_COMMANDS, command)
+        return True
+
+    def cancel_order(self, order: Order) -> bool:
+        """Ask the venue to cancel an order (always allowed, also while stopping).
+
+        Returns False when the order is already closed.
+        """
+        self._require_registered()
+        if order.is_closed:
+            return False
+        assert self.msgbus is not None and self.trader_id is not None
+        now, trigger = self._ts()
+        command = CancelOrder(
+            trader_id=self.trader_id,
+            strategy_id=self.id,
+            command_id=new_id(),
+            ts_init=now,
+            ts_trigger=trigger,
+            instrument_id=order.instrument_id,
+            client_order_id=order.client_order_id,
+            venue_order_id=order.venue_order_id,
+        )
+        self.commands_sent += 1
+        self.msgbus.publish(topics.RISK_COMMANDS, command)
+        return True
+
+    def cancel_all_orders(
+        self, instrument_id: InstrumentId, order_side: OrderSide | None = None
+    ) -> None:
+        """Ask the venue to cancel this strategy's open orders of the instrument (one side)."""
+        self._require_registered()
+        assert self.msgbus is not None and self.trader_id is not None
+        now, trigger = self._ts()
+        command = CancelAllOrders(
+            trader_id=self.trader_id,
+            strategy_id=self.id,
+            command_id=new_id(),
+            ts_init=now,
+            ts_trigger=trigger,
+            instrument_id=instrument_id,
+            order_side=order_side,
+        )
+        self.commands_sent += 1
+        self.msgbus.publish(topics.RISK_COMMANDS, command)
+
+    def close_position(self, position: Position, tags: list[str] | None = None) -> bool:
+        """Flatten a position with a reduce-only market order; False if flat or refused."""
+        self._require_registered()
+        assert self.order_factory is not None
+        if position.is_closed or position.side == PositionSide.FLAT:
+            return False
+        side = OrderSide.SELL if position.side == PositionSide.LONG else OrderSide.BUY
+        order = self.order_factory.market(
+            position.instrument_id, side, position.quantity, reduce_only=True,
+            tags=tags or ["CLOSE"],
+        )
+        return self.submit_order(order, position_id=position.id)
+
+    def close_all_positions(self, instrument_id: InstrumentId | None = None) -> int:
+        """Flatten every open position of this strategy (of one instrument); return orders sent.
+
+        A position that already has a reduce-only close order working is skipped,
+        so calling this twice does not double the flattening.
+        """
+        self._require_registered()
+        sent = 0
+        closing = {
+            o.instrument_id for o in self._open_orders(instrument_id) if o.reduce_only
+        }
+        for position in self._open_positions(instrument_id):
+            if position.instrument_id in closing:
+                continue
+            if self.close_position(position):
+                sent += 1
+        return sent
+
+    # -- manage_stop helpers ---------------------------------------------------------------
+
+    def _open_orders(self, instrument_id: InstrumentId | None = None) -> list[Order]:
+        """This strategy's orders not yet closed: initialized, in flight or working."""
+        if self.cache is None:
+            return []
+        # Not `orders_open` alone: an order still INITIALIZED or SUBMITTED is neither
+        # open nor closed, and must be cancelled and waited for as well.
+        orders = self.cache.orders(instrument_id=instrument_id, strategy_id=self.id)
+        return [order for order in orders if not order.is_closed]
+
+    def _open_positions(self, instrument_id: InstrumentId | None = None) -> list[Position]:
+        if self.cache is None:
+            return []
+        return list(self.cache.positions_open(instrument_id=instrument_id, strategy_id=self.id))
+
+    def _cancel_open_orders(self) -> None:
+        # One CancelOrder per order rather than CancelAllOrders: precise even if a
+        # venue's cancel-all ignores the strategy, and works for orders in flight.
+        for order in self._open_orders():
+            if not (order.reduce_only and order.order_type == OrderType.MARKET):
+                self.cancel_order(order)
+
+    def _flatten(self) -> None:
+        self._flatten_attempts += 1
+        self.close_all_positions()
