@@ -1,8 +1,45 @@
-"""Entry point of the `livenode` console script."""
+"""Entry point of the `livenode` console script (and of `python -m livenode`).
 
+Subcommands: ``run`` (run a node) and ``config`` (validate / show a config).
+Only commands that work are listed; others arrive with the issues that build them.
+"""
+
+from __future__ import annotations
+
+import argparse
 import sys
+
+from livenode.cli.config_cmd import add_config_parser, run_config_command
+from livenode.cli.run import add_run_parser, run_command
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `livenode` argument parser with every available subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="livenode",
+        description="livenode: a live trading node for Python.",
+        epilog="See README.md for a tour, docs/ARCHITECTURE.md for the design.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    add_run_parser(subparsers)
+    add_config_parser(subparsers)
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    print("livenode: not built yet", file=sys.stderr)
-    return 1
+    """Parse `argv` (default `sys.argv[1:]`), run the subcommand, return its exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return run_command(args)
+    if args.command == "config":
+        return run_config_command(args)
+    parser.error(f"unknown command {args.command!r}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""`livenode run CONFIG [--duration SECONDS] [--summary-json PATH]`.
+
+Loads the config, prints a startup summary, runs a `TradingNode` on a uvloop
+loop (the node owns the main thread, so it handles SIGINT/SIGTERM), prints a
+status line every `status_interval` seconds and, on stop, a final summary table
+(and the same facts as JSON with ``--summary-json``).
+
+Exit codes: 0 clean stop; 1 failure at run time (a start gate, a strategy that
+stops the node, an unclean shutdown); 2 invalid config or usage; 128 + N when a
+second signal N forced an immediate exit during the stop (130 for Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import uvloop
+
+from livenode.cli.summary import (
+    StatusMeter,
+    instrument_line,
+    startup_lines,
+    summary_table,
+    write_summary_json,
+)
+from livenode.config import ConfigError, TradingNodeConfig, load_config
+from livenode.core.logging import setup_logging
+from livenode.node.builder import BuildError
+from livenode.node.node import StartupGateError, TradingNode
+
+__all__ = ["add_run_parser", "run_command", "EXIT_OK", "EXIT_FAILURE", "EXIT_CONFIG_ERROR"]
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_CONFIG_ERROR = 2
+
+_log = logging.getLogger("livenode.cli.run")
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
+
+
+def add_run_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``run CONFIG [--duration SECONDS] [--summary-json PATH]``."""
+    parser = subparsers.add_parser(
+        "run",
+        help="run a trading node until Ctrl-C (or --duration)",
+        description=(
+            "Run a trading node from a config file. Ctrl-C (SIGINT) or SIGTERM stops it "
+            "in order; a second one during the stop exits at once (code 130 / 143). "
+            "Exit codes: 0 clean stop, 1 failure at run time, 2 invalid config."
+        ),
+    )
+    parser.add_argument("config", metavar="CONFIG", help="node config file (.toml or .json)")
+    parser.add_argument(
+        "--duration",
+        type=_positive_seconds,
+        metavar="SECONDS",
+        help="stop cleanly after SECONDS of running (default: run until a signal)",
+    )
+    parser.add_argument(
+        "--summary-json",
+        type=Path,
+        metavar="PATH",
+        help="write the final summary (orders, fills, positions, balances, shutdown) as JSON",
+    )
+    parser.set_defaults(command="run", func=run_command)
+    return parser
+
+
+def _say(line: str = "") -> None:
+    print(line, flush=True)
+
+
+def _error(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr, flush=True)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run the node for parsed `args`; return the exit code."""
+    # Readers (people, tests) follow stdout as it happens, also through a pipe.
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        _error(f"{args.config}: {exc}")
+        return EXIT_CONFIG_ERROR
+    if config.mode != "single":
+        _error(
+            f"{args.config}: mode: {config.mode!r} is not available yet; "
+            'use mode = "single"'
+        )
+        return EXIT_CONFIG_ERROR
+    setup_logging(config.logging.level)
+    try:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(_run(config, args))
+    except KeyboardInterrupt:
+        # Ctrl-C before the node's own handlers were installed (or after removal).
+        _error("interrupted")
+        return 130
+    except Exception as exc:  # a bug, not a user error: say so, keep the traceback in the log
+        _log.exception("livenode run failed")
+        _error(f"livenode run failed unexpectedly: {type(exc).__name__}: {exc}")
+        return EXIT_FAILURE
+
+
+async def _run(config: TradingNodeConfig, args: argparse.Namespace) -> int:
+    try:
+        for line in startup_lines(config, args.config):
+            _say(line)
+        node = TradingNode(config)
+    except ConfigError as exc:
+        _error(f"{args.config}: {exc}")
+        return EXIT_CONFIG_ERROR
+    except Exception as exc:  # a strategy or engine that cannot be constructed
+        _log.exception("building the node failed")
+        _error(f"building the node failed: {type(exc).__name__}: {exc}")
+        return EXIT_FAILURE
+    try:
+        try:
+            node.build()
+        except ConfigError as exc:
+            _error(f"{args.config}: {exc}")
+            return EXIT_CONFIG_ERROR
+        except BuildError as exc:
+            _error(str(exc))
+            return EXIT_FAILURE
+        except Exception as exc:
+            _log.exception("building the node failed")
+            _error(f"building the node failed: {type(exc).__name__}: {exc}")
+            return EXIT_FAILURE
+        return await _run_node(node, config, args)
+    finally:
+        node.dispose()
+
+
+async def _run_node(node: TradingNode, config: TradingNodeConfig, args: argparse.Namespace) -> int:
+    loop = asyncio.get_running_loop()
+    run_task = asyncio.create_task(node.run_async(handle_signals=True))
+    stopping_task = asyncio.create_task(_announce_stop(node))
+    status_task: asyncio.Task[None] | None = None
+    duration_handle: asyncio.TimerHandle | None = None
+    try:
+        if await node.wait_started():
+            instruments = sorted(str(i.id) for i in node.kernel.cache.instruments())
+            _say(instrument_line(instruments))
+            _say("running (Ctrl-C to stop)")
+            status_task = asyncio.create_task(_status_loop(node, config.status_interval))
+            if args.duration is not None:
+                duration_handle = loop.call_later(
+                    args.duration, node.stop, f"--duration {args.duration:g}s elapsed"
+                )
+        try:
+            await run_task
+        except StartupGateError as exc:
+            _error(str(exc))
+    finally:
+        for task in (status_task, stopping_task):
+            if task is not None:
+                task.cancel()
+        if duration_handle is not None:
+            duration_handle.cancel()
+    summary = node.summary()
+    if summary["started"]:
+        for line in summary_table(summary):
+            _say(line)
+    if node.failure is not None:
+        _error(f"the node stopped because of a failure: {node.failure}")
+    elif summary["started"] and not summary["shutdown"]["clean"]:
+        _error("the stop was not clean (see the log above for the phase that timed out)")
+    if args.summary_json is not None:
+        try:
+            write_summary_json(summary, args.summary_json)
+        except OSError as exc:
+            _error(f"cannot write {args.summary_json}: {exc.strerror or exc}")
+            return EXIT_FAILURE
+    return node.exit_code
+
+
+async def _status_loop(node: TradingNode, interval: float) -> None:
+    """Print a status line every `interval` seconds while the node runs."""
+    meter = StatusMeter()
+    while node.is_running:
+        await asyncio.sleep(interval)
+        if not node.is_running:
+            return
+        try:
+            _say(meter.line(node.stats))
+        except Exception:  # a status line must never take the node down
+            _log.exception("status line failed")
+
+
+async def _announce_stop(node: TradingNode) -> None:
+    """Say on stdout when the stop begins (and why), so a reader knows what follows."""
+    await node.wait_stop_requested()
+    _say(f"stopping: {node.stop_reason}")

@@ -1,0 +1,167 @@
+"""What `livenode run` prints: the startup summary, status lines, the final table,
+and the `--summary-json` file. All of it is formatted from `TradingNode.summary()`
+(or the config, before the node runs), so the table and the JSON state the same
+facts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from livenode.config import TradingNodeConfig, resolve_strategy, strategy_id_of
+from livenode.node.stats import ORDER_STATUS_KEYS
+
+__all__ = [
+    "startup_lines",
+    "instrument_line",
+    "status_line",
+    "summary_table",
+    "write_summary_json",
+    "StatusMeter",
+]
+
+
+def startup_lines(config: TradingNodeConfig, config_path: str) -> list[str]:
+    """The short summary printed before the node starts."""
+    strategies = []
+    for index, strategy_cfg in enumerate(config.strategies):
+        strategy_cls, struct = resolve_strategy(strategy_cfg, f"strategies[{index}]")
+        instrument = getattr(struct, "instrument_id", None)
+        name = strategy_id_of(strategy_cls, struct)
+        strategies.append(f"{name} ({instrument})" if instrument else name)
+    clients = [f"{name} (data)" for name in config.data_clients]
+    clients += [f"{name} (exec)" for name in config.exec_clients]
+    return [
+        f"livenode run {config_path}",
+        f"  trader      {config.trader_id}",
+        f"  mode        {config.mode} ({config.environment})",
+        f"  clients     {', '.join(clients) or 'none'}",
+        f"  strategies  {', '.join(strategies) or 'none'}",
+    ]
+
+
+def instrument_line(instruments: list[str]) -> str:
+    """The instruments the clients loaded, known once the node has connected."""
+    return f"  instruments {', '.join(instruments) or 'none'}"
+
+
+class StatusMeter:
+    """Turns successive summaries' counters into rates for the status line."""
+
+    def __init__(self) -> None:
+        self._last_quotes = 0
+        self._last_seconds = 0.0
+
+    def line(self, stats: Any) -> str:
+        """One status line from a `NodeStats` (cheap: counters and open positions only)."""
+        seconds = stats.run_seconds
+        elapsed = seconds - self._last_seconds
+        ticks = stats.quotes + stats.trades
+        rate = (ticks - self._last_quotes) / elapsed if elapsed > 0 else 0.0
+        self._last_quotes = ticks
+        self._last_seconds = seconds
+        return status_line(
+            seconds=seconds,
+            ticks_per_second=rate,
+            orders=stats.orders_total,
+            fills=stats.fill_count,
+            open_positions=stats.open_positions(),
+            pnl=stats.pnl_totals(),
+        )
+
+
+def status_line(
+    *,
+    seconds: float,
+    ticks_per_second: float,
+    orders: int,
+    fills: int,
+    open_positions: dict[str, Decimal],
+    pnl: dict[str, Decimal],
+) -> str:
+    """``status t=12s ticks/s=402 orders=37 fills=12 open=BTCUSDT.SIM:+0.02 pnl=+1.23 USDT``."""
+    positions = " ".join(f"{k}:{v:+}" for k, v in sorted(open_positions.items())) or "flat"
+    pnl_text = " ".join(f"{_signed(v)} {c}" for c, v in sorted(pnl.items())) or "0"
+    return (
+        f"status t={seconds:.0f}s ticks/s={ticks_per_second:.0f} orders={orders} "
+        f"fills={fills} open={positions} pnl={pnl_text}"
+    )
+
+
+def _signed(value: Decimal) -> str:
+    cents = value.quantize(Decimal("0.01"))
+    if cents == 0:
+        cents = abs(cents)  # "+0.00", never "-0.00" for a tiny loss
+    return f"{cents:+}"
+
+
+def summary_table(summary: dict[str, Any]) -> list[str]:
+    """The final summary as aligned text lines."""
+    lines = [
+        f"== summary: {summary['trader_id']} ({summary['mode']}, {summary['environment']}) ==",
+        f"run time       {summary['run_seconds']:.1f} s",
+    ]
+    counters = summary["counters"]
+    lines.append(
+        f"market data    {counters['quotes']} quotes, {counters['trades']} trades"
+    )
+    orders = summary["orders"]
+    by_status = orders["by_status"]
+    status_text = ", ".join(f"{key.replace('_', ' ')} {by_status.get(key, 0)}"
+                            for key in ORDER_STATUS_KEYS)
+    lines.append(f"orders         {orders['total']} ({status_text})")
+    lines.append(f"fills          {counters['fills']}")
+    if summary["risk_denials"]:
+        denials = ", ".join(f"{reason}: {n}" for reason, n in summary["risk_denials"].items())
+        lines.append(f"risk denials   {denials}")
+    stuck = [sid for sid, st in summary.get("strategy_states", {}).items()
+             if st.get("manage_stop_timed_out")]
+    if stuck:
+        lines.append(f"not flattened  {', '.join(stuck)} (manage_stop timed out)")
+    lines.append("positions")
+    if summary["positions"]:
+        lines.append(
+            f"  {'instrument':<20} {'net qty':>14} {'realized':>16} {'unrealized':>16}"
+        )
+        for row in summary["positions"]:
+            lines.append(
+                f"  {row['instrument_id']:<20} {row['net_quantity']:>14} "
+                f"{_money_text(row['realized_pnl'], row['currency']):>16} "
+                f"{_money_text(row['unrealized_pnl'], row['currency']):>16}"
+            )
+    else:
+        lines.append("  none")
+    lines.append("balances")
+    if summary["accounts"]:
+        for account in summary["accounts"]:
+            for balance in account["balances"]:
+                lines.append(
+                    f"  {account['account_id']:<10} {balance['currency']:<5} "
+                    f"total {balance['total']:>18}  free {balance['free']:>18}  "
+                    f"locked {balance['locked']}"
+                )
+    else:
+        lines.append("  none")
+    shutdown = summary["shutdown"]
+    how = "clean" if shutdown["clean"] else "NOT clean"
+    reason = f" ({shutdown['reason']})" if shutdown.get("reason") else ""
+    lines.append(f"shutdown       {how} in {shutdown['seconds']:.2f} s{reason}")
+    return lines
+
+
+def _money_text(value: str | None, currency: str) -> str:
+    if value is None:
+        return "n/a"  # no quote to mark the position at
+    return f"{_signed(Decimal(value))} {currency}"
+
+
+def write_summary_json(summary: dict[str, Any], path: Path) -> None:
+    """Write the summary atomically (a reader never sees half a file)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

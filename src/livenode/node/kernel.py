@@ -1,0 +1,252 @@
+"""The kernel: the composition root of one process.
+
+The kernel is the single place where a process's components are constructed and
+wired together. It builds the clock, the message bus and the cache, then only
+the components of the roles it was given (``data``, ``risk``, ``exec``,
+``trader``), handing each its collaborators. No component constructs its own
+collaborators, and no component may assume that another role's component lives
+in the same process: they meet only on the bus. That is what lets issue 3 build
+one kernel per worker process with one role each.
+
+The kernel does no waiting and owns no event loop; `TradingNode` drives it
+(start gates, stop order, signals).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from livenode.bus.message_bus import MessageBus
+from livenode.cache.cache import Cache
+from livenode.config import TradingNodeConfig, resolve_strategy
+from livenode.core.clock import Clock, LiveClock
+from livenode.core.uuid import new_id
+from livenode.engines.data_engine import DataEngine
+from livenode.engines.execution_engine import ExecutionEngine
+from livenode.engines.portfolio import Portfolio
+from livenode.engines.risk_engine import RiskEngine
+from livenode.model.identifiers import TraderId
+from livenode.node.clients import (
+    ClientContext,
+    LiveClient,
+    LiveDataClient,
+    LiveExecutionClient,
+)
+from livenode.trading.strategy import Strategy
+from livenode.trading.trader import Trader
+
+__all__ = ["Kernel", "ALL_ROLES", "ROLES"]
+
+ROLES = ("data", "risk", "exec", "trader")
+ALL_ROLES: frozenset[str] = frozenset(ROLES)
+
+_log = logging.getLogger("livenode.node.kernel")
+
+
+class Kernel:
+    """Builds and holds the components of one process.
+
+    Args:
+        config: the whole node's configuration (a worker gets the same document
+            and builds only its roles from it).
+        loop: the event loop the clock's timers and the clients run on.
+        clock: the clock to use; a `LiveClock` on `loop` when None (tests pass a
+            `TestClock`).
+        roles: which components to build: ``data`` builds the `DataEngine` (and
+            accepts data clients), ``risk`` the `RiskEngine`, ``exec`` the
+            `ExecutionEngine` (and accepts exec clients), ``trader`` the
+            `Portfolio`, the `Trader` and the configured strategies.
+        on_stop_node: called by the trader when a strategy configured with
+            ``on_fault = "stop_node"`` fails; the node turns it into a stop.
+
+    Attributes that belong to a role not built are None.
+    """
+
+    def __init__(
+        self,
+        config: TradingNodeConfig,
+        loop: asyncio.AbstractEventLoop,
+        clock: Clock | None = None,
+        roles: Iterable[str] = ALL_ROLES,
+        on_stop_node: Callable[..., Any] | None = None,
+    ) -> None:
+        roles = frozenset(roles)
+        unknown = roles - ALL_ROLES
+        if unknown:
+            raise ValueError(f"unknown kernel roles {sorted(unknown)}; expected some of {ROLES}")
+        if not roles:
+            raise ValueError(f"a kernel needs at least one role of {ROLES}")
+        self.config = config
+        self.loop = loop
+        self.roles = roles
+        self.trader_id = TraderId(config.trader_id)
+        # Generated when the config leaves it out, so two runs of one config differ.
+        self.instance_id = config.instance_id or new_id()
+        self.clock: Clock = clock if clock is not None else LiveClock(loop)
+        self.msgbus = MessageBus(self.trader_id, self.clock)
+        self.cache = Cache(config.cache)
+        # Per-process resources shared by the clients of one adapter (the sim
+        # venue lives here); owned by this kernel, never a module global.
+        self.resources: dict[str, Any] = {}
+        self.context = ClientContext(
+            loop=loop,
+            msgbus=self.msgbus,
+            cache=self.cache,
+            clock=self.clock,
+            resources=self.resources,
+        )
+        self.data_clients: dict[str, LiveDataClient] = {}
+        self.exec_clients: dict[str, LiveExecutionClient] = {}
+        self._on_stop_node = on_stop_node
+        self._disposed = False
+
+        self.data_engine: DataEngine | None = None
+        self.risk_engine: RiskEngine | None = None
+        self.exec_engine: ExecutionEngine | None = None
+        self.portfolio: Portfolio | None = None
+        self.trader: Trader | None = None
+        self.strategies: list[Strategy] = []
+
+        # Order matters only for readability: each engine subscribes to its own
+        # topics and endpoints, none holds a reference to another.
+        if "data" in roles:
+            self.data_engine = DataEngine(
+                msgbus=self.msgbus, cache=self.cache, clock=self.clock, config=config.data_engine
+            )
+        if "risk" in roles:
+            self.risk_engine = RiskEngine(
+                msgbus=self.msgbus, cache=self.cache, clock=self.clock, config=config.risk_engine
+            )
+        if "exec" in roles:
+            self.exec_engine = ExecutionEngine(
+                msgbus=self.msgbus, cache=self.cache, clock=self.clock, config=config.exec_engine
+            )
+        if "trader" in roles:
+            self.portfolio = Portfolio(
+                msgbus=self.msgbus, cache=self.cache, clock=self.clock, config=config.portfolio
+            )
+            self.trader = Trader(
+                trader_id=self.trader_id,
+                msgbus=self.msgbus,
+                cache=self.cache,
+                portfolio=self.portfolio.facade,
+                clock=self.clock,
+                loop=loop,
+                on_stop_node=self._stop_node_requested,
+            )
+            self._add_strategies()
+
+    # -- construction ----------------------------------------------------------------------
+
+    def _add_strategies(self) -> None:
+        assert self.trader is not None
+        for index, strategy_config in enumerate(self.config.strategies):
+            strategy_cls, strategy_struct = resolve_strategy(
+                strategy_config, f"strategies[{index}]"
+            )
+            strategy = strategy_cls(strategy_struct)
+            self.trader.add_strategy(strategy)
+            self.strategies.append(strategy)
+
+    def _stop_node_requested(self, *args: Any) -> None:
+        if self._on_stop_node is not None:
+            self._on_stop_node(*args)
+
+    def add_data_client(self, client: LiveDataClient) -> None:
+        """Register a data client with the data engine of this process."""
+        if self.data_engine is None:
+            raise RuntimeError(f"kernel roles {sorted(self.roles)} have no data engine")
+        if client.name in self.data_clients:
+            raise ValueError(f"data client {client.name!r} added twice")
+        self.data_clients[client.name] = client
+        self.data_engine.register_client(client)
+
+    def add_exec_client(self, client: LiveExecutionClient) -> None:
+        """Register an execution client with the execution engine of this process."""
+        if self.exec_engine is None:
+            raise RuntimeError(f"kernel roles {sorted(self.roles)} have no execution engine")
+        if client.name in self.exec_clients:
+            raise ValueError(f"exec client {client.name!r} added twice")
+        self.exec_clients[client.name] = client
+        self.exec_engine.register_client(client)
+
+    # -- queries ---------------------------------------------------------------------------
+
+    @property
+    def clients(self) -> list[LiveClient]:
+        """Data clients first, then execution clients (the connection order)."""
+        return [*self.data_clients.values(), *self.exec_clients.values()]
+
+    @property
+    def engines(self) -> list[Any]:
+        """The engines built for this process, in start order."""
+        return [
+            e
+            for e in (self.data_engine, self.risk_engine, self.exec_engine, self.portfolio)
+            if e is not None
+        ]
+
+    @property
+    def venues(self) -> list[Any]:
+        """Venues of the execution clients (what the portfolio must initialise)."""
+        return [client.venue for client in self.exec_clients.values()]
+
+    # -- lifecycle steps (driven by TradingNode) ---------------------------------------------
+
+    def start_engines(self) -> None:
+        """Start the engines (they subscribe and register before any client connects)."""
+        for engine in self.engines:
+            if engine.is_ready:
+                engine.start()
+
+    def start_trader(self) -> None:
+        """Start the strategies: the last step of the start sequence."""
+        if self.trader is not None:
+            self.trader.start()
+
+    def stop_engines(self) -> None:
+        """Stop the engines in reverse start order; a failing one does not block the rest."""
+        for engine in reversed(self.engines):
+            if engine.is_running or engine.is_degraded:
+                try:
+                    engine.stop()
+                except Exception:
+                    _log.exception("stopping %s failed", type(engine).__name__)
+
+    @staticmethod
+    def freeze_heap() -> None:
+        """Move everything allocated at start-up out of the cyclic GC's reach.
+
+        A full collection over a large heap stops the world for tens of ms; what
+        exists after start-up lives until the end anyway (DESIGN, performance habits).
+        """
+        gc.collect()
+        gc.freeze()
+
+    def dispose(self) -> None:
+        """Dispose every component; idempotent, safe after a failed start."""
+        if self._disposed:
+            return
+        self._disposed = True
+        components: list[Any] = [*self.strategies, *reversed(self.engines)]
+        if self.trader is not None:
+            components.insert(0, self.trader)
+        for component in components:
+            try:
+                if component.is_running or component.is_degraded:
+                    component.stop()
+                if not component.is_disposed:
+                    component.dispose()
+            except Exception:
+                _log.exception("disposing %r failed", component)
+        if gc.get_freeze_count():
+            gc.unfreeze()
+
+    @property
+    def is_disposed(self) -> bool:
+        """Whether `dispose` ran."""
+        return self._disposed

@@ -1,0 +1,379 @@
+"""`NodeStats`: the facts of one run, for the CLI's status lines and final summary.
+
+It follows the bus as any other subscriber would (order and account events,
+quote and trade counts) and reads the cache and the portfolio when asked, so it
+holds no reference into an engine's internals. What it keeps is bounded: fills
+up to `max_fills` (the count goes on; the summary says when the list was cut),
+one initial account state per account.
+
+An order's *final status* is counted when the event that closes it arrives
+(denied, rejected, canceled, expired, or the fill that completes it); orders
+still open at the end are counted by their status then. So the counts stay
+right even after the cache purged closed orders.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from livenode.bus import topics
+from livenode.model.enums import OrderStatus
+from livenode.model.events import (
+    AccountState,
+    OrderDenied,
+    OrderFilled,
+    OrderInitialized,
+    OrderSubmitted,
+)
+
+if TYPE_CHECKING:
+    from livenode.node.kernel import Kernel
+
+__all__ = ["NodeStats", "ORDER_STATUS_KEYS"]
+
+# Keys of `orders.by_status` in the summary, in the order the table shows them.
+ORDER_STATUS_KEYS = (
+    "submitted",
+    "accepted",
+    "partially_filled",
+    "filled",
+    "canceled",
+    "expired",
+    "rejected",
+    "denied",
+)
+_STATUS_KEY = {
+    OrderStatus.INITIALIZED: "submitted",
+    OrderStatus.SUBMITTED: "submitted",
+    OrderStatus.ACCEPTED: "accepted",
+    OrderStatus.PENDING_UPDATE: "accepted",
+    OrderStatus.PENDING_CANCEL: "accepted",
+    OrderStatus.TRIGGERED: "accepted",
+    OrderStatus.PARTIALLY_FILLED: "partially_filled",
+    OrderStatus.FILLED: "filled",
+    OrderStatus.CANCELED: "canceled",
+    OrderStatus.EXPIRED: "expired",
+    OrderStatus.REJECTED: "rejected",
+    OrderStatus.DENIED: "denied",
+}
+_CLOSED = frozenset(
+    {
+        OrderStatus.FILLED,
+        OrderStatus.CANCELED,
+        OrderStatus.EXPIRED,
+        OrderStatus.REJECTED,
+        OrderStatus.DENIED,
+    }
+)
+
+
+class NodeStats:
+    """Counts and records what a run did.
+
+    Args:
+        kernel: the kernel whose bus, cache and portfolio are observed.
+        max_fills: fills kept for the summary (each one is checked by tests
+            against the position arithmetic); further fills are only counted.
+    """
+
+    def __init__(self, kernel: Kernel, max_fills: int = 100_000) -> None:
+        self._kernel = kernel
+        self._max_fills = max_fills
+        self.quotes = 0
+        self.trades = 0
+        self.order_events = 0
+        self.orders_initialized = 0
+        self.orders_submitted = 0
+        self.fill_count = 0
+        self.fills: list[OrderFilled] = []
+        self.final_status: Counter[str] = Counter()
+        self.denials: Counter[str] = Counter()
+        self.initial_accounts: dict[str, AccountState] = {}
+        self.last_accounts: dict[str, AccountState] = {}
+        self._subscribed = False
+        self._started_at: float | None = None
+        self._stopped_at: float | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Subscribe to the bus (before any client connects, so nothing is missed)."""
+        if self._subscribed:
+            return
+        bus = self._kernel.msgbus
+        # Lowest priority: observers run after the components that act on a message.
+        bus.subscribe(topics.ALL_QUOTES, self._on_quote, priority=-100)
+        bus.subscribe(topics.ALL_TRADES, self._on_trade, priority=-100)
+        bus.subscribe(topics.ALL_ORDER_EVENTS, self._on_order_event, priority=-100)
+        bus.subscribe(topics.ALL_ACCOUNT_EVENTS, self._on_account_state, priority=-100)
+        self._subscribed = True
+        self._started_at = time.monotonic()
+
+    def stop(self) -> None:
+        """Freeze the run time (counters stay readable)."""
+        if self._started_at is not None and self._stopped_at is None:
+            self._stopped_at = time.monotonic()
+
+    def close(self) -> None:
+        """Unsubscribe from the bus; idempotent."""
+        if not self._subscribed:
+            return
+        bus = self._kernel.msgbus
+        bus.unsubscribe(topics.ALL_QUOTES, self._on_quote)
+        bus.unsubscribe(topics.ALL_TRADES, self._on_trade)
+        bus.unsubscribe(topics.ALL_ORDER_EVENTS, self._on_order_event)
+        bus.unsubscribe(topics.ALL_ACCOUNT_EVENTS, self._on_account_state)
+        self._subscribed = False
+
+    @property
+    def orders_total(self) -> int:
+        """Orders created so far: submitted to a venue or denied before it."""
+        # OrderInitialized may or may not travel on the bus; every order that left
+        # a strategy is either submitted or denied, so count those when larger.
+        return max(self.orders_initialized, self.orders_submitted + self.final_status["denied"])
+
+    @property
+    def run_seconds(self) -> float:
+        """Seconds since `start` (until `stop`)."""
+        if self._started_at is None:
+            return 0.0
+        end = self._stopped_at if self._stopped_at is not None else time.monotonic()
+        return end - self._started_at
+
+    # -- handlers (hot path: counters only, no formatting) ------------------------------------
+
+    def _on_quote(self, _quote: Any) -> None:
+        self.quotes += 1
+
+    def _on_trade(self, _trade: Any) -> None:
+        self.trades += 1
+
+    def _on_order_event(self, event: Any) -> None:
+        self.order_events += 1
+        if isinstance(event, OrderFilled):
+            self.fill_count += 1
+            if len(self.fills) < self._max_fills:
+                self.fills.append(event)
+            order = self._kernel.cache.order(event.client_order_id)
+            if order is not None and order.status is OrderStatus.FILLED:
+                self.final_status["filled"] += 1
+            return
+        if isinstance(event, OrderInitialized):
+            self.orders_initialized += 1
+            return
+        if isinstance(event, OrderSubmitted):
+            self.orders_submitted += 1
+            return
+        if isinstance(event, OrderDenied):
+            # By code ("SUBMIT_RATE_EXCEEDED"), not the detail text with its amounts.
+            self.denials[event.reason.split(":", 1)[0]] += 1
+            self.final_status["denied"] += 1
+            return
+        key = _TERMINAL_EVENTS.get(type(event).__name__)
+        if key is not None:
+            self.final_status[key] += 1
+
+    def _on_account_state(self, state: Any) -> None:
+        if not isinstance(state, AccountState):
+            return
+        key = str(state.account_id)
+        self.initial_accounts.setdefault(key, state)
+        self.last_accounts[key] = state
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def orders_by_status(self) -> dict[str, int]:
+        """Final status counts plus the orders still open, by status."""
+        counts = Counter({key: 0 for key in ORDER_STATUS_KEYS})
+        counts.update(self.final_status)
+        # Closed orders were counted by their closing event (the cache may have
+        # purged them); only the orders still open are read from the cache.
+        for order in self._kernel.cache.orders():
+            if order.status not in _CLOSED:
+                counts[_STATUS_KEY.get(order.status, "accepted")] += 1
+        return dict(counts)
+
+    def open_positions(self) -> dict[str, Decimal]:
+        """Net signed quantity per instrument, for the instruments not flat."""
+        portfolio = self._kernel.portfolio
+        if portfolio is None:
+            return {}
+        nets = {}
+        for instrument_id in self._kernel.cache.instrument_ids():
+            net = portfolio.net_position(instrument_id)
+            if net != 0:
+                nets[str(instrument_id)] = net
+        return nets
+
+    def pnl_totals(self) -> dict[str, Decimal]:
+        """Realized + unrealized PnL per currency over every instrument."""
+        totals: dict[str, Decimal] = {}
+        for row in self.positions():
+            currency = row["currency"]
+            value = Decimal(row["realized_pnl"]) + Decimal(row["unrealized_pnl"] or 0)
+            totals[currency] = totals.get(currency, Decimal(0)) + value
+        return totals
+
+    def positions(self) -> list[dict[str, Any]]:
+        """One row per instrument traded: net quantity, realized and unrealized PnL.
+
+        Read from the portfolio (which follows position events on the bus), so
+        realized PnL is net of commissions, as the positions report it; unrealized
+        PnL is marked at the latest quote (None when there is none).
+        """
+        portfolio = self._kernel.portfolio
+        if portfolio is None:
+            return []
+        rows = []
+        for instrument_id in self._kernel.cache.instrument_ids():
+            realized = portfolio.realized_pnl(instrument_id)
+            if realized is None:
+                continue  # never traded
+            unrealized = portfolio.unrealized_pnl(instrument_id)
+            rows.append(
+                {
+                    "instrument_id": str(instrument_id),
+                    "net_quantity": _decimal_text(portfolio.net_position(instrument_id)),
+                    "realized_pnl": _money(realized),
+                    "unrealized_pnl": None if unrealized is None else _money(unrealized),
+                    "currency": str(realized.currency.code),
+                }
+            )
+        return sorted(rows, key=lambda r: r["instrument_id"])
+
+    def accounts(self) -> list[dict[str, Any]]:
+        """Balances per account now, and as first reported (for the cash-flow check)."""
+        out = []
+        for key, last in sorted(self.last_accounts.items()):
+            first = self.initial_accounts[key]
+            out.append(
+                {
+                    "account_id": key,
+                    "account_type": _enum_name(last.account_type),
+                    "balances": [_balance(b) for b in last.balances],
+                    "initial_balances": [_balance(b) for b in first.balances],
+                }
+            )
+        return out
+
+    def open_orders(self) -> list[dict[str, Any]]:
+        """Orders not closed at the time of asking (after a stop: left working at a venue)."""
+        return [
+            {
+                "client_order_id": str(order.client_order_id),
+                "instrument_id": str(order.instrument_id),
+                "strategy_id": str(order.strategy_id),
+                "side": _enum_name(order.side),
+                "order_type": _enum_name(order.order_type),
+                "status": _enum_name(order.status),
+                "quantity": _decimal_text(order.quantity.as_decimal()),
+                "filled_qty": _decimal_text(order.filled_qty.as_decimal()),
+            }
+            for order in self._kernel.cache.orders()
+            if order.status not in _CLOSED
+        ]
+
+    def strategy_states(self) -> dict[str, dict[str, Any]]:
+        """Per strategy: state, counters, and whether its managed stop timed out."""
+        trader = self._kernel.trader
+        if trader is None:
+            return {}
+        states = trader.counters()
+        for strategy in trader.strategies():
+            states[str(strategy.id)]["manage_stop_timed_out"] = bool(
+                getattr(strategy, "manage_stop_timed_out", False)
+            )
+        return states
+
+    def fill_rows(self) -> list[dict[str, Any]]:
+        """The recorded fills as JSON-ready rows (decimal strings keep them exact)."""
+        return [_fill_row(fill) for fill in self.fills]
+
+    def summary(self) -> dict[str, Any]:
+        """Everything above in one JSON-ready dict (see `livenode.cli.summary`)."""
+        kernel = self._kernel
+        by_status = self.orders_by_status()
+        return {
+            "trader_id": str(kernel.trader_id),
+            "instance_id": kernel.instance_id,
+            "mode": kernel.config.mode,
+            "environment": kernel.config.environment,
+            "run_seconds": round(self.run_seconds, 3),
+            "clients": {
+                "data": sorted(kernel.data_clients),
+                "exec": sorted(kernel.exec_clients),
+            },
+            "strategies": [str(s.id) for s in kernel.strategies],
+            "strategy_states": self.strategy_states(),
+            "counters": {
+                "quotes": self.quotes,
+                "trades": self.trades,
+                "order_events": self.order_events,
+                "orders_initialized": self.orders_initialized,
+                "orders_submitted": self.orders_submitted,
+                "fills": self.fill_count,
+            },
+            "engines": {
+                type(engine).__name__: engine.counters() for engine in kernel.engines
+            },
+            "orders": {
+                "total": sum(by_status.values()),
+                "by_status": by_status,
+                "open": self.open_orders(),
+            },
+            "risk_denials": dict(self.denials),
+            "fills": self.fill_rows(),
+            "fills_truncated": self.fill_count > len(self.fills),
+            "positions": self.positions(),
+            "accounts": self.accounts(),
+        }
+
+
+_TERMINAL_EVENTS = {
+    "OrderRejected": "rejected",
+    "OrderCanceled": "canceled",
+    "OrderExpired": "expired",
+}
+
+
+def _enum_name(value: Any) -> str:
+    return str(getattr(value, "value", value))
+
+
+def _money(value: Any) -> str:
+    return _decimal_text(value.as_decimal())
+
+
+def _decimal_text(value: Decimal) -> str:
+    """Plain notation ("0.00000000", never "0E-8"), all digits kept."""
+    return format(value, "f")
+
+
+def _balance(balance: Any) -> dict[str, str]:
+    return {
+        "currency": str(balance.total.currency.code),
+        "total": _money(balance.total),
+        "locked": _money(balance.locked),
+        "free": _money(balance.free),
+    }
+
+
+def _fill_row(fill: OrderFilled) -> dict[str, Any]:
+    return {
+        "instrument_id": str(fill.instrument_id),
+        "strategy_id": str(fill.strategy_id),
+        "client_order_id": str(fill.client_order_id),
+        "venue_order_id": str(fill.venue_order_id),
+        "trade_id": str(fill.trade_id),
+        "side": _enum_name(fill.order_side),
+        "quantity": _decimal_text(fill.last_qty.as_decimal()),
+        "price": _decimal_text(fill.last_px.as_decimal()),
+        "currency": str(fill.currency.code),
+        "commission": _money(fill.commission),
+        "commission_currency": str(fill.commission.currency.code),
+        "liquidity_side": _enum_name(fill.liquidity_side),
+        "ts_event": fill.ts_event,
+    }

@@ -1,0 +1,162 @@
+"""`livenode run` as a user runs it: subprocess, signals, exit codes, output, summary JSON."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.acceptance.helpers import NODE_FIXTURES, ROOT, SANDBOX, LivenodeProcess
+from tests.fixtures.node.checks import check_summary
+
+pytestmark = pytest.mark.slow
+
+Start = Callable[..., LivenodeProcess]
+FILLS_SEEN = r"^status .* fills=([1-9]\d*) "
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def test_sigint_mid_run_stops_cleanly_with_consistent_summary(
+    livenode: Start, tmp_path: Path
+) -> None:
+    summary_path = tmp_path / "run.summary.json"
+    node = livenode("run", SANDBOX, "--summary-json", summary_path)
+    node.wait_for_line(r"^  trader +SANDBOX-001$", timeout=60)
+    node.wait_for_line(r"^  instruments .*BTCUSDT\.SIM.*ETHUSDT-PERP\.SIM", timeout=60)
+    node.wait_for_line(FILLS_SEEN, timeout=90)
+    node.send(signal.SIGINT)
+    node.wait_for_line(r"^stopping: received SIGINT$", timeout=30)
+    code = node.wait(timeout=90)
+    assert code == 0, node.output()
+
+    text = "\n".join(node.lines)
+    assert "== summary: SANDBOX-001 (single, sandbox) ==" in text
+    assert "shutdown       clean in" in text
+    assert "positions" in text and "balances" in text
+
+    summary = _load(summary_path)
+    assert summary["exit_code"] == 0
+    assert summary["shutdown"]["clean"] is True
+    assert summary["shutdown"]["reason"] == "received SIGINT"
+    assert 0 < summary["shutdown"]["seconds"] < 30
+    assert summary["counters"]["fills"] > 0
+    by_status = summary["orders"]["by_status"]
+    assert set(by_status) >= {
+        "submitted", "accepted", "filled", "partially_filled", "canceled", "rejected", "denied",
+    }
+    assert by_status["filled"] > 0
+    assert summary["orders"]["total"] == sum(by_status.values())
+    # A clean stop means in-flight orders settled: none is left awaiting the venue;
+    # orders still working (if any) are listed one by one.
+    assert by_status["submitted"] == 0
+    working = by_status["accepted"] + by_status["partially_filled"]
+    assert len(summary["orders"]["open"]) == working
+    check_summary(summary, spot="BTCUSDT.SIM", perpetual="ETHUSDT-PERP.SIM")
+
+
+def test_duration_stops_by_itself(livenode: Start, tmp_path: Path) -> None:
+    summary_path = tmp_path / "s.json"
+    started = time.monotonic()
+    node = livenode("run", SANDBOX, "--duration", "3", "--summary-json", summary_path)
+    code = node.wait(timeout=90)
+    assert code == 0, node.output()
+    assert time.monotonic() - started >= 3
+    assert any(line == "stopping: --duration 3s elapsed" for line in node.lines), node.output()
+    summary = _load(summary_path)
+    assert summary["shutdown"]["clean"] is True
+    assert summary["run_seconds"] >= 3
+    check_summary(summary, spot="BTCUSDT.SIM", perpetual="ETHUSDT-PERP.SIM")
+
+
+def test_invalid_config_exits_2_with_the_field(livenode: Start) -> None:
+    config = NODE_FIXTURES / "invalid_rate.toml"
+    node = livenode("run", config)
+    assert node.wait(timeout=60) == 2
+    err = node.stderr()
+    assert f"error: {config}: risk_engine.max_order_submit_rate:" in err, err
+    assert "fast" in err
+    assert "Traceback" not in err
+
+
+def test_missing_config_file_exits_2(livenode: Start, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.toml"
+    node = livenode("run", missing)
+    assert node.wait(timeout=60) == 2
+    assert f"error: {missing}: file not found" in node.stderr()
+
+
+def test_start_gate_timeout_exits_1_naming_the_gate(livenode: Start, tmp_path: Path) -> None:
+    summary_path = tmp_path / "gate.json"
+    node = livenode("run", NODE_FIXTURES / "never_connects.toml", "--summary-json", summary_path)
+    code = node.wait(timeout=60)
+    assert code == 1, node.output()
+    assert (
+        "error: start gate 'connection' timed out after 1.0s: SLOW data client not connected"
+        in node.stderr()
+    )
+    assert not any(line.startswith("running") for line in node.lines)
+    summary = _load(summary_path)
+    assert summary["started"] is False
+    assert summary["gate_error"] == {
+        "gate": "connection", "detail": "SLOW data client not connected",
+    }
+
+
+def test_failure_at_run_time_exits_1_with_the_reason(livenode: Start) -> None:
+    node = livenode("run", NODE_FIXTURES / "failing_strategy.toml")
+    assert node.wait(timeout=60) == 1, node.output()
+    assert (
+        "error: the node stopped because of a failure: strategy FailingStrategy-001 faulted: "
+        "RuntimeError: deliberate failure" in node.stderr()
+    )
+
+
+def test_second_sigint_during_the_stop_forces_exit(livenode: Start) -> None:
+    # This config's client never finishes disconnecting: the stop would take 60 s.
+    node = livenode("run", NODE_FIXTURES / "stuck_disconnect.toml")
+    node.wait_for_line(r"^running", timeout=60)
+    node.send(signal.SIGINT)
+    node.wait_for_line(r"^stopping: received SIGINT$", timeout=30)
+    started = time.monotonic()
+    node.send(signal.SIGINT)
+    code = node.wait(timeout=30)
+    assert code == 130, node.output()
+    assert time.monotonic() - started < 10
+    assert "forced exit" in node.stderr()
+
+
+def test_sigterm_stops_like_sigint(livenode: Start) -> None:
+    node = livenode("run", NODE_FIXTURES / "stuck_disconnect.toml")
+    node.wait_for_line(r"^running", timeout=60)
+    node.send(signal.SIGTERM)
+    node.wait_for_line(r"^stopping: received SIGTERM$", timeout=30)
+    node.send(signal.SIGTERM)
+    assert node.wait(timeout=30) == 128 + signal.SIGTERM
+
+
+def test_help_lists_only_working_commands(livenode: Start) -> None:
+    node = livenode("--help")
+    assert node.wait(timeout=60) == 0
+    text = "\n".join(node.lines)
+    assert "run" in text and "config" in text
+    for placeholder in ("status", "stop", "clean", "bench"):
+        assert f"    {placeholder} " not in text
+
+
+def test_python_dash_m_livenode_runs_the_cli(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "livenode", "config", "validate", str(SANDBOX)],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"ok: {SANDBOX}")

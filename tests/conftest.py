@@ -1,0 +1,82 @@
+"""Root fixtures of the whole suite.
+
+`no_leftover_child_processes` runs around every test: a test that starts a
+process (a node in a subprocess, a worker, a server) must also see it gone
+before it ends. One left running is killed (so it cannot disturb later tests)
+and the test fails at teardown, naming the process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psutil
+import pytest
+
+# Helper processes the standard library starts once per test process and keeps
+# for its lifetime, on purpose: not leaks of the test that happened to start them.
+_LONG_LIVED_HELPERS = (
+    "multiprocessing.resource_tracker",
+    "multiprocessing.forkserver",
+    "multiprocessing.semaphore_tracker",
+)
+# How long a child that is already on its way out may take to finish exiting.
+_EXIT_GRACE_SECONDS = 5.0
+
+
+def _live_children() -> list[psutil.Process]:
+    """Children (recursive) of this process that are running and not stdlib helpers."""
+    found = []
+    try:
+        children = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return found
+    for child in children:
+        try:
+            if child.status() == psutil.STATUS_ZOMBIE:
+                continue  # exited; only its exit status is left for its owner to read
+            cmdline = " ".join(child.cmdline())
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+        except psutil.AccessDenied:
+            cmdline = "?"
+        if any(helper in cmdline for helper in _LONG_LIVED_HELPERS):
+            continue
+        found.append(child)
+    return found
+
+
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _describe(process: psutil.Process) -> str:
+    try:
+        return f"pid {process.pid}: {' '.join(process.cmdline())[:200]}"
+    except psutil.Error:
+        return f"pid {process.pid}"
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_child_processes() -> Iterator[None]:
+    """Fail the test if a child process it started is still running after it."""
+    before = {p.pid for p in _live_children()}
+    yield
+    leftover = [p for p in _live_children() if p.pid not in before]
+    if not leftover:
+        return
+    _, alive = psutil.wait_procs(leftover, timeout=_EXIT_GRACE_SECONDS)
+    alive = [p for p in alive if _running(p)]
+    if not alive:
+        return
+    names = "; ".join(_describe(p) for p in alive)
+    for process in alive:
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=_EXIT_GRACE_SECONDS)
+    pytest.fail(f"the test left child processes running (now killed): {names}", pytrace=False)

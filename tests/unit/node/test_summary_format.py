@@ -1,0 +1,75 @@
+"""What `livenode run` prints, formatted from a summary: status line, table, JSON."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+from livenode.cli.summary import startup_lines, status_line, summary_table, write_summary_json
+from livenode.config import TradingNodeConfig
+
+SUMMARY = {
+    "trader_id": "T-001",
+    "mode": "single",
+    "environment": "sandbox",
+    "run_seconds": 12.34,
+    "counters": {"quotes": 100, "trades": 5, "fills": 2},
+    "orders": {
+        "total": 4,
+        "by_status": {"filled": 2, "canceled": 1, "denied": 1, "accepted": 0},
+        "open": [],
+    },
+    "risk_denials": {"NOTIONAL_EXCEEDS_MAX_PER_ORDER": 1},
+    "positions": [
+        {"instrument_id": "BTCUSDT.SIM", "net_quantity": "0.01", "realized_pnl": "-1.234",
+         "unrealized_pnl": None, "currency": "USDT"},
+    ],
+    "accounts": [
+        {"account_id": "SIM-001", "balances": [
+            {"currency": "USDT", "total": "99.5", "free": "99.5", "locked": "0"}]},
+    ],
+    "shutdown": {"clean": True, "seconds": 0.25, "reason": "received SIGINT"},
+}
+
+
+def test_status_line_has_the_promised_fields() -> None:
+    line = status_line(
+        seconds=4.2, ticks_per_second=401.6, orders=7, fills=3,
+        open_positions={"BTCUSDT.SIM": Decimal("-0.02")}, pnl={"USDT": Decimal("1.005")},
+    )
+    assert line == "status t=4s ticks/s=402 orders=7 fills=3 open=BTCUSDT.SIM:-0.02 pnl=+1.00 USDT"
+    flat = status_line(seconds=0, ticks_per_second=0, orders=0, fills=0, open_positions={}, pnl={})
+    assert "open=flat" in flat and "pnl=0" in flat
+
+
+def test_summary_table_states_every_fact() -> None:
+    text = "\n".join(summary_table(SUMMARY))
+    assert "== summary: T-001 (single, sandbox) ==" in text
+    assert "orders         4 (submitted 0, accepted 0, partially filled 0, filled 2" in text
+    assert "denied 1" in text
+    assert "fills          2" in text
+    assert "risk denials   NOTIONAL_EXCEEDS_MAX_PER_ORDER: 1" in text
+    assert "BTCUSDT.SIM" in text and "-1.23 USDT" in text and "n/a" in text
+    assert "SIM-001    USDT" in text
+    assert "shutdown       clean in 0.25 s (received SIGINT)" in text
+
+
+def test_summary_json_is_written_whole(tmp_path: Path) -> None:
+    path = tmp_path / "out.json"
+    write_summary_json(SUMMARY, path)
+    assert json.loads(path.read_text()) == SUMMARY
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]  # no temp file left
+
+
+def test_startup_lines_name_trader_mode_clients_strategies(
+    sandbox_config: TradingNodeConfig,
+) -> None:
+    lines = startup_lines(sandbox_config, "configs/sandbox.toml")
+    assert lines[0] == "livenode run configs/sandbox.toml"
+    assert "  trader      SANDBOX-001" in lines
+    assert "  mode        single (sandbox)" in lines
+    assert "  clients     SIM (data), SIM (exec)" in lines
+    assert (
+        "  strategies  MarketMaker-001 (BTCUSDT.SIM), EMACross-001 (ETHUSDT-PERP.SIM)" in lines
+    )
