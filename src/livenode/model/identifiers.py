@@ -18,21 +18,25 @@ def _invalid(cls: type, value: object, why: str) -> ValueError:
     return ValueError(f"invalid {cls.__name__} {value!r}: {why}")
 
 
+def _check_token(ident: Identifier, value: object) -> None:
+    # `isprintable()` rejects control characters; spaces are printable, hence the
+    # extra test. Ids end up in topics, file names and log lines.
+    if type(value) is not str or not value or not value.isprintable() or " " in value:
+        raise _invalid(type(ident), value, "expected a non-empty string without whitespace")
+
+
 class Identifier(ValueStruct, frozen=True, order=True):
-    """Base of all identifiers: one non-empty string without whitespace."""
+    """Base of all identifiers: one non-empty string without whitespace.
+
+    Subclasses with format rules override `__post_init__` and call
+    `_check_token` first; there is no generic hook because this runs for every
+    decoded id on the hot path.
+    """
 
     value: str
 
     def __post_init__(self) -> None:
-        value = self.value
-        # `isprintable()` rejects control characters; spaces are printable, hence
-        # the extra test. Ids end up in topics, file names and log lines.
-        if type(value) is not str or not value or not value.isprintable() or " " in value:
-            raise _invalid(type(self), value, "expected a non-empty string without whitespace")
-        self._validate(value)
-
-    def _validate(self, value: str) -> None:
-        """Subclass hook for format rules beyond the common ones."""
+        _check_token(self, self.value)
 
     @classmethod
     def from_str(cls, value: str) -> Self:
@@ -52,7 +56,9 @@ class TraderId(Identifier, frozen=True):
     The tag is the part after the last dash; both parts must be non-empty.
     """
 
-    def _validate(self, value: str) -> None:
+    def __post_init__(self) -> None:
+        value = self.value
+        _check_token(self, value)
         name, dash, tag = value.rpartition("-")
         if not dash or not name or not tag:
             raise _invalid(type(self), value, 'expected "NAME-TAG", e.g. "TRADER-001"')
@@ -79,7 +85,9 @@ class Symbol(Identifier, frozen=True):
 class Venue(Identifier, frozen=True):
     """A trading venue, e.g. "SIM". Must not contain a dot (it ends `InstrumentId`)."""
 
-    def _validate(self, value: str) -> None:
+    def __post_init__(self) -> None:
+        value = self.value
+        _check_token(self, value)
         if "." in value:
             raise _invalid(type(self), value, "a venue must not contain '.'")
 
@@ -95,7 +103,9 @@ def _split_instrument_id(value: str) -> tuple[Symbol, Venue]:
 class InstrumentId(Identifier, frozen=True):
     """An instrument, "SYMBOL.VENUE" (split on the last dot), e.g. "BTCUSDT.SIM"."""
 
-    def _validate(self, value: str) -> None:
+    def __post_init__(self) -> None:
+        value = self.value
+        _check_token(self, value)
         symbol, dot, venue = value.rpartition(".")
         if not dot or not symbol or not venue:
             raise _invalid(type(self), value, 'expected "SYMBOL.VENUE", e.g. "BTCUSDT.SIM"')
@@ -127,7 +137,9 @@ class VenueOrderId(Identifier, frozen=True):
 class AccountId(Identifier, frozen=True):
     """An account, "VENUE-NUMBER", e.g. "SIM-001"; `.venue` is the part before the first dash."""
 
-    def _validate(self, value: str) -> None:
+    def __post_init__(self) -> None:
+        value = self.value
+        _check_token(self, value)
         venue, dash, number = value.partition("-")
         if not dash or not venue or not number or "." in venue:
             raise _invalid(type(self), value, 'expected "VENUE-NUMBER", e.g. "SIM-001"')

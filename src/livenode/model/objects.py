@@ -96,11 +96,14 @@ class FixedPoint(ValueStruct, frozen=True):
 
     def __post_init__(self) -> None:
         # One chained test keeps this cheap: it runs for every decoded value.
+        # (Decoding already guarantees ints; construction in code does not.)
+        raw = self.raw
+        precision = self.precision
         if not (
-            type(self.raw) is int
-            and self._raw_min <= self.raw <= RAW_MAX
-            and type(self.precision) is int
-            and 0 <= self.precision <= MAX_PRECISION
+            type(raw) is int
+            and RAW_MIN <= raw <= RAW_MAX
+            and type(precision) is int
+            and 0 <= precision <= MAX_PRECISION
         ):
             raise self._invalid()
 
@@ -307,6 +310,17 @@ class Quantity(FixedPoint, frozen=True):
     """A non-negative quantity: `Quantity(raw, precision)`; negative raises ValueError."""
 
     _raw_min: ClassVar[int] = 0
+
+    def __post_init__(self) -> None:
+        raw = self.raw
+        precision = self.precision
+        if not (
+            type(raw) is int
+            and 0 <= raw <= RAW_MAX
+            and type(precision) is int
+            and 0 <= precision <= MAX_PRECISION
+        ):
+            raise self._invalid()
 
     @classmethod
     def from_str(cls, value: str) -> Quantity:

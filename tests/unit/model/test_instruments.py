@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from livenode.model import LiquiditySide, Money, Price, Quantity, Symbol, Venue
@@ -60,6 +60,7 @@ def test_increment_checks() -> None:
     assert not perp.is_qty_on_increment(Quantity.from_str("0.0015"))
 
 
+@settings(deadline=None)  # CI hosts are shared; timing is not the property
 @given(st.integers(-10**9, 10**9))
 def test_made_prices_on_a_cent_increment_are_on_increment(raw: int) -> None:
     inst = currency_pair()
@@ -86,6 +87,7 @@ def test_commission_by_liquidity_side_and_rebates() -> None:
     assert rebate == Money.new("-0.2", USDT)
 
 
+@settings(deadline=None)  # CI hosts are shared; timing is not the property
 @given(
     qty=st.integers(1, 10**6),  # up to 1000 BTC
     px=st.integers(1, 10**8),  # up to 1M USDT: notional stays within Money's int64 raw

@@ -8,7 +8,7 @@ from fractions import Fraction
 
 import msgspec
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from livenode.model import AccountBalance, Currency, Money, Price, Quantity
@@ -110,12 +110,14 @@ def test_new_rejects_non_numbers(bad: object) -> None:
         Price.new(bad, 2)  # type: ignore[arg-type]
 
 
+@settings(deadline=None)  # CI hosts are shared; timing is not the property
 @given(value=st.decimals(allow_nan=False, allow_infinity=False, places=6, min_value=-10**9, max_value=10**9), precision=st.integers(0, 8))
 def test_new_matches_decimal_quantize(value: Decimal, precision: int) -> None:
     expected = value.quantize(Decimal(1).scaleb(-precision), rounding=ROUND_HALF_EVEN)
     assert Price.new(value, precision).as_decimal() == expected
 
 
+@settings(deadline=None)  # CI hosts are shared; timing is not the property
 @given(prices)
 def test_str_roundtrips_through_from_str(p: Price) -> None:
     back = Price.from_str(str(p))
@@ -162,6 +164,7 @@ def test_types_do_not_mix() -> None:
         Price(1, 0) < "1"  # noqa: B015
 
 
+@settings(deadline=None)  # CI hosts are shared; timing is not the property
 @given(prices, prices)
 def test_ordering_and_equality_match_decimal(a: Price, b: Price) -> None:
     da, db = a.as_decimal(), b.as_decimal()
@@ -175,11 +178,13 @@ def test_ordering_and_equality_match_decimal(a: Price, b: Price) -> None:
         assert hash(a) == hash(b)
 
 
+@settings(deadline=None)  # CI hosts are shared; timing is not the property
 @given(prices)
 def test_hash_is_the_numeric_hash(p: Price) -> None:
     assert hash(p) == hash(p.as_decimal()) == hash(Fraction(p.raw, 10**p.precision))
 
 
+@settings(deadline=None)  # CI hosts are shared; timing is not the property
 @given(prices, st.one_of(st.integers(-10**12, 10**12), st.floats(allow_nan=False), st.decimals(allow_nan=False, allow_infinity=False)))
 def test_comparison_with_numbers_is_exact(p: Price, other: int | float | Decimal) -> None:
     exact = Fraction(p.raw, 10**p.precision)
@@ -205,6 +210,7 @@ def test_add_sub_at_larger_precision() -> None:
     assert +Price(5, 1) is not None
 
 
+@settings(deadline=None)  # CI hosts are shared; timing is not the property
 @given(prices, prices)
 def test_add_sub_exact_or_out_of_range(a: Price, b: Price) -> None:
     precision = max(a.precision, b.precision)
@@ -225,6 +231,7 @@ def test_add_sub_exact_or_out_of_range(a: Price, b: Price) -> None:
             assert result.raw == raw and result.precision == precision
 
 
+@settings(deadline=None)  # CI hosts are shared; timing is not the property
 @given(prices, st.integers(-1000, 1000))
 def test_mul_by_int_exact(p: Price, k: int) -> None:
     expected = p.raw * k
@@ -236,6 +243,7 @@ def test_mul_by_int_exact(p: Price, k: int) -> None:
         assert (p * k).precision == p.precision
 
 
+@settings(deadline=None)  # CI hosts are shared; timing is not the property
 @given(prices, quantities)
 def test_mul_by_fixed_point_is_exact_decimal(p: Price, q: Quantity) -> None:
     product = p * q

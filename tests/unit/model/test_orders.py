@@ -294,7 +294,7 @@ def event_sequences(draw: st.DrawFn) -> list[OrderEvent]:
     return out
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(event_sequences())
 def test_random_sequences_obey_the_table_and_invariants(events: list[OrderEvent]) -> None:
     order = Order(initialized(OrderType.STOP_LIMIT))

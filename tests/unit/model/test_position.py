@@ -171,7 +171,7 @@ fills = st.lists(
 )
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(fills, st.integers(1, 20000))
 def test_matches_reference_model(spec: list[tuple[OrderSide, int, int, int]], mark: int) -> None:
     inst = currency_pair()
