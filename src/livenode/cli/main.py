@@ -1,6 +1,7 @@
 """Entry point of the `livenode` console script (and of `python -m livenode`).
 
-Subcommands: ``run`` (run a node) and ``config`` (validate / show a config).
+Subcommands: ``run`` (run a node), ``config`` (validate / show a config),
+``status`` / ``stop`` (a running multiprocess node), ``clean`` (leftovers of killed nodes).
 Only commands that work are listed; others arrive with the issues that build them.
 """
 
@@ -10,6 +11,7 @@ import argparse
 import sys
 
 from livenode.cli.config_cmd import add_config_parser, run_config_command
+from livenode.cli.control import add_control_parsers, run_control_command
 from livenode.cli.run import add_run_parser, run_command
 
 __all__ = ["main", "build_parser"]
@@ -26,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers.required = True
     add_run_parser(subparsers)
     add_config_parser(subparsers)
+    add_control_parsers(subparsers)
     return parser
 
 
@@ -37,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_command(args)
     if args.command == "config":
         return run_config_command(args)
+    if args.command in ("status", "stop", "clean"):
+        return run_control_command(args)
     parser.error(f"unknown command {args.command!r}")
     return 2
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import uvloop
 
+from livenode.cli.run_multiprocess import run_supervised
 from livenode.cli.summary import (
     StatusMeter,
     instrument_line,
@@ -98,12 +99,6 @@ def run_command(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         _error(f"{args.config}: {exc}")
         return EXIT_CONFIG_ERROR
-    if config.mode != "single":
-        _error(
-            f"{args.config}: mode: {config.mode!r} is not available yet; "
-            'use mode = "single"'
-        )
-        return EXIT_CONFIG_ERROR
     setup_logging(config.logging.level)
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
@@ -119,6 +114,10 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 async def _run(config: TradingNodeConfig, args: argparse.Namespace) -> int:
+    if config.mode == "multiprocess":
+        for line in startup_lines(config, args.config):
+            _say(line)
+        return await run_supervised(config, args, _say, _error)
     try:
         for line in startup_lines(config, args.config):
             _say(line)

@@ -36,6 +36,10 @@ class DataMirror(Component):
         for pattern, handler in self._subscriptions:
             msgbus.subscribe(pattern, handler, MIRROR_PRIORITY)
 
+    def counters(self) -> dict[str, int]:
+        """Nothing to count beyond what the cache holds; present for the node's summary."""
+        return {}
+
     def _on_dispose(self) -> None:
         for pattern, handler in self._subscriptions:
             self._msgbus.unsubscribe(pattern, handler)

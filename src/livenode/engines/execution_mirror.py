@@ -58,6 +58,10 @@ class ExecutionMirror(Component):
         # events and modify/cancel checks find them.
         msgbus.subscribe(topics.ALL_EXEC_COMMANDS, self._on_exec_command, MIRROR_PRIORITY)
 
+    def counters(self) -> dict[str, int]:
+        """Events applied, skipped (unknown order or already applied), refused by the FSM."""
+        return {"applied": self.applied, "skipped": self.skipped, "refused": self.refused}
+
     def _on_exec_command(self, command: Any) -> None:
         if type(command) is SubmitOrder and self._cache.order(command.order.client_order_id) is None:
             self._cache.add_order(Order(command.order))

@@ -71,6 +71,8 @@ class TradingNodeBuilder:
         config = kernel.config
         if kernel.data_engine is not None:
             for name, client_config in config.data_clients.items():
+                if kernel.members is not None and name not in kernel.members:
+                    continue  # hosted by another data worker
                 client = self._create(
                     "data", name, client_config, self._data_factories.get(name)
                 )
@@ -82,6 +84,8 @@ class TradingNodeBuilder:
                 kernel.add_data_client(client)
         if kernel.exec_engine is not None:
             for name, client_config in config.exec_clients.items():
+                if kernel.members is not None and name not in kernel.members:
+                    continue  # hosted by another exec worker
                 client = self._create(
                     "exec", name, client_config, self._exec_factories.get(name)
                 )

@@ -22,14 +22,16 @@ from typing import Any
 
 from livenode.bus.message_bus import MessageBus
 from livenode.cache.cache import Cache
-from livenode.config import TradingNodeConfig, resolve_strategy
+from livenode.config import TradingNodeConfig, resolve_strategy, strategy_id_of
 from livenode.core.clock import Clock, LiveClock
 from livenode.core.uuid import new_id
 from livenode.engines.data_engine import DataEngine
+from livenode.engines.data_mirror import DataMirror
+from livenode.engines.execution_mirror import ExecutionMirror
 from livenode.engines.execution_engine import ExecutionEngine
 from livenode.engines.portfolio import Portfolio
 from livenode.engines.risk_engine import RiskEngine
-from livenode.model.identifiers import TraderId
+from livenode.model.identifiers import TraderId, Venue
 from livenode.node.clients import (
     ClientContext,
     LiveClient,
@@ -73,6 +75,7 @@ class Kernel:
         clock: Clock | None = None,
         roles: Iterable[str] = ALL_ROLES,
         on_stop_node: Callable[..., Any] | None = None,
+        members: Iterable[str] | None = None,
     ) -> None:
         roles = frozenset(roles)
         unknown = roles - ALL_ROLES
@@ -83,6 +86,8 @@ class Kernel:
         self.config = config
         self.loop = loop
         self.roles = roles
+        # The clients (by name) and strategies (by id) this process hosts; None: all.
+        self.members: frozenset[str] | None = None if members is None else frozenset(members)
         self.trader_id = TraderId(config.trader_id)
         # Generated when the config leaves it out, so two runs of one config differ.
         self.instance_id = config.instance_id or new_id()
@@ -125,6 +130,14 @@ class Kernel:
             self.exec_engine = ExecutionEngine(
                 msgbus=self.msgbus, cache=self.cache, clock=self.clock, config=config.exec_engine
             )
+        # A process without the data or execution engine follows what they
+        # publish from their own process, so its cache answers the same queries.
+        self.data_mirror: DataMirror | None = None
+        self.exec_mirror: ExecutionMirror | None = None
+        if "data" not in roles:
+            self.data_mirror = DataMirror(self.msgbus, self.cache, self.clock)
+        if "exec" not in roles:
+            self.exec_mirror = ExecutionMirror(self.msgbus, self.cache, self.clock)
         if "trader" in roles:
             self.portfolio = Portfolio(
                 msgbus=self.msgbus, cache=self.cache, clock=self.clock, config=config.portfolio
@@ -148,6 +161,10 @@ class Kernel:
             strategy_cls, strategy_struct = resolve_strategy(
                 strategy_config, f"strategies[{index}]"
             )
+            if self.members is not None and (
+                strategy_id_of(strategy_cls, strategy_struct) not in self.members
+            ):
+                continue  # placed on another trader worker
             strategy = strategy_cls(strategy_struct)
             self.trader.add_strategy(strategy)
             self.strategies.append(strategy)
@@ -186,13 +203,27 @@ class Kernel:
         """The engines built for this process, in start order."""
         return [
             e
-            for e in (self.data_engine, self.risk_engine, self.exec_engine, self.portfolio)
+            for e in (
+                self.data_mirror,
+                self.exec_mirror,
+                self.data_engine,
+                self.risk_engine,
+                self.exec_engine,
+                self.portfolio,
+            )
             if e is not None
         ]
 
     @property
     def venues(self) -> list[Any]:
-        """Venues of the execution clients (what the portfolio must initialise)."""
+        """Venues the portfolio must have an account for before strategies start.
+
+        Those of this process's execution clients; in a process without an
+        execution engine (a trader worker), every configured execution client's
+        venue, whose account states arrive over the bus.
+        """
+        if self.exec_engine is None:
+            return [Venue(name) for name in self.config.exec_clients]
         return [client.venue for client in self.exec_clients.values()]
 
     # -- lifecycle steps (driven by TradingNode) ---------------------------------------------

@@ -36,7 +36,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import uvloop
@@ -53,7 +53,7 @@ from livenode.node.gates import (
     disconnect_clients,
     run_gate,
 )
-from livenode.node.kernel import Kernel
+from livenode.node.kernel import ALL_ROLES, Kernel
 from livenode.node.stats import NodeStats
 
 __all__ = ["TradingNode", "StartupGateError", "NodeState", "resolve_loop", "FORCED_EXIT_BASE"]
@@ -99,6 +99,13 @@ class TradingNode:
         clock: the kernel's clock; a `LiveClock` on the loop when None.
         force_exit: called with an exit code on a second signal during the stop;
             `os._exit` by default (tests substitute a recorder).
+        roles: the kernel roles to build (all four in single mode; one in a worker).
+        members: the clients and strategy ids this process hosts (None: all).
+        before_trading: awaited after the connection and reconciliation gates and
+            before the portfolio gate and the strategies (a worker's READY/Go
+            handshake with its supervisor).
+        resources: put into the clients' shared resources (a worker passes its
+            run directory, so adapters can find per-node endpoints).
     """
 
     def __init__(
@@ -108,11 +115,26 @@ class TradingNode:
         *,
         clock: Clock | None = None,
         force_exit: Callable[[int], Any] | None = None,
+        roles: Iterable[str] = ALL_ROLES,
+        members: Iterable[str] | None = None,
+        before_trading: Callable[[], Awaitable[None]] | None = None,
+        resources: dict[str, Any] | None = None,
     ) -> None:
         self.config = config
         self._loop, self._owns_loop = resolve_loop(loop)
+        # A worker of a multiprocess node: the handshake with its supervisor runs
+        # between the connection gates and the strategies' start.
+        self._before_trading = before_trading
         try:
-            self.kernel = Kernel(config, self._loop, clock=clock, on_stop_node=self._on_stop_node)
+            self.kernel = Kernel(
+                config,
+                self._loop,
+                clock=clock,
+                on_stop_node=self._on_stop_node,
+                roles=roles,
+                members=members,
+            )
+            self.kernel.resources.update(resources or {})
         except BaseException:
             if self._owns_loop:
                 self._loop.close()  # nobody else can reach the loop to close it
@@ -356,6 +378,10 @@ class TradingNode:
                 lambda: "execution state not reconciled with "
                 + ", ".join(c.name for c in kernel.exec_clients.values()),
             )
+        if self._before_trading is not None:
+            await self._before_trading()
+            if self._stop_requested.is_set():
+                raise StartAborted
         portfolio = kernel.portfolio
         if portfolio is not None and kernel.venues:
             venues = kernel.venues

@@ -292,6 +292,18 @@ class NodeStats:
         """The recorded fills as JSON-ready rows (decimal strings keep them exact)."""
         return [_fill_row(fill) for fill in self.fills]
 
+    def status(self) -> dict[str, Any]:
+        """The few facts of a status line, JSON-ready (a worker sends them in heartbeats)."""
+        return {
+            "run_seconds": round(self.run_seconds, 3),
+            "quotes": self.quotes,
+            "trades": self.trades,
+            "orders": self.orders_total,
+            "fills": self.fill_count,
+            "open_positions": {k: str(v) for k, v in self.open_positions().items()},
+            "pnl": {k: str(v) for k, v in self.pnl_totals().items()},
+        }
+
     def summary(self) -> dict[str, Any]:
         """Everything above in one JSON-ready dict (see `livenode.cli.summary`)."""
         kernel = self._kernel

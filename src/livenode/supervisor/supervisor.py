@@ -10,6 +10,8 @@ stops the roles in order: traders, data, risk, execution, each phase bounded by
 its timeout and then SIGKILL.
 
 Signal handlers only enqueue; every decision is taken in the supervisor's loop.
+A child's exit is seen through its pidfd (readable when it exits), so it is
+reaped at once without polling and without SIGCHLD, which uvloop keeps for itself.
 """
 
 from __future__ import annotations
@@ -59,6 +61,14 @@ from livenode.supervisor.handles import (
     spawn_worker,
 )
 from livenode.supervisor.rundir import RunDir, create_run_dir
+from livenode.supervisor.services import (
+    Service,
+    ServiceError,
+    collect_service_specs,
+    start_service,
+    stop_service,
+    wait_ready,
+)
 from livenode.supervisor.topology import (
     Members,
     derive_workers,
@@ -129,6 +139,7 @@ class Supervisor:
         self._control: ControlSocket | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._restart_timers: dict[str, asyncio.TimerHandle] = {}
+        self.services: list[Service] = []
         self.stats: dict[str, dict[str, Any]] = {}
 
     # -- public -----------------------------------------------------------------------------
@@ -158,6 +169,10 @@ class Supervisor:
             _log.warning("stop now: %s", reason)
             self._kill_all()
 
+    async def wait_stop_requested(self) -> None:
+        """Return once a stop has been requested (signal, CLI, failure, duration)."""
+        await self._stop_requested.wait()
+
     async def run(self) -> int:
         """Start, run until stopped, stop in order; return the process exit code."""
         loop = asyncio.get_running_loop()
@@ -176,9 +191,10 @@ class Supervisor:
             asyncio.ensure_future(self._watchdog()),
         ]
         try:
-            for handle in self.handles.values():
-                self._spawn(handle)
-            await self._start_phase()
+            if await self._start_services(loop):
+                for handle in self.handles.values():
+                    self._spawn(handle)
+                await self._start_phase()
             if not self._stop_requested.is_set():
                 self._running = True
                 self.state = "RUNNING"
@@ -192,6 +208,8 @@ class Supervisor:
             self.state = "STOPPING"
             try:
                 await self._stop_workers()
+                for service in reversed(self.services):
+                    await stop_service(service, loop, self.config.timeouts.disconnection)
             finally:
                 self.shutdown_seconds = time.monotonic() - started
                 self.state = "STOPPED"
@@ -208,20 +226,36 @@ class Supervisor:
 
     @property
     def clean(self) -> bool:
-        """No failure, no worker killed, every worker acknowledged its stop cleanly."""
+        """No failure, no worker killed, every worker acknowledged a clean stop."""
         return (
             self.failure is None
             and not any(h.killed for h in self.handles.values())
-            and all(h.stop_clean is not False for h in self.handles.values())
+            and all(h.stop_clean is True for h in self.handles.values())
         )
 
     # -- start ------------------------------------------------------------------------------
+
+    async def _start_services(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Start what the adapters need beside the workers (the sim venue process)."""
+        assert self.run_dir is not None
+        try:
+            for spec in collect_service_specs(self.config, str(self.run_dir.path)):
+                service = start_service(spec, loop)
+                self.services.append(service)
+                self._watch_exit(service.process.pid)
+                await wait_ready(service, self.config.supervisor.start_timeout)
+                self._out(f"  service     {spec.name} ready (pid {service.process.pid})")
+        except (ServiceError, OSError, ValueError) as exc:
+            self._fail(str(exc))
+            return False
+        return True
 
     def _spawn(self, handle: WorkerHandle) -> None:
         assert self.run_dir is not None
         handle.process = spawn_worker(
             handle.name, self.run_dir.control_endpoint, self.config.logging.level
         )
+        self._watch_exit(handle.process.pid)
         handle.state = WorkerState.STARTING
         handle.started_at = now()
         handle.last_heartbeat = now()
@@ -358,11 +392,26 @@ class Supervisor:
     # -- children, signals, health ----------------------------------------------------------
 
     def _install_signal_handlers(self, loop: asyncio.AbstractEventLoop) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+        for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self._events.put_nowait, ("signal", sig))
 
+    def _watch_exit(self, pid: int) -> None:
+        """Learn of a child's exit the moment it happens: its pidfd turns readable.
+
+        (uvloop keeps SIGCHLD for itself; a pidfd per child needs no signal at all.)
+        """
+        loop = asyncio.get_running_loop()
+        fd = os.pidfd_open(pid)
+
+        def exited() -> None:
+            loop.remove_reader(fd)
+            os.close(fd)
+            self._events.put_nowait(("child", pid))
+
+        loop.add_reader(fd, exited)
+
     def _remove_signal_handlers(self, loop: asyncio.AbstractEventLoop) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+        for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 loop.remove_signal_handler(sig)
             except (RuntimeError, ValueError):
@@ -371,9 +420,7 @@ class Supervisor:
     async def _event_loop(self) -> None:
         while True:
             kind, value = await self._events.get()
-            if kind != "signal":
-                continue
-            if value == signal.SIGCHLD:
+            if kind == "child":
                 self._reap()
                 continue
             name = signal.Signals(value).name
@@ -383,6 +430,9 @@ class Supervisor:
                 self.request_stop(f"received {name}")
 
     def _reap(self) -> None:
+        for service in self.services:
+            if service.reap() and not self._stopping:
+                self._fail(f"service {service.spec.name} died: {service.exit_status}")
         for handle in self.handles.values():
             if not handle.reap():
                 continue
@@ -486,7 +536,7 @@ class Supervisor:
     async def _wait_exited(self, handles: list[WorkerHandle], timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         while True:
-            self._reap()  # a SIGCHLD may be queued behind us; do not wait on it
+            self._reap()  # an exit may be queued behind us; do not wait on it
             if not any(h.alive for h in handles):
                 return True
             remaining = deadline - time.monotonic()

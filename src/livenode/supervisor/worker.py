@@ -152,6 +152,7 @@ class Worker:
             roles=frozenset({spec.role}),
             members=tuple(spec.members),
             before_trading=self._ready_and_wait_for_go,
+            resources={"run_dir": spec.run_dir},
         )
         self.node = node
         node.build()
@@ -242,7 +243,13 @@ class Worker:
             if silent > spec.heartbeat_timeout:
                 self._stop(f"supervisor silent for {silent:.1f}s")
                 return
-            control.send(self._heartbeat())
+            try:
+                heartbeat = self._heartbeat()
+            except Exception:  # a heartbeat must never stop: the supervisor would kill us
+                _log.exception("building the heartbeat failed")
+                heartbeat = Heartbeat(worker=self.name, ts_ns=time.time_ns(), state="UNKNOWN",
+                                      counters=WorkerCounters())
+            control.send(heartbeat)
 
     def _heartbeat(self) -> Heartbeat:
         node = self.node

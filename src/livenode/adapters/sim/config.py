@@ -130,16 +130,34 @@ class SimVenueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     max_closed_orders: Annotated[int, msgspec.Meta(ge=1)] = 10_000
 
 
+#: Where the venue runs: "embedded" in the node's process, "process" as a venue
+#: process of its own (started by the supervisor, reached over ZeroMQ), "auto":
+#: "process" when the node runs under a supervisor (``resources["run_dir"]`` is
+#: set), else "embedded".
+VenueMode = Literal["auto", "embedded", "process"]
+
+
 class SimDataClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The sim data client; its ``venue_config`` is the single place the venue is set up."""
+    """The sim data client; its ``venue_config`` is the single place the venue is set up.
+
+    ``connect_timeout`` (seconds) bounds the first answer of a venue process.
+    """
 
     venue: str = "SIM"
     venue_config: SimVenueConfig = msgspec.field(default_factory=SimVenueConfig)
+    venue_mode: VenueMode = "auto"
+    connect_timeout: Positive = 5.0
 
 
 class SimExecClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The sim execution client: which venue (built by the data client) and account id."""
+    """The sim execution client: which venue (built by the data client) and account id.
+
+    In "process" mode the venue is a process of its own and no data client is
+    needed in this process; ``connect_timeout`` bounds its first answer.
+    """
 
     venue: str = "SIM"
     account_id: str | None = None
     max_latency_samples: Annotated[int, msgspec.Meta(ge=1)] = 100_000
+    venue_mode: VenueMode = "auto"
+    connect_timeout: Positive = 5.0

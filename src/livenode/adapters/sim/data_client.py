@@ -4,7 +4,10 @@ On connect it subscribes to the venue's market (receiving every instrument at
 once, delivered to `DataEngine.process`) and starts the venue's feed; quotes and
 trades are forwarded only for subscribed instruments. It holds the venue only
 through the message-shaped methods (`subscribe_market` / `unsubscribe_market`,
-`start` / `stop`), so the venue can later sit behind a socket.
+`set_market_interest`, `start` / `stop`), so the venue may be the in-process
+`SimVenue` or a `RemoteSimVenue` in front of a venue process; a venue with an
+async ``connect()`` / ``disconnect()`` (the remote one) is connected first and
+released last.
 
 In-process the venue stamps ``ts_init`` of each tick with the shared clock at
 the moment it hands the tick over, which is the moment this client receives it.
@@ -14,18 +17,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from livenode.adapters.sim.remote_protocol import QUOTE, TRADE
+
 from livenode.model.data import QuoteTick, TradeTick
 from livenode.model.identifiers import InstrumentId
 from livenode.node.clients import ClientContext, LiveDataClient
 
 if TYPE_CHECKING:
+    from livenode.adapters.sim.remote import RemoteSimVenue
     from livenode.adapters.sim.venue import SimVenue
 
 
 class SimDataClient(LiveDataClient):
     """Market data from a `SimVenue`, filtered to the subscribed instruments."""
 
-    def __init__(self, name: str, sim_venue: SimVenue, context: ClientContext) -> None:
+    def __init__(
+        self, name: str, sim_venue: SimVenue | RemoteSimVenue, context: ClientContext
+    ) -> None:
         super().__init__(name, sim_venue.venue, context)
         self.sim_venue = sim_venue
         self._quote_subs: set[InstrumentId] = set()
@@ -33,19 +41,27 @@ class SimDataClient(LiveDataClient):
         self.ticks_forwarded = 0
 
     async def _connect(self) -> None:
+        connect = getattr(self.sim_venue, "connect", None)
+        if connect is not None:  # a remote venue: learn its instruments first
+            await connect()
         self.sim_venue.subscribe_market(self._on_market)
         self.sim_venue.start()
 
     async def _disconnect(self) -> None:
         # In-process the venue lives and dies with the node; its feed stops with
-        # the data link. (A venue process of its own would keep running.)
+        # the data link. A venue process keeps running (its stop() does nothing).
         self.sim_venue.unsubscribe_market(self._on_market)
         self.sim_venue.stop()
+        disconnect = getattr(self.sim_venue, "disconnect", None)
+        if disconnect is not None:
+            await disconnect()
 
     # -- subscriptions ----------------------------------------------------------------
 
     def _check(self, instrument_id: InstrumentId) -> None:
-        if self.sim_venue.instrument(instrument_id) is None:
+        # A remote venue lists its instruments only once connected.
+        known = self.is_connected or not hasattr(self.sim_venue, "connect")
+        if known and self.sim_venue.instrument(instrument_id) is None:
             self._log.warning(
                 "%s: subscription to %s, which venue %s does not list",
                 self.name,
@@ -55,17 +71,25 @@ class SimDataClient(LiveDataClient):
 
     def subscribe_quote_ticks(self, instrument_id: InstrumentId) -> None:
         self._check(instrument_id)
-        self._quote_subs.add(instrument_id)
+        if instrument_id not in self._quote_subs:
+            self._quote_subs.add(instrument_id)
+            self.sim_venue.set_market_interest(QUOTE, instrument_id, True)
 
     def unsubscribe_quote_ticks(self, instrument_id: InstrumentId) -> None:
-        self._quote_subs.discard(instrument_id)
+        if instrument_id in self._quote_subs:
+            self._quote_subs.discard(instrument_id)
+            self.sim_venue.set_market_interest(QUOTE, instrument_id, False)
 
     def subscribe_trade_ticks(self, instrument_id: InstrumentId) -> None:
         self._check(instrument_id)
-        self._trade_subs.add(instrument_id)
+        if instrument_id not in self._trade_subs:
+            self._trade_subs.add(instrument_id)
+            self.sim_venue.set_market_interest(TRADE, instrument_id, True)
 
     def unsubscribe_trade_ticks(self, instrument_id: InstrumentId) -> None:
-        self._trade_subs.discard(instrument_id)
+        if instrument_id in self._trade_subs:
+            self._trade_subs.discard(instrument_id)
+            self.sim_venue.set_market_interest(TRADE, instrument_id, False)
 
     @property
     def subscribed_quote_ticks(self) -> set[InstrumentId]:

@@ -1,20 +1,42 @@
 """Client factories of the sim adapter, named in configs by import path.
 
-The venue is built once per node by the data client factory, from its config's
-``venue_config``, and kept in ``context.resources[f"sim.venue.{venue}"]``; the
-execution client factory finds it there (the node builds data clients first).
+Where the venue runs is ``venue_mode`` (see `config.VenueMode`):
+
+- **embedded**: the venue is built once per node by the data client factory,
+  from its config's ``venue_config``, and kept in
+  ``context.resources[f"sim.venue.{venue}"]``; the execution client factory
+  finds it there (the node builds data clients first).
+- **process**: the venue is a process of its own (`server`), started by the
+  supervisor from `SimDataClientFactory.services`; both factories build a
+  `RemoteSimVenue` (one per process, kept under the same resources key) at
+  `venue_endpoints(run_dir, venue)`. The exec factory needs no data client.
+- **auto**: "process" when ``context.resources`` holds ``"run_dir"`` (a
+  supervisor's worker puts its run directory there), else "embedded".
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, ClassVar
+
+import msgspec
 
 from livenode.adapters.sim.config import SimDataClientConfig, SimExecClientConfig
 from livenode.adapters.sim.data_client import SimDataClient
 from livenode.adapters.sim.exec_client import SimExecClient
+from livenode.adapters.sim.remote import RemoteSimVenue
+from livenode.adapters.sim.remote_protocol import READY_LINE
 from livenode.adapters.sim.venue import SimVenue
 from livenode.model.identifiers import AccountId
 from livenode.node.clients import ClientContext
+from livenode.node.services import ServiceSpec
+
+#: The key a supervisor's worker sets in ``ClientContext.resources`` to its run directory.
+RUN_DIR_RESOURCE = "run_dir"
+SERVER_MODULE = "livenode.adapters.sim.server"
 
 
 def venue_resource_key(venue: str) -> str:
@@ -22,28 +44,109 @@ def venue_resource_key(venue: str) -> str:
     return f"sim.venue.{venue}"
 
 
+def venue_endpoints(run_dir: str | Path, venue: str) -> tuple[str, str]:
+    """The (command, market) ipc endpoints of the venue process of `venue` in `run_dir`."""
+    base = Path(run_dir)
+    return f"ipc://{base / f'sim-{venue}-cmd.ipc'}", f"ipc://{base / f'sim-{venue}-md.ipc'}"
+
+
+def resolve_venue_mode(mode: str, resources: dict[str, Any]) -> str:
+    """"embedded" or "process": "auto" is "process" under a supervisor (``run_dir`` set)."""
+    if mode == "auto":
+        return "process" if RUN_DIR_RESOURCE in resources else "embedded"
+    return mode
+
+
+def _remote_venue(
+    who: str, venue: str, timeout: float, context: ClientContext
+) -> RemoteSimVenue:
+    """The process's one `RemoteSimVenue` of `venue`, built on first use."""
+    key = venue_resource_key(venue)
+    existing = context.resources.get(key)
+    if isinstance(existing, RemoteSimVenue):
+        return existing
+    if existing is not None:
+        raise ValueError(
+            f"{who}: venue {venue!r} is embedded in this process (another sim client has "
+            "venue_mode 'embedded'); give the sim data and exec clients the same venue_mode"
+        )
+    run_dir = context.resources.get(RUN_DIR_RESOURCE)
+    if run_dir is None:
+        raise LookupError(
+            f"{who}: venue_mode 'process' needs context.resources['run_dir'] (the "
+            "supervisor's run directory, where the venue process binds its sockets)"
+        )
+    cmd, md = venue_endpoints(run_dir, venue)
+    remote = RemoteSimVenue(venue, cmd, md, context.loop, context.clock, timeout=timeout)
+    context.resources[key] = remote
+    return remote
+
+
 class SimDataClientFactory:
-    """Builds the venue (once per node and venue name) and a `SimDataClient` for it."""
+    """Builds the venue (or its remote proxy) once per process and a `SimDataClient`."""
 
     config_type: ClassVar[type] = SimDataClientConfig
 
     @staticmethod
     def create(name: str, config: SimDataClientConfig, context: ClientContext) -> SimDataClient:
+        if resolve_venue_mode(config.venue_mode, context.resources) == "process":
+            who = f"sim data client {name!r}"
+            remote = _remote_venue(who, config.venue, config.connect_timeout, context)
+            return SimDataClient(name, remote, context)
         key = venue_resource_key(config.venue)
         venue = context.resources.get(key)
+        if isinstance(venue, RemoteSimVenue):
+            raise ValueError(
+                f"sim data client {name!r}: venue {config.venue!r} runs as a process here "
+                "(another sim client has venue_mode 'process'); use the same venue_mode"
+            )
         if venue is None:
             venue = SimVenue(config.venue_config, context.loop, context.clock, config.venue)
             context.resources[key] = venue
         return SimDataClient(name, venue, context)
 
+    @staticmethod
+    def services(name: str, config: SimDataClientConfig, run_dir: str) -> list[ServiceSpec]:
+        """The venue process to start before the workers ([] when the venue is embedded).
+
+        Called by the supervisor (in its own process: ``--parent`` is the caller's
+        pid, so the venue stops when the supervisor dies). "auto" counts as
+        "process" here, because a supervisor is asking.
+        """
+        if config.venue_mode == "embedded":
+            return []
+        venue_config = config.venue_config
+        if venue_config.venue is not None and venue_config.venue != config.venue:
+            raise ValueError(
+                f"sim data client {name!r}: venue_config.venue {venue_config.venue!r} "
+                f"differs from venue {config.venue!r}"
+            )
+        cmd, md = venue_endpoints(run_dir, config.venue)
+        config_json = json.dumps(msgspec.to_builtins(venue_config), separators=(",", ":"))
+        argv = [
+            sys.executable, "-m", SERVER_MODULE,
+            "--venue", config.venue,
+            "--config-json", config_json,
+            "--command", cmd,
+            "--market", md,
+            "--parent", str(os.getpid()),
+        ]
+        return [ServiceSpec(name=f"sim-{config.venue}", argv=argv, ready_line=READY_LINE)]
+
 
 class SimExecClientFactory:
-    """Builds a `SimExecClient` on the venue the sim data client factory built."""
+    """Builds a `SimExecClient` on the process's sim venue (embedded or remote)."""
 
     config_type: ClassVar[type] = SimExecClientConfig
 
     @staticmethod
     def create(name: str, config: SimExecClientConfig, context: ClientContext) -> SimExecClient:
+        account_id = None if config.account_id is None else AccountId(config.account_id)
+        if resolve_venue_mode(config.venue_mode, context.resources) == "process":
+            who = f"sim exec client {name!r}"
+            remote = _remote_venue(who, config.venue, config.connect_timeout, context)
+            # The account id is checked at connect, when the venue process tells it.
+            return SimExecClient(name, remote, context, account_id, config.max_latency_samples)
         venue = context.resources.get(venue_resource_key(config.venue))
         if venue is None:
             raise LookupError(
@@ -52,13 +155,15 @@ class SimExecClientFactory:
                 f"'livenode.adapters.sim:SimDataClientFactory' and venue = {config.venue!r} "
                 "(it builds the venue; data clients are built before exec clients)"
             )
-        account_id = None
-        if config.account_id is not None:
-            account_id = AccountId(config.account_id)
-            if account_id != venue.account_id:
-                raise ValueError(
-                    f"sim exec client {name!r}: account_id {config.account_id!r} differs from "
-                    f"the venue's account {venue.account_id} (set venue_config.account_id on "
-                    "the data client instead)"
-                )
+        if isinstance(venue, RemoteSimVenue):
+            raise ValueError(
+                f"sim exec client {name!r}: venue {config.venue!r} runs as a process here "
+                "(the sim data client has venue_mode 'process'); use the same venue_mode"
+            )
+        if account_id is not None and account_id != venue.account_id:
+            raise ValueError(
+                f"sim exec client {name!r}: account_id {config.account_id!r} differs from "
+                f"the venue's account {venue.account_id} (set venue_config.account_id on "
+                "the data client instead)"
+            )
         return SimExecClient(name, venue, context, account_id, config.max_latency_samples)

@@ -208,6 +208,12 @@ class SimVenue:
         if listener in self._market_listeners:
             self._market_listeners.remove(listener)
 
+    def set_market_interest(self, kind: str, instrument_id: InstrumentId, wanted: bool) -> None:
+        """Nothing to do in-process: every tick is handed over and the client filters.
+
+        (`RemoteSimVenue` uses it to filter at the publisher, off the wire.)
+        """
+
     def _on_raw_quote(self, symbol: str, q: RawQuote, ts: int) -> None:
         engine = self._engines[symbol]
         actions = engine.on_quote(q.bid, q.ask, q.bid_size, q.ask_size, ts)

@@ -1,0 +1,169 @@
+"""The wire protocol between a sim venue process and its remote clients.
+
+Two sockets per venue:
+
+- **command** (server ROUTER, client DEALER): a client sends `Request` frames;
+  the server answers with `Reply` (same ``request_id``) and pushes the account's
+  order events and `AccountState` as `Event` frames to every attached client.
+  One ZeroMQ pipe per client keeps replies and events in the order the venue
+  made them. ``request_id == 0`` means "no reply wanted" (order commands: their
+  answers are the venue's events).
+- **market** (server PUB, client SUB): one frame per message,
+  ``topic NUL payload`` with the topic leading the frame so SUB prefix filtering
+  works; topics are ``quote.{instrument_id}``, ``trade.{instrument_id}`` and
+  ``instrument.{instrument_id}``. The NUL ends the topic, so subscribing to
+  ``b"quote.BTCUSDT.SIM\\0"`` never matches ``BTCUSDT-PERP``.
+
+Envelopes are small frozen msgspec structs in a tagged union (one decode per
+frame); payloads are model messages encoded by `livenode.model.codec.Codec`, kept
+as opaque bytes so the envelope decodes without knowing the model.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, TypeAlias
+
+import msgspec
+
+from livenode.model.identifiers import InstrumentId
+
+__all__ = [
+    "NO_REPLY",
+    "OPS",
+    "READY_LINE",
+    "Event",
+    "MarketFrameError",
+    "Op",
+    "ProtocolCodec",
+    "ProtocolError",
+    "Reply",
+    "Request",
+    "VenueFrame",
+    "market_prefix",
+    "pack_market",
+    "unpack_market",
+]
+
+#: What the venue process prints on stdout once it serves.
+READY_LINE = "ready"
+#: ``request_id`` of a request that wants no reply (commands answered by events).
+NO_REPLY = 0
+
+Op = Literal[
+    "attach_account",
+    "detach",
+    "submit",
+    "modify",
+    "cancel",
+    "cancel_all",
+    "order_status_reports",
+    "fill_reports",
+    "position_reports",
+    "instruments",
+    "ping",
+]
+OPS: frozenset[str] = frozenset(Op.__args__)  # type: ignore[attr-defined]
+
+QUOTE = "quote"
+TRADE = "trade"
+INSTRUMENT = "instrument"
+SEPARATOR = b"\x00"
+
+
+class VenueFrame(msgspec.Struct, frozen=True, tag=True, array_like=True, gc=False):
+    """Base of the command-socket envelopes; the tag is the class name."""
+
+
+class Request(VenueFrame):
+    """Client to server. ``payload`` is a codec-encoded command for the order ops.
+
+    ``open_only`` applies to ``order_status_reports`` only (closed orders too when
+    False), mirroring `SimVenue.order_status_reports(open_only)`.
+    """
+
+    request_id: int
+    op: Op
+    payload: bytes = b""
+    open_only: bool = True
+
+
+class Reply(VenueFrame):
+    """Server to client, answering the `Request` with the same ``request_id``.
+
+    ``items`` are codec-encoded model messages (instruments, reports); ``venue``,
+    ``account_id`` and ``session`` describe the venue (ping, attach).
+    """
+
+    request_id: int
+    ok: bool = True
+    error: str = ""
+    venue: str = ""
+    account_id: str = ""
+    session: str = ""
+    items: list[bytes] = msgspec.field(default_factory=list)
+
+
+class Event(VenueFrame):
+    """Server to an attached client: one account message (order event, AccountState).
+
+    ``seq`` counts per client from 1, so a client can tell a gap (which the
+    server's ordered, never-dropping send path should make impossible).
+    """
+
+    seq: int
+    payload: bytes
+
+
+VenueFrameUnion: TypeAlias = Request | Reply | Event
+
+
+class ProtocolError(ValueError):
+    """A command-socket frame that is not one of the protocol's envelopes."""
+
+
+class MarketFrameError(ValueError):
+    """A market frame that is not ``topic NUL payload``."""
+
+
+class ProtocolCodec:
+    """Encodes and decodes envelopes; one per socket owner (msgspec reuses buffers)."""
+
+    __slots__ = ("_decoder", "_encoder")
+
+    def __init__(self) -> None:
+        self._encoder = msgspec.msgpack.Encoder()
+        self._decoder: msgspec.msgpack.Decoder[VenueFrameUnion] = msgspec.msgpack.Decoder(
+            VenueFrameUnion
+        )
+
+    def encode(self, frame: VenueFrame) -> bytes:
+        return self._encoder.encode(frame)
+
+    def decode(self, data: bytes | memoryview) -> VenueFrameUnion:
+        """The envelope in `data`; `ProtocolError` says what is wrong otherwise."""
+        try:
+            return self._decoder.decode(data)
+        except (msgspec.DecodeError, ValueError, TypeError) as exc:
+            raise ProtocolError(f"malformed venue frame ({len(data)} bytes): {exc}") from exc
+
+
+def market_prefix(kind: str, instrument_id: InstrumentId | str) -> bytes:
+    """The exact topic prefix (NUL included) of one instrument's stream of `kind`."""
+    return f"{kind}.{instrument_id}".encode() + SEPARATOR
+
+
+def pack_market(prefix: bytes, payload: bytes) -> bytes:
+    """One market frame: the prefix from `market_prefix`, then the codec payload."""
+    return prefix + payload
+
+
+def unpack_market(frame: bytes) -> tuple[str, memoryview]:
+    """Split a market frame into its topic and a view of the payload (no copy)."""
+    i = frame.find(SEPARATOR)
+    if i < 0:
+        raise MarketFrameError(f"market frame of {len(frame)} bytes has no topic separator")
+    try:
+        topic = frame[:i].decode()
+    except UnicodeDecodeError as exc:
+        raise MarketFrameError(f"market topic is not UTF-8: {frame[:i][:80]!r}") from exc
+    return topic, memoryview(frame)[i + 1 :]

@@ -1,0 +1,170 @@
+"""`livenode status`, `livenode stop` and `livenode clean`: talking to a running node.
+
+A running multiprocess node is found through its run directory (see
+`livenode.supervisor.rundir`); the commands connect a DEALER to its control
+ROUTER and ask, the same channel (and, for stop, the same code path) the
+supervisor's own signal handler uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from livenode.bus.control import (
+    Ack,
+    ControlSocket,
+    StatusReply,
+    StatusRequest,
+    StopRequest,
+)
+from livenode.cache.shm.cleanup import remove_stale_segments
+from livenode.supervisor.rundir import RunDir, default_base, find_run_dirs
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_NOT_FOUND = 3
+
+
+def add_control_parsers(subparsers: Any) -> None:
+    """Register `status`, `stop` and `clean` on the `livenode` subparsers."""
+    status = subparsers.add_parser("status", help="show the workers of a running node")
+    _add_target(status)
+    status.add_argument("--json", action="store_true", help="print the status as JSON")
+    stop = subparsers.add_parser("stop", help="stop a running node in order")
+    _add_target(stop)
+    stop.add_argument("--now", action="store_true", help="kill the workers at once")
+    clean = subparsers.add_parser(
+        "clean", help="remove run directories and shared memory left by killed nodes"
+    )
+    clean.add_argument("--trader", help="only this trader id's leftovers")
+    clean.add_argument("--run-base", type=Path, help=argparse.SUPPRESS)
+
+
+def _add_target(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--trader", help="trader id of the node (needed when several run)")
+    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
+    parser.add_argument("--run-base", type=Path, help=argparse.SUPPRESS)
+
+
+def run_control_command(args: argparse.Namespace) -> int:
+    if args.command == "clean":
+        return _clean(args)
+    targets = [d for d in find_run_dirs(args.trader, args.run_base) if d.is_alive()]
+    if not targets:
+        who = f" of trader {args.trader}" if args.trader else ""
+        print(f"error: no running node{who} found under {args.run_base or default_base()}",
+              file=sys.stderr)
+        return EXIT_NOT_FOUND
+    if len(targets) > 1:
+        names = ", ".join(d.path.name for d in targets)
+        print(f"error: several nodes are running ({names}); choose one with --trader",
+              file=sys.stderr)
+        return EXIT_FAILED
+    if args.command == "status":
+        request: Any = StatusRequest()
+    else:
+        request = StopRequest(now=args.now, reason="livenode stop" + (" --now" if args.now else ""))
+    try:
+        reply = asyncio.run(_ask(targets[0], request, args.timeout))
+    except TimeoutError:
+        print(f"error: the node at {targets[0].path} did not answer within {args.timeout:g}s",
+              file=sys.stderr)
+        return EXIT_FAILED
+    if isinstance(reply, StatusReply):
+        print(json.dumps(status_to_builtins(reply), indent=2) if args.json else format_status(reply))
+        return EXIT_OK
+    if isinstance(reply, Ack):
+        print(f"stopping {targets[0].path.name}{' now' if args.now else ''}")
+        return EXIT_OK
+    print(f"error: unexpected answer {type(reply).__name__}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+async def _ask(run_dir: RunDir, request: Any, timeout: float) -> Any:
+    context: zmq.Context[Any] = zmq.Context()
+    dealer = context.socket(zmq.DEALER)
+    dealer.setsockopt(zmq.LINGER, 0)
+    dealer.setsockopt(zmq.IDENTITY, f"cli-{os.getpid()}".encode())
+    dealer.connect(run_dir.control_endpoint)
+    control = ControlSocket(dealer, asyncio.get_running_loop())
+    try:
+        control.send(request)
+        _, reply = await asyncio.wait_for(control.recv(), timeout)
+        return reply
+    except asyncio.TimeoutError:
+        raise TimeoutError from None
+    finally:
+        control.close()
+        context.term()
+
+
+def status_to_builtins(reply: StatusReply) -> dict[str, Any]:
+    """The status as JSON-ready builtins with named fields (the structs are array-like)."""
+    return {
+        "trader_id": reply.trader_id,
+        "instance_id": reply.instance_id,
+        "supervisor_pid": reply.supervisor_pid,
+        "state": reply.state,
+        "workers": [
+            {
+                "name": w.name,
+                "role": w.role,
+                "pid": w.pid,
+                "cores": list(w.cores),
+                "state": w.state,
+                "uptime_s": w.uptime_s,
+                "heartbeat_age_s": w.heartbeat_age_s,
+                "restarts": w.restarts,
+                "msgs_in": w.counters.msgs_in,
+                "msgs_out": w.counters.msgs_out,
+                "dropped": w.counters.dropped,
+                "gaps": w.counters.gaps,
+                "malformed": w.counters.malformed,
+                "rss_bytes": w.rss_bytes,
+                "cpu_percent": w.cpu_percent,
+            }
+            for w in reply.workers
+        ],
+    }
+
+
+def format_status(reply: StatusReply) -> str:
+    lines = [
+        f"node {reply.trader_id} instance {reply.instance_id}  supervisor pid "
+        f"{reply.supervisor_pid}  {reply.state}",
+        f"{'worker':<14} {'role':<7} {'pid':>7} {'cores':<8} {'state':<9} {'uptime':>8} "
+        f"{'hb age':>7} {'in':>9} {'out':>9} {'drops':>6} {'gaps':>5} {'rss MB':>7} {'cpu%':>6}",
+    ]
+    for w in reply.workers:
+        cores = ",".join(str(c) for c in w.cores)
+        lines.append(
+            f"{w.name:<14} {w.role:<7} {w.pid:>7} {cores:<8} {w.state:<9} {w.uptime_s:>7.1f}s "
+            f"{w.heartbeat_age_s:>6.1f}s {w.counters.msgs_in:>9} {w.counters.msgs_out:>9} "
+            f"{w.counters.dropped:>6} {w.counters.gaps:>5} {w.rss_bytes / 1e6:>7.1f} "
+            f"{w.cpu_percent:>6.1f}"
+        )
+    return "\n".join(lines)
+
+
+def _clean(args: argparse.Namespace) -> int:
+    removed_dirs = []
+    for run_dir in find_run_dirs(args.trader, args.run_base):
+        if not run_dir.is_alive():
+            run_dir.remove()
+            removed_dirs.append(run_dir.path.name)
+    segments = remove_stale_segments(args.trader)
+    for name in removed_dirs:
+        print(f"removed run directory {name}")
+    for segment in segments:
+        print(f"removed shared memory {segment.name} ({segment.reason})")
+    if not removed_dirs and not segments:
+        print("nothing to clean")
+    return EXIT_OK

@@ -1,0 +1,160 @@
+"""`livenode run` for ``mode = "multiprocess"``: the supervisor in the foreground.
+
+Same output as single mode: the startup summary (plus the topology and core
+plan), a status line every `status_interval` seconds assembled from the
+workers' heartbeats, and on stop the summary table and `--summary-json`, which
+here also lists every worker (name, role, pid, cores, exit status, restarts).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from decimal import Decimal
+from typing import Any
+
+from livenode.cli.summary import status_line, summary_table, write_summary_json
+from livenode.config import ConfigError, TradingNodeConfig
+from livenode.supervisor.cores import CorePlanError
+from livenode.supervisor.supervisor import Supervisor
+from livenode.supervisor.topology import TopologyError
+
+_log = logging.getLogger("livenode.cli")
+
+EXIT_CONFIG_ERROR = 2
+EXIT_FAILURE = 1
+
+
+async def run_supervised(
+    config: TradingNodeConfig,
+    args: argparse.Namespace,
+    say: Any,
+    error: Any,
+) -> int:
+    """Run a multiprocess node until it stops; return the exit code."""
+    try:
+        supervisor = Supervisor(config, out=say)
+    except (TopologyError, CorePlanError, ConfigError) as exc:
+        error(f"{args.config}: {exc}")
+        return EXIT_CONFIG_ERROR
+    for line in supervisor.topology_lines():
+        say(line)
+    loop = asyncio.get_running_loop()
+    run_task = asyncio.ensure_future(supervisor.run())
+    status_task = asyncio.ensure_future(_status_loop(supervisor, config.status_interval, say))
+    announce = asyncio.ensure_future(_announce_stop(supervisor, say))
+    duration = None
+    if args.duration is not None:
+        duration = loop.call_later(
+            args.duration, supervisor.request_stop, f"--duration {args.duration:g}s elapsed"
+        )
+    try:
+        code = await run_task
+    finally:
+        for task in (status_task, announce):
+            task.cancel()
+        if duration is not None:
+            duration.cancel()
+    summary = merged_summary(supervisor)
+    if summary.get("started"):
+        for line in summary_table(summary):
+            say(line)
+    for worker in summary["workers"]:
+        say(
+            f"  worker {worker['name']:<14} {worker['role']:<7} pid {worker['pid']} cores "
+            f"{worker['cores']} {worker['exit_status']}"
+            + (" (killed)" if worker["killed"] else "")
+            + (f", {worker['restarts']} restart(s)" if worker["restarts"] else "")
+        )
+    if supervisor.failure is not None:
+        error(f"the node stopped because of a failure: {supervisor.failure}")
+    if args.summary_json is not None:
+        try:
+            write_summary_json(summary, args.summary_json)
+        except OSError as exc:
+            error(f"cannot write {args.summary_json}: {exc.strerror or exc}")
+            return EXIT_FAILURE
+    return code
+
+
+async def _status_loop(supervisor: Supervisor, interval: float, say: Any) -> None:
+    last_ticks, last_seconds = 0, 0.0
+    while True:
+        await asyncio.sleep(interval)
+        if supervisor.state != "RUNNING":
+            continue
+        stats = list(supervisor.stats.items())
+        data = [s for name, s in stats if supervisor.handles[name].role == "data"]
+        traders = [s for name, s in stats if supervisor.handles[name].role == "trader"]
+        ticks = sum(s.get("quotes", 0) + s.get("trades", 0) for s in data)
+        seconds = max((s.get("run_seconds", 0.0) for s in data), default=0.0)
+        rate = (ticks - last_ticks) / (seconds - last_seconds) if seconds > last_seconds else 0.0
+        last_ticks, last_seconds = ticks, seconds
+        open_positions: dict[str, Decimal] = {}
+        pnl: dict[str, Decimal] = {}
+        for s in traders:
+            for key, value in s.get("open_positions", {}).items():
+                open_positions[key] = open_positions.get(key, Decimal(0)) + Decimal(value)
+            for key, value in s.get("pnl", {}).items():
+                pnl[key] = pnl.get(key, Decimal(0)) + Decimal(value)
+        say(
+            status_line(
+                seconds=seconds,
+                ticks_per_second=rate,
+                orders=sum(s.get("orders", 0) for s in traders),
+                fills=sum(s.get("fills", 0) for s in traders),
+                open_positions=open_positions,
+                pnl=pnl,
+            )
+        )
+
+
+async def _announce_stop(supervisor: Supervisor, say: Any) -> None:
+    await supervisor.wait_stop_requested()
+    say(f"stopping: {supervisor.stop_reason}")
+
+
+def merged_summary(supervisor: Supervisor) -> dict[str, Any]:
+    """One node summary from the workers' own: the traders hold the strategies'
+    orders, fills and positions; the data workers count the market data."""
+    reports = supervisor.worker_summaries()
+    roles = {name: supervisor.handles[name].role for name in reports}
+    traders = [r for name, r in reports.items() if roles[name] == "trader"]
+    data = [r for name, r in reports.items() if roles[name] == "data"]
+    base: dict[str, Any] = dict(traders[0]) if traders else {
+        "counters": {},
+        "orders": {"total": 0, "by_status": {}, "open": []},
+        "risk_denials": {},
+        "fills": [],
+        "positions": [],
+        "accounts": [],
+    }
+    for extra in traders[1:]:
+        base["orders"]["total"] += extra["orders"]["total"]
+        for key, value in extra["orders"]["by_status"].items():
+            base["orders"]["by_status"][key] = base["orders"]["by_status"].get(key, 0) + value
+        base["orders"]["open"] = base["orders"]["open"] + extra["orders"]["open"]
+        for key, value in extra["risk_denials"].items():
+            base["risk_denials"][key] = base["risk_denials"].get(key, 0) + value
+        base["fills"] = base["fills"] + extra["fills"]
+        base["positions"] = base["positions"] + extra["positions"]
+    counters = dict(base.get("counters", {}))
+    counters["quotes"] = sum(r.get("counters", {}).get("quotes", 0) for r in data)
+    counters["trades"] = sum(r.get("counters", {}).get("trades", 0) for r in data)
+    base["counters"] = counters
+    base["run_seconds"] = max((r.get("run_seconds", 0.0) for r in reports.values()), default=0.0)
+    base["trader_id"] = supervisor.config.trader_id
+    base["instance_id"] = supervisor.instance_id
+    base["mode"] = "multiprocess"
+    base["environment"] = supervisor.config.environment
+    base["started"] = supervisor.state == "STOPPED" and bool(reports)
+    base["failure"] = supervisor.failure
+    base["shutdown"] = {
+        "clean": supervisor.clean,
+        "seconds": round(supervisor.shutdown_seconds or 0.0, 3),
+        "reason": supervisor.stop_reason,
+    }
+    base["exit_code"] = 0 if supervisor.clean else 1
+    base["workers"] = supervisor.workers_summary()
+    return base
