@@ -145,9 +145,9 @@ def test_help_lists_only_working_commands(livenode: Start) -> None:
     node = livenode("--help")
     assert node.wait(timeout=60) == 0
     text = "\n".join(node.lines)
-    assert "run" in text and "config" in text
-    for placeholder in ("status", "stop", "clean", "bench"):
-        assert f"    {placeholder} " not in text
+    for command in ("run", "config", "status", "stop", "clean"):
+        assert f"    {command} " in text, command
+    assert "    bench " not in text  # not built yet: not offered
 
 
 def test_python_dash_m_livenode_runs_the_cli(tmp_path: Path) -> None:
