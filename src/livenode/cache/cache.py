@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from livenode.cache.shm.errors import StaleRowError
 from livenode.cache._index import Index, OrderedSet, index_add, index_discard, intersect, narrow
 from livenode.core.errors import DuplicateCacheEntryError
 from livenode.model.enums import PriceType
@@ -62,7 +63,24 @@ class Cache:
         if not isinstance(max_closed, int) or max_closed < 0:
             raise ValueError(f"max_closed_orders: expected an int >= 0, got {max_closed!r}")
         self.max_closed_orders: int = max_closed
+        # The node's shared-memory tables, when attached: the latest quote and
+        # trade of any instrument, wherever in the node it was written.
+        self._shared: Any | None = None
         self._clear()
+
+    def attach_shared(self, tables: Any | None) -> None:
+        """Read the latest quotes and trades from the node's shared-memory tables.
+
+        `tables` is a `livenode.cache.shm.ShmTables` (None detaches). Reads are
+        consistent snapshots (sequence lock); the local dict remains the fallback
+        for instruments the tables do not hold.
+        """
+        self._shared = tables
+
+    @property
+    def has_shared_market(self) -> bool:
+        """Whether latest market data comes from shared memory."""
+        return self._shared is not None
 
     def reset(self) -> None:
         """Forget everything (a node reset); the bound stays."""
@@ -131,7 +149,15 @@ class Cache:
         self._quotes[tick.instrument_id] = tick
 
     def quote_tick(self, instrument_id: InstrumentId) -> QuoteTick | None:
-        """Return the latest quote, or None."""
+        """Return the latest quote, or None (from shared memory when attached)."""
+        if self._shared is not None:
+            try:
+                quote = self._shared.quotes.read(instrument_id)
+            except StaleRowError as exc:  # its writer died mid-write: say so, use ours
+                _log.warning("shared quote of %s is stale: %s", instrument_id, exc)
+                quote = None
+            if quote is not None:
+                return quote  # type: ignore[no-any-return]
         return self._quotes.get(instrument_id)
 
     def add_trade_tick(self, tick: TradeTick) -> None:
@@ -139,7 +165,15 @@ class Cache:
         self._trades[tick.instrument_id] = tick
 
     def trade_tick(self, instrument_id: InstrumentId) -> TradeTick | None:
-        """Return the latest trade, or None."""
+        """Return the latest trade, or None (from shared memory when attached)."""
+        if self._shared is not None:
+            try:
+                trade = self._shared.trades.read(instrument_id)
+            except StaleRowError as exc:
+                _log.warning("shared trade of %s is stale: %s", instrument_id, exc)
+                trade = None
+            if trade is not None:
+                return trade  # type: ignore[no-any-return]
         return self._trades.get(instrument_id)
 
     def add_bar(self, bar: Bar) -> None:
@@ -157,9 +191,9 @@ class Cache:
         None when the source (quote or trade) is missing.
         """
         if price_type is PriceType.LAST:
-            trade = self._trades.get(instrument_id)
+            trade = self.trade_tick(instrument_id)
             return None if trade is None else trade.price
-        quote = self._quotes.get(instrument_id)
+        quote = self.quote_tick(instrument_id)
         if quote is None:
             return None
         return quote.extract_price(price_type)

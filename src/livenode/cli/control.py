@@ -25,7 +25,9 @@ from livenode.bus.control import (
     StatusRequest,
     StopRequest,
 )
+from livenode.cache.shm import ShmError
 from livenode.cache.shm.cleanup import remove_stale_segments
+from livenode.cli.market_view import format_market_view, live_instances, read_market_view
 from livenode.supervisor.rundir import RunDir, default_base, find_run_dirs
 
 EXIT_OK = 0
@@ -57,35 +59,99 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
 def run_control_command(args: argparse.Namespace) -> int:
     if args.command == "clean":
         return _clean(args)
-    targets = [d for d in find_run_dirs(args.trader, args.run_base) if d.is_alive()]
-    if not targets:
-        who = f" of trader {args.trader}" if args.trader else ""
-        print(f"error: no running node{who} found under {args.run_base or default_base()}",
-              file=sys.stderr)
-        return EXIT_NOT_FOUND
-    if len(targets) > 1:
-        names = ", ".join(d.path.name for d in targets)
-        print(f"error: several nodes are running ({names}); choose one with --trader",
-              file=sys.stderr)
-        return EXIT_FAILED
     if args.command == "status":
-        request: Any = StatusRequest()
-    else:
-        request = StopRequest(now=args.now, reason="livenode stop" + (" --now" if args.now else ""))
+        return _status(args)
+    targets = _running(args)
+    if not targets:
+        return _not_found(args)
+    if len(targets) > 1:
+        return _several(targets)
+    request = StopRequest(now=args.now, reason="livenode stop" + (" --now" if args.now else ""))
     try:
         reply = asyncio.run(_ask(targets[0], request, args.timeout))
     except TimeoutError:
-        print(f"error: the node at {targets[0].path} did not answer within {args.timeout:g}s",
-              file=sys.stderr)
-        return EXIT_FAILED
-    if isinstance(reply, StatusReply):
-        print(json.dumps(status_to_builtins(reply), indent=2) if args.json else format_status(reply))
-        return EXIT_OK
+        return _no_answer(targets[0], args.timeout)
     if isinstance(reply, Ack):
         print(f"stopping {targets[0].path.name}{' now' if args.now else ''}")
         return EXIT_OK
     print(f"error: unexpected answer {type(reply).__name__}", file=sys.stderr)
     return EXIT_FAILED
+
+
+def _running(args: argparse.Namespace) -> list[RunDir]:
+    return [d for d in find_run_dirs(args.trader, args.run_base) if d.is_alive()]
+
+
+def _not_found(args: argparse.Namespace) -> int:
+    who = f" of trader {args.trader}" if args.trader else ""
+    print(f"error: no running node{who} found (run directories under "
+          f"{args.run_base or default_base()}, shared memory under /dev/shm)", file=sys.stderr)
+    return EXIT_NOT_FOUND
+
+
+def _several(targets: list[RunDir]) -> int:
+    names = ", ".join(d.path.name for d in targets)
+    print(f"error: several nodes are running ({names}); choose one with --trader",
+          file=sys.stderr)
+    return EXIT_FAILED
+
+
+def _no_answer(run_dir: RunDir, timeout: float) -> int:
+    print(f"error: the node at {run_dir.path} did not answer within {timeout:g}s",
+          file=sys.stderr)
+    return EXIT_FAILED
+
+
+def _status(args: argparse.Namespace) -> int:
+    """Workers from the supervisor (multiprocess), market state from shared memory.
+
+    A single-mode node has no supervisor to ask; its shared memory still shows
+    its prices and positions.
+    """
+    targets = _running(args)
+    if len(targets) > 1:
+        return _several(targets)
+    reply: StatusReply | None = None
+    if targets:
+        try:
+            answer = asyncio.run(_ask(targets[0], StatusRequest(), args.timeout))
+        except TimeoutError:
+            return _no_answer(targets[0], args.timeout)
+        if isinstance(answer, StatusReply):
+            reply = answer
+    instances = live_instances(args.trader)
+    if reply is not None:
+        instances = [(reply.trader_id, reply.instance_id)]
+    elif len(instances) > 1:
+        names = ", ".join(f"{t}-{i}" for t, i in instances)
+        print(f"error: several nodes are running ({names}); choose one with --trader",
+              file=sys.stderr)
+        return EXIT_FAILED
+    if reply is None and not instances:
+        return _not_found(args)
+    view = None
+    if instances:
+        try:
+            view = read_market_view(*instances[0])
+        except ShmError as exc:
+            print(f"warning: shared memory not readable: {exc}", file=sys.stderr)
+    if args.json:
+        out: dict[str, Any] = status_to_builtins(reply) if reply is not None else {
+            "trader_id": instances[0][0],
+            "instance_id": instances[0][1],
+            "mode": "single",
+            "workers": [],
+        }
+        out["market"] = view
+        print(json.dumps(out, indent=2))
+    else:
+        if reply is not None:
+            print(format_status(reply))
+        else:
+            print(f"node {instances[0][0]} instance {instances[0][1]}  single process")
+        if view is not None:
+            print("\n".join(format_market_view(view)))
+    return EXIT_OK
 
 
 async def _ask(run_dir: RunDir, request: Any, timeout: float) -> Any:

@@ -143,6 +143,12 @@ def merged_summary(supervisor: Supervisor) -> dict[str, Any]:
     counters["quotes"] = sum(r.get("counters", {}).get("quotes", 0) for r in data)
     counters["trades"] = sum(r.get("counters", {}).get("trades", 0) for r in data)
     base["counters"] = counters
+    # Tick-to-trade is recorded where orders leave: the exec workers' clients.
+    tick_to_trade: dict[str, Any] = {}
+    for name, report in reports.items():
+        if roles[name] == "exec":
+            tick_to_trade.update(report.get("latency", {}).get("tick_to_trade_ns", {}))
+    base["latency"] = {"tick_to_trade_ns": tick_to_trade}
     base["run_seconds"] = max((r.get("run_seconds", 0.0) for r in reports.values()), default=0.0)
     base["trader_id"] = supervisor.config.trader_id
     base["instance_id"] = supervisor.instance_id
@@ -154,6 +160,7 @@ def merged_summary(supervisor: Supervisor) -> dict[str, Any]:
         "clean": supervisor.clean,
         "seconds": round(supervisor.shutdown_seconds or 0.0, 3),
         "reason": supervisor.stop_reason,
+        "requested_at": supervisor.stop_requested_at,
     }
     base["exit_code"] = 0 if supervisor.clean else 1
     base["workers"] = supervisor.workers_summary()

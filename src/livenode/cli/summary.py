@@ -13,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from livenode.config import TradingNodeConfig, resolve_strategy, strategy_id_of
-from livenode.node.stats import ORDER_STATUS_KEYS
+from livenode.node.stats import LATENCY_QUANTILES, ORDER_STATUS_KEYS
 
 __all__ = [
     "startup_lines",
     "instrument_line",
     "status_line",
     "summary_table",
+    "latency_lines",
     "write_summary_json",
     "StatusMeter",
 ]
@@ -115,6 +116,7 @@ def summary_table(summary: dict[str, Any]) -> list[str]:
                             for key in ORDER_STATUS_KEYS)
     lines.append(f"orders         {orders['total']} ({status_text})")
     lines.append(f"fills          {counters['fills']}")
+    lines.extend(latency_lines(summary))
     if summary["risk_denials"]:
         denials = ", ".join(f"{reason}: {n}" for reason, n in summary["risk_denials"].items())
         lines.append(f"risk denials   {denials}")
@@ -150,6 +152,18 @@ def summary_table(summary: dict[str, Any]) -> list[str]:
     how = "clean" if shutdown["clean"] else "NOT clean"
     reason = f" ({shutdown['reason']})" if shutdown.get("reason") else ""
     lines.append(f"shutdown       {how} in {shutdown['seconds']:.2f} s{reason}")
+    return lines
+
+
+def latency_lines(summary: dict[str, Any]) -> list[str]:
+    """``tick-to-trade  SIM: p50 48 us  p90 …  max … (1234 orders)``, one line per exec client."""
+    per_client = summary.get("latency", {}).get("tick_to_trade_ns", {})
+    lines = []
+    for name, row in sorted(per_client.items()):
+        values = "  ".join(
+            f"{key} {row[key] / 1000:.0f} us" for key in LATENCY_QUANTILES if key in row
+        )
+        lines.append(f"tick-to-trade  {name}: {values} ({row.get('samples', 0)} orders)")
     return lines
 
 

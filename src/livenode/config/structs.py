@@ -114,6 +114,10 @@ class CacheConfig(ConfigStruct, kw_only=True):
 
     # Closed orders kept in memory; the oldest are purged beyond this bound.
     max_closed_orders: PositiveInt = 10_000
+    # Publish the latest market state, positions and balances in POSIX shared
+    # memory (livenode.cache.shm), readable by every process of the node and by
+    # `livenode status` without a bus message.
+    shared_memory: bool = True
 
 
 class MessageBusConfig(ConfigStruct, kw_only=True):

@@ -217,8 +217,15 @@ class Portfolio(Component):
     # -- marks and PnL ----------------------------------------------------------------------
 
     def mark_price(self, instrument_id: InstrumentId, net: Decimal) -> Decimal | None:
-        """The closing price of a position of size `net`: bid for long, ask for short."""
-        quote = self._quotes.get(instrument_id)
+        """The closing price of a position of size `net`: bid for long, ask for short.
+
+        From the shared-memory quote table when the node has one (the latest quote
+        wherever it was written), else from the quotes this process received.
+        """
+        if self._cache.has_shared_market:
+            quote = self._cache.quote_tick(instrument_id)
+        else:
+            quote = self._quotes.get(instrument_id)
         if quote is None:
             return None
         return (quote.bid_price if net >= 0 else quote.ask_price).as_decimal()

@@ -22,6 +22,8 @@ from typing import Any
 
 from livenode.bus.message_bus import MessageBus
 from livenode.cache.cache import Cache
+from livenode.cache.shm import ShmTables
+from livenode.cache.shm.writer import ShmWriter
 from livenode.config import TradingNodeConfig, resolve_strategy, strategy_id_of
 from livenode.core.clock import Clock, LiveClock
 from livenode.core.uuid import new_id
@@ -132,6 +134,7 @@ class Kernel:
             )
         # A process without the data or execution engine follows what they
         # publish from their own process, so its cache answers the same queries.
+        self.shm_writer: ShmWriter | None = None
         self.data_mirror: DataMirror | None = None
         self.exec_mirror: ExecutionMirror | None = None
         if "data" not in roles:
@@ -154,6 +157,15 @@ class Kernel:
             self._add_strategies()
 
     # -- construction ----------------------------------------------------------------------
+
+    def use_shared_tables(self, tables: ShmTables) -> None:
+        """Read the latest market state from `tables`, and write into them what this
+        process owns (market data with the data role, positions and balances with
+        the exec role): one writer per row across the node."""
+        self.cache.attach_shared(tables)
+        self.shm_writer = ShmWriter(
+            self.msgbus, tables, market="data" in self.roles, execution="exec" in self.roles
+        )
 
     def _add_strategies(self) -> None:
         assert self.trader is not None
@@ -274,6 +286,9 @@ class Kernel:
                     component.dispose()
             except Exception:
                 _log.exception("disposing %r failed", component)
+        if self.shm_writer is not None:
+            self.shm_writer.close()
+        self.cache.attach_shared(None)
         if gc.get_freeze_count():
             gc.unfreeze()
 

@@ -41,6 +41,7 @@ from typing import Any
 
 import uvloop
 
+from livenode.cache.shm import ShmTables, remove_stale_segments
 from livenode.config import TradingNodeConfig
 from livenode.core.clock import Clock
 from livenode.node.builder import TradingNodeBuilder
@@ -106,6 +107,10 @@ class TradingNode:
             handshake with its supervisor).
         resources: put into the clients' shared resources (a worker passes its
             run directory, so adapters can find per-node endpoints).
+        shared_tables: the node's shared-memory tables, attached by a worker; when
+            None and ``cache.shared_memory`` is on, a node with every role (single
+            mode) creates its own, first removing those of a dead run of the same
+            trader id, and unlinks them on `dispose`.
     """
 
     def __init__(
@@ -119,6 +124,7 @@ class TradingNode:
         members: Iterable[str] | None = None,
         before_trading: Callable[[], Awaitable[None]] | None = None,
         resources: dict[str, Any] | None = None,
+        shared_tables: ShmTables | None = None,
     ) -> None:
         self.config = config
         self._loop, self._owns_loop = resolve_loop(loop)
@@ -135,6 +141,9 @@ class TradingNode:
                 members=members,
             )
             self.kernel.resources.update(resources or {})
+            self.shared_tables, self._owns_shared = self._shared_tables(shared_tables)
+            if self.shared_tables is not None:
+                self.kernel.use_shared_tables(self.shared_tables)
         except BaseException:
             if self._owns_loop:
                 self._loop.close()  # nobody else can reach the loop to close it
@@ -153,6 +162,18 @@ class TradingNode:
         self.gate_error: StartupGateError | None = None
         self.shutdown_clean: bool | None = None
         self.shutdown_seconds: float | None = None
+
+    def _shared_tables(self, given: ShmTables | None) -> tuple[ShmTables | None, bool]:
+        if given is not None:
+            return given, False
+        kernel = self.kernel
+        if not self.config.cache.shared_memory or kernel.roles != ALL_ROLES:
+            return None, False
+        removed = remove_stale_segments(self.config.trader_id)
+        for segment in removed:
+            _log.warning("removed shared memory %s left by a dead run (%s)", segment.name,
+                         segment.reason)
+        return ShmTables.create(self.config.trader_id, kernel.instance_id), True
 
     # -- properties --------------------------------------------------------------------------
 
@@ -327,6 +348,10 @@ class TradingNode:
             raise RuntimeError("dispose() while the node runs; stop it first")
         self.stats.close()
         self.kernel.dispose()
+        if self.shared_tables is not None:
+            if self._owns_shared:
+                self.shared_tables.unlink()
+            self.shared_tables.close()
         self._state = NodeState.DISPOSED
         if self._owns_loop and not self._loop.is_closed() and not self._loop.is_running():
             self._loop.close()

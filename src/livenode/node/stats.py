@@ -32,7 +32,7 @@ from livenode.model.events import (
 if TYPE_CHECKING:
     from livenode.node.kernel import Kernel
 
-__all__ = ["NodeStats", "ORDER_STATUS_KEYS"]
+__all__ = ["NodeStats", "ORDER_STATUS_KEYS", "LATENCY_QUANTILES"]
 
 # Keys of `orders.by_status` in the summary, in the order the table shows them.
 ORDER_STATUS_KEYS = (
@@ -45,6 +45,8 @@ ORDER_STATUS_KEYS = (
     "rejected",
     "denied",
 )
+# Keys of `latency.tick_to_trade_ns.{client}` and the percentiles (0-100) they are.
+LATENCY_QUANTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99.9": 99.9, "max": 100.0}
 _STATUS_KEY = {
     OrderStatus.INITIALIZED: "submitted",
     OrderStatus.SUBMITTED: "submitted",
@@ -341,7 +343,28 @@ class NodeStats:
             "fills_truncated": self.fill_count > len(self.fills),
             "positions": self.positions(),
             "accounts": self.accounts(),
+            "latency": self.latency(),
         }
+
+    def latency(self) -> dict[str, Any]:
+        """Tick-to-trade percentiles (ns) per exec client that records them.
+
+        ``{"tick_to_trade_ns": {client: {"samples", "p50", "p90", "p99", "p99.9",
+        "max"}}}``: from a quote entering the node to its order leaving the exec
+        client (``latencies_ns`` / ``latency_percentiles`` of the client, e.g. the
+        sim one). Clients without samples are left out.
+        """
+        per_client: dict[str, dict[str, int]] = {}
+        for name, client in sorted(self._kernel.exec_clients.items()):
+            samples = getattr(client, "latencies_ns", None)
+            percentiles = getattr(client, "latency_percentiles", None)
+            if not samples or percentiles is None:
+                continue
+            values = percentiles(*LATENCY_QUANTILES.values())
+            row = {"samples": len(samples)}
+            row.update({key: int(values[q]) for key, q in LATENCY_QUANTILES.items()})
+            per_client[name] = row
+        return {"tick_to_trade_ns": per_client}
 
 
 _TERMINAL_EVENTS = {

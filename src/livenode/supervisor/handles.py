@@ -16,6 +16,8 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
+import psutil
+
 from livenode.bus.control import WorkerCounters
 from livenode.config.workers import WorkerConfig
 
@@ -51,11 +53,15 @@ class WorkerHandle:
     restarts: int = 0
     crash_times: deque[float] = field(default_factory=deque)
     exit_status: str | None = None
+    # Wall-clock time (UNIX seconds) the supervisor reaped the process: the order of
+    # the stop phases is visible in the summary.
+    exited_at: float | None = None
     killed: bool = False
     stop_acked: bool = False
     stop_clean: bool | None = None
     summary_json: bytes = b""
     failure: str | None = None
+    ps: psutil.Process | None = None
 
     @property
     def name(self) -> str:
@@ -84,6 +90,7 @@ class WorkerHandle:
         if self.process.poll() is None:
             return False
         self.exit_status = describe_exit(self.process.returncode)
+        self.exited_at = time.time()
         return True
 
     def kill(self) -> None:

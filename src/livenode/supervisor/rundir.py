@@ -5,7 +5,9 @@ only the node's user may connect), holding ``control.ipc``, one
 ``<worker>.pub.ipc`` per worker and ``node.pid``. ``livenode status`` and
 ``livenode stop`` find a running node through it. It is removed when the
 supervisor exits; one left by a killed supervisor is recognised by its pid file
-naming a dead process.
+naming a dead process. The base directory is ``$LIVENODE_RUN_BASE`` when set
+(``livenode run``, ``status``, ``stop`` and ``clean`` all honour it), else
+``<tmp>/livenode-<uid>``.
 """
 
 from __future__ import annotations
@@ -23,8 +25,17 @@ import psutil
 PID_FILE = "node.pid"
 
 
+#: Environment variable that chooses the run base instead of the per-user default
+#: (tests give each node its own base; an operator may keep run dirs elsewhere).
+RUN_BASE_ENV = "LIVENODE_RUN_BASE"
+
+
 def default_base() -> Path:
-    """Per-user base directory; short, because ipc paths are limited to ~107 bytes."""
+    """``$LIVENODE_RUN_BASE`` if set, else ``<tmp>/livenode-<uid>``; keep it short,
+    because ipc paths are limited to ~107 bytes."""
+    chosen = os.environ.get(RUN_BASE_ENV)
+    if chosen:
+        return Path(chosen)
     return Path(tempfile.gettempdir()) / f"livenode-{os.getuid()}"
 
 

@@ -49,6 +49,7 @@ from livenode.bus.control import (
     WorkerSpec,
     WorkerStatus,
 )
+from livenode.cache.shm import ShmTables, remove_stale_segments
 from livenode.config import TradingNodeConfig, resolve_strategy, strategy_id_of
 from livenode.config.workers import SHUTDOWN_ORDER
 from livenode.core.uuid import new_id
@@ -121,7 +122,7 @@ class Supervisor:
             w.name: WorkerHandle(w, self.plan.workers[w.name], publisher_id=w.name)
             for w in workers
         }
-        self._subscriptions = subscriptions(workers)
+        self._subscriptions = subscriptions(workers, shared_market=config.cache.shared_memory)
         self._config_json = msgspec.json.encode(self.config)
         self._events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._stop_requested = asyncio.Event()
@@ -132,6 +133,7 @@ class Supervisor:
         self._stopping = False
         self.state = "STARTING"
         self.stop_reason: str | None = None
+        self.stop_requested_at: float | None = None  # UNIX seconds
         self.failure: str | None = None
         self.started_at = time.time()
         self.shutdown_seconds: float | None = None
@@ -140,6 +142,7 @@ class Supervisor:
         self._tasks: list[asyncio.Task[Any]] = []
         self._restart_timers: dict[str, asyncio.TimerHandle] = {}
         self.services: list[Service] = []
+        self.shared_tables: ShmTables | None = None
         self.stats: dict[str, dict[str, Any]] = {}
 
     # -- public -----------------------------------------------------------------------------
@@ -163,6 +166,7 @@ class Supervisor:
             self._stop_now = True
         if not self._stop_requested.is_set():
             self.stop_reason = reason
+            self.stop_requested_at = time.time()
             _log.info("stop requested: %s", reason)
             self._stop_requested.set()
         elif now:
@@ -178,6 +182,7 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         pin(os.getpid(), self.plan.supervisor)
         self.run_dir = create_run_dir(self.config.trader_id, self.instance_id, self._run_base)
+        self._create_shared_tables()
         context: zmq.Context[Any] = zmq.Context()
         router = context.socket(zmq.ROUTER)
         router.setsockopt(zmq.LINGER, 0)
@@ -222,6 +227,9 @@ class Supervisor:
                 self._control.close()
                 context.term()
                 self.run_dir.remove()
+                if self.shared_tables is not None:
+                    self.shared_tables.unlink()
+                    self.shared_tables.close()
         return EXIT_CLEAN if self.clean else EXIT_FAILURE
 
     @property
@@ -234,6 +242,16 @@ class Supervisor:
         )
 
     # -- start ------------------------------------------------------------------------------
+
+    def _create_shared_tables(self) -> None:
+        """The supervisor owns the node's shared memory: created before any worker
+        attaches, unlinked after the last one stopped (see livenode.cache.shm)."""
+        if not self.config.cache.shared_memory:
+            return
+        for segment in remove_stale_segments(self.config.trader_id):
+            _log.warning("removed shared memory %s left by a dead run (%s)", segment.name,
+                         segment.reason)
+        self.shared_tables = ShmTables.create(self.config.trader_id, self.instance_id)
 
     async def _start_services(self, loop: asyncio.AbstractEventLoop) -> bool:
         """Start what the adapters need beside the workers (the sim venue process)."""
@@ -260,6 +278,7 @@ class Supervisor:
         handle.started_at = now()
         handle.last_heartbeat = now()
         handle.exit_status = None
+        handle.exited_at = None
         handle.killed = False
         handle.stop_acked = False
         handle.stop_clean = None
@@ -562,8 +581,11 @@ class Supervisor:
             rss, cpu = 0, 0.0
             if handle.alive and handle.pid is not None:
                 try:
-                    process = psutil.Process(handle.pid)
+                    if handle.ps is None or handle.ps.pid != handle.pid:
+                        handle.ps = psutil.Process(handle.pid)
+                    process = handle.ps
                     rss = process.memory_info().rss
+                    # Since the previous status request (the first one reads 0).
                     cpu = process.cpu_percent(interval=None)
                     cores = tuple(process.cpu_affinity())
                 except psutil.Error:
@@ -594,7 +616,8 @@ class Supervisor:
         )
 
     def workers_summary(self) -> list[dict[str, Any]]:
-        """Per worker, for `--summary-json`: name, role, pid, cores, exit status, restarts."""
+        """Per worker, for `--summary-json`: name, role, pid, cores, exit status (and when,
+        UNIX seconds), whether it was killed, restarts, whether its stop was clean."""
         return [
             {
                 "name": h.name,
@@ -602,6 +625,7 @@ class Supervisor:
                 "pid": h.pid,
                 "cores": list(h.actual_cores),
                 "exit_status": h.exit_status,
+                "exited_at": h.exited_at,
                 "killed": h.killed,
                 "restarts": h.restarts,
                 "stop_clean": h.stop_clean,

@@ -129,13 +129,17 @@ def validate_topology(workers: Sequence[WorkerConfig], members: Members) -> None
         raise TopologyError(f"workers: unknown role(s) {unknown_roles}")
 
 
-def subscriptions(workers: Sequence[WorkerConfig]) -> dict[str, list[Subscription]]:
+def subscriptions(
+    workers: Sequence[WorkerConfig], shared_market: bool = False
+) -> dict[str, list[Subscription]]:
     """For each worker, the peers it subscribes to and the topic prefixes it takes.
 
     trader  <- data: market data; exec: its strategies' order and position events,
                account events; risk: trading-state events
     data    <- trader: data commands for its venues
-    risk    <- trader: order commands; data: quotes, trades, instruments;
+    risk    <- trader: order commands; data: instruments, and quotes and trades
+               unless the node shares its market state in shared memory (then
+               risk reads its reference prices from there);
                exec: order, position and account events (balances, open orders)
     exec    <- risk: commands for its venues; data: its venues' instruments
     """
@@ -162,6 +166,8 @@ def subscriptions(workers: Sequence[WorkerConfig]) -> dict[str, list[Subscriptio
             if peer.role == "trader":
                 return ("commands.risk",)
             if peer.role == "data":
+                if shared_market:
+                    return ("data.instrument.",)
                 return ("data.quotes.", "data.trades.", "data.instrument.")
             if peer.role == "exec":
                 return ("events.order.", "events.position.", "events.account.")

@@ -45,6 +45,7 @@ from livenode.bus.control import (
     WorkerSpec,
 )
 from livenode.bus.zmq_transport import ZmqPublisher, ZmqSubscriber
+from livenode.cache.shm import ShmTables, segment_prefix
 from livenode.config import load_config_str
 from livenode.core.logging import setup_logging
 from livenode.model.codec import Codec
@@ -75,6 +76,7 @@ class Worker:
         self._subscriber: ZmqSubscriber | None = None
         self._bridge: BusBridge | None = None
         self._signals = 0
+        self._shared: ShmTables | None = None
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -131,6 +133,8 @@ class Worker:
             context.term()
             if self.node is not None:
                 self.node.dispose()
+            if self._shared is not None:
+                self._shared.close()
 
     async def _receive_spec(self, control: ControlSocket) -> WorkerSpec:
         deadline = time.monotonic() + SPEC_TIMEOUT
@@ -146,6 +150,9 @@ class Worker:
         self, spec: WorkerSpec, context: zmq.Context[Any], loop: asyncio.AbstractEventLoop
     ) -> TradingNode:
         config = load_config_str(spec.node_config_json.decode(), "json")
+        if config.cache.shared_memory:
+            # Attached, never created: the supervisor owns (and unlinks) the segments.
+            self._shared = ShmTables.attach(segment_prefix(config.trader_id, spec.instance_id))
         node = TradingNode(
             config,
             loop,
@@ -153,6 +160,7 @@ class Worker:
             members=tuple(spec.members),
             before_trading=self._ready_and_wait_for_go,
             resources={"run_dir": spec.run_dir},
+            shared_tables=self._shared,
         )
         self.node = node
         node.build()

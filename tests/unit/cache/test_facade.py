@@ -14,7 +14,7 @@ from livenode.model.orders import Order
 
 from .helpers import BTCUSDT_SIM, EMA, accepted, apply, order_init, pair, quote, submitted
 
-MUTATOR_PREFIXES = ("add_", "update_", "reset", "purge", "clear", "remove", "delete")
+MUTATOR_PREFIXES = ("add_", "update_", "reset", "purge", "clear", "remove", "delete", "attach_")
 
 
 def _public_methods(cls: type) -> set[str]:

@@ -123,3 +123,11 @@ def test_subscriptions_follow_the_message_flow() -> None:
         "data-SIM": ("data.instrument.SIM.",),
         "risk": ("commands.exec.SIM",),
     }
+
+
+def test_with_shared_memory_risk_takes_no_market_data_from_the_bus() -> None:
+    plan = subscriptions(derive_workers(MEMBERS), shared_market=True)
+    risk = {s.peer: s.prefixes for s in plan["risk"]}
+    assert risk["data-SIM"] == ("data.instrument.",)  # prices come from shared memory
+    trader = {s.peer: s.prefixes for s in plan["trader"]}
+    assert trader["data-SIM"] == ("data.",)  # strategies still get every tick as an event

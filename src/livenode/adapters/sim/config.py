@@ -37,6 +37,10 @@ factory = "livenode.adapters.sim:SimExecClientFactory"
 [exec_clients.SIM.config]
 venue = "SIM"
 ```
+
+``venue_mode`` (both clients, default "auto") picks where the venue runs: in the
+node's process, or as a venue process of its own that the supervisor starts in
+multiprocess mode (see ``docs/sim-venue.md``, "Venue process").
 """
 
 from __future__ import annotations
