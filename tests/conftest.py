@@ -80,3 +80,28 @@ def no_leftover_child_processes() -> Iterator[None]:
             pass
     psutil.wait_procs(alive, timeout=_EXIT_GRACE_SECONDS)
     pytest.fail(f"the test left child processes running (now killed): {names}", pytrace=False)
+
+
+def _dead_owner_segments() -> set[str]:
+    """livenode shared-memory segments whose owner process is gone: leaks."""
+    from livenode.cache.shm import list_segments
+
+    return {s.name for s in list_segments(invalid_grace_s=0.0) if s.valid and s.stale}
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_shared_memory() -> Iterator[None]:
+    """Fail the test if it left a shared-memory segment whose owner has exited.
+
+    Segments of live owners (a node another xdist worker runs right now) are not
+    leaks; one whose owner died during this test and is still there is.
+    """
+    before = _dead_owner_segments()
+    yield
+    leaked = sorted(_dead_owner_segments() - before)
+    if leaked:
+        from livenode.cache.shm import remove_stale_segments
+
+        remove_stale_segments()
+        pytest.fail(f"the test left shared memory behind (now removed): {', '.join(leaked)}",
+                    pytrace=False)

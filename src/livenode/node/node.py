@@ -504,6 +504,9 @@ class TradingNode:
         if self._stop_requested.is_set():
             code = FORCED_EXIT_BASE + signum
             _log.critical("%s during the stop: forced exit (code %d)", name, code)
+            if self.shared_tables is not None and self._owns_shared:
+                # Nothing else runs after a forced exit: leave no segment behind.
+                self.shared_tables.unlink()
             self._force_exit(code)
             return
         self._request_stop(f"received {name}")
