@@ -32,7 +32,7 @@ from livenode.model.events import (
 if TYPE_CHECKING:
     from livenode.node.kernel import Kernel
 
-__all__ = ["NodeStats", "ORDER_STATUS_KEYS", "LATENCY_QUANTILES"]
+__all__ = ["LATENCY_QUANTILES", "ORDER_STATUS_KEYS", "NodeStats"]
 
 # Keys of `orders.by_status` in the summary, in the order the table shows them.
 ORDER_STATUS_KEYS = (
