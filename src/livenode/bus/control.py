@@ -84,6 +84,8 @@ class WorkerCounters(msgspec.Struct, frozen=True, array_like=True, gc=False):
     malformed: int = 0
     pending: int = 0
     handler_errors: int = 0
+    # Topics whose first message seen had a sequence number above 1.
+    late_topics: int = 0
 
 
 class Heartbeat(ControlMessage):

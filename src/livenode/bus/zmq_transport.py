@@ -244,6 +244,7 @@ class ZmqSubscriber:
         self.malformed = 0
         self.gaps = 0
         self.missing = 0
+        self.late_topics = 0
         self._socket = context.socket(zmq.SUB)
         self._socket.setsockopt(zmq.LINGER, 0)
         self._socket.setsockopt(zmq.RCVHWM, rcvhwm)
@@ -321,7 +322,13 @@ class ZmqSubscriber:
         key = (publisher, topic)
         last = self._last_seq.get(key)
         self._last_seq[key] = seq
-        if last is None or seq == last + 1:
+        if last is None:
+            if seq != 1:
+                # The topic's first messages were published before we received it:
+                # a slow joiner's loss, unless we (re)joined a running publisher.
+                self.late_topics += 1
+            return
+        if seq == last + 1:
             return
         if seq <= last:
             log.warning("%s restarted its sequence on %s (%d after %d)", publisher, topic, seq, last)

@@ -194,6 +194,7 @@ def status_to_builtins(reply: StatusReply) -> dict[str, Any]:
                 "dropped": w.counters.dropped,
                 "gaps": w.counters.gaps,
                 "malformed": w.counters.malformed,
+                "late_topics": w.counters.late_topics,
                 "rss_bytes": w.rss_bytes,
                 "cpu_percent": w.cpu_percent,
             }

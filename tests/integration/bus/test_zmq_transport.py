@@ -256,3 +256,31 @@ async def test_no_slow_joiner_loss_across_processes(context: zmq.Context[Any], e
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+async def test_a_subscriber_that_joins_late_counts_the_topics_it_missed_the_start_of(
+    context: zmq.Context[Any], endpoint: str
+) -> None:
+    loop = asyncio.get_running_loop()
+    pub = ZmqPublisher(context, endpoint, "pub-A", encode, loop)
+    early = Collector()
+    first = ZmqSubscriber(context, "sub-1", decode, early, loop)
+    late_got = Collector()
+    late = ZmqSubscriber(context, "sub-2", decode, late_got, loop)
+    try:
+        first.connect(endpoint, ["t."])
+        await first.wait_joined(["pub-A"], timeout=30)
+        pub.publish("t.x", Ping(1))  # published before sub-2 joined: it never sees seq 1
+        await early.wait_for(1)
+        late.connect(endpoint, ["t."])
+        await late.wait_joined(["pub-A"], timeout=30)
+        pub.publish("t.x", Ping(2))
+        pub.publish("t.y", Ping(3))  # a new topic after the join: complete from seq 1
+        await late_got.wait_for(2)
+        await early.wait_for(3)
+        assert first.late_topics == 0 and first.gaps == 0
+        assert late.late_topics == 1 and late.gaps == 0
+    finally:
+        late.close()
+        first.close()
+        pub.close()
