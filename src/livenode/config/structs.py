@@ -121,7 +121,20 @@ class CacheConfig(ConfigStruct, kw_only=True):
 
 
 class MessageBusConfig(ConfigStruct, kw_only=True):
-    """Reserved for the multiprocess transport settings (issue 3)."""
+    """The ZeroMQ bus between the worker processes of a multiprocess node.
+
+    Commands and events are never dropped: a full peer queue makes the publisher
+    hold them, in order, until the peer reads again (XPUB_NODROP). Market data
+    is dropped (and counted) instead, so a slow reader sees fresh quotes rather
+    than a backlog. `sndhwm` / `rcvhwm` bound those queues, in messages.
+    """
+
+    # ipc: Unix sockets in the run directory (one host, the default);
+    # tcp: loopback or host ports, e.g. for workers in other network namespaces.
+    transport: Literal["ipc", "tcp"] = "ipc"
+    tcp_host: str = "127.0.0.1"
+    sndhwm: PositiveInt = 100_000
+    rcvhwm: PositiveInt = 100_000
 
 
 class LoggingConfig(ConfigStruct, kw_only=True):

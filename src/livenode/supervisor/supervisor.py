@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -82,6 +83,35 @@ _log = logging.getLogger("livenode.supervisor")
 EXIT_CLEAN = 0
 EXIT_FAILURE = 1
 
+# A restarted worker of role R missed what these roles published before it joined:
+# instruments (data), account states (exec), the traders' data subscriptions (a new
+# data worker has none). Only these are asked to send it again, so a trader sends
+# its subscriptions again only to a data worker that lost them.
+_RESYNC_FROM: dict[str, frozenset[str]] = {
+    "data": frozenset({"trader"}),
+    "trader": frozenset({"data", "exec"}),
+    "risk": frozenset({"data", "exec"}),
+    "exec": frozenset({"data"}),
+}
+
+
+def bus_subscribers(config: TradingNodeConfig, worker: str) -> list[str]:
+    """The workers that subscribe to `worker`'s publisher (the same topology and wiring
+    the supervisor computes): a worker waits for their hellos before it says Ready."""
+    workers = list(config.workers) or derive_workers(node_members(config))
+    plan = subscriptions(workers, shared_market=config.cache.shared_memory)
+    return sorted(name for name, subs in plan.items() if any(s.peer == worker for s in subs))
+
+
+def free_tcp_port(host: str) -> int:
+    """A port the OS considers free on `host` now (the worker binds it moments later;
+    on a busy host another process could take it first, and the worker then fails
+    to start with an error naming the endpoint)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
 
 def node_members(config: TradingNodeConfig) -> Members:
     """The clients and strategy ids the configuration offers to place."""
@@ -142,6 +172,7 @@ class Supervisor:
         self._tasks: list[asyncio.Task[Any]] = []
         self._restart_timers: dict[str, asyncio.TimerHandle] = {}
         self.services: list[Service] = []
+        self._tcp_endpoints: dict[str, str] = {}
         self.shared_tables: ShmTables | None = None
         self.stats: dict[str, dict[str, Any]] = {}
 
@@ -310,7 +341,7 @@ class Supervisor:
             BusPeer(
                 worker=sub.peer,
                 publisher_id=self.handles[sub.peer].publisher_id,
-                endpoint=self.run_dir.publish_endpoint(sub.peer),
+                endpoint=self._publish_endpoint(sub.peer),
                 prefixes=list(sub.prefixes),
             )
             for sub in self._subscriptions[handle.name]
@@ -320,7 +351,7 @@ class Supervisor:
             role=handle.role,
             members=list(handle.config.members),
             cores=list(handle.cores),
-            publish_endpoint=self.run_dir.publish_endpoint(handle.name),
+            publish_endpoint=self._publish_endpoint(handle.name),
             publisher_id=handle.publisher_id,
             peers=peers,
             export_prefixes=sorted(
@@ -339,6 +370,17 @@ class Supervisor:
             instance_id=self.instance_id,
             run_dir=str(self.run_dir.path),
         )
+
+    def _publish_endpoint(self, worker: str) -> str:
+        """Where `worker` binds its bus publisher: an ipc socket in the run directory,
+        or a TCP port chosen once per worker (kept across its restarts)."""
+        assert self.run_dir is not None
+        bus = self.config.message_bus
+        if bus.transport == "ipc":
+            return self.run_dir.publish_endpoint(worker)
+        if worker not in self._tcp_endpoints:
+            self._tcp_endpoints[worker] = f"tcp://{bus.tcp_host}:{free_tcp_port(bus.tcp_host)}"
+        return self._tcp_endpoints[worker]
 
     def _go(self, handle: WorkerHandle) -> None:
         if handle.state is WorkerState.READY and self._control is not None:
@@ -372,13 +414,28 @@ class Supervisor:
             return
         if kind is Hello:
             self._control.send(self._spec(handle), to=peer)
+            if self._stopping:
+                # The stop began before this worker connected: the Stop sent to it
+                # then could not be routed. It builds, reads this, aborts its start.
+                self._control.send(Stop(reason=self.stop_reason or ""), to=peer)
         elif kind is Ready:
-            handle.state = WorkerState.READY
             handle.actual_cores = tuple(msg.cores)
             handle.last_heartbeat = now()
             _log.info("%s READY (pid %d, cores %s)", handle.name, msg.pid, msg.cores)
+            if self._stopping:  # never Go while stopping; say Stop again (it may be lost)
+                self._control.send(Stop(reason=self.stop_reason or ""), to=peer)
+                return
+            handle.state = WorkerState.READY
             if self._running:
-                self._go(handle)  # a restarted worker joins the running node
+                # A restarted worker joins the running node. Its peers published their
+                # instruments and account states long ago: a second Go to a running
+                # worker asks it to publish them again (the newcomer's subscriptions
+                # are live, it said Ready only after every peer's hello).
+                for other in self.handles.values():
+                    if (other is not handle and other.state is WorkerState.RUNNING
+                            and other.role in _RESYNC_FROM[handle.role]):
+                        self._control.send(Go(), to=other.identity)
+                self._go(handle)
                 if handle.role == "exec":
                     self._set_venue_state(handle, "ACTIVE", f"{handle.name} is back")
             elif all(h.state is WorkerState.READY for h in self.handles.values()):

@@ -4,7 +4,8 @@ A worker is a `TradingNode` with the components of one role (and only its
 members: its strategies, its venues' clients), whose bus is bridged to its peers
 over ZeroMQ. Its life on the control channel: Hello → WorkerSpec → (build,
 connect clients, join every bus peer) → Ready → Go → (strategies start) →
-Heartbeats → Stop → StopAck. Components do not know any of this: they publish
+Heartbeats → Stop → StopAck. A Go to a worker that runs already means "a peer
+restarted and joined": it sends that peer the state it missed (see `_resync`). Components do not know any of this: they publish
 and subscribe on the same `MessageBus` as in single mode.
 
 It never outlives the supervisor: the parent-death signal (SIGTERM) is armed
@@ -24,6 +25,7 @@ import sys
 import time
 from typing import Any
 
+import msgspec
 import uvloop
 import zmq
 
@@ -44,10 +46,11 @@ from livenode.bus.control import (
     WorkerCounters,
     WorkerSpec,
 )
-from livenode.bus.zmq_transport import ZmqPublisher, ZmqSubscriber
+from livenode.bus.zmq_transport import HELLO_PREFIX, ZmqPublisher, ZmqSubscriber
 from livenode.cache.shm import ShmTables, segment_prefix
 from livenode.config import load_config_str
 from livenode.core.logging import setup_logging
+from livenode.core.uuid import new_id
 from livenode.model.codec import Codec
 from livenode.model.enums import TradingState
 from livenode.model.identifiers import Venue
@@ -59,6 +62,7 @@ from livenode.supervisor.lifeline import set_parent_death_signal
 _log = logging.getLogger("livenode.worker")
 
 SPEC_TIMEOUT = 60.0
+SUBSCRIBERS_TIMEOUT = 10.0
 
 
 class Worker:
@@ -76,6 +80,7 @@ class Worker:
         self._subscriber: ZmqSubscriber | None = None
         self._bridge: BusBridge | None = None
         self._signals = 0
+        self._data_subscriptions: dict[tuple[str, str, str], list[Any]] = {}
         self._shared: ShmTables | None = None
 
     async def run(self) -> int:
@@ -106,8 +111,8 @@ class Worker:
             try:
                 await node.run_async(handle_signals=False)
             except Exception as exc:  # a start gate failed: the node stopped already
+                # (The bounded linger of control.close() below lets it reach the supervisor.)
                 control.send(Failed(worker=self.name, error=str(exc)))
-                await _drain(control)
                 return EXIT_BOOT_FAILED
             summary = node.summary()
             clean = node.exit_code == 0
@@ -165,22 +170,81 @@ class Worker:
         self.node = node
         node.build()
         codec = Codec()
+        bus = config.message_bus
         self._publisher = ZmqPublisher(
-            context, spec.publish_endpoint, spec.publisher_id, codec.encode, loop
+            context, spec.publish_endpoint, spec.publisher_id, codec.encode, loop,
+            sndhwm=bus.sndhwm,
         )
         self._bridge = BusBridge(node.kernel.msgbus, self._publisher, tuple(spec.export_prefixes))
         self._subscriber = ZmqSubscriber(
-            context, spec.publisher_id, codec.decode, self._bridge.deliver, loop
+            context, spec.publisher_id, codec.decode, self._bridge.deliver, loop,
+            rcvhwm=bus.rcvhwm,
         )
         for peer in spec.peers:
             self._subscriber.connect(peer.endpoint, peer.prefixes)
+        if spec.role == "trader":
+            node.kernel.msgbus.subscribe("commands.data.*", self._track_data_command)
         return node
 
+    def _track_data_command(self, command: Any) -> None:
+        """A trader remembers the data subscriptions its strategies hold (one entry per
+        subscribe command: the data engine counts subscribers), to send them again to
+        a data worker that restarted with none."""
+        name = type(command).__name__
+        if name.startswith("Subscribe"):
+            self._data_subscriptions.setdefault(_data_key(command), []).append(command)
+        elif name.startswith("Unsubscribe"):
+            held = self._data_subscriptions.get(_data_key(command))
+            if held:
+                held.pop()
+                if not held:
+                    del self._data_subscriptions[_data_key(command)]
+
+    def _resubscribe(self, node: TradingNode) -> None:
+        msgbus = node.kernel.msgbus
+        commands = [c for held in self._data_subscriptions.values() for c in held]
+        for command in commands:
+            fresh = msgspec.structs.replace(command, command_id=new_id(), ts_init=time.time_ns())
+            msgbus.publish(topics.data_commands(command.venue), fresh)
+        _log.info("%s: sent %d data subscription(s) again", self.name, len(commands))
+
+    def _resync(self) -> None:
+        """Go to a running worker: a peer restarted and joined the running node. Send it
+        what it cannot have seen: instruments and account states (data, exec), the
+        data subscriptions (traders: the supervisor asks them only after a data worker
+        restarted, so the data engine's subscriber counts stay right)."""
+        node = self.node
+        if node is None or not node.is_running:
+            return
+        self._publish_snapshots(node)
+        if self._spec is not None and self._spec.role == "trader":
+            self._resubscribe(node)
+
     async def _ready_and_wait_for_go(self) -> None:
-        """Between the node's connection gates and its strategies: the handshake."""
+        """Between the node's connection gates and its strategies: the handshake.
+
+        A stop (Stop from the supervisor, a signal) ends it at once: the peers it
+        waits for may have stopped already and will never join; the node then
+        aborts its start."""
+        node = self.node
+        assert node is not None
+        handshake = asyncio.ensure_future(self._handshake())
+        stop = asyncio.ensure_future(node.wait_stop_requested())
+        try:
+            await asyncio.wait({handshake, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not handshake.done():
+                handshake.cancel()
+            await asyncio.gather(handshake, stop, return_exceptions=True)
+        if not handshake.cancelled():
+            handshake.result()  # a join that timed out fails the start
+
+    async def _handshake(self) -> None:
         spec, node, subscriber = self._spec, self.node, self._subscriber
         assert spec is not None and node is not None and subscriber is not None
         await subscriber.wait_joined([p.publisher_id for p in spec.peers], SPEC_TIMEOUT)
+        await self._wait_subscribers(node, spec)
         self._control_send(
             Ready(
                 worker=self.name,
@@ -191,6 +255,30 @@ class Worker:
         )
         await self._go.wait()
         self._publish_snapshots(node)
+
+    async def _wait_subscribers(self, node: TradingNode, spec: WorkerSpec) -> None:
+        """Wait until every peer that takes from our publisher subscribed to it (its
+        hello subscription comes after its real ones, on the same connection).
+
+        At the node's first start the supervisor's Go already implies it (every peer
+        said Ready after our hello answer). A restarted worker needs it: its peers
+        reconnect to its new socket at their own pace, and what it publishes before
+        their subscriptions arrive is lost (the first orders of a restarted trader).
+        Bounded: a peer that is itself down joins when it comes back."""
+        from livenode.supervisor.supervisor import bus_subscribers
+
+        publisher = self._publisher
+        assert publisher is not None
+        expected = {HELLO_PREFIX + name for name in bus_subscribers(node.config, spec.worker)}
+        deadline = time.monotonic() + SUBSCRIBERS_TIMEOUT
+        while not expected <= publisher.subscriptions:
+            if time.monotonic() > deadline:
+                missing = sorted(t.removeprefix(HELLO_PREFIX)
+                                 for t in expected - publisher.subscriptions)
+                _log.warning("%s: peer(s) %s not subscribed after %gs; going on", self.name,
+                             ", ".join(missing), SUBSCRIBERS_TIMEOUT)
+                return
+            await asyncio.sleep(0.01)  # the publisher offers no event; it reads on its FD
 
     def _publish_snapshots(self, node: TradingNode) -> None:
         """State created before the peers joined (instruments, account states): send it
@@ -218,7 +306,10 @@ class Worker:
             self._last_ack = time.monotonic()
             kind = type(msg)
             if kind is Go:
-                self._go.set()
+                if self._go.is_set():
+                    self._resync()  # a second Go: a restarted peer joined
+                else:
+                    self._go.set()
             elif kind is Stop:
                 self._stop(f"supervisor: {msg.reason}" if msg.reason else "supervisor stop")
             elif kind is SetTradingState:
@@ -270,6 +361,7 @@ class Worker:
             malformed=sub.malformed if sub else 0,
             pending=pub.pending if pub else 0,
             handler_errors=node.kernel.msgbus.handler_errors if node else 0,
+            late_topics=sub.late_topics if sub else 0,
         )
         stats = node.stats.status() if node is not None else {}
         return Heartbeat(
@@ -292,6 +384,13 @@ class Worker:
         if self.node is not None:
             self.node.stop(reason)
         self._go.set()  # a node waiting for Go must not wait through its stop
+
+
+def _data_key(command: Any) -> tuple[str, str, str]:
+    """(what, venue, which) of a data (un)subscribe command: ("QuoteTicks", "SIM", "BTCUSDT.SIM")."""
+    what = type(command).__name__.removeprefix("Un").removeprefix("un").removeprefix("Subscribe")
+    which = getattr(command, "instrument_id", None) or getattr(command, "bar_type", None)
+    return what, str(command.venue), str(which)
 
 
 def main(argv: list[str] | None = None) -> int:
