@@ -48,6 +48,18 @@ def test_status_shows_live_prices_and_positions_from_shared_memory(
     )
     assert table.returncode == 0 and "BTCUSDT.SIM" in table.stdout
 
+    # The live view redraws (clear screen + table) until Ctrl-C.
+    watch = LivenodeProcess("status", "--trader", "SHMSTATUS-001", "--watch", "0.2",
+                            stderr_path=tmp_path / "watch.err")
+    try:
+        watch.wait_for_line(r"BTCUSDT\.SIM", timeout=60)
+        watch.wait_for_line(r"\x1b\[H\x1b\[2J", timeout=60)  # a second frame
+        watch.wait_for_line(r"BTCUSDT\.SIM", timeout=60)
+        watch.send(signal.SIGINT)
+        assert watch.wait(timeout=30) == 0
+    finally:
+        watch.kill()
+
     node.send(signal.SIGINT)
     assert node.wait(timeout=90) == 0, node.output()
     gone = subprocess.run(

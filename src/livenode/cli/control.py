@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,10 @@ def add_control_parsers(subparsers: Any) -> None:
     status = subparsers.add_parser("status", help="show the workers of a running node")
     _add_target(status)
     status.add_argument("--json", action="store_true", help="print the status as JSON")
+    status.add_argument(
+        "--watch", type=float, metavar="SECONDS",
+        help="refresh every SECONDS until Ctrl-C (a live view, like top)",
+    )
     stop = subparsers.add_parser("stop", help="stop a running node in order")
     _add_target(stop)
     stop.add_argument("--now", action="store_true", help="kill the workers at once")
@@ -60,7 +65,7 @@ def run_control_command(args: argparse.Namespace) -> int:
     if args.command == "clean":
         return _clean(args)
     if args.command == "status":
-        return _status(args)
+        return _watch(args) if args.watch else _status(args)
     targets = _running(args)
     if not targets:
         return _not_found(args)
@@ -100,6 +105,23 @@ def _no_answer(run_dir: RunDir, timeout: float) -> int:
     print(f"error: the node at {run_dir.path} did not answer within {timeout:g}s",
           file=sys.stderr)
     return EXIT_FAILED
+
+
+def _watch(args: argparse.Namespace) -> int:
+    """Redraw the status every `--watch` seconds until Ctrl-C or the node is gone."""
+    if args.watch <= 0:
+        print("error: --watch: expected a positive number of seconds", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        while True:
+            print("\x1b[H\x1b[2J", end="")  # home + clear: redraw in place
+            code = _status(args)
+            sys.stdout.flush()
+            if code != EXIT_OK:
+                return code
+            time.sleep(args.watch)
+    except KeyboardInterrupt:
+        return EXIT_OK
 
 
 def _status(args: argparse.Namespace) -> int:
