@@ -8,6 +8,7 @@ and the test fails at teardown, naming the process.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import psutil
@@ -74,10 +75,8 @@ def no_leftover_child_processes() -> Iterator[None]:
         return
     names = "; ".join(_describe(p) for p in alive)
     for process in alive:
-        try:
+        with contextlib.suppress(psutil.Error):
             process.kill()
-        except psutil.Error:
-            pass
     psutil.wait_procs(alive, timeout=_EXIT_GRACE_SECONDS)
     pytest.fail(f"the test left child processes running (now killed): {names}", pytrace=False)
 

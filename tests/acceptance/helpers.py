@@ -101,7 +101,9 @@ class LivenodeProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise AssertionError(f"livenode did not exit within {timeout}s:\n{self.output()}")
+            raise AssertionError(
+                f"livenode did not exit within {timeout}s:\n{self.output()}"
+            ) from None
         finally:
             self._reader.join(timeout=10)
             self._stderr.close()

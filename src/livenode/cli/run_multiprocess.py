@@ -79,18 +79,30 @@ async def run_supervised(
 
 
 async def _status_loop(supervisor: Supervisor, interval: float, say: Any) -> None:
-    last_ticks, last_seconds = 0, 0.0
+    # Per data worker: (ticks, run seconds) at the previous line. A restarted worker
+    # counts from zero again: its rate is measured from its own start.
+    last: dict[str, tuple[int, float]] = {}
+    running_since: float | None = None
+    loop = asyncio.get_running_loop()
     while True:
         await asyncio.sleep(interval)
         if supervisor.state != "RUNNING":
             continue
+        if running_since is None:
+            running_since = loop.time()
         stats = list(supervisor.stats.items())
-        data = [s for name, s in stats if supervisor.handles[name].role == "data"]
+        data = [(n, s) for n, s in stats if supervisor.handles[n].role == "data"]
         traders = [s for name, s in stats if supervisor.handles[name].role == "trader"]
-        ticks = sum(s.get("quotes", 0) + s.get("trades", 0) for s in data)
-        seconds = max((s.get("run_seconds", 0.0) for s in data), default=0.0)
-        rate = (ticks - last_ticks) / (seconds - last_seconds) if seconds > last_seconds else 0.0
-        last_ticks, last_seconds = ticks, seconds
+        rate = 0.0
+        for name, s in data:
+            ticks, run = s.get("quotes", 0) + s.get("trades", 0), s.get("run_seconds", 0.0)
+            last_ticks, last_run = last.get(name, (0, 0.0))
+            if run < last_run or ticks < last_ticks:
+                last_ticks, last_run = 0, 0.0
+            if run > last_run:
+                rate += (ticks - last_ticks) / (run - last_run)
+            last[name] = (ticks, run)
+        seconds = loop.time() - running_since + interval
         open_positions: dict[str, Decimal] = {}
         pnl: dict[str, Decimal] = {}
         for s in traders:
@@ -123,7 +135,9 @@ def merged_summary(supervisor: Supervisor) -> dict[str, Any]:
     traders = [r for name, r in reports.items() if roles[name] == "trader"]
     data = [r for name, r in reports.items() if roles[name] == "data"]
     base: dict[str, Any] = dict(traders[0]) if traders else {
-        "counters": {},
+        # No trader reported (it died, or never started): the table still prints.
+        "counters": {"fills": 0},
+        "fills_truncated": False,
         "orders": {"total": 0, "by_status": {}, "open": []},
         "risk_denials": {},
         "fills": [],
@@ -139,6 +153,16 @@ def merged_summary(supervisor: Supervisor) -> dict[str, Any]:
             base["risk_denials"][key] = base["risk_denials"].get(key, 0) + value
         base["fills"] = base["fills"] + extra["fills"]
         base["positions"] = base["positions"] + extra["positions"]
+    # Balances from the exec workers: they apply every account state first and stop
+    # last, after in-flight orders settled. A trader may stop before the account
+    # state of its last (manage_stop) fill reached it: its balances can lag a fill.
+    exec_accounts = {
+        account["account_id"]: account
+        for name, report in reports.items() if roles[name] == "exec"
+        for account in report.get("accounts", [])
+    }
+    if exec_accounts:
+        base["accounts"] = [exec_accounts[key] for key in sorted(exec_accounts)]
     counters = dict(base.get("counters", {}))
     counters["quotes"] = sum(r.get("counters", {}).get("quotes", 0) for r in data)
     counters["trades"] = sum(r.get("counters", {}).get("trades", 0) for r in data)

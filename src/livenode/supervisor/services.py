@@ -108,7 +108,7 @@ async def wait_ready(service: Service, timeout: float) -> None:
             raise ServiceError(f"service {service.spec.name} not ready within {timeout:g}s")
         try:
             await asyncio.wait_for(service.ready.wait(), min(remaining, 0.25))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             continue
 
 

@@ -54,7 +54,7 @@ from livenode.cache.shm import ShmTables, remove_stale_segments
 from livenode.config import TradingNodeConfig, resolve_strategy, strategy_id_of
 from livenode.config.workers import SHUTDOWN_ORDER
 from livenode.core.uuid import new_id
-from livenode.supervisor.cores import WorkerCores, pin, plan_cores, allowed_cores
+from livenode.supervisor.cores import WorkerCores, allowed_cores, pin, plan_cores
 from livenode.supervisor.handles import (
     EXIT_BOOT_FAILED,
     WorkerHandle,
@@ -621,7 +621,7 @@ class Supervisor:
             self._exited.clear()
             try:
                 await asyncio.wait_for(self._exited.wait(), min(remaining, 0.5))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     def _kill_all(self) -> None:

@@ -5,7 +5,8 @@ members: its strategies, its venues' clients), whose bus is bridged to its peers
 over ZeroMQ. Its life on the control channel: Hello → WorkerSpec → (build,
 connect clients, join every bus peer) → Ready → Go → (strategies start) →
 Heartbeats → Stop → StopAck. A Go to a worker that runs already means "a peer
-restarted and joined": it sends that peer the state it missed (see `_resync`). Components do not know any of this: they publish
+restarted and joined": it sends that peer the state it missed (see `_resync`).
+Components do not know any of this: they publish
 and subscribe on the same `MessageBus` as in single mode.
 
 It never outlives the supervisor: the parent-death signal (SIGTERM) is armed
@@ -63,6 +64,8 @@ _log = logging.getLogger("livenode.worker")
 
 SPEC_TIMEOUT = 60.0
 SUBSCRIBERS_TIMEOUT = 10.0
+# Signals this close together count as one (a second one later means "exit now").
+SIGNAL_COALESCE_S = 1.0
 
 
 class Worker:
@@ -80,6 +83,7 @@ class Worker:
         self._subscriber: ZmqSubscriber | None = None
         self._bridge: BusBridge | None = None
         self._signals = 0
+        self._last_signal = 0.0
         self._data_subscriptions: dict[tuple[str, str, str], list[Any]] = {}
         self._shared: ShmTables | None = None
 
@@ -373,8 +377,16 @@ class Worker:
         )
 
     def _on_signal(self, signum: int) -> None:
-        self._signals += 1
         name = signal.Signals(signum).name
+        t = time.monotonic()
+        if self._signals and t - self._last_signal < SIGNAL_COALESCE_S:
+            # One event seen twice (the parent-death SIGTERM arrives doubled here when
+            # the supervisor is killed): not a second request; exiting now would skip
+            # closing the sockets and unlinking their ipc files.
+            _log.debug("%s again within %gs: coalesced", name, SIGNAL_COALESCE_S)
+            return
+        self._signals += 1
+        self._last_signal = t
         if self._signals > 1:
             _log.critical("%s during the stop: exiting now", name)
             os._exit(128 + signum)
@@ -387,7 +399,8 @@ class Worker:
 
 
 def _data_key(command: Any) -> tuple[str, str, str]:
-    """(what, venue, which) of a data (un)subscribe command: ("QuoteTicks", "SIM", "BTCUSDT.SIM")."""
+    """(what, venue, which) of a data (un)subscribe command, e.g.
+    ("QuoteTicks", "SIM", "BTCUSDT.SIM")."""
     what = type(command).__name__.removeprefix("Un").removeprefix("un").removeprefix("Subscribe")
     which = getattr(command, "instrument_id", None) or getattr(command, "bar_type", None)
     return what, str(command.venue), str(which)

@@ -1,0 +1,189 @@
+"""The multiprocess node as a user runs it: the same end-to-end scenario in both modes,
+`livenode status` / `livenode stop` against a running node, and the ordered stop.
+
+Every test runs under the `mp` harness (tests/fixtures/multiprocess/harness.py): its
+own run base, and a teardown that fails the test if a process, a run directory or
+a shared-memory segment is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import psutil
+import pytest
+import zmq
+
+from livenode.bus.control import ControlCodec, Heartbeat, WorkerCounters
+from tests.acceptance.helpers import ROOT
+from tests.fixtures.multiprocess.harness import (
+    MultiprocessHarness,
+    mp,  # noqa: F401 - the fixture
+    wait_fills_above,
+    wait_pids_gone,
+    wait_stderr,
+)
+from tests.fixtures.node.checks import check_summary
+
+pytestmark = pytest.mark.slow
+
+WORKERS = {"data-SIM": "data", "trader": "trader", "risk": "risk", "exec-SIM": "exec"}
+SHUTDOWN_ORDER = ["trader", "data", "risk", "exec"]
+
+
+@pytest.fixture(autouse=True)
+def _nothing_left_behind(mp: MultiprocessHarness) -> None:  # noqa: F811
+    """Every test here is checked for leftovers (processes, run dirs, shm segments)."""
+
+
+@pytest.mark.parametrize("config", ["sandbox.toml", "sandbox-multiprocess.toml"])
+def test_sigint_end_to_end_in_both_modes(
+    mp: MultiprocessHarness, tmp_path: Path, config: str  # noqa: F811
+) -> None:
+    multiprocess = "multiprocess" in config
+    summary_path = tmp_path / "run.summary.json"
+    node = mp.start("run", ROOT / "configs" / config, "--summary-json", summary_path)
+    if multiprocess:
+        node.wait_for_line(r"^node SANDBOX-001 RUNNING \(4 workers\)$", timeout=60)
+        worker_pids = {w["name"]: w["pid"] for w in mp.status()["workers"]}
+    wait_fills_above(node, 0, timeout=90)
+    node.send(signal.SIGINT)
+    node.wait_for_line(r"^stopping: received SIGINT$", timeout=30)
+    code = node.wait(timeout=90)
+    assert code == 0, node.output()
+
+    text = "\n".join(node.lines)
+    mode = "multiprocess" if multiprocess else "single"
+    assert f"== summary: SANDBOX-001 ({mode}, sandbox) ==" in text
+    assert "shutdown       clean in" in text
+    summary = json.loads(summary_path.read_text())
+    assert summary["exit_code"] == 0
+    assert summary["shutdown"]["clean"] is True
+    assert summary["shutdown"]["reason"] == "received SIGINT"
+    assert summary["counters"]["fills"] > 0
+    check_summary(summary, spot="BTCUSDT.SIM", perpetual="ETHUSDT-PERP.SIM")
+    # The strategies' manage_stop cancelled every order and flattened every position.
+    assert summary["orders"]["open"] == []
+    by_status = summary["orders"]["by_status"]
+    assert by_status["submitted"] == by_status["accepted"] == by_status["partially_filled"] == 0
+    assert all(Decimal(p["net_quantity"]) == 0 for p in summary["positions"]), summary["positions"]
+    assert not any(s["manage_stop_timed_out"] for s in summary["strategy_states"].values())
+    if not multiprocess:
+        return
+
+    workers = {w["name"]: w for w in summary["workers"]}
+    assert {name: w["role"] for name, w in workers.items()} == WORKERS
+    allowed = set(os.sched_getaffinity(0))
+    for name, worker in workers.items():
+        assert worker["pid"] == worker_pids[name], worker
+        assert worker["cores"] and set(worker["cores"]) <= allowed, worker
+        assert worker["exit_status"] == "exit 0", worker
+        assert worker["restarts"] == 0 and worker["killed"] is False, worker
+        assert worker["stop_clean"] is True, worker
+        assert f"  worker {name:<14} {worker['role']:<7} pid {worker['pid']} " in text
+    wait_pids_gone(worker_pids.values(), timeout=10, what="worker pids")
+    _check_ordered_stop(summary, node.stderr())
+
+
+def _check_ordered_stop(summary: dict[str, Any], log: str) -> None:
+    """Traders, then data, then risk, then exec; and the traders' manage_stop orders
+    went through risk and exec (still running) before the trader phase ended."""
+    workers = {w["role"]: w for w in summary["workers"]}
+    exits = [workers[role]["exited_at"] for role in SHUTDOWN_ORDER]
+    requested = summary["shutdown"]["requested_at"]
+    assert requested is not None and requested <= exits[0], (requested, exits)
+    assert exits == sorted(exits), f"exit times not in the order {SHUTDOWN_ORDER}: {exits}"
+    # The supervisor's log says the same, line by line.
+    reaped = re.findall(r"livenode\.supervisor: worker (\S+) \((\w+)\) pid \d+: exit 0", log)
+    assert [role for _, role in reaped] == SHUTDOWN_ORDER, reaped
+    # Orders that manage_stop sent after the stop began were filled by the venue
+    # (through risk and exec) before the trader exited; cancels leave no open order.
+    stop_ns, trader_exit_ns = requested * 1e9, workers["trader"]["exited_at"] * 1e9
+    during = [f for f in summary["fills"] if stop_ns <= f["ts_event"] <= trader_exit_ns]
+    canceled = summary["orders"]["by_status"]["canceled"]
+    assert during or canceled, "no sign of manage_stop's orders during the trader phase"
+    assert summary["orders"]["open"] == []
+
+
+def test_status_and_stop_against_a_running_node(
+    mp: MultiprocessHarness, tmp_path: Path  # noqa: F811
+) -> None:
+    summary_path = tmp_path / "run.summary.json"
+    node = mp.start("run", mp.config("plain.toml"), "--summary-json", summary_path)
+    node.wait_for_line(r"^node MPPLAIN-001 RUNNING \(4 workers\)$", timeout=60)
+    wait_fills_above(node, 0, timeout=60)
+
+    status = mp.status("MPPLAIN-001")
+    assert status["trader_id"] == "MPPLAIN-001"
+    assert status["supervisor_pid"] == node.proc.pid
+    assert status["state"] == "RUNNING"
+    assert {w["name"]: w["role"] for w in status["workers"]} == WORKERS
+    for worker in status["workers"]:
+        process = psutil.Process(worker["pid"])
+        assert process.ppid() == node.proc.pid, worker
+        assert worker["cores"] == sorted(process.cpu_affinity()), worker
+        assert worker["state"] == "RUNNING", worker
+        assert 0 <= worker["heartbeat_age_s"] < 3.0, worker  # heartbeat_timeout of the config
+        assert worker["msgs_in"] > 0 and worker["msgs_out"] > 0, worker
+        assert worker["restarts"] == 0 and worker["malformed"] == 0, worker
+
+    text = mp.cli("status", "--trader", "MPPLAIN-001")
+    assert text.returncode == 0, text.stderr
+    assert f"supervisor pid {node.proc.pid}  RUNNING" in text.stdout
+    for worker in status["workers"]:
+        cores = ",".join(map(str, worker["cores"]))
+        assert re.search(
+            rf"^{worker['name']} +{worker['role']} +{worker['pid']} +{cores} +RUNNING ",
+            text.stdout, re.MULTILINE,
+        ), text.stdout
+
+    # Garbage on the control channel is dropped (and logged), never fatal.
+    _send_control_garbage(mp)
+    wait_stderr(node, r"dropped control frame from b'intruder'.*malformed control frame")
+    wait_stderr(node, r"control message Heartbeat from unknown peer b'intruder'")
+    fills = wait_fills_above(node, 0)
+    assert all(w["state"] == "RUNNING" for w in mp.status()["workers"])
+    wait_fills_above(node, fills)
+
+    stop = mp.cli("stop", "--trader", "MPPLAIN-001")
+    assert stop.returncode == 0, stop.stderr
+    assert stop.stdout.startswith("stopping MPPLAIN-001-")
+    assert node.wait(timeout=60) == 0, node.output()
+    summary = json.loads(summary_path.read_text())
+    assert summary["shutdown"] == {**summary["shutdown"], "clean": True, "reason": "livenode stop"}
+    assert [w["exit_status"] for w in summary["workers"]] == ["exit 0"] * 4
+    assert summary["orders"]["open"] == []  # (the fill arithmetic is the test above's)
+    wait_pids_gone([w["pid"] for w in status["workers"]], timeout=10, what="worker pids")
+    # Nothing to talk to any more.
+    gone = mp.cli("status", "--trader", "MPPLAIN-001")
+    assert gone.returncode == 3 and "no running node" in gone.stderr, gone
+
+
+def _send_control_garbage(mp: MultiprocessHarness) -> None:  # noqa: F811
+    """A raw DEALER on the supervisor's control ROUTER: frames that are not protocol
+    messages, and a well-formed message from a peer that is no worker."""
+    (run_dir,) = mp.run_dirs()
+    context = zmq.Context()
+    dealer = context.socket(zmq.DEALER)
+    dealer.setsockopt(zmq.LINGER, 1000)
+    dealer.setsockopt(zmq.IDENTITY, b"intruder")
+    dealer.connect(f"ipc://{run_dir / 'control.ipc'}")
+    try:
+        for frame in (b"", b"garbage", b"\xc1\xff\x00", msgspec.msgpack.encode(["Hello", 1]),
+                      b"\x93" + b"\xff" * 5000):
+            dealer.send(frame)
+        dealer.send_multipart([b"two", b"frames"])
+        heartbeat = Heartbeat(worker="intruder", ts_ns=time.time_ns(), state="RUNNING",
+                              counters=WorkerCounters())
+        dealer.send(ControlCodec().encode(heartbeat))
+    finally:
+        dealer.close()  # lingers up to 1 s so the frames leave
+        context.term()

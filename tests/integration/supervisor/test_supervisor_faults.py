@@ -1,0 +1,272 @@
+"""Faults of a multiprocess node, as real processes: kill -9 of each worker role
+(restart and stop policies), kill -9 of the supervisor, a SIGTERM storm during
+start-up, malformed frames on a worker's bus sockets, a worker that hangs on stop.
+
+Each test starts `livenode run` (a supervisor, the sim venue service, four
+workers) under the `mp` harness: its own run base, and a teardown that fails the
+test if any process, run directory or shared-memory segment is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+from pathlib import Path
+
+import msgspec
+import psutil
+import pytest
+import zmq
+from tests.acceptance.helpers import LivenodeProcess
+from tests.fixtures.multiprocess.harness import (
+    MultiprocessHarness,
+    pid_gone,
+    wait_fills_above,
+    wait_fills_increase,
+    wait_pids_gone,
+    wait_stderr,
+    wait_until,
+)
+
+from livenode.bus.zmq_transport import HELLO_PREFIX, SEPARATOR, pack_frame
+
+pytestmark = pytest.mark.slow
+
+ROLES = {"data": "data-SIM", "trader": "trader", "risk": "risk", "exec": "exec-SIM"}
+SHUTDOWN_ORDER = ["trader", "data", "risk", "exec"]
+HALTED = (r"RiskEngine: trading state HALTED for venue SIM "
+          r"\(exec-SIM is down \(killed by SIGKILL\)\)")
+RESUMED = r"RiskEngine: trading state ACTIVE for venue SIM \(exec-SIM is back\)"
+
+
+def _start(mp: MultiprocessHarness, overlay: str, tmp_path: Path) -> tuple[LivenodeProcess, Path]:
+    summary_path = tmp_path / "run.summary.json"
+    node = mp.start("run", mp.config(overlay), "--summary-json", summary_path)
+    node.wait_for_line(r"^node \S+ RUNNING \(4 workers\)$", timeout=60)
+    return node, summary_path
+
+
+# -- kill -9 a worker: restart policy -----------------------------------------------------
+
+
+def test_each_role_killed_restarts_and_trading_goes_on(
+    mp: MultiprocessHarness, tmp_path: Path
+) -> None:
+    """restart_all.toml: every role restarts. Kill -9 each role in turn while orders flow;
+    it comes back with a new pid (restarts=1) and fills keep increasing. While the data
+    worker is down, the test stands in for its publisher and feeds its subscribers
+    malformed frames; while the exec worker is down, risk halts trading to SIM."""
+    node, summary_path = _start(mp, "restart_all.toml", tmp_path)
+    wait_fills_above(node, 0, timeout=60)
+    for role in ("data", "trader", "risk", "exec"):
+        name = ROLES[role]
+        old = mp.worker(mp.status(), name)
+        assert old["state"] == "RUNNING" and old["restarts"] == 0, old
+        killed_at = time.monotonic()
+        os.kill(old["pid"], signal.SIGKILL)
+        wait_pids_gone([old["pid"]], timeout=10, what=f"killed {name}")
+        wait_stderr(node, rf"worker {name} \({role}\) pid {old['pid']}: killed by SIGKILL")
+        if role == "data":
+            _feed_malformed_frames_as(mp, name, subscribers=("trader", "risk", "exec-SIM"),
+                                      deadline=killed_at + 2.0)  # the restart back-off
+        if role == "exec":
+            wait_stderr(node, HALTED)
+        new = mp.wait_worker(name, lambda w: w["restarts"] == 1 and w["state"] == "RUNNING",
+                             timeout=60, what="restarted and RUNNING")
+        assert new["pid"] != old["pid"] and not pid_gone(new["pid"]), new
+        assert new["cores"] == sorted(psutil.Process(new["pid"]).cpu_affinity())
+        if role == "exec":
+            wait_stderr(node, RESUMED)
+        # Trading goes on: fills keep increasing after the restart.
+        wait_fills_increase(node, timeout=60)
+        if role == "data":
+            # The traders sent their quote subscriptions again: the new data worker
+            # streams quotes (not just the few instruments it publishes on start).
+            mp.wait_worker(name, lambda w: w["msgs_out"] > 100, timeout=30,
+                           what="publishing quotes again")
+            for subscriber in ("trader", "risk", "exec-SIM"):
+                assert mp.worker(mp.status(), subscriber)["malformed"] >= 5, subscriber
+    final = {w["name"]: w for w in mp.status()["workers"]}
+    assert all(w["restarts"] == 1 and w["state"] == "RUNNING" for w in final.values()), final
+
+    node.send(signal.SIGINT)
+    code = node.wait(timeout=90)
+    summary = json.loads(summary_path.read_text())
+    workers = {w["name"]: w for w in summary["workers"]}
+    assert all(w["restarts"] == 1 for w in workers.values()), workers
+    assert {n: w["pid"] for n, w in workers.items()} == {n: w["pid"] for n, w in final.items()}
+    assert code == 0, node.output()
+    wait_pids_gone([w["pid"] for w in workers.values()], timeout=10, what="worker pids")
+
+
+def _feed_malformed_frames_as(
+    mp: MultiprocessHarness, worker: str, subscribers: tuple[str, ...], deadline: float
+) -> None:
+    """Stand in for a dead worker's publisher: bind its ipc endpoint (the peers' SUB
+    sockets reconnect to it every 100 ms), wait until every subscriber's hello
+    subscription arrived, send frames that are not ``topic NUL envelope`` or whose
+    payload is not a message, then go away before the restarted worker binds.
+
+    This is the one place a foreign process can put frames into a worker's SUB
+    socket; the workers must count and drop them and keep running."""
+    (run_dir,) = mp.run_dirs()
+    endpoint = f"ipc://{run_dir / (worker + '.pub.ipc')}"
+    context = zmq.Context()
+    xpub = context.socket(zmq.XPUB)
+    xpub.setsockopt(zmq.LINGER, 1000)
+    xpub.setsockopt(zmq.XPUB_VERBOSE, 1)
+    xpub.bind(endpoint)  # libzmq replaces the dead worker's stale socket file
+    try:
+        waiting = {f"{HELLO_PREFIX}{s}" for s in subscribers}
+        poller_deadline = time.monotonic() + 5.0
+        while waiting:
+            assert time.monotonic() < poller_deadline, f"no hello from {waiting}"
+            if xpub.poll(100, zmq.POLLIN):
+                waiting.discard(xpub.recv()[1:].decode(errors="replace"))
+        topic = "data.instrument.SIM.BTCUSDT"  # every subscriber of a data worker takes it
+        garbage = [
+            topic.encode(),  # no separator
+            topic.encode() + SEPARATOR + b"\xc1\xc1\xc1",  # not msgpack
+            topic.encode() + SEPARATOR + msgspec.msgpack.encode(["x", "y"]),  # bad envelope
+            pack_frame(topic, worker, 1, b"\x92\xa3Bad\x01"),  # envelope fine, message not
+            pack_frame(topic, worker, 2, b""),
+        ]
+        for frame in garbage:
+            xpub.send(frame)
+    finally:
+        xpub.close()
+        context.term()
+    assert time.monotonic() < deadline, (
+        "the stand-in publisher outlived the restart back-off: the restarted worker may "
+        "have bound before it (test too slow on this host)"
+    )
+
+
+# -- kill -9 a worker: stop policy --------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["trader", "exec"])
+def test_role_killed_with_stop_policy_stops_the_node_in_order(
+    mp: MultiprocessHarness, tmp_path: Path, role: str
+) -> None:
+    node, summary_path = _start(mp, "stop_all.toml", tmp_path)
+    wait_fills_above(node, 0, timeout=60)
+    name = ROLES[role]
+    pid = mp.worker(mp.status(), name)["pid"]
+    os.kill(pid, signal.SIGKILL)
+    code = node.wait(timeout=90)
+    assert code == 1, node.output()
+    reason = (f"worker {name} ({role}) died: killed by SIGKILL; its policy is to stop the node")
+    assert f"stopping: failure: {reason}" in node.lines, node.output()
+    assert f"error: the node stopped because of a failure: {reason}" in node.stderr()
+    log = node.stderr()
+    if role == "exec":  # trading to the venue halted the moment exec was seen dead
+        assert re.search(HALTED, log), log[-3000:]
+    summary = json.loads(summary_path.read_text())
+    assert summary["exit_code"] == 1 and summary["failure"] == reason
+    workers = {w["role"]: w for w in summary["workers"]}
+    assert workers[role]["exit_status"] == "killed by SIGKILL"
+    rest = [r for r in SHUTDOWN_ORDER if r != role]
+    assert all(workers[r]["exit_status"] == "exit 0" for r in rest), workers
+    exits = [workers[r]["exited_at"] for r in rest]
+    assert exits == sorted(exits), f"the others did not stop in the order {rest}: {exits}"
+    assert min(exits) > workers[role]["exited_at"]
+    wait_pids_gone([w["pid"] for w in workers.values()], timeout=10, what="worker pids")
+
+
+# -- kill -9 the supervisor ---------------------------------------------------------------
+
+
+def test_supervisor_killed_takes_every_worker_and_the_venue_with_it(
+    mp: MultiprocessHarness, tmp_path: Path
+) -> None:
+    node, _ = _start(mp, "plain.toml", tmp_path)
+    service_pid = int(re.search(r"service +sim-SIM ready \(pid (\d+)\)",
+                                "\n".join(node.lines)).group(1))
+    wait_fills_above(node, 0, timeout=60)
+    pids = [w["pid"] for w in mp.status()["workers"]] + [service_pid]
+    (run_dir,) = mp.run_dirs()
+    os.kill(node.proc.pid, signal.SIGKILL)
+    assert node.wait(timeout=10) == -signal.SIGKILL
+    # Parent-death signal: every worker and the venue stop by themselves, promptly.
+    wait_pids_gone(pids, timeout=10, what="workers and the sim venue")
+    # They closed (and unlinked) their own sockets; what is left is the dead
+    # supervisor's: its control socket and pid file, which only a later run or
+    # `livenode clean` may remove.
+    assert sorted(p.name for p in run_dir.iterdir()) == ["control.ipc", "node.pid"]
+    status = mp.cli("status")
+    assert status.returncode == 3, status  # a dead node is not a running node
+    clean = mp.cli("clean", "--trader", "MPPLAIN-001")
+    assert clean.returncode == 0, clean.stderr
+    assert f"removed run directory {run_dir.name}" in clean.stdout
+    # and the dead run's shared memory (the harness fails the test if any is left)
+    assert f"removed shared memory livenode-{run_dir.name}-" in clean.stdout, clean.stdout
+    assert not run_dir.exists()
+
+
+# -- SIGTERM storm during start-up --------------------------------------------------------
+
+
+@pytest.mark.parametrize("storm", [False, True], ids=["one-sigterm", "sigterm-storm"])
+def test_sigterm_while_workers_start_exits_promptly(
+    mp: MultiprocessHarness, tmp_path: Path, storm: bool
+) -> None:
+    """SIGTERM while the workers are still starting (some not yet connected to the
+    control channel, none READY): the supervisor must not wait out the phase
+    timeouts for Stops it could not deliver. One SIGTERM aborts the start in order
+    (exit 0: nothing ran, nothing failed); more SIGTERMs after it mean "stop now"."""
+    node = mp.start("run", mp.config("plain.toml"))
+    node.wait_for_line(r"^  service +sim-SIM ready", timeout=60)
+    # The workers are being spawned right now: wait until one exists, then signal.
+    wait_until(lambda: any("livenode.supervisor.worker" in " ".join(p.cmdline())
+                           for p in mp.processes_of_run_base()), 30, "a worker process")
+    started = time.monotonic()
+    node.send(signal.SIGTERM)
+    node.wait_for_line(r"^stopping: received SIGTERM$", timeout=10)
+    if storm:
+        for _ in range(3):
+            node.send(signal.SIGTERM)
+    code = node.wait(timeout=30)
+    elapsed = time.monotonic() - started
+    assert elapsed < 8, f"took {elapsed:.1f}s to exit:\n{node.output()}"
+    assert not any("RUNNING" in line for line in node.lines), node.output()
+    log = node.stderr()
+    assert "Traceback" not in log, log[-3000:]
+    assert "did not stop within" not in log, log[-3000:]
+    if storm:
+        assert "stop now: second SIGTERM" in log, log[-3000:]
+        assert code == 1, node.output()
+    else:
+        assert code == 0, node.output()
+
+
+# -- a worker that hangs on stop ----------------------------------------------------------
+
+
+def test_worker_hanging_on_stop_is_killed_after_its_phase_timeout(
+    mp: MultiprocessHarness, tmp_path: Path
+) -> None:
+    node, summary_path = _start(mp, "hang_on_stop.toml", tmp_path)
+    wait_fills_above(node, 0, timeout=60)
+    node.send(signal.SIGINT)
+    started = time.monotonic()
+    code = node.wait(timeout=60)
+    assert code == 1, node.output()
+    log = node.stderr()
+    assert "HangOnStop: blocking the event loop" in log
+    assert "worker trader did not stop within 2s: SIGKILL" in log, log[-3000:]
+    # The phase timeout bounds the stop, not the strategy's 30 s sleep.
+    assert time.monotonic() - started < 20
+    summary = json.loads(summary_path.read_text())
+    assert summary["exit_code"] == 1 and summary["shutdown"]["clean"] is False
+    workers = {w["name"]: w for w in summary["workers"]}
+    assert workers["trader"]["killed"] is True
+    assert workers["trader"]["exit_status"] == "killed by SIGKILL"
+    assert all(w["exit_status"] == "exit 0" and not w["killed"]
+               for n, w in workers.items() if n != "trader"), workers
+    assert "  worker trader         trader  pid" in "\n".join(node.lines)
+    assert any(line.endswith("killed by SIGKILL (killed)") for line in node.lines), node.lines
+    wait_pids_gone([w["pid"] for w in workers.values()], timeout=10, what="worker pids")
