@@ -44,7 +44,9 @@ class NetPosition:
     """
 
     qty: int = 0
-    cost: int = 0
+    # Exact (a Fraction once a partial close splits it): rounding it on each partial
+    # close would make realized PnL drift from what the fills say.
+    cost: Fraction | int = 0
     realized: Fraction = Fraction(0)
     ts_opened: int = 0
     ts_last: int = 0
@@ -162,7 +164,7 @@ class SimCashAccount:
 
     def _to_ccy(self, value: Fraction, currency: str, exact_floor: bool = False) -> int:
         """Units of ``currency`` as raw; debits round up, credits (exact_floor) down."""
-        scaled = value * 10 ** self.precision(currency)
+        scaled: Fraction = value * 10 ** self.precision(currency)
         if exact_floor:
             return scaled.numerator // scaled.denominator
         return _ceil(scaled)
@@ -183,9 +185,9 @@ class SimCashAccount:
             closing = min(abs(signed), abs(pos.qty))
             direction = 1 if pos.qty > 0 else -1
             # Average entry cost of the closed part, then PnL = (exit - entry) * qty * dir.
-            entry_cost = Fraction(pos.cost * closing, abs(pos.qty))
+            entry_cost = Fraction(pos.cost) * closing / abs(pos.qty)
             realized = (Fraction(closing * price) - direction * entry_cost) * direction / scale
-            pos.cost -= int(entry_cost) if pos.qty > 0 else -int(-entry_cost)
+            pos.cost = Fraction(pos.cost) - entry_cost
             pos.qty += direction * -closing
             if pos.qty == 0:
                 pos.cost = 0

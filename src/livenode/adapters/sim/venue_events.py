@@ -270,7 +270,7 @@ class EventFactory:
         )
         avg = None
         if pos.qty:
-            avg = pos.cost / pos.qty / 10**inst.price_precision
+            avg = float(pos.cost / pos.qty / 10**inst.price_precision)
         return PositionStatusReport(
             account_id=self.account_id,
             instrument_id=inst.id,
