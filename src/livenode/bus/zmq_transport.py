@@ -19,7 +19,9 @@ queue makes a send fail with EAGAIN instead of ZeroMQ silently dropping it.
 Market data (``droppable=True``) is then dropped and counted: under overload a
 strategy sees the newest quote rather than a backlog. Commands and events are
 never dropped: they wait in an ordered local queue until the socket is writable
-again.
+again. Nor are they lost while no peer takes their topic (its worker is down or
+restarting): they are held, bounded, and sent in order the moment a matching
+subscription arrives.
 
 Slow joiners: a subscriber subscribes to ``_hello.<its id>`` after its real
 prefixes. ZeroMQ delivers the subscriptions of one connection in order, so when
@@ -104,6 +106,11 @@ class ZmqPublisher:
         self._loop = loop
         self._seqs: dict[str, int] = {}
         self._pending: deque[bytes] = deque()
+        # Commands/events of topics no peer currently takes, with their topic.
+        self._held: deque[tuple[str, bytes]] = deque()
+        self._max_held = sndhwm
+        self._covered: dict[str, bool] = {}
+        self.held_dropped = 0
         self._check_scheduled = False
         self.sent = 0
         self.dropped = 0
@@ -135,6 +142,16 @@ class ZmqPublisher:
             return False
         seq = self._seqs.get(topic, 0) + 1
         frame = pack_frame(topic, self.publisher_id, seq, self._encode(msg))
+        if not droppable:
+            covered = self._is_covered(topic)
+            if not covered:
+                # Our view of subscriptions lags libzmq's: read what has arrived.
+                self._read_subscriptions()
+                covered = self._is_covered(topic)
+            if not covered or self._held:
+                self._seqs[topic] = seq
+                self._hold(topic, frame)
+                return True
         if self._pending:
             self._pending.append(frame)
             self.queued += 1
@@ -151,6 +168,46 @@ class ZmqPublisher:
         self._seqs[topic] = seq
         self._schedule_check()
         return True
+
+    @property
+    def held(self) -> int:
+        """Commands/events waiting for a peer to subscribe to their topic."""
+        return len(self._held)
+
+    def _is_covered(self, topic: str) -> bool:
+        covered = self._covered.get(topic)
+        if covered is None:
+            covered = self._covered[topic] = any(
+                topic.startswith(p) for p in self.subscriptions if not p.startswith(HELLO_PREFIX)
+            )
+        return covered
+
+    def _hold(self, topic: str, frame: bytes) -> None:
+        if len(self._held) >= self._max_held:
+            self.held_dropped += 1
+            if self.held_dropped <= 10 or self.held_dropped % 1000 == 0:
+                log.error("no subscriber for %s: %d held messages already, dropped one (#%d)",
+                          topic, len(self._held), self.held_dropped)
+            return
+        self._held.append((topic, frame))
+
+    def _release_held(self) -> None:
+        """Send, in order, the held frames that now have a subscriber (stop at the first
+        that still has none: nothing overtakes an older held message)."""
+        while self._held:
+            topic, frame = self._held[0]
+            if not self._is_covered(topic):
+                return
+            self._held.popleft()
+            if self._pending:
+                self._pending.append(frame)
+                continue
+            try:
+                self._socket.send(frame, zmq.NOBLOCK)
+                self.sent += 1
+            except zmq.Again:
+                self._pending.append(frame)
+                self.queued += 1
 
     def _schedule_check(self) -> None:
         # A send may consume the FD's edge; look at EVENTS once per loop turn.
@@ -198,8 +255,12 @@ class ZmqPublisher:
                 self.subscriptions.add(topic)
                 if topic.startswith(HELLO_PREFIX):
                     self._answer_hello(topic)
+                else:
+                    self._covered.clear()
+                    self._release_held()
             else:
                 self.subscriptions.discard(topic)
+                self._covered.clear()
 
     def _answer_hello(self, topic: str) -> None:
         frame = topic.encode() + SEPARATOR + self.publisher_id.encode()
@@ -278,7 +339,7 @@ class ZmqSubscriber:
             self._joined_changed.clear()
             try:
                 await asyncio.wait_for(self._joined_changed.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
 
     def _schedule_drain(self) -> None:
@@ -331,7 +392,9 @@ class ZmqSubscriber:
         if seq == last + 1:
             return
         if seq <= last:
-            log.warning("%s restarted its sequence on %s (%d after %d)", publisher, topic, seq, last)
+            log.warning(
+                "%s restarted its sequence on %s (%d after %d)", publisher, topic, seq, last
+            )
             return
         self.gaps += 1
         self.missing += seq - last - 1

@@ -363,7 +363,8 @@ class Worker:
             dropped=pub.dropped if pub else 0,
             gaps=sub.gaps if sub else 0,
             malformed=sub.malformed if sub else 0,
-            pending=pub.pending if pub else 0,
+            # Under back-pressure, or held for a peer that is down.
+            pending=pub.pending + pub.held if pub else 0,
             handler_errors=node.kernel.msgbus.handler_errors if node else 0,
             late_topics=sub.late_topics if sub else 0,
         )

@@ -91,7 +91,9 @@ def test_frame_round_trip_and_errors() -> None:
         unpack_frame(b"x\x00\xff\xfe")
 
 
-async def test_messages_arrive_in_order_after_handshake(context: zmq.Context[Any], endpoint: str) -> None:
+async def test_messages_arrive_in_order_after_handshake(
+    context: zmq.Context[Any], endpoint: str
+) -> None:
     loop = asyncio.get_running_loop()
     pub = ZmqPublisher(context, endpoint, "pub-A", encode, loop)
     got = Collector()
@@ -131,7 +133,9 @@ async def test_prefix_filtering_sees_only_subscribed_topics_without_false_gaps(
         pub.close()
 
 
-async def test_malformed_frames_are_counted_and_dropped(context: zmq.Context[Any], endpoint: str) -> None:
+async def test_malformed_frames_are_counted_and_dropped(
+    context: zmq.Context[Any], endpoint: str
+) -> None:
     loop = asyncio.get_running_loop()
     raw = context.socket(zmq.XPUB)
     raw.setsockopt(zmq.LINGER, 0)
@@ -227,7 +231,9 @@ PUBLISHER_SCRIPT = textwrap.dedent(
 )
 
 
-async def test_no_slow_joiner_loss_across_processes(context: zmq.Context[Any], endpoint: str) -> None:
+async def test_no_slow_joiner_loss_across_processes(
+    context: zmq.Context[Any], endpoint: str
+) -> None:
     loop = asyncio.get_running_loop()
     proc = subprocess.Popen(
         [sys.executable, "-c", PUBLISHER_SCRIPT, endpoint, "500"],
@@ -283,4 +289,26 @@ async def test_a_subscriber_that_joins_late_counts_the_topics_it_missed_the_star
     finally:
         late.close()
         first.close()
+        pub.close()
+
+
+async def test_events_published_while_no_peer_takes_them_are_held_then_delivered(
+    context: zmq.Context[Any], endpoint: str
+) -> None:
+    # A command topic whose only consumer is down (restarting): nothing is lost.
+    loop = asyncio.get_running_loop()
+    pub = ZmqPublisher(context, endpoint, "pub-A", encode, loop)
+    got = Collector()
+    sub = ZmqSubscriber(context, "risk", decode, got, loop)
+    try:
+        for n in range(1, 51):
+            assert pub.publish("commands.risk", Ping(n))
+        assert pub.held == 50 and pub.sent == 0
+        sub.connect(endpoint, ["commands.risk"])
+        await sub.wait_joined(["pub-A"], timeout=30)
+        await got.wait_for(50)
+        assert [m.n for _, m in got.messages] == list(range(1, 51))
+        assert sub.late_topics == 0 and sub.gaps == 0 and pub.held == 0
+    finally:
+        sub.close()
         pub.close()

@@ -197,7 +197,8 @@ def test_supervisor_killed_takes_every_worker_and_the_venue_with_it(
     # supervisor's: its control socket and pid file, which only a later run or
     # `livenode clean` may remove.
     assert sorted(p.name for p in run_dir.iterdir()) == ["control.ipc", "node.pid"]
-    status = mp.cli("status")
+    # (--trader: other tests' nodes may be running beside this one)
+    status = mp.cli("status", "--trader", "MPPLAIN-001")
     assert status.returncode == 3, status  # a dead node is not a running node
     clean = mp.cli("clean", "--trader", "MPPLAIN-001")
     assert clean.returncode == 0, clean.stderr
