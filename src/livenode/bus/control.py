@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import zmq
@@ -34,7 +34,7 @@ class ControlMessage(msgspec.Struct, frozen=True, tag=True, array_like=True, gc=
     """Base of every control-channel message; the tag is the class name."""
 
 
-class Hello(ControlMessage):
+class Hello(ControlMessage, frozen=True):
     worker: str
     pid: int
 
@@ -48,7 +48,7 @@ class BusPeer(msgspec.Struct, frozen=True, array_like=True, gc=False):
     prefixes: list[str]
 
 
-class WorkerSpec(ControlMessage):
+class WorkerSpec(ControlMessage, frozen=True):
     worker: str
     role: str
     members: list[str]
@@ -65,14 +65,14 @@ class WorkerSpec(ControlMessage):
     run_dir: str
 
 
-class Ready(ControlMessage):
+class Ready(ControlMessage, frozen=True):
     worker: str
     pid: int
     cores: list[int]
     publisher_id: str
 
 
-class Go(ControlMessage):
+class Go(ControlMessage, frozen=True):
     """Every worker is READY and subscribed: start trading."""
 
 
@@ -88,7 +88,7 @@ class WorkerCounters(msgspec.Struct, frozen=True, array_like=True, gc=False):
     late_topics: int = 0
 
 
-class Heartbeat(ControlMessage):
+class Heartbeat(ControlMessage, frozen=True):
     worker: str
     ts_ns: int
     state: str
@@ -98,7 +98,7 @@ class Heartbeat(ControlMessage):
     stats_json: bytes = b""
 
 
-class SetTradingState(ControlMessage):
+class SetTradingState(ControlMessage, frozen=True):
     """To the risk worker: halt (or resume) trading to a venue whose exec worker is down."""
 
     state: str
@@ -106,26 +106,26 @@ class SetTradingState(ControlMessage):
     reason: str
 
 
-class StateChanged(ControlMessage):
+class StateChanged(ControlMessage, frozen=True):
     worker: str
     state: str
     detail: str = ""
 
 
-class Stop(ControlMessage):
+class Stop(ControlMessage, frozen=True):
     """Stop in order: the worker stops its components and answers StopAck."""
 
     reason: str = ""
 
 
-class StopAck(ControlMessage):
+class StopAck(ControlMessage, frozen=True):
     worker: str
     clean: bool
     detail: str = ""
     summary_json: bytes = b""
 
 
-class Failed(ControlMessage):
+class Failed(ControlMessage, frozen=True):
     """The worker could not start; the supervisor stops the node instead of restarting it."""
 
     worker: str
@@ -156,7 +156,7 @@ class ControlCodec:
         return msg
 
 
-class StatusRequest(ControlMessage):
+class StatusRequest(ControlMessage, frozen=True):
     """From `livenode status`: the supervisor answers with a `StatusReply`."""
 
 
@@ -174,7 +174,7 @@ class WorkerStatus(msgspec.Struct, frozen=True, array_like=True, gc=False):
     cpu_percent: float
 
 
-class StatusReply(ControlMessage):
+class StatusReply(ControlMessage, frozen=True):
     trader_id: str
     instance_id: str
     supervisor_pid: int
@@ -182,14 +182,14 @@ class StatusReply(ControlMessage):
     workers: list[WorkerStatus]
 
 
-class StopRequest(ControlMessage):
+class StopRequest(ControlMessage, frozen=True):
     """From `livenode stop` (and the supervisor's own signal handler): one command path."""
 
     now: bool = False
     reason: str = ""
 
 
-class Ack(ControlMessage):
+class Ack(ControlMessage, frozen=True):
     detail: str = ""
 
 
@@ -229,7 +229,7 @@ class ControlSocket:
         self._codec = codec or ControlCodec()
         self._router = socket.socket_type == zmq.ROUTER
         self._queue: asyncio.Queue[tuple[bytes, ControlMessage]] = asyncio.Queue()
-        self._fd = socket.getsockopt(zmq.FD)
+        self._fd = cast(int, socket.getsockopt(zmq.FD))
         loop.add_reader(self._fd, self._drain)
         self._closed = False
         self.malformed = 0
@@ -246,7 +246,9 @@ class ControlSocket:
             else:
                 self._socket.send(payload, zmq.NOBLOCK)
         except zmq.Again:
-            _log.warning("control message %s to %r dropped: peer queue full", type(msg).__name__, to)
+            _log.warning(
+                "control message %s to %r dropped: peer queue full", type(msg).__name__, to
+            )
         except zmq.ZMQError as exc:  # ROUTER_MANDATORY: the peer is gone
             _log.warning("control message %s to %r not sent: %s", type(msg).__name__, to, exc)
         # A send may consume the FD's edge: look again for incoming messages.

@@ -31,7 +31,7 @@ from typing import Any
 from livenode.core.clock import Clock
 from livenode.core.errors import DuplicateEndpointError, EndpointNotFoundError
 
-__all__ = ["MessageBus", "Handler", "HandlerErrorHook", "Subscription", "topic_matches"]
+__all__ = ["Handler", "HandlerErrorHook", "MessageBus", "Subscription", "topic_matches"]
 
 _log = logging.getLogger("livenode.bus")
 
@@ -44,7 +44,7 @@ def _compile(pattern: str) -> re.Pattern[str] | None:
     """Return a regex for a wildcard pattern, or None for a literal one (compared by ==)."""
     if "*" not in pattern and "?" not in pattern:
         return None
-    parts = []
+    parts: list[str] = []
     for char in pattern:
         if char == "*":
             if parts and parts[-1] == ".*":
@@ -75,7 +75,7 @@ def _handler_name(handler: Handler) -> str:
 class Subscription:
     """One (pattern, handler, priority) registration; `seq` orders equal priorities."""
 
-    __slots__ = ("pattern", "handler", "priority", "seq", "_regex")
+    __slots__ = ("_regex", "handler", "pattern", "priority", "seq")
 
     def __init__(self, pattern: str, handler: Handler, priority: int, seq: int) -> None:
         self.pattern = pattern
@@ -98,7 +98,7 @@ class Subscription:
 
 
 class _PendingRequest:
-    __slots__ = ("future", "timer", "endpoint")
+    __slots__ = ("endpoint", "future", "timer")
 
     def __init__(
         self, future: asyncio.Future[Any], timer: asyncio.TimerHandle, endpoint: str
@@ -388,7 +388,7 @@ class MessageBus:
         pending = self._pending.pop(request_id, None)
         if pending is not None and not pending.future.done():
             pending.future.set_exception(
-                asyncio.TimeoutError(
+                TimeoutError(
                     f"request {request_id!r} to {pending.endpoint!r} timed out after {timeout}s"
                 )
             )

@@ -20,8 +20,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from livenode.cache.shm.errors import StaleRowError
 from livenode.cache._index import Index, OrderedSet, index_add, index_discard, intersect, narrow
+from livenode.cache.shm.errors import StaleRowError
 from livenode.core.errors import DuplicateCacheEntryError
 from livenode.model.enums import PriceType
 
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from livenode.model.orders import Order
     from livenode.model.position import Position
 
-__all__ = ["Cache", "DEFAULT_MAX_CLOSED_ORDERS"]
+__all__ = ["DEFAULT_MAX_CLOSED_ORDERS", "Cache"]
 
 _log = logging.getLogger("livenode.cache")
 

@@ -28,7 +28,7 @@ def add_config_parser(subparsers: Any) -> argparse.ArgumentParser:
     ``"show"``), ``file`` and, for show, ``format``; ``func`` is set to
     `run_config_command` for dispatchers that call ``args.func(args)``.
     """
-    parser = subparsers.add_parser(
+    parser: argparse.ArgumentParser = subparsers.add_parser(
         "config", help="validate or show a node configuration file",
         description="Validate a node configuration file, or print its effective values.",
     )

@@ -187,7 +187,7 @@ async def _ask(run_dir: RunDir, request: Any, timeout: float) -> Any:
         control.send(request)
         _, reply = await asyncio.wait_for(control.recv(), timeout)
         return reply
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise TimeoutError from None
     finally:
         control.close()

@@ -14,7 +14,7 @@ from livenode.cli.config_cmd import add_config_parser, run_config_command
 from livenode.cli.control import add_control_parsers, run_control_command
 from livenode.cli.run import add_run_parser, run_command
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,7 +27,7 @@ def read_market_view(trader_id: str, instance_id: str) -> dict[str, Any]:
     tables = ShmTables.attach(segment_prefix(trader_id, instance_id))
     try:
         now = time.time_ns()
-        quotes = []
+        quotes: list[dict[str, Any]] = []
         for instrument_id in tables.instruments.instrument_ids():
             try:
                 quote = tables.quotes.read(instrument_id)
@@ -47,7 +47,8 @@ def read_market_view(trader_id: str, instance_id: str) -> dict[str, Any]:
                 }
             )
         positions = []
-        for strategy_id, instrument_id in tables.positions.keys():
+        # PositionTable is not iterable: keys() is its own method, not a dict view.
+        for strategy_id, instrument_id in tables.positions.keys():  # noqa: SIM118
             snapshot = tables.positions.read(strategy_id, instrument_id)
             if snapshot is None:
                 continue
@@ -81,7 +82,9 @@ def read_market_view(trader_id: str, instance_id: str) -> dict[str, Any]:
 
 
 def format_market_view(view: dict[str, Any]) -> list[str]:
-    lines = [f"{'instrument':<22} {'bid':>14} {'ask':>14} {'bid size':>12} {'ask size':>12} {'age':>9}"]
+    lines = [
+        f"{'instrument':<22} {'bid':>14} {'ask':>14} {'bid size':>12} {'ask size':>12} {'age':>9}"
+    ]
     for q in view["quotes"]:
         if "error" in q:
             lines.append(f"{q['instrument_id']:<22} {q['error']}")

@@ -34,7 +34,7 @@ from livenode.core.logging import setup_logging
 from livenode.node.builder import BuildError
 from livenode.node.node import StartupGateError, TradingNode
 
-__all__ = ["add_run_parser", "run_command", "EXIT_OK", "EXIT_FAILURE", "EXIT_CONFIG_ERROR"]
+__all__ = ["EXIT_CONFIG_ERROR", "EXIT_FAILURE", "EXIT_OK", "add_run_parser", "run_command"]
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -55,7 +55,7 @@ def _positive_seconds(text: str) -> float:
 
 def add_run_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``run CONFIG [--duration SECONDS] [--summary-json PATH]``."""
-    parser = subparsers.add_parser(
+    parser: argparse.ArgumentParser = subparsers.add_parser(
         "run",
         help="run a trading node until Ctrl-C (or --duration)",
         description=(

@@ -16,13 +16,13 @@ from livenode.config import TradingNodeConfig, resolve_strategy, strategy_id_of
 from livenode.node.stats import LATENCY_QUANTILES, ORDER_STATUS_KEYS
 
 __all__ = [
-    "startup_lines",
+    "StatusMeter",
     "instrument_line",
+    "latency_lines",
+    "startup_lines",
     "status_line",
     "summary_table",
-    "latency_lines",
     "write_summary_json",
-    "StatusMeter",
 ]
 
 

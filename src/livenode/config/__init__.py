@@ -5,6 +5,7 @@ expected, e.g. ``risk_engine.max_order_submit_rate: expected "<count>/<seconds>s
 (e.g. "100/1s"), got "fast"``.
 """
 
+from livenode.config.base import ConfigStruct
 from livenode.config.errors import ConfigError
 from livenode.config.loader import (
     ResolvedClient,
@@ -21,7 +22,6 @@ from livenode.config.loader import (
 from livenode.config.structs import (
     CacheConfig,
     ClientConfig,
-    ConfigStruct,
     DataEngineConfig,
     ExecEngineConfig,
     ImportableStrategyConfig,
@@ -32,9 +32,9 @@ from livenode.config.structs import (
     TimeoutsConfig,
     TradingNodeConfig,
 )
-from livenode.config.workers import SupervisorConfig, WorkerConfig
 from livenode.config.toml_writer import dump_config, dumps_toml
 from livenode.config.validators import Rate, parse_rate
+from livenode.config.workers import SupervisorConfig, WorkerConfig
 
 __all__ = [
     "CacheConfig",
@@ -51,8 +51,8 @@ __all__ = [
     "ResolvedClient",
     "ResolvedStrategy",
     "RiskEngineConfig",
-    "TimeoutsConfig",
     "SupervisorConfig",
+    "TimeoutsConfig",
     "TradingNodeConfig",
     "WorkerConfig",
     "config_to_builtins",

@@ -27,7 +27,7 @@ import json
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeGuard
 
 import msgspec
 
@@ -195,7 +195,7 @@ def import_object(import_path: str, path: str) -> Any:
     return obj
 
 
-def _is_struct_type(obj: Any) -> bool:
+def _is_struct_type(obj: Any) -> TypeGuard[type[msgspec.Struct]]:
     return isinstance(obj, type) and issubclass(obj, msgspec.Struct)
 
 
@@ -283,7 +283,7 @@ def resolve_config(config: TradingNodeConfig) -> TradingNodeConfig:
     for section in ("data_clients", "exec_clients"):
         resolved_section: dict[str, ClientConfig] = {}
         for name, client_cfg in getattr(config, section).items():
-            factory, struct = resolve_client_config(client_cfg, format_path([section, name]))
+            _factory, struct = resolve_client_config(client_cfg, format_path([section, name]))
             effective = _effective(client_cfg.config, struct, type(struct))
             resolved_section[name] = msgspec.structs.replace(client_cfg, config=effective)
         clients[section] = resolved_section
@@ -313,4 +313,5 @@ def resolve_config(config: TradingNodeConfig) -> TradingNodeConfig:
 
 def config_to_builtins(config: TradingNodeConfig) -> dict[str, Any]:
     """The config as plain dicts/lists/scalars, every default included."""
-    return msgspec.to_builtins(config)
+    builtins: dict[str, Any] = msgspec.to_builtins(config)
+    return builtins

@@ -145,10 +145,10 @@ def translate(
     body, path_text = (match["body"], match["path"]) if match else (text, "")
     segments: list[Segment] = []
     tp, value = root_type, raw
-    for m in _TOKEN_RE.finditer(path_text):
-        if m.group(3):  # a dict entry whose key msgspec did not name
+    for tok in _TOKEN_RE.finditer(path_text):
+        if tok.group(3):  # a dict entry whose key msgspec did not name
             return _translate_dict_entry(exc, tp, value, format_path(segments, prefix))
-        seg: Segment = m.group(1) if m.group(1) is not None else int(m.group(2))
+        seg: Segment = tok.group(1) if tok.group(1) is not None else int(tok.group(2))
         segments.append(seg)
         tp = _step_type(tp, seg) if tp is not None else None
         value = _step_raw(value, seg)

@@ -23,7 +23,6 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from livenode.config.base import ConfigStruct
-from livenode.config.workers import SupervisorConfig, WorkerConfig
 from livenode.config.validators import (
     check_client_name,
     check_import_path,
@@ -33,6 +32,7 @@ from livenode.config.validators import (
     parse_rate,
     show_value,
 )
+from livenode.config.workers import SupervisorConfig, WorkerConfig
 
 PositiveSeconds = Annotated[float, msgspec.Meta(gt=0)]
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
@@ -53,7 +53,7 @@ def _key_error(field: str, exc: ValueError) -> ValueError:
     return ValueError(f"{field}: expected the key to be {text}")
 
 
-class DataEngineConfig(ConfigStruct, kw_only=True):
+class DataEngineConfig(ConfigStruct, frozen=True, kw_only=True):
     """Tuning of the `DataEngine`."""
 
     # Emit a time bar at the end of an interval even when no tick arrived in it
@@ -65,7 +65,7 @@ class DataEngineConfig(ConfigStruct, kw_only=True):
     validate_data_sequence: bool = False
 
 
-class RiskEngineConfig(ConfigStruct, kw_only=True):
+class RiskEngineConfig(ConfigStruct, frozen=True, kw_only=True):
     """Pre-trade risk checks of the `RiskEngine`."""
 
     # Skip every check: for venues that enforce their own limits, never for live.
@@ -95,7 +95,7 @@ class RiskEngineConfig(ConfigStruct, kw_only=True):
                 raise _field_error(field, exc) from None
 
 
-class ExecEngineConfig(ConfigStruct, kw_only=True):
+class ExecEngineConfig(ConfigStruct, frozen=True, kw_only=True):
     """Behaviour of the `ExecutionEngine`."""
 
     # Reconcile cached orders and positions with the venues' reports at start.
@@ -105,11 +105,11 @@ class ExecEngineConfig(ConfigStruct, kw_only=True):
     filter_position_reports: bool = False
 
 
-class PortfolioConfig(ConfigStruct, kw_only=True):
+class PortfolioConfig(ConfigStruct, frozen=True, kw_only=True):
     """Reserved: the portfolio has no tuning yet; the table is accepted empty."""
 
 
-class CacheConfig(ConfigStruct, kw_only=True):
+class CacheConfig(ConfigStruct, frozen=True, kw_only=True):
     """Bounds of the in-process cache (memory must stay flat on a long run)."""
 
     # Closed orders kept in memory; the oldest are purged beyond this bound.
@@ -120,7 +120,7 @@ class CacheConfig(ConfigStruct, kw_only=True):
     shared_memory: bool = True
 
 
-class MessageBusConfig(ConfigStruct, kw_only=True):
+class MessageBusConfig(ConfigStruct, frozen=True, kw_only=True):
     """The ZeroMQ bus between the worker processes of a multiprocess node.
 
     Commands and events are never dropped: a full peer queue makes the publisher
@@ -137,13 +137,13 @@ class MessageBusConfig(ConfigStruct, kw_only=True):
     rcvhwm: PositiveInt = 100_000
 
 
-class LoggingConfig(ConfigStruct, kw_only=True):
+class LoggingConfig(ConfigStruct, frozen=True, kw_only=True):
     """Logging of the node (`livenode.core.logging.setup_logging`)."""
 
     level: LogLevel = "INFO"
 
 
-class TimeoutsConfig(ConfigStruct, kw_only=True):
+class TimeoutsConfig(ConfigStruct, frozen=True, kw_only=True):
     """Seconds the node waits for each phase before giving up on it."""
 
     connection: PositiveSeconds = 10.0
@@ -166,7 +166,7 @@ class TimeoutsConfig(ConfigStruct, kw_only=True):
             )
 
 
-class ClientConfig(ConfigStruct, kw_only=True):
+class ClientConfig(ConfigStruct, frozen=True, kw_only=True):
     """A data or execution client: its factory and that factory's own config.
 
     `config` stays a plain table here; the loader validates it against the
@@ -183,7 +183,7 @@ class ClientConfig(ConfigStruct, kw_only=True):
             raise _field_error("factory", exc) from None
 
 
-class ImportableStrategyConfig(ConfigStruct, kw_only=True):
+class ImportableStrategyConfig(ConfigStruct, frozen=True, kw_only=True):
     """A strategy: its class, its config Struct, and that config's values."""
 
     path: str
@@ -198,7 +198,7 @@ class ImportableStrategyConfig(ConfigStruct, kw_only=True):
                 raise _field_error(name, exc) from None
 
 
-class TradingNodeConfig(ConfigStruct, kw_only=True):
+class TradingNodeConfig(ConfigStruct, frozen=True, kw_only=True):
     """The whole node: one document, loaded by `livenode.config.load_config`."""
 
     trader_id: str = "TRADER-001"

@@ -41,7 +41,8 @@ def show_value(value: Any, limit: int = 60) -> str:
 class Rate(NamedTuple):
     """A rate limit: at most `count` events per `seconds`."""
 
-    count: int
+    # The field shadows tuple.count(); `rate.count` is the config's public name.
+    count: int  # type: ignore[assignment]
     seconds: float
 
     @property

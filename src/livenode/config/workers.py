@@ -44,7 +44,7 @@ CoreId = Annotated[int, msgspec.Meta(ge=0)]
 WorkerName = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_\-]*\Z")]
 
 
-class StopTimeouts(ConfigStruct, kw_only=True):
+class StopTimeouts(ConfigStruct, frozen=True, kw_only=True):
     """Seconds each shutdown phase may take before its workers are killed."""
 
     trader: PositiveSeconds = 10.0
@@ -56,7 +56,7 @@ class StopTimeouts(ConfigStruct, kw_only=True):
         return self.trader + self.data + self.risk + self.exec
 
 
-class SupervisorConfig(ConfigStruct, kw_only=True):
+class SupervisorConfig(ConfigStruct, frozen=True, kw_only=True):
     """Health and shutdown tuning of the supervisor."""
 
     heartbeat_interval: PositiveSeconds = 0.5
@@ -84,7 +84,7 @@ class SupervisorConfig(ConfigStruct, kw_only=True):
             )
 
 
-class WorkerConfig(ConfigStruct, kw_only=True):
+class WorkerConfig(ConfigStruct, frozen=True, kw_only=True):
     """One worker process: its role, what it hosts, where it runs, what happens when it dies."""
 
     name: WorkerName

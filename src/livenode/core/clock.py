@@ -60,16 +60,16 @@ class _Timer:
     """Book-keeping of one timer or alert (alerts have `interval_ns == 0`)."""
 
     __slots__ = (
-        "name",
         "callback",
-        "interval_ns",
-        "start_ns",
-        "next_ns",
-        "stop_ns",
-        "seq",
         "handle",
+        "interval_ns",
         "loop_anchor",
         "missed",
+        "name",
+        "next_ns",
+        "seq",
+        "start_ns",
+        "stop_ns",
     )
 
     def __init__(

@@ -36,7 +36,7 @@ from livenode.model.enums import ComponentState
 from livenode.model.events import ComponentStateChanged
 from livenode.model.identifiers import ComponentId
 
-__all__ = ["Component", "Publisher", "COMPONENT_TOPIC_PREFIX"]
+__all__ = ["COMPONENT_TOPIC_PREFIX", "Component", "Publisher"]
 
 COMPONENT_TOPIC_PREFIX = "events.component."
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
-    "LivenodeError",
-    "InvalidComponentTransition",
-    "TimerError",
     "BusError",
-    "DuplicateEndpointError",
-    "EndpointNotFoundError",
     "CacheError",
     "DuplicateCacheEntryError",
+    "DuplicateEndpointError",
+    "EndpointNotFoundError",
+    "InvalidComponentTransition",
+    "LivenodeError",
+    "TimerError",
 ]
 
 

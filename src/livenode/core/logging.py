@@ -13,7 +13,7 @@ import sys
 import time
 from typing import TextIO
 
-__all__ = ["setup_logging", "LOG_FORMAT", "ROOT_LOGGER_NAME"]
+__all__ = ["LOG_FORMAT", "ROOT_LOGGER_NAME", "setup_logging"]
 
 ROOT_LOGGER_NAME = "livenode"
 LOG_FORMAT = "%(asctime)s.%(msecs)03dZ %(levelname)-7s %(name)s: %(message)s"

@@ -27,10 +27,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BarAggregator",
-    "TimeBarAggregator",
-    "TickBarAggregator",
-    "VolumeBarAggregator",
     "BarHandler",
+    "TickBarAggregator",
+    "TimeBarAggregator",
+    "VolumeBarAggregator",
     "make_aggregator",
     "uses_quotes",
 ]
@@ -48,7 +48,7 @@ def uses_quotes(bar_type: BarType) -> bool:
 class _Builder:
     """OHLCV of the bar being built, as scaled integers at a common precision."""
 
-    __slots__ = ("open", "high", "low", "close", "price_prec", "volume", "size_prec", "count")
+    __slots__ = ("close", "count", "high", "low", "open", "price_prec", "size_prec", "volume")
 
     def __init__(self) -> None:
         self.open = self.high = self.low = self.close = 0

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -47,13 +48,10 @@ from livenode.model.events import (
     OrderSubmitted,
     OrderTriggered,
     OrderUpdated,
-    PositionChanged,
-    PositionClosed,
-    PositionOpened,
 )
 from livenode.model.identifiers import PositionId
 from livenode.model.orders import InvalidStateTransition, Order
-from livenode.model.position import Position, netting_position_id
+from livenode.model.position import netting_position_id
 from livenode.model.reports import FillReport, OrderStatusReport, PositionStatusReport
 
 if TYPE_CHECKING:
@@ -63,7 +61,7 @@ if TYPE_CHECKING:
     from livenode.core.clock import Clock
     from livenode.model.identifiers import ClientOrderId, InstrumentId, StrategyId, Venue
 
-__all__ = ["ExecutionEngine", "NO_EXEC_CLIENT", "position_id_for"]
+__all__ = ["NO_EXEC_CLIENT", "ExecutionEngine", "position_id_for"]
 
 _log = logging.getLogger("livenode.engines.exec")
 
@@ -136,7 +134,7 @@ class ExecutionEngine(Component):
         self._handlers[OrderStatusReport] = self._reconciler.handle_report
         self._handlers[FillReport] = self._reconciler.handle_report
         self._handlers[PositionStatusReport] = self._reconciler.handle_report
-        self._commands = {
+        self._commands: dict[type, Callable[[Any], None]] = {
             SubmitOrder: self._submit,
             ModifyOrder: self._modify,
             CancelOrder: self._cancel,
@@ -383,11 +381,11 @@ class ExecutionEngine(Component):
             out.append(order)
             seen.add(order.client_order_id)
         for coid in list(self._awaiting_first_event):
-            order = self._cache.order(coid)
-            if order is None or order.status is not OrderStatus.INITIALIZED:
+            awaiting = self._cache.order(coid)
+            if awaiting is None or awaiting.status is not OrderStatus.INITIALIZED:
                 self._awaiting_first_event.discard(coid)
             elif coid not in seen:
-                out.append(order)
+                out.append(awaiting)
         return out
 
     async def wait_settled(self, timeout: float) -> bool:
@@ -401,7 +399,7 @@ class ExecutionEngine(Component):
             self._settled = settled = asyncio.Event()
             try:
                 await asyncio.wait_for(settled.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 return not self.inflight_orders()
             finally:
                 self._settled = None

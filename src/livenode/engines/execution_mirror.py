@@ -63,7 +63,10 @@ class ExecutionMirror(Component):
         return {"applied": self.applied, "skipped": self.skipped, "refused": self.refused}
 
     def _on_exec_command(self, command: Any) -> None:
-        if type(command) is SubmitOrder and self._cache.order(command.order.client_order_id) is None:
+        if (
+            type(command) is SubmitOrder
+            and self._cache.order(command.order.client_order_id) is None
+        ):
             self._cache.add_order(Order(command.order))
 
     def _on_order_event(self, event: Any) -> None:
@@ -86,7 +89,9 @@ class ExecutionMirror(Component):
             order.apply(event)
         except InvalidStateTransition as exc:
             self.refused += 1
-            _log.error("mirror: %s refused by %s: %s", type(event).__name__, order.client_order_id, exc)
+            _log.error(
+                "mirror: %s refused by %s: %s", type(event).__name__, order.client_order_id, exc
+            )
             return
         self.applied += 1
         self._cache.update_order(order)

@@ -159,7 +159,7 @@ class Portfolio(Component):
                 waiter.clear()
                 try:
                     await asyncio.wait_for(waiter.wait(), remaining)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     return self.is_initialized_for(venues)
             return True
         finally:
@@ -184,7 +184,7 @@ class Portfolio(Component):
     def _signed_qty(snap: Any) -> Decimal:
         if type(snap) is PositionClosed:
             return _ZERO
-        qty = snap.quantity.as_decimal()
+        qty: Decimal = snap.quantity.as_decimal()
         return -qty if snap.signed_qty < 0 else qty
 
     def net_position(

@@ -44,11 +44,13 @@ from livenode.model.orders import Order
 from livenode.model.reports import FillReport, OrderStatusReport, PositionStatusReport
 
 if TYPE_CHECKING:
+    from livenode.cache.cache import Cache
     from livenode.core.clock import Clock
     from livenode.engines.clients import ExecutionClient
+    from livenode.engines.execution_engine import ExecutionEngine
     from livenode.model.identifiers import AccountId, Venue, VenueOrderId
 
-__all__ = ["Reconciler", "EXTERNAL_STRATEGY_ID", "NOT_AT_VENUE"]
+__all__ = ["EXTERNAL_STRATEGY_ID", "NOT_AT_VENUE", "Reconciler"]
 
 _log = logging.getLogger("livenode.engines.reconciliation")
 
@@ -76,7 +78,7 @@ class Reconciler:
     `position_mismatches`.
     """
 
-    def __init__(self, engine: Any, cache: Any, clock: Clock) -> None:
+    def __init__(self, engine: ExecutionEngine, cache: Cache, clock: Clock) -> None:
         self._engine = engine
         self._cache = cache
         self._clock = clock
@@ -103,7 +105,7 @@ class Reconciler:
                     ),
                     remaining,
                 )
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 ok = False
                 _log.error("reconciliation: %s did not report within %.1fs", client.name, timeout)
                 continue
@@ -134,7 +136,9 @@ class Reconciler:
             reported.add(order.client_order_id)
             self._align(order, report, fills_by_order.get(report.venue_order_id, []))
         # Cached orders the venue does not report as open.
-        for order in self._cache.orders_open(venue=venue) + self._cache.orders_inflight(venue=venue):
+        for order in self._cache.orders_open(venue=venue) + self._cache.orders_inflight(
+            venue=venue
+        ):
             if order.client_order_id in reported or order.is_closed:
                 continue
             reported.add(order.client_order_id)
@@ -143,8 +147,8 @@ class Reconciler:
             if not order.is_closed:
                 self._close_missing(order, account_id)
         if position_reports and not self._engine._config.filter_position_reports:
-            for report in position_reports:
-                self._check_position(report)
+            for position_report in position_reports:
+                self._check_position(position_report)
 
     def handle_report(self, report: Any) -> None:
         """One unsolicited report (from `ExecEngine.process`): align just what it says."""
@@ -159,9 +163,11 @@ class Reconciler:
                 _log.warning("reconciliation: fill %s of unknown order ignored", report.trade_id)
                 return
             self._apply_fills(order, [report])
-        elif type(report) is PositionStatusReport:
-            if not self._engine._config.filter_position_reports:
-                self._check_position(report)
+        elif (
+            type(report) is PositionStatusReport
+            and not self._engine._config.filter_position_reports
+        ):
+            self._check_position(report)
 
     # -- orders -----------------------------------------------------------------------------
 

@@ -11,21 +11,21 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from livenode.model.instruments import PerpetualContract
 from livenode.model.enums import AccountType, OrderSide, OrderType
+from livenode.model.instruments import PerpetualContract
 
 if TYPE_CHECKING:
     from livenode.model.commands import ModifyOrder
     from livenode.model.events import OrderInitialized
     from livenode.model.identifiers import InstrumentId, PositionId, StrategyId
-    from livenode.model.objects import Price, Quantity
+    from livenode.model.objects import Currency, Price, Quantity
 
 __all__ = [
-    "OrderChecks",
     "REASON_CODES",
+    "OrderChecks",
+    "net_position_from_cache",
     "reason_code",
     "would_increase",
-    "net_position_from_cache",
 ]
 
 # Reason codes: stable API (strategies and tests match on them).
@@ -101,15 +101,18 @@ def net_position_from_cache(
 
 
 def _signed(position: Any) -> Decimal:
-    qty = position.quantity.as_decimal()
+    qty: Decimal = position.quantity.as_decimal()
     return qty if position.signed_qty >= 0 else -qty
 
 
 def _multiple(value: Any, increment: Any) -> bool:
     """Exact: is `value` an integer multiple of `increment` (Price or Quantity)?"""
-    p = max(value.precision, increment.precision)
-    inc = increment.raw * 10 ** (p - increment.precision)
-    return inc == 0 or (value.raw * 10 ** (p - value.precision)) % inc == 0
+    p: int = max(value.precision, increment.precision)
+    inc: int = increment.raw * 10 ** (p - increment.precision)
+    if inc == 0:
+        return True
+    scaled: int = value.raw * 10 ** (p - value.precision)
+    return scaled % inc == 0
 
 
 class OrderChecks:
@@ -208,10 +211,7 @@ class OrderChecks:
         # the submitting strategy holds.
         if position_id is not None:
             position = self._cache.position(position_id)
-            if position is None or not position.is_open:
-                net = Decimal(0)
-            else:
-                net = _signed(position)
+            net = Decimal(0) if position is None or not position.is_open else _signed(position)
         else:
             net = self._net_position(init.instrument_id, init.strategy_id)
         qty = init.quantity.as_decimal()
@@ -228,6 +228,7 @@ class OrderChecks:
         # no account yet there is nothing to check against.
         if account is None or account.account_type is not AccountType.CASH:
             return None
+        currency: Currency | None
         if isinstance(instrument, PerpetualContract):
             # A derivative is margined in its settlement currency on either side
             # (no base currency changes hands); checked at leverage 1, conservatively.
@@ -283,7 +284,9 @@ def check_quantity(qty: Quantity, instrument: Any) -> str | None:
             f"> {instrument.size_precision}"
         )
     if not _multiple(qty, instrument.size_increment):
-        return f"{QUANTITY_INCREMENT}: quantity {qty} is not a multiple of {instrument.size_increment}"
+        return (
+            f"{QUANTITY_INCREMENT}: quantity {qty} is not a multiple of {instrument.size_increment}"
+        )
     if instrument.min_quantity is not None and qty < instrument.min_quantity:
         return f"{QUANTITY_BELOW_MIN}: quantity {qty} < min {instrument.min_quantity}"
     if instrument.max_quantity is not None and qty > instrument.max_quantity:

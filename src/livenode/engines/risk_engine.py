@@ -2,9 +2,10 @@
 
 Strategies publish order commands on `commands.risk`. The engine checks each and
 either forwards it on `commands.exec.{venue}` or refuses it: a refused submit
-becomes an `OrderDenied`, a refused modify an `OrderModifyRejected`, both published on the venue's command topic for
-the `ExecEngine.process` endpoint, which applies them to the order and publishes
-them to the strategy. Cancels always pass: taking risk off is never blocked.
+becomes an `OrderDenied`, a refused modify an `OrderModifyRejected`, both published
+on the venue's command topic for the `ExecEngine.process` endpoint, which applies
+them to the order and publishes them to the strategy. Cancels always pass: taking
+risk off is never blocked.
 
 Every refusal carries a reason that starts with a stable code (the constants
 below), then ": " and the detail, e.g. ``"PRICE_PRECISION: price 100.123 has
@@ -23,10 +24,6 @@ from livenode.config import parse_rate
 from livenode.core.component import Component
 from livenode.core.uuid import new_id
 from livenode.engines import risk_checks
-from livenode.engines.throttler import Throttler
-from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
-from livenode.model.enums import OrderStatus, TradingState
-from livenode.model.events import OrderDenied, OrderModifyRejected, TradingStateChanged
 
 # Re-exported: the reason codes are part of this module's API.
 from livenode.engines.risk_checks import (  # noqa: F401
@@ -60,6 +57,10 @@ from livenode.engines.risk_checks import (  # noqa: F401
     TRIGGER_PRICE_PRECISION,
     reason_code,
 )
+from livenode.engines.throttler import Throttler
+from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
+from livenode.model.enums import OrderStatus, TradingState
+from livenode.model.events import OrderDenied, OrderModifyRejected, TradingStateChanged
 
 if TYPE_CHECKING:
     from livenode.bus.message_bus import MessageBus

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Protocol
 
-__all__ = ["Throttler", "RateLike", "TimeSource"]
+__all__ = ["RateLike", "Throttler", "TimeSource"]
 
 
 class TimeSource(Protocol):
@@ -47,7 +47,7 @@ class Throttler:
         ValueError: a non-positive count or window.
     """
 
-    __slots__ = ("name", "_limit", "_interval_ns", "_clock", "_times", "accepted", "rejected")
+    __slots__ = ("_clock", "_interval_ns", "_limit", "_times", "accepted", "name", "rejected")
 
     def __init__(self, name: str, rate: RateLike, clock: TimeSource) -> None:
         count = int(rate.count)

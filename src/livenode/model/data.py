@@ -98,7 +98,9 @@ class BarSpecification(ValueStruct, frozen=True):
         """Parse "1-SECOND-MID"."""
         parts = value.split("-")
         if len(parts) != 3:
-            raise ValueError(f"invalid BarSpecification {value!r}: expected 'STEP-AGGREGATION-PRICE_TYPE'")
+            raise ValueError(
+                f"invalid BarSpecification {value!r}: expected 'STEP-AGGREGATION-PRICE_TYPE'"
+            )
         try:
             return cls(int(parts[0]), BarAggregation(parts[1]), PriceType(parts[2]))
         except ValueError as e:
@@ -148,9 +150,16 @@ class Bar(Message, frozen=True):
 
     def __post_init__(self) -> None:
         high, low = self.high, self.low
-        if not (high >= self.open and high >= self.close and low <= self.open and low <= self.close and high >= low):
+        if not (
+            high >= self.open
+            and high >= self.close
+            and low <= self.open
+            and low <= self.close
+            and high >= low
+        ):
             raise ValueError(
-                f"invalid Bar {self.bar_type}: open={self.open} high={high} low={low} close={self.close}"
+                f"invalid Bar {self.bar_type}: open={self.open} high={high} low={low} "
+                f"close={self.close}"
             )
 
 

@@ -293,9 +293,10 @@ class ComponentStateChanged(Message, frozen=True, kw_only=True):
     ts_init: int
 
     def __post_init__(self) -> None:
-        if type(self.component_id) is str:
+        component_id: object = self.component_id  # a str is accepted despite the annotation
+        if type(component_id) is str:
             # Convenience for components that keep their id as a str; frozen, hence force.
-            msgspec.structs.force_setattr(self, "component_id", ComponentId(self.component_id))
+            msgspec.structs.force_setattr(self, "component_id", ComponentId(component_id))
 
 
 class TradingStateChanged(Message, frozen=True, kw_only=True):

@@ -146,15 +146,16 @@ class Instrument(Message, frozen=True, kw_only=True):
 
 def _on_increment(raw: int, precision: int, increment: Price | Quantity) -> bool:
     p = max(precision, increment.precision)
-    value = raw * 10 ** (p - precision)
-    step = increment.raw * 10 ** (p - increment.precision)
+    value: int = raw * 10 ** (p - precision)
+    step: int = increment.raw * 10 ** (p - increment.precision)
     return value % step == 0
 
 
 def _to_precision(num: int, scale: int, precision: int) -> int:
     """`num / 10**scale` at `precision`, rounded half to even."""
     if scale <= precision:
-        return num * 10 ** (precision - scale)
+        scaled: int = num * 10 ** (precision - scale)
+        return scaled
     return div_round_half_even(num, 10 ** (scale - precision))
 
 

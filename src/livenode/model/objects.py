@@ -42,8 +42,6 @@ from livenode.model.fixed_point import (
 )
 from livenode.model.messages import ValueStruct
 
-_NOT_COMPARABLE = object()
-
 
 class Currency(ValueStruct, frozen=True):
     """A currency or asset: its code and the precision money in it is kept at."""
@@ -111,13 +109,16 @@ class FixedPoint(ValueStruct, frozen=True):
         name = type(self).__name__
         if type(self.precision) is not int or not 0 <= self.precision <= MAX_PRECISION:
             return ValueError(
-                f"invalid {name} precision {self.precision!r}: expected an int in [0, {MAX_PRECISION}]"
+                f"invalid {name} precision {self.precision!r}: "
+                f"expected an int in [0, {MAX_PRECISION}]"
             )
         if type(self.raw) is not int:
             return ValueError(f"invalid {name} raw {self.raw!r}: expected an int")
         if self.raw < self._raw_min:
             bound = "non-negative" if self._raw_min == 0 else f">= {self._raw_min}"
-            return ValueError(f"invalid {name} {format_fixed(self.raw, self.precision)}: must be {bound}")
+            return ValueError(
+                f"invalid {name} {format_fixed(self.raw, self.precision)}: must be {bound}"
+            )
         return ValueError(f"invalid {name} raw {self.raw}: out of the signed 64-bit range")
 
     # -- construction -----------------------------------------------------
@@ -163,15 +164,15 @@ class FixedPoint(ValueStruct, frozen=True):
 
     # -- comparison -------------------------------------------------------
 
-    def _comparable(self, other: object) -> tuple[Any, Any] | object:
-        """Two numbers whose comparison is the comparison of self and other."""
+    def _comparable(self, other: object) -> tuple[Any, Any] | None:
+        """Two numbers whose comparison is that of self and other; None if not comparable."""
         if type(other) is type(self):
-            diff = self.precision - other.precision  # type: ignore[attr-defined]
+            diff = self.precision - other.precision
             if diff == 0:
-                return self.raw, other.raw  # type: ignore[attr-defined]
+                return self.raw, other.raw
             if diff > 0:
-                return self.raw, other.raw * POW10[diff]  # type: ignore[attr-defined]
-            return self.raw * POW10[-diff], other.raw  # type: ignore[attr-defined]
+                return self.raw, other.raw * POW10[diff]
+            return self.raw * POW10[-diff], other.raw
         if isinstance(other, int):
             return self.raw, other * POW10[self.precision]
         if isinstance(other, float | Decimal):
@@ -180,15 +181,15 @@ class FixedPoint(ValueStruct, frozen=True):
                 return self.as_double(), float(other)  # inf / nan semantics of float
             num, den = other.as_integer_ratio()
             return self.raw * den, num * POW10[self.precision]
-        return _NOT_COMPARABLE
+        return None
 
     def __eq__(self, other: object) -> bool:
-        if type(other) is type(self) and self.precision == other.precision:  # type: ignore[attr-defined]
-            return self.raw == other.raw  # type: ignore[attr-defined]
+        if type(other) is type(self) and self.precision == other.precision:
+            return self.raw == other.raw
         pair = self._comparable(other)
-        if pair is _NOT_COMPARABLE:
+        if pair is None:
             return NotImplemented
-        a, b = pair  # type: ignore[misc]
+        a, b = pair
         return bool(a == b)
 
     def __ne__(self, other: object) -> bool:
@@ -197,11 +198,11 @@ class FixedPoint(ValueStruct, frozen=True):
 
     def _ordered(self, other: object) -> tuple[Any, Any]:
         pair = self._comparable(other)
-        if pair is _NOT_COMPARABLE:
+        if pair is None:
             raise TypeError(
                 f"cannot order {type(self).__name__} and {type(other).__name__}"
             )
-        return pair  # type: ignore[return-value]
+        return pair
 
     def __lt__(self, other: object) -> bool:
         a, b = self._ordered(other)
@@ -230,24 +231,24 @@ class FixedPoint(ValueStruct, frozen=True):
     def __add__(self, other: object) -> Self:
         if type(other) is not type(self):
             return NotImplemented
-        self._check_same(other)  # type: ignore[arg-type]
-        p1, p2 = self.precision, other.precision  # type: ignore[attr-defined]
+        self._check_same(other)
+        p1, p2 = self.precision, other.precision
         if p1 == p2:
-            return self._make(self.raw + other.raw, p1)  # type: ignore[attr-defined]
+            return self._make(self.raw + other.raw, p1)
         if p1 > p2:
-            return self._make(self.raw + other.raw * POW10[p1 - p2], p1)  # type: ignore[attr-defined]
-        return self._make(self.raw * POW10[p2 - p1] + other.raw, p2)  # type: ignore[attr-defined]
+            return self._make(self.raw + other.raw * POW10[p1 - p2], p1)
+        return self._make(self.raw * POW10[p2 - p1] + other.raw, p2)
 
     def __sub__(self, other: object) -> Self:
         if type(other) is not type(self):
             return NotImplemented
-        self._check_same(other)  # type: ignore[arg-type]
-        p1, p2 = self.precision, other.precision  # type: ignore[attr-defined]
+        self._check_same(other)
+        p1, p2 = self.precision, other.precision
         if p1 == p2:
-            return self._make(self.raw - other.raw, p1)  # type: ignore[attr-defined]
+            return self._make(self.raw - other.raw, p1)
         if p1 > p2:
-            return self._make(self.raw - other.raw * POW10[p1 - p2], p1)  # type: ignore[attr-defined]
-        return self._make(self.raw * POW10[p2 - p1] - other.raw, p2)  # type: ignore[attr-defined]
+            return self._make(self.raw - other.raw * POW10[p1 - p2], p1)
+        return self._make(self.raw * POW10[p2 - p1] - other.raw, p2)
 
     def __neg__(self) -> Self:
         return self._make(-self.raw, self.precision)
@@ -358,9 +359,9 @@ class Money(FixedPoint, frozen=True):
                 f"cannot combine Money in {self.currency.code} with Money in {other.currency.code}"
             )
 
-    def _comparable(self, other: object) -> tuple[Any, Any] | object:
+    def _comparable(self, other: object) -> tuple[Any, Any] | None:
         if type(other) is Money and other.currency != self.currency:
-            return _NOT_COMPARABLE
+            return None
         return FixedPoint._comparable(self, other)
 
     def _ordered(self, other: object) -> tuple[Any, Any]:
@@ -377,7 +378,7 @@ class Money(FixedPoint, frozen=True):
         return numeric_hash(self.raw, self.precision)
 
     @classmethod
-    def from_raw(cls, raw: int, precision: int, currency: Currency | None = None) -> Money:  # type: ignore[override]
+    def from_raw(cls, raw: int, precision: int, currency: Currency | None = None) -> Money:
         """From the scaled integer; `currency` is required."""
         if currency is None:
             raise ValueError("Money.from_raw needs a currency")
@@ -386,7 +387,9 @@ class Money(FixedPoint, frozen=True):
     @classmethod
     def new(cls, value: int | float | str | Decimal, currency: Currency) -> Money:
         """The value rounded half-to-even at the currency's precision."""
-        return cls(raw_from_value(value, currency.precision, cls.__name__), currency.precision, currency)
+        return cls(
+            raw_from_value(value, currency.precision, cls.__name__), currency.precision, currency
+        )
 
     @classmethod
     def zero(cls, currency: Currency) -> Money:
@@ -425,7 +428,8 @@ class AccountBalance(ValueStruct, frozen=True):
             )
         if self.locked + self.free != self.total:
             raise ValueError(
-                f"invalid AccountBalance: total {self.total} != locked {self.locked} + free {self.free}"
+                f"invalid AccountBalance: total {self.total} != "
+                f"locked {self.locked} + free {self.free}"
             )
 
     @property

@@ -163,4 +163,13 @@ ORDER_TRANSITIONS: Final[Mapping[tuple[OrderStatus, type[OrderEvent]], Target]] 
 #: The statuses of an unanswered modify/cancel request.
 PENDING: Final = (_S.PENDING_UPDATE, _S.PENDING_CANCEL)
 
-__all__ = ["FILL", "LATE_FILL", "ORDER_TRANSITIONS", "PENDING", "PREVIOUS", "SAME", "InvalidStateTransition", "Target"]
+__all__ = [
+    "FILL",
+    "LATE_FILL",
+    "ORDER_TRANSITIONS",
+    "PENDING",
+    "PREVIOUS",
+    "SAME",
+    "InvalidStateTransition",
+    "Target",
+]

@@ -111,7 +111,7 @@ class Order:
         """Rebuild an order from its full event history (first must be OrderInitialized)."""
         if not events or type(events[0]) is not OrderInitialized:
             raise ValueError("an order's history must start with OrderInitialized")
-        order = cls(events[0])  # type: ignore[arg-type]
+        order = cls(events[0])
         for event in events[1:]:
             order.apply(event)
         return order
@@ -150,7 +150,11 @@ class Order:
             new_status = status
         else:
             new_status = target  # type: ignore[assignment]
-        if type(event) is OrderUpdated and self._filled_qty.raw and self._filled_qty == self._quantity:
+        if (
+            type(event) is OrderUpdated
+            and self._filled_qty.raw
+            and self._filled_qty == self._quantity
+        ):
             new_status = _S.FILLED  # reduced down to what was already filled
         # Remember the last non-pending status, where a reject of a request returns to.
         if new_status in PENDING and status not in PENDING:
@@ -166,17 +170,25 @@ class Order:
             raise InvalidStateTransition(oid, status, fill, f"duplicate trade id {fill.trade_id}")
         if fill.order_side is not self._init.side:
             raise InvalidStateTransition(
-                oid, status, fill, f"fill side {fill.order_side.value} != order side {self._init.side.value}"
+                oid,
+                status,
+                fill,
+                f"fill side {fill.order_side.value} != order side {self._init.side.value}",
             )
         filled = self._filled_qty + fill.last_qty
         if filled > self._quantity:
             raise InvalidStateTransition(
-                oid, status, fill,
-                f"overfill: filled {self._filled_qty} + {fill.last_qty} > quantity {self._quantity}",
+                oid,
+                status,
+                fill,
+                f"overfill: filled {self._filled_qty} + {fill.last_qty} "
+                f"> quantity {self._quantity}",
             )
         self._filled_qty = filled
         px, qty = fill.last_px, fill.last_qty
-        self._fill_notional += px.raw * 10 ** (16 - px.precision) * qty.raw * 10 ** (16 - qty.precision)
+        self._fill_notional += (
+            px.raw * 10 ** (16 - px.precision) * qty.raw * 10 ** (16 - qty.precision)
+        )
         self._trade_ids.add(fill.trade_id)
         self._last_trade_id = fill.trade_id
         self._venue_order_id = fill.venue_order_id
@@ -328,7 +340,8 @@ class Order:
         if not filled.raw:
             return None
         # notional is scaled 10**32; the filled qty 10**16 once rescaled: one exact division.
-        return self._fill_notional / (filled.raw * 10 ** (16 - filled.precision) * 10**16)
+        scale: int = 10 ** (16 - filled.precision) * 10**16
+        return self._fill_notional / (filled.raw * scale)
 
     @property
     def trade_ids(self) -> frozenset[TradeId]:
@@ -384,9 +397,18 @@ class Order:
         price = f" @ {self._price}" if self._price is not None else ""
         return (
             f"Order({self._init.client_order_id}, {self._init.side.value} {self._quantity} "
-            f"{self._init.instrument_id} {self._init.order_type.value}{price}, {self._status.value}, "
+            f"{self._init.instrument_id} {self._init.order_type.value}{price}, "
+            f"{self._status.value}, "
             f"filled={self._filled_qty})"
         )
 
 
-__all__ = ["FILL", "LATE_FILL", "ORDER_TRANSITIONS", "PREVIOUS", "SAME", "InvalidStateTransition", "Order"]
+__all__ = [
+    "FILL",
+    "LATE_FILL",
+    "ORDER_TRANSITIONS",
+    "PREVIOUS",
+    "SAME",
+    "InvalidStateTransition",
+    "Order",
+]

@@ -53,7 +53,9 @@ class Position:
 
     def __init__(self, instrument: Instrument, fill: OrderFilled) -> None:
         if fill.instrument_id != instrument.id:
-            raise ValueError(f"fill {fill.trade_id} is for {fill.instrument_id}, not {instrument.id}")
+            raise ValueError(
+                f"fill {fill.trade_id} is for {fill.instrument_id}, not {instrument.id}"
+            )
         self.instrument_id: InstrumentId = instrument.id
         self.id: PositionId = fill.position_id or netting_position_id(
             fill.instrument_id, fill.strategy_id
@@ -137,7 +139,9 @@ class Position:
             )
             closed_before = self._closed_raw
             prev_close = self._avg_close if self._avg_close is not None else Fraction(0)
-            self._avg_close = (prev_close * closed_before + px * closing) / (closed_before + closing)
+            self._avg_close = (prev_close * closed_before + px * closing) / (
+                closed_before + closing
+            )
             self._closed_raw = closed_before + closing
             self._signed = signed + direction * q
             if q > held:
@@ -203,7 +207,8 @@ class Position:
     @property
     def signed_qty(self) -> float:
         """Open quantity, positive long, negative short."""
-        return self._signed / 10**self._qp
+        scale: int = 10**self._qp
+        return self._signed / scale
 
     @property
     def peak_qty(self) -> Quantity:

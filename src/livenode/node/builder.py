@@ -20,7 +20,7 @@ from livenode.config import ClientConfig, ConfigError, resolve_client_config
 from livenode.node.clients import ClientFactory, LiveDataClient, LiveExecutionClient
 from livenode.node.kernel import Kernel
 
-__all__ = ["TradingNodeBuilder", "BuildError"]
+__all__ = ["BuildError", "TradingNodeBuilder"]
 
 _log = logging.getLogger("livenode.node.builder")
 

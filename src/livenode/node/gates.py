@@ -17,13 +17,13 @@ from livenode.core.errors import LivenodeError
 from livenode.node.clients import LiveClient, LiveExecutionClient
 
 __all__ = [
-    "StartupGateError",
     "StartAborted",
-    "run_gate",
-    "connect_clients",
-    "disconnect_clients",
-    "describe_unconnected",
+    "StartupGateError",
     "client_kind",
+    "connect_clients",
+    "describe_unconnected",
+    "disconnect_clients",
+    "run_gate",
 ]
 
 _log = logging.getLogger("livenode.node")
@@ -91,7 +91,7 @@ async def run_gate(
     if task in done:
         try:
             result = task.result()
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             raise StartupGateError(name, describe(), timeout) from None
         except Exception as exc:
             raise StartupGateError(name, str(exc)) from exc
@@ -161,7 +161,7 @@ async def disconnect_clients(groups: Iterable[Iterable[LiveClient]], timeout: fl
             task.cancel()
         if pending:
             await asyncio.wait(pending, timeout=_UNWIND_SECONDS)
-            stuck = [c.name for c, t in zip(connected, tasks) if t in pending]
+            stuck = [c.name for c, t in zip(connected, tasks, strict=True) if t in pending]
             _log.error("clients did not disconnect within %gs: %s", timeout, ", ".join(stuck))
             ok = False
         for task in done:

@@ -29,8 +29,8 @@ from livenode.core.clock import Clock, LiveClock
 from livenode.core.uuid import new_id
 from livenode.engines.data_engine import DataEngine
 from livenode.engines.data_mirror import DataMirror
-from livenode.engines.execution_mirror import ExecutionMirror
 from livenode.engines.execution_engine import ExecutionEngine
+from livenode.engines.execution_mirror import ExecutionMirror
 from livenode.engines.portfolio import Portfolio
 from livenode.engines.risk_engine import RiskEngine
 from livenode.model.identifiers import TraderId, Venue
@@ -43,7 +43,7 @@ from livenode.node.clients import (
 from livenode.trading.strategy import Strategy
 from livenode.trading.trader import Trader
 
-__all__ = ["Kernel", "ALL_ROLES", "ROLES"]
+__all__ = ["ALL_ROLES", "ROLES", "Kernel"]
 
 ROLES = ("data", "risk", "exec", "trader")
 ALL_ROLES: frozenset[str] = frozenset(ROLES)

@@ -30,6 +30,7 @@ once with code ``128 + signal number`` (130 for SIGINT, 143 for SIGTERM).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import logging
 import os
@@ -57,7 +58,7 @@ from livenode.node.gates import (
 from livenode.node.kernel import ALL_ROLES, Kernel
 from livenode.node.stats import NodeStats
 
-__all__ = ["TradingNode", "StartupGateError", "NodeState", "resolve_loop", "FORCED_EXIT_BASE"]
+__all__ = ["FORCED_EXIT_BASE", "NodeState", "StartupGateError", "TradingNode", "resolve_loop"]
 
 _log = logging.getLogger("livenode.node")
 
@@ -492,10 +493,9 @@ class TradingNode:
 
     def _remove_signal_handlers(self) -> None:
         for sig in self._signals_installed:
-            try:
+            # The loop may be closing: nothing left to restore.
+            with contextlib.suppress(RuntimeError, ValueError):
                 self._loop.remove_signal_handler(sig)
-            except (RuntimeError, ValueError):  # loop closing; nothing left to restore
-                pass
         self._signals_installed.clear()
 
     def _on_signal(self, signum: int) -> None:

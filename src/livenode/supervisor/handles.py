@@ -7,6 +7,7 @@ crash-loop limit is reached; STOPPING/STOPPED/EXITED at the end.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
 import signal
@@ -87,9 +88,10 @@ class WorkerHandle:
         """Collect the exit status if the process ended (waitpid, no blocking)."""
         if self.process is None or self.process.returncode is not None:
             return False
-        if self.process.poll() is None:
+        returncode = self.process.poll()
+        if returncode is None:
             return False
-        self.exit_status = describe_exit(self.process.returncode)
+        self.exit_status = describe_exit(returncode)
         self.exited_at = time.time()
         return True
 
@@ -97,10 +99,8 @@ class WorkerHandle:
         """SIGKILL the process (it is reaped by the SIGCHLD path)."""
         if self.alive and self.process is not None:
             self.killed = True
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
 
 def describe_exit(returncode: int) -> str:

@@ -8,6 +8,7 @@ would block it), and stops it after every worker has stopped: TERM, then KILL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -54,9 +55,12 @@ class Service:
         return self.process.returncode is None
 
     def reap(self) -> bool:
-        if self.process.returncode is not None or self.process.poll() is None:
+        if self.process.returncode is not None:
             return False
-        self.exit_status = describe_exit(self.process.returncode)
+        returncode = self.process.poll()
+        if returncode is None:
+            return False
+        self.exit_status = describe_exit(returncode)
         return True
 
 
@@ -116,10 +120,8 @@ async def stop_service(service: Service, loop: asyncio.AbstractEventLoop, timeou
     """TERM, wait up to `timeout`, then KILL; always closes our end of its pipe."""
     try:
         if service.alive:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(service.process.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             deadline = time.monotonic() + timeout
             while not service.reap() and service.alive:
                 if time.monotonic() > deadline:
@@ -134,9 +136,7 @@ async def stop_service(service: Service, loop: asyncio.AbstractEventLoop, timeou
     finally:
         stdout = service.process.stdout
         if stdout is not None:
-            try:
+            with contextlib.suppress(ValueError, OSError):
                 loop.remove_reader(stdout.fileno())
-            except (ValueError, OSError):
-                pass
             stdout.close()
     _log.info("service %s stopped: %s", service.spec.name, service.exit_status)

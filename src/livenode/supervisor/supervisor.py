@@ -17,6 +17,7 @@ reaped at once without polling and without SIGCHLD, which uvloop keeps for itsel
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -488,10 +489,8 @@ class Supervisor:
 
     def _remove_signal_handlers(self, loop: asyncio.AbstractEventLoop) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
+            with contextlib.suppress(RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)
-            except (RuntimeError, ValueError):
-                pass
 
     async def _event_loop(self) -> None:
         while True:
@@ -619,10 +618,8 @@ class Supervisor:
             if remaining <= 0:
                 return False
             self._exited.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._exited.wait(), min(remaining, 0.5))
-            except TimeoutError:
-                pass
 
     def _kill_all(self) -> None:
         for handle in self.handles.values():

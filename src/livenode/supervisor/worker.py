@@ -308,20 +308,17 @@ class Worker:
         while True:
             _, msg = await control.recv()
             self._last_ack = time.monotonic()
-            kind = type(msg)
-            if kind is Go:
+            if isinstance(msg, Go):
                 if self._go.is_set():
                     self._resync()  # a second Go: a restarted peer joined
                 else:
                     self._go.set()
-            elif kind is Stop:
+            elif isinstance(msg, Stop):
                 self._stop(f"supervisor: {msg.reason}" if msg.reason else "supervisor stop")
-            elif kind is SetTradingState:
+            elif isinstance(msg, SetTradingState):
                 self._set_trading_state(msg)
-            elif kind is Ack:
-                pass
-            else:
-                _log.warning("unexpected control message %s", kind.__name__)
+            elif not isinstance(msg, Ack):
+                _log.warning("unexpected control message %s", type(msg).__name__)
 
     def _set_trading_state(self, msg: SetTradingState) -> None:
         node = self.node

@@ -142,7 +142,7 @@ class OrderFactory:
         expire_time_ns: int | None,
         post_only: bool,
         reduce_only: bool,
-        tags: list[str] | None,
+        tags: list[str] | tuple[str, ...] | None,
     ) -> Order:
         # Fail at the call site, with the strategy's own arguments in the message,
         # rather than as a denial far away in the risk engine.

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from livenode.model.identifiers import TraderId
     from livenode.model.orders import Order
 
-__all__ = ["Strategy", "OrderRegistry", "FaultCallback"]
+__all__ = ["FaultCallback", "OrderRegistry", "Strategy"]
 
 _S = ComponentState
 # States in which user handlers receive events (STOPPING: fills of the managed

@@ -65,7 +65,9 @@ class Trader(Component):
         self._cache = cache
         self._cache_facade = cache if isinstance(cache, CacheFacade) else CacheFacade(cache)
         # The kernel may hand the Portfolio itself; strategies only ever see the facade.
-        self._portfolio = PortfolioFacade(portfolio) if isinstance(portfolio, Portfolio) else portfolio
+        self._portfolio = (
+            PortfolioFacade(portfolio) if isinstance(portfolio, Portfolio) else portfolio
+        )
         self._loop = loop
         self._on_stop_node = on_stop_node
         self._strategies: dict[StrategyId, Strategy] = {}
@@ -180,7 +182,9 @@ class Trader(Component):
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
-                _log.warning("trader: %d strategies did not stop within %.1fs", len(pending), timeout)
+                _log.warning(
+                    "trader: %d strategies did not stop within %.1fs", len(pending), timeout
+                )
         self._set_state(_S.STOPPED)
 
     # -- capabilities handed to strategies ---------------------------------------------------
@@ -202,7 +206,9 @@ class Trader(Component):
         _log.error("trader: %s", reason)
         if strategy.config.on_fault == "stop_node":
             if self._on_stop_node is None:
-                _log.error("trader: %s asks to stop the node, but no stop callback is set", strategy.id)
+                _log.error(
+                    "trader: %s asks to stop the node, but no stop callback is set", strategy.id
+                )
                 return
             try:
                 self._on_stop_node(reason)

@@ -4,6 +4,7 @@ test is left in /dev/shm."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -32,7 +33,9 @@ def no_leftover_segments(trader_id: str) -> Iterator[None]:
     for name in left:
         os.unlink(os.path.join(SHM_DIR, name))
     if left:
-        pytest.fail(f"the test left shared-memory segments behind (now removed): {left}", pytrace=False)
+        pytest.fail(
+            f"the test left shared-memory segments behind (now removed): {left}", pytrace=False
+        )
 
 
 @pytest.fixture
@@ -55,7 +58,5 @@ def spawn() -> Iterator[Callable[..., subprocess.Popen[str]]]:
         proc.wait(timeout=10)
         for pipe in (proc.stdin, proc.stdout, proc.stderr):
             if pipe is not None and not pipe.closed:
-                try:
+                with contextlib.suppress(BrokenPipeError):
                     pipe.close()
-                except BrokenPipeError:
-                    pass

@@ -73,7 +73,12 @@ def reader(prefix: str, instrument: str, count: int) -> None:
                 stale += 1
                 continue
             bid, ask, bsz, asz, ts_event, ts_init = v  # type: ignore[misc]
-            if ask != bid + SPREAD or (bsz, asz) != expected_sizes(bid) or ts_event != bid or ts_init != bid:
+            if (
+                ask != bid + SPREAD
+                or (bsz, asz) != expected_sizes(bid)
+                or ts_event != bid
+                or ts_init != bid
+            ):
                 violations += 1
             if bid != last:
                 distinct += 1

@@ -10,12 +10,11 @@ from collections.abc import Callable
 
 import pytest
 
+from conftest import SHM_DIR  # type: ignore[import-not-found]
 from livenode.cache.shm import ShmTables, StaleRowError, find_stale_segments, remove_stale_segments
 from livenode.model.data import QuoteTick
 from livenode.model.identifiers import InstrumentId
 from livenode.model.objects import Price, Quantity
-
-from conftest import SHM_DIR  # type: ignore[import-not-found]
 
 Spawn = Callable[..., subprocess.Popen[str]]
 BTC = InstrumentId("BTCUSDT.SIM")
@@ -38,9 +37,13 @@ def _line(proc: subprocess.Popen[str]) -> str:
     return line
 
 
-def test_worker_attach_and_exit_leaves_the_segment_and_no_warning(trader_id: str, spawn: Spawn) -> None:
+def test_worker_attach_and_exit_leaves_the_segment_and_no_warning(
+    trader_id: str, spawn: Spawn
+) -> None:
     with ShmTables.create(trader_id, "i1", instruments=[(BTC, 2, 3)]) as tables:
-        tables.quotes.write(QuoteTick(BTC, Price(12345, 2), Price(12346, 2), Quantity(1, 3), Quantity(1, 3), 1, 2))
+        tables.quotes.write(
+            QuoteTick(BTC, Price(12345, 2), Price(12346, 2), Quantity(1, 3), Quantity(1, 3), 1, 2)
+        )
         for _ in range(2):  # twice: the first exit must not have removed anything
             proc = spawn("read", tables.prefix, BTC.value)
             out, err = proc.communicate(timeout=60)
@@ -99,7 +102,9 @@ def test_torture_no_torn_read_across_processes(trader_id: str, spawn: Spawn) -> 
 
 
 def test_writer_killed_mid_write_readers_report_stale(trader_id: str, spawn: Spawn) -> None:
-    with ShmTables.create(trader_id, "k", instruments=[(BTC, 2, 3)], stale_timeout_ns=60_000_000_000) as tables:
+    with ShmTables.create(
+        trader_id, "k", instruments=[(BTC, 2, 3)], stale_timeout_ns=60_000_000_000
+    ) as tables:
         holder = spawn("hold", tables.prefix, BTC.value)
         tag, row = _line(holder).split()
         assert tag == "held"
@@ -120,7 +125,9 @@ def test_writer_killed_mid_write_readers_report_stale(trader_id: str, spawn: Spa
         assert tables.quotes.read_raw(int(row)) == (5, 12, 1, 1, 1, 1)
 
 
-def test_killed_node_segments_are_cleaned_and_a_live_nodes_are_not(trader_id: str, spawn: Spawn) -> None:
+def test_killed_node_segments_are_cleaned_and_a_live_nodes_are_not(
+    trader_id: str, spawn: Spawn
+) -> None:
     with ShmTables.create(trader_id, "live", instruments=[(BTC, 2, 3)]) as live:
         node = spawn("node", trader_id, "crashed", BTC.value)
         assert _line(node) == "ready"

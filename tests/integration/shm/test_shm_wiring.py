@@ -9,6 +9,19 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 import pytest
+from tests.unit.engines.helpers import (
+    IID,
+    TRADER,
+    RecordingExecClient,
+    accepted,
+    account_state,
+    filled,
+    make_instrument,
+    order_init,
+    quote,
+    submit,
+    submitted,
+)
 
 from livenode.bus import topics
 from livenode.bus.message_bus import MessageBus
@@ -21,11 +34,6 @@ from livenode.engines.clients import EXEC_ENGINE_PROCESS
 from livenode.engines.execution_engine import ExecutionEngine
 from livenode.engines.portfolio import Portfolio
 from livenode.model.enums import OrderSide
-
-from tests.unit.engines.helpers import (
-    IID, TRADER, RecordingExecClient, accepted, account_state, filled, make_instrument,
-    order_init, quote, submit, submitted,
-)
 
 TRADER_ID = "SHMWIRE-001"
 
@@ -69,7 +77,8 @@ def test_one_process_writes_another_reads_through_its_cache(tables: ShmTables) -
             bus.send(EXEC_ENGINE_PROCESS, event)
         bus.send(EXEC_ENGINE_PROCESS, account_state())
         (snapshot,) = [
-            reader_tables.positions.read(sid, iid) for sid, iid in reader_tables.positions.keys()
+            reader_tables.positions.read(sid, iid)
+            for sid, iid in reader_tables.positions.keys()  # noqa: SIM118 - not a dict
         ]
         assert snapshot is not None and str(snapshot.quantity) == "2.000"
         assert reader_tables.accounts.balances(account_state().account_id)

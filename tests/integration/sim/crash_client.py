@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from tests.unit.adapters.sim_helpers import Recorder, submit
+
 from livenode.adapters.sim import SimExecClientConfig, SimExecClientFactory
 from livenode.bus.message_bus import MessageBus
 from livenode.cache.cache import Cache
@@ -17,7 +19,6 @@ from livenode.core.clock import LiveClock
 from livenode.model.events import OrderAccepted
 from livenode.model.identifiers import TraderId
 from livenode.node.clients import EXEC_ENGINE_PROCESS, ClientContext
-from tests.unit.adapters.sim_helpers import Recorder, submit
 
 
 async def main(run_dir: str, price: str) -> None:

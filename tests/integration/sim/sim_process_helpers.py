@@ -65,7 +65,7 @@ async def stop_server(proc: asyncio.subprocess.Process) -> int:
         proc.send_signal(signal.SIGTERM)
     try:
         return await asyncio.wait_for(proc.wait(), STOP_TIMEOUT)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         proc.kill()
         await proc.wait()
         raise AssertionError("venue process did not stop on SIGTERM") from None

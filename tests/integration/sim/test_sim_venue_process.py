@@ -12,12 +12,29 @@ from pathlib import Path
 
 import psutil
 import pytest
+from tests.integration.sim.sim_process_helpers import (
+    NodeSide,
+    make_run_dir,
+    node_side,
+    remove_run_dir,
+    run_child,
+    start_server,
+    stop_server,
+)
+from tests.unit.adapters.sim_helpers import (
+    BTC_ID,
+    Recorder,
+    cancel,
+    submit,
+    venue_config,
+    wait_until,
+)
 
 from livenode.adapters.sim import (
     RemoteSimVenue,
-    SimExecClient,
     SimDataClientConfig,
     SimDataClientFactory,
+    SimExecClient,
     SimExecClientConfig,
     SimExecClientFactory,
     SimVenueUnavailable,
@@ -36,23 +53,6 @@ from livenode.model.events import (
 )
 from livenode.model.identifiers import AccountId, Venue
 from livenode.model.reports import FillReport, OrderStatusReport
-from tests.integration.sim.sim_process_helpers import (
-    NodeSide,
-    make_run_dir,
-    node_side,
-    remove_run_dir,
-    run_child,
-    start_server,
-    stop_server,
-)
-from tests.unit.adapters.sim_helpers import (
-    BTC_ID,
-    Recorder,
-    cancel,
-    submit,
-    venue_config,
-    wait_until,
-)
 
 SIM = Venue("SIM")
 
@@ -214,8 +214,9 @@ async def test_venue_keeps_its_orders_when_a_client_process_dies(run_dir, server
 
 
 def cancel_for(report: OrderStatusReport):  # type: ignore[no-untyped-def]
-    from livenode.model.commands import CancelOrder
     from tests.unit.adapters.sim_helpers import STRATEGY, TRADER
+
+    from livenode.model.commands import CancelOrder
 
     return CancelOrder(
         trader_id=TRADER, strategy_id=STRATEGY, command_id="c", ts_init=0, ts_trigger=0,

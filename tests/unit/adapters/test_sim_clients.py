@@ -75,7 +75,7 @@ async def test_factories_share_the_venue_through_resources(context):
 
 
 async def test_exec_factory_without_venue_names_the_missing_data_client(context):
-    with pytest.raises(LookupError, match="no sim venue 'SIM'.*SimDataClientFactory"):
+    with pytest.raises(LookupError, match=r"no sim venue 'SIM'.*SimDataClientFactory"):
         SimExecClientFactory.create("SIM", SimExecClientConfig(), context)
 
 
@@ -145,7 +145,7 @@ async def test_unsubscribe_stops_forwarding(context):
 
 
 async def test_exec_client_round_trip_over_the_bus(context):
-    data, execs = endpoints(context)
+    _data, execs = endpoints(context)
     data_client = SimDataClientFactory.create("SIM", data_config(rate_per_second=500.0), context)
     exec_client = SimExecClientFactory.create("SIM", SimExecClientConfig(), context)
     await data_client.connect()

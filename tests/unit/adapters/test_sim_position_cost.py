@@ -33,7 +33,9 @@ def test_three_buys_then_closes_in_thirds_realize_exactly() -> None:
 
 
 @given(
-    st.lists(st.tuples(st.integers(1, 5000), st.integers(100_000, 500_000)), min_size=1, max_size=8),
+    st.lists(
+        st.tuples(st.integers(1, 5000), st.integers(100_000, 500_000)), min_size=1, max_size=8
+    ),
     st.integers(100_000, 500_000),
     st.lists(st.integers(1, 7), min_size=1, max_size=6),
 )

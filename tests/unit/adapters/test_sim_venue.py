@@ -203,7 +203,7 @@ async def test_replay_error_stops_feed_with_the_error():
 async def test_bad_venue_configs_name_the_problem():
     with pytest.raises(SimVenueError, match="expected '<amount> <CURRENCY>'"):
         make_venue(venue_config(starting_balances=["lots"]))
-    with pytest.raises(SimVenueError, match="needs feed.replay_path"):
+    with pytest.raises(SimVenueError, match=r"needs feed.replay_path"):
         make_venue(venue_config(mode="replay"))
     with pytest.raises(SimVenueError, match="differs from venue"):
         make_venue(SimVenueConfig(venue="OTHER"))
@@ -219,7 +219,7 @@ async def test_bad_venue_configs_name_the_problem():
 
 
 async def test_attach_delivers_account_state(tmp_path):
-    venue, events = await static_venue(tmp_path)
+    _venue, events = await static_venue(tmp_path)
     state = events.items[0]
     assert isinstance(state, AccountState)
     balances = {str(b.currency): b for b in state.balances}

@@ -32,7 +32,9 @@ def no_leftover_segments(trader_id: str) -> Iterator[None]:
     for name in left:
         os.unlink(os.path.join(SHM_DIR, name))
     if left:
-        pytest.fail(f"the test left shared-memory segments behind (now removed): {left}", pytrace=False)
+        pytest.fail(
+            f"the test left shared-memory segments behind (now removed): {left}", pytrace=False
+        )
 
 
 @pytest.fixture

@@ -32,7 +32,9 @@ def _patch(path: str, offset: int, fmt: str, value: object) -> None:
         os.close(fd)
 
 
-def test_create_names_every_table_after_trader_and_instance(tables: ShmTables, trader_id: str) -> None:
+def test_create_names_every_table_after_trader_and_instance(
+    tables: ShmTables, trader_id: str
+) -> None:
     assert tables.prefix == f"livenode-{trader_id}-inst1"
     assert tables.segment_names == [f"livenode-{trader_id}-inst1-{k}" for k in TABLE_KINDS]
     for name in tables.segment_names:
@@ -54,7 +56,12 @@ def test_header_records_owner_version_and_geometry(tables: ShmTables, trader_id:
 @pytest.mark.parametrize(
     ("offset", "fmt", "value", "text"),
     [
-        (8, "<I", LAYOUT_VERSION + 1, f"layout version is {LAYOUT_VERSION + 1}, expected {LAYOUT_VERSION}"),
+        (
+            8,
+            "<I",
+            LAYOUT_VERSION + 1,
+            f"layout version is {LAYOUT_VERSION + 1}, expected {LAYOUT_VERSION}",
+        ),
         (16, "<I", 128, "row size is 128, expected 64"),
         (24, "<I", 12345, "layout id is 12345"),
         (0, "<8s", b"NOTOURS!", "magic"),
@@ -106,7 +113,9 @@ def test_failed_create_removes_what_it_created(trader_id: str) -> None:
     # (the autouse fixture fails the test if a segment is left)
 
 
-@pytest.mark.parametrize(("trader", "instance"), [("TRADER-001", "a/b"), ("TRADER-001", ""), ("NODASH", "x")])
+@pytest.mark.parametrize(
+    ("trader", "instance"), [("TRADER-001", "a/b"), ("TRADER-001", ""), ("NODASH", "x")]
+)
 def test_invalid_name_parts_are_refused(trader: str, instance: str) -> None:
     with pytest.raises(ValueError):
         segment_prefix(trader, instance)
@@ -116,7 +125,7 @@ def test_full_registry_raises_capacity_error(trader_id: str) -> None:
     with ShmTables.create(trader_id, "cap", capacity=ShmCapacity(instruments=2)) as t:
         t.instruments.register(InstrumentId("A.SIM"), 2, 2)
         t.instruments.register(InstrumentId("B.SIM"), 2, 2)
-        with pytest.raises(ShmCapacityError, match="is full .2 rows.*C.SIM"):
+        with pytest.raises(ShmCapacityError, match=r"is full .2 rows.*C.SIM"):
             t.instruments.register(InstrumentId("C.SIM"), 2, 2)
 
 

@@ -35,7 +35,9 @@ def _set_row_pid(tables: ShmTables, row: int, pid: int) -> None:
 
 
 def test_row_held_odd_by_a_live_writer_is_stale_after_the_timeout(trader_id: str) -> None:
-    with ShmTables.create(trader_id, "s", instruments=[(BTC, 2, 3)], stale_timeout_ns=50_000_000) as t:
+    with ShmTables.create(
+        trader_id, "s", instruments=[(BTC, 2, 3)], stale_timeout_ns=50_000_000
+    ) as t:
         t.quotes.write_raw(0, 1, 8, 1, 1, 1, 1)
         t.quotes.rows._begin_write(0)
         start = time.monotonic()
@@ -52,7 +54,9 @@ def test_row_held_odd_by_a_live_writer_is_stale_after_the_timeout(trader_id: str
 
 def test_row_left_odd_by_a_dead_writer_is_stale_at_once(trader_id: str) -> None:
     # Long timeout: only the dead-writer check can end the read quickly.
-    with ShmTables.create(trader_id, "s", instruments=[(BTC, 2, 3)], stale_timeout_ns=60_000_000_000) as t:
+    with ShmTables.create(
+        trader_id, "s", instruments=[(BTC, 2, 3)], stale_timeout_ns=60_000_000_000
+    ) as t:
         t.quotes.write_raw(0, 1, 8, 1, 1, 1, 1)
         t.quotes.rows._begin_write(0)
         dead = _dead_pid()

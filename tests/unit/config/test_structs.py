@@ -7,10 +7,10 @@ import pytest
 
 from livenode.config import (
     CacheConfig,
-    ImportableStrategyConfig,
-    LoggingConfig,
     ClientConfig,
     ConfigError,
+    ImportableStrategyConfig,
+    LoggingConfig,
     Rate,
     RiskEngineConfig,
     TimeoutsConfig,

@@ -128,7 +128,7 @@ def test_full_lifecycle() -> None:
 
 
 def test_stop_from_degraded() -> None:
-    engine, pub, _ = make()
+    engine, _pub, _ = make()
     engine.start()
     engine.degrade()
     engine.stop()
@@ -220,7 +220,7 @@ def test_failing_hook_faults_and_propagates(
 
 
 def test_failing_fault_hook_still_faults() -> None:
-    engine, pub, _ = make(fail_on="fault")
+    engine, _pub, _ = make(fail_on="fault")
     engine.start()
     engine.fault()  # the hook's error is logged, not raised
     assert engine.is_faulted

@@ -162,7 +162,9 @@ def submitted(init: OrderInitialized) -> OrderSubmitted:
 
 
 def accepted(init: OrderInitialized, vid: str = "V-1") -> OrderAccepted:
-    return OrderAccepted(venue_order_id=VenueOrderId(vid), account_id=ACCOUNT, **_event_fields(init))
+    return OrderAccepted(
+        venue_order_id=VenueOrderId(vid), account_id=ACCOUNT, **_event_fields(init)
+    )
 
 
 def filled(
@@ -214,7 +216,9 @@ def make_env() -> Env:
 class RecordingDataClient:
     """A data client that records the calls the engine makes."""
 
-    def __init__(self, venue: Venue = SIM, venue_bars: bool = False, name: str = "SIM-DATA") -> None:
+    def __init__(
+        self, venue: Venue = SIM, venue_bars: bool = False, name: str = "SIM-DATA"
+    ) -> None:
         self.name = name
         self.venue = venue
         self.is_connected = True

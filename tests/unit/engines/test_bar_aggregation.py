@@ -20,7 +20,9 @@ SEC = 1_000_000_000
 IID = InstrumentId("BTCUSDT.SIM")
 
 
-def quote(bid: str, ask: str, bid_size: str = "1.0", ask_size: str = "3.0", ts: int = 0) -> QuoteTick:
+def quote(
+    bid: str, ask: str, bid_size: str = "1.0", ask_size: str = "3.0", ts: int = 0
+) -> QuoteTick:
     return QuoteTick(
         IID, Price.from_str(bid), Price.from_str(ask), Quantity.from_str(bid_size),
         Quantity.from_str(ask_size), ts, ts,
@@ -29,7 +31,13 @@ def quote(bid: str, ask: str, bid_size: str = "1.0", ask_size: str = "3.0", ts: 
 
 def trade(px: str, size: str, ts: int = 0, n: int = 1) -> TradeTick:
     return TradeTick(
-        IID, Price.from_str(px), Quantity.from_str(size), AggressorSide.BUYER, TradeId(f"T{n}"), ts, ts
+        IID,
+        Price.from_str(px),
+        Quantity.from_str(size),
+        AggressorSide.BUYER,
+        TradeId(f"T{n}"),
+        ts,
+        ts,
     )
 
 

@@ -23,7 +23,18 @@ from livenode.model.data import Bar, BarType
 from livenode.model.identifiers import InstrumentId, Venue
 from livenode.model.objects import Price, Quantity
 
-from .helpers import IID, SEC, SIM, T0, Env, RecordingDataClient, make_env, make_instrument, quote, trade
+from .helpers import (
+    IID,
+    SEC,
+    SIM,
+    T0,
+    Env,
+    RecordingDataClient,
+    make_env,
+    make_instrument,
+    quote,
+    trade,
+)
 
 
 def cmd(cls: type, venue: Venue = SIM, **fields: Any) -> Any:
@@ -87,7 +98,7 @@ def test_unknown_venue_is_logged_and_counted(env: Env, caplog: pytest.LogCapture
 
 
 def test_unsubscribe_without_subscription_does_not_call_client(env: Env) -> None:
-    engine, client = build(env)
+    _engine, client = build(env)
     env.msgbus.publish(topics.data_commands(SIM), cmd(UnsubscribeQuoteTicks, instrument_id=IID))
     assert client.calls == []
 
@@ -111,7 +122,9 @@ def test_process_caches_and_publishes_each_kind(env: Env) -> None:
     bars = env.record(topics.bars(bar_type))
     instrument = make_instrument()
     q, t = quote("100.00", "100.10"), trade("100.05")
-    b = Bar(bar_type, q.bid_price, q.ask_price, q.bid_price, q.ask_price, Quantity.from_str("1"), T0, T0)
+    b = Bar(
+        bar_type, q.bid_price, q.ask_price, q.bid_price, q.ask_price, Quantity.from_str("1"), T0, T0
+    )
     for item in (instrument, q, t, b):
         env.msgbus.send(DATA_ENGINE_PROCESS, item)
     assert instruments == [instrument] and quotes == [q] and trades == [t] and bars == [b]

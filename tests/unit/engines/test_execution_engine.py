@@ -9,22 +9,43 @@ import pytest
 
 from livenode.bus import topics
 from livenode.config import ExecEngineConfig
+from livenode.core.uuid import new_id
 from livenode.engines.clients import EXEC_ENGINE_PROCESS, ExecutionClient
 from livenode.engines.execution_engine import ExecutionEngine
 from livenode.model.commands import CancelAllOrders
 from livenode.model.enums import OrderSide, OrderStatus, PositionSide
 from livenode.model.events import (
-    OrderAccepted, OrderCancelRejected, OrderDenied, OrderFilled, OrderSubmitted,
-    PositionChanged, PositionClosed, PositionOpened,
+    OrderAccepted,
+    OrderCancelRejected,
+    OrderDenied,
+    OrderFilled,
+    OrderSubmitted,
+    PositionChanged,
+    PositionClosed,
+    PositionOpened,
 )
 from livenode.model.identifiers import AccountId, InstrumentId, PositionId, Venue
 from livenode.model.objects import Money
 from livenode.model.orders import Order
-from livenode.core.uuid import new_id
 
 from .helpers import (
-    ACCOUNT, IID, STRAT, T0, TRADER, USDT, Env, RecordingExecClient, accepted,
-    account_state, cancel, filled, make_env, make_instrument, modify, order_init, submit,
+    ACCOUNT,
+    IID,
+    STRAT,
+    T0,
+    TRADER,
+    USDT,
+    Env,
+    RecordingExecClient,
+    accepted,
+    account_state,
+    cancel,
+    filled,
+    make_env,
+    make_instrument,
+    modify,
+    order_init,
+    submit,
     submitted,
 )
 
@@ -36,7 +57,9 @@ class Harness:
         self.env: Env = make_env()
         self.env.cache.add_instrument(make_instrument())
         self.client = RecordingExecClient()
-        self.engine = ExecutionEngine(self.env.msgbus, self.env.cache, self.env.clock, ExecEngineConfig())
+        self.engine = ExecutionEngine(
+            self.env.msgbus, self.env.cache, self.env.clock, ExecEngineConfig()
+        )
         self.engine.register_client(self.client)
         self.engine.start()
         self.order_events = self.env.record(topics.order_events(STRAT))
@@ -198,7 +221,7 @@ def test_duplicate_fill_is_ignored(h: Harness) -> None:
 
 def test_fill_carries_the_netting_position_id(h: Harness) -> None:
     h.fill(OrderSide.BUY, "1.000", "100.00", "T-1")
-    fill = [e for e in h.order_events if type(e) is OrderFilled][0]
+    fill = next(e for e in h.order_events if type(e) is OrderFilled)
     assert fill.position_id == PID
 
 
@@ -209,7 +232,13 @@ def test_position_lifecycle_open_add_reduce_flip_close(h: Harness) -> None:
     h.fill(OrderSide.SELL, "3.000", "100.00", "T-4")    # flip: -5 realized, short 2 @ 100
     h.fill(OrderSide.BUY, "2.000", "90.00", "T-5")      # close: +20 realized
     kinds = [type(e) for e in h.position_events]
-    assert kinds == [PositionOpened, PositionChanged, PositionChanged, PositionChanged, PositionClosed]
+    assert kinds == [
+        PositionOpened,
+        PositionChanged,
+        PositionChanged,
+        PositionChanged,
+        PositionClosed,
+    ]
     sides = [e.side for e in h.position_events]
     assert sides == [PositionSide.LONG, PositionSide.LONG, PositionSide.LONG, PositionSide.SHORT,
                      PositionSide.FLAT]

@@ -13,8 +13,15 @@ from livenode.model.enums import OrderSide, OrderStatus, PositionSide
 from livenode.model.orders import Order
 
 from .helpers import (
-    RecordingExecClient, accepted, account_state, filled, make_env, make_instrument,
-    order_init, submit, submitted,
+    RecordingExecClient,
+    accepted,
+    account_state,
+    filled,
+    make_env,
+    make_instrument,
+    order_init,
+    submit,
+    submitted,
 )
 
 
@@ -33,10 +40,15 @@ def test_mirror_follows_orders_positions_and_accounts_of_a_remote_engine() -> No
     remote.add_order(Order(o))  # the strategy cached it when it submitted
     # A strategy handler subscribed after the mirror sees the cache already updated.
     env.msgbus.subscribe(
-        topics.ALL_ORDER_EVENTS, lambda e: seen_status.append(remote.order(e.client_order_id).status)
+        topics.ALL_ORDER_EVENTS,
+        lambda e: seen_status.append(remote.order(e.client_order_id).status),
     )
     env.msgbus.publish(topics.exec_commands(o.instrument_id.venue), submit(o))
-    for event in (submitted(o), accepted(o, vid="V-1"), filled(o, "2.000", "100.00", "T-1", vid="V-1")):
+    for event in (
+        submitted(o),
+        accepted(o, vid="V-1"),
+        filled(o, "2.000", "100.00", "T-1", vid="V-1"),
+    ):
         env.msgbus.send(EXEC_ENGINE_PROCESS, event)
     env.msgbus.send(EXEC_ENGINE_PROCESS, account_state())
 
@@ -75,7 +87,9 @@ def test_data_mirror_caches_what_a_remote_data_engine_publishes() -> None:
     env.msgbus.publish(topics.instrument(instrument.id), instrument)
     q = quote("100.00", "100.10")
     seen: list[object] = []
-    env.msgbus.subscribe(topics.quotes(q.instrument_id), lambda m: seen.append(env.cache.quote_tick(q.instrument_id)))
+    env.msgbus.subscribe(
+        topics.quotes(q.instrument_id), lambda m: seen.append(env.cache.quote_tick(q.instrument_id))
+    )
     env.msgbus.publish(topics.quotes(q.instrument_id), q)
     assert env.cache.instrument(instrument.id) == instrument
     assert seen == [q]

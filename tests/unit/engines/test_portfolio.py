@@ -7,8 +7,8 @@ from decimal import Decimal
 
 import pytest
 
-from livenode.config import ExecEngineConfig, PortfolioConfig
 from livenode.bus import topics
+from livenode.config import ExecEngineConfig, PortfolioConfig
 from livenode.engines.clients import EXEC_ENGINE_PROCESS
 from livenode.engines.execution_engine import ExecutionEngine
 from livenode.engines.portfolio import Portfolio, PortfolioFacade
@@ -18,8 +18,21 @@ from livenode.model.objects import Money
 from livenode.model.orders import Order
 
 from .helpers import (
-    IID, SIM, STRAT, USDT, BTC, Env, RecordingExecClient, accepted, account_state, filled,
-    make_env, make_instrument, order_init, quote, submitted,
+    BTC,
+    IID,
+    SIM,
+    STRAT,
+    USDT,
+    Env,
+    RecordingExecClient,
+    accepted,
+    account_state,
+    filled,
+    make_env,
+    make_instrument,
+    order_init,
+    quote,
+    submitted,
 )
 
 OTHER = StrategyId("S-002")
@@ -29,9 +42,13 @@ class Harness:
     def __init__(self) -> None:
         self.env: Env = make_env()
         self.env.cache.add_instrument(make_instrument())
-        self.exec = ExecutionEngine(self.env.msgbus, self.env.cache, self.env.clock, ExecEngineConfig())
+        self.exec = ExecutionEngine(
+            self.env.msgbus, self.env.cache, self.env.clock, ExecEngineConfig()
+        )
         self.exec.register_client(RecordingExecClient())
-        self.portfolio = Portfolio(self.env.msgbus, self.env.cache, self.env.clock, PortfolioConfig())
+        self.portfolio = Portfolio(
+            self.env.msgbus, self.env.cache, self.env.clock, PortfolioConfig()
+        )
         self.portfolio.start()
         self.n = 0
 
@@ -41,8 +58,11 @@ class Harness:
         init = order_init(side=side, qty=qty, price=px, strategy_id=strategy_id)
         order = Order(init)
         self.env.cache.add_order(order)
-        for event in (submitted(init), accepted(init, vid=f"V-{self.n}"),
-                      filled(init, qty, px, f"T-{self.n}", commission=commission, vid=f"V-{self.n}")):
+        for event in (
+            submitted(init),
+            accepted(init, vid=f"V-{self.n}"),
+            filled(init, qty, px, f"T-{self.n}", commission=commission, vid=f"V-{self.n}"),
+        ):
             self.env.msgbus.send(EXEC_ENGINE_PROCESS, event)
 
     def quote(self, bid: str, ask: str) -> None:

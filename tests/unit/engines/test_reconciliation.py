@@ -11,7 +11,12 @@ from livenode.core.uuid import new_id
 from livenode.engines.execution_engine import ExecutionEngine
 from livenode.engines.reconciliation import EXTERNAL_STRATEGY_ID, NOT_AT_VENUE
 from livenode.model.enums import (
-    LiquiditySide, OrderSide, OrderStatus, OrderType, PositionSide, TimeInForce,
+    LiquiditySide,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    PositionSide,
+    TimeInForce,
 )
 from livenode.model.events import OrderCanceled, OrderRejected
 from livenode.model.identifiers import ClientOrderId, TradeId, VenueOrderId
@@ -20,8 +25,17 @@ from livenode.model.orders import Order
 from livenode.model.reports import FillReport, OrderStatusReport, PositionStatusReport
 
 from .helpers import (
-    ACCOUNT, IID, STRAT, T0, USDT, RecordingExecClient, accepted, make_env, make_instrument,
-    order_init, submitted,
+    ACCOUNT,
+    IID,
+    STRAT,
+    T0,
+    USDT,
+    RecordingExecClient,
+    accepted,
+    make_env,
+    make_instrument,
+    order_init,
+    submitted,
 )
 
 

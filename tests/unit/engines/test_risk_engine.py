@@ -20,8 +20,22 @@ from livenode.model.orders import Order
 from livenode.model.position import Position
 
 from .helpers import (
-    IID, SEC, SIM, STRAT, Env, accepted, account_state, cancel, filled, make_env, make_instrument,
-    modify, order_init, quote, submit, submitted,
+    IID,
+    SEC,
+    SIM,
+    STRAT,
+    Env,
+    accepted,
+    account_state,
+    cancel,
+    filled,
+    make_env,
+    make_instrument,
+    modify,
+    order_init,
+    quote,
+    submit,
+    submitted,
 )
 
 
@@ -74,7 +88,9 @@ def _submit(**init: Any) -> Callable[[Harness], Any]:
     return lambda h: h.send(submit(order_init(**init)))
 
 
-def _then(setup: Callable[[Harness], Any], action: Callable[[Harness], Any]) -> Callable[[Harness], Any]:
+def _then(
+    setup: Callable[[Harness], Any], action: Callable[[Harness], Any]
+) -> Callable[[Harness], Any]:
     def run(h: Harness) -> None:
         setup(h)
         action(h)
@@ -121,74 +137,179 @@ def _modify_qty_increment(h: Harness) -> None:
 
 # (id, config, setup+action, expected OrderDenied/OrderModifyRejected reason prefix)
 CASES: list[tuple[str, dict[str, Any], Callable[[Harness], Any], str]] = [
-    ("halted", {}, _then(lambda h: h.engine.set_trading_state(TradingState.HALTED, "test"),
-                         _submit()), "TRADING_HALTED: trading is HALTED"),
+    (
+        "halted",
+        {},
+        _then(lambda h: h.engine.set_trading_state(TradingState.HALTED, "test"), _submit()),
+        "TRADING_HALTED: trading is HALTED",
+    ),
     ("halted-from-config", {"trading_state": "HALTED"}, _submit(), "TRADING_HALTED"),
-    ("venue-halted", {}, _then(lambda h: h.engine.set_trading_state("HALTED", "worker down", SIM),
-                               _submit()), "TRADING_HALTED: trading is HALTED for venue SIM"),
-    ("reducing", {"trading_state": "REDUCING"}, _submit(),
-     "REDUCING_WOULD_INCREASE: BUY 1.000 BTCUSDT.SIM with net position 0"),
+    (
+        "venue-halted",
+        {},
+        _then(lambda h: h.engine.set_trading_state("HALTED", "worker down", SIM), _submit()),
+        "TRADING_HALTED: trading is HALTED for venue SIM",
+    ),
+    (
+        "reducing",
+        {"trading_state": "REDUCING"},
+        _submit(),
+        "REDUCING_WOULD_INCREASE: BUY 1.000 BTCUSDT.SIM with net position 0",
+    ),
     ("duplicate", {}, _duplicate, "DUPLICATE_CLIENT_ORDER_ID: DUP-1"),
     ("duplicate-other", {}, _duplicate_other_order, "DUPLICATE_CLIENT_ORDER_ID: DUP-2"),
-    ("duplicate-after-restart", {},
-     lambda h: h.send(submit(h.cache_accepted(coid="DUP-3"))),  # cached, already accepted
-     "DUPLICATE_CLIENT_ORDER_ID: DUP-3"),
-    ("unknown-instrument", {}, _submit(iid=InstrumentId("ETHUSDT.SIM")),
-     "INSTRUMENT_UNKNOWN: ETHUSDT.SIM"),
+    (
+        "duplicate-after-restart",
+        {},
+        lambda h: h.send(submit(h.cache_accepted(coid="DUP-3"))),  # cached, already accepted
+        "DUPLICATE_CLIENT_ORDER_ID: DUP-3",
+    ),
+    (
+        "unknown-instrument",
+        {},
+        _submit(iid=InstrumentId("ETHUSDT.SIM")),
+        "INSTRUMENT_UNKNOWN: ETHUSDT.SIM",
+    ),
     ("price-not-positive", {}, _submit(price="0.00"), "PRICE_NOT_POSITIVE"),
-    ("price-precision", {}, _submit(price="100.123"),
-     "PRICE_PRECISION: price 100.123 has precision 3 > 2"),
-    ("price-increment", {}, _then(lambda h: h.replace_instrument(price_increment=Price.from_str("0.05")),
-                                  _submit(price="100.01")),
-     "PRICE_INCREMENT: price 100.01 is not a multiple of 0.05"),
-    ("trigger-precision", {}, _submit(price=None, order_type=OrderType.STOP_MARKET, trigger="100.001"),
-     "TRIGGER_PRICE_PRECISION: trigger price 100.001 has precision 3 > 2"),
-    ("trigger-increment", {},
-     _then(lambda h: h.replace_instrument(price_increment=Price.from_str("0.05")),
-           _submit(order_type=OrderType.STOP_LIMIT, price="100.05", trigger="100.03")),
-     "TRIGGER_PRICE_INCREMENT: trigger price 100.03 is not a multiple of 0.05"),
-    ("quantity-precision", {}, _submit(qty="1.0001"),
-     "QUANTITY_PRECISION: quantity 1.0001 has precision 4 > 3"),
-    ("quantity-increment", {},
-     _then(lambda h: h.replace_instrument(size_increment=Quantity.from_str("0.010")),
-           _submit(qty="1.005")),
-     "QUANTITY_INCREMENT: quantity 1.005 is not a multiple of 0.010"),
-    ("quantity-below-min", {},
-     _then(lambda h: h.replace_instrument(min_quantity=Quantity.from_str("0.010")),
-           _submit(qty="0.005")),
-     "QUANTITY_BELOW_MIN: quantity 0.005 < min 0.010"),
-    ("quantity-above-max", {}, _submit(qty="101.000"), "QUANTITY_ABOVE_MAX: quantity 101.000 > max 100.000"),
-    ("notional-per-order", {"max_notional_per_order": {"BTCUSDT.SIM": "50000"}},
-     _submit(qty="1.000", price="60000.00"),
-     "NOTIONAL_EXCEEDS_MAX_PER_ORDER: notional 60000.00000000 USDT > max per order 50000 USDT"),
-    ("notional-below-min", {}, _submit(qty="0.001", price="100.00"),
-     "NOTIONAL_BELOW_MIN: notional 0.10000000 USDT < min 10.00000000 USDT"),
-    ("notional-above-max", {}, _submit(qty="99.000", price="20000.00"),
-     "NOTIONAL_ABOVE_MAX: notional 1980000.00000000 USDT > max 1000000.00000000 USDT"),
-    ("no-market-price", {},
-     _then(lambda h: h.env.cache.add_instrument(make_instrument(id=InstrumentId("ADAUSDT.SIM"))),
-           _submit(price=None, iid=InstrumentId("ADAUSDT.SIM"))),
-     "NO_MARKET_PRICE: no quote for ADAUSDT.SIM to value a MARKET order"),
-    ("balance-buy", {}, _submit(qty="2.000", price="60000.00"),
-     "INSUFFICIENT_FREE_BALANCE: need 120120.00000000 USDT, free 100000.00000000"),
-    ("balance-sell", {}, _submit(side=OrderSide.SELL, qty="20.000", price="100.00"),
-     "INSUFFICIENT_FREE_BALANCE: need 20.00000000 BTC, free 10.00000000"),
-    ("reduce-only", {}, _submit(reduce_only=True),
-     "REDUCE_ONLY_WOULD_INCREASE: BUY 1.000 against position 0 of S-001"),
-    ("submit-rate", {"max_order_submit_rate": "2/1s"}, _rate,
-     "SUBMIT_RATE_EXCEEDED: more than 2 submits per 1s"),
-    ("modify-rate", {"max_order_modify_rate": "1/1s"}, _modify_rate,
-     "MODIFY_RATE_EXCEEDED: more than 1 modifies per 1s"),
-    ("modify-precision", {}, _modify_precision, "PRICE_PRECISION: price 100.555 has precision 3 > 2"),
+    (
+        "price-precision",
+        {},
+        _submit(price="100.123"),
+        "PRICE_PRECISION: price 100.123 has precision 3 > 2",
+    ),
+    (
+        "price-increment",
+        {},
+        _then(
+            lambda h: h.replace_instrument(price_increment=Price.from_str("0.05")),
+            _submit(price="100.01"),
+        ),
+        "PRICE_INCREMENT: price 100.01 is not a multiple of 0.05",
+    ),
+    (
+        "trigger-precision",
+        {},
+        _submit(price=None, order_type=OrderType.STOP_MARKET, trigger="100.001"),
+        "TRIGGER_PRICE_PRECISION: trigger price 100.001 has precision 3 > 2",
+    ),
+    (
+        "trigger-increment",
+        {},
+        _then(
+            lambda h: h.replace_instrument(price_increment=Price.from_str("0.05")),
+            _submit(order_type=OrderType.STOP_LIMIT, price="100.05", trigger="100.03"),
+        ),
+        "TRIGGER_PRICE_INCREMENT: trigger price 100.03 is not a multiple of 0.05",
+    ),
+    (
+        "quantity-precision",
+        {},
+        _submit(qty="1.0001"),
+        "QUANTITY_PRECISION: quantity 1.0001 has precision 4 > 3",
+    ),
+    (
+        "quantity-increment",
+        {},
+        _then(
+            lambda h: h.replace_instrument(size_increment=Quantity.from_str("0.010")),
+            _submit(qty="1.005"),
+        ),
+        "QUANTITY_INCREMENT: quantity 1.005 is not a multiple of 0.010",
+    ),
+    (
+        "quantity-below-min",
+        {},
+        _then(
+            lambda h: h.replace_instrument(min_quantity=Quantity.from_str("0.010")),
+            _submit(qty="0.005"),
+        ),
+        "QUANTITY_BELOW_MIN: quantity 0.005 < min 0.010",
+    ),
+    (
+        "quantity-above-max",
+        {},
+        _submit(qty="101.000"),
+        "QUANTITY_ABOVE_MAX: quantity 101.000 > max 100.000",
+    ),
+    (
+        "notional-per-order",
+        {"max_notional_per_order": {"BTCUSDT.SIM": "50000"}},
+        _submit(qty="1.000", price="60000.00"),
+        "NOTIONAL_EXCEEDS_MAX_PER_ORDER: notional 60000.00000000 USDT > max per order 50000 USDT",
+    ),
+    (
+        "notional-below-min",
+        {},
+        _submit(qty="0.001", price="100.00"),
+        "NOTIONAL_BELOW_MIN: notional 0.10000000 USDT < min 10.00000000 USDT",
+    ),
+    (
+        "notional-above-max",
+        {},
+        _submit(qty="99.000", price="20000.00"),
+        "NOTIONAL_ABOVE_MAX: notional 1980000.00000000 USDT > max 1000000.00000000 USDT",
+    ),
+    (
+        "no-market-price",
+        {},
+        _then(
+            lambda h: h.env.cache.add_instrument(make_instrument(id=InstrumentId("ADAUSDT.SIM"))),
+            _submit(price=None, iid=InstrumentId("ADAUSDT.SIM")),
+        ),
+        "NO_MARKET_PRICE: no quote for ADAUSDT.SIM to value a MARKET order",
+    ),
+    (
+        "balance-buy",
+        {},
+        _submit(qty="2.000", price="60000.00"),
+        "INSUFFICIENT_FREE_BALANCE: need 120120.00000000 USDT, free 100000.00000000",
+    ),
+    (
+        "balance-sell",
+        {},
+        _submit(side=OrderSide.SELL, qty="20.000", price="100.00"),
+        "INSUFFICIENT_FREE_BALANCE: need 20.00000000 BTC, free 10.00000000",
+    ),
+    (
+        "reduce-only",
+        {},
+        _submit(reduce_only=True),
+        "REDUCE_ONLY_WOULD_INCREASE: BUY 1.000 against position 0 of S-001",
+    ),
+    (
+        "submit-rate",
+        {"max_order_submit_rate": "2/1s"},
+        _rate,
+        "SUBMIT_RATE_EXCEEDED: more than 2 submits per 1s",
+    ),
+    (
+        "modify-rate",
+        {"max_order_modify_rate": "1/1s"},
+        _modify_rate,
+        "MODIFY_RATE_EXCEEDED: more than 1 modifies per 1s",
+    ),
+    (
+        "modify-precision",
+        {},
+        _modify_precision,
+        "PRICE_PRECISION: price 100.555 has precision 3 > 2",
+    ),
     ("modify-increment", {}, _modify_qty_increment, "QUANTITY_INCREMENT: quantity 1.005"),
-    ("modify-unknown", {}, lambda h: h.send(modify(order_init().client_order_id, price="1.00")),
-     "ORDER_UNKNOWN"),
+    (
+        "modify-unknown",
+        {},
+        lambda h: h.send(modify(order_init().client_order_id, price="1.00")),
+        "ORDER_UNKNOWN",
+    ),
 ]
 
 
-@pytest.mark.parametrize("config,scenario,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-def test_each_denial_reason(config: dict[str, Any], scenario: Callable[[Harness], Any],
-                            expected: str) -> None:
+@pytest.mark.parametrize(
+    "config,scenario,expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES]
+)
+def test_each_denial_reason(
+    config: dict[str, Any], scenario: Callable[[Harness], Any], expected: str
+) -> None:
     h = Harness(**config)
     scenario(h)
     assert len(h.denials) == 1, h.denials
@@ -280,7 +401,9 @@ def test_reduce_only_checks_the_strategys_cached_position() -> None:
     h.send(submit(order_init(side=OrderSide.SELL, qty="1.000", reduce_only=True)))
     h.send(submit(order_init(side=OrderSide.BUY, qty="1.000", reduce_only=True)))
     assert len(h.approved) == 1 and h.approved[0].order.side is OrderSide.SELL
-    assert h.denials[0].reason.startswith("REDUCE_ONLY_WOULD_INCREASE: BUY 1.000 against position 2")
+    assert h.denials[0].reason.startswith(
+        "REDUCE_ONLY_WOULD_INCREASE: BUY 1.000 against position 2"
+    )
 
 
 def test_venue_halt_is_per_venue_and_published() -> None:

@@ -70,7 +70,9 @@ def account_balances(draw: st.DrawFn) -> AccountBalance:
     p = currency.precision
     locked = draw(st.integers(-(2**60), 2**60))
     free = draw(st.integers(-(2**60), 2**60))
-    return AccountBalance(Money(locked + free, p, currency), Money(locked, p, currency), Money(free, p, currency))
+    return AccountBalance(
+        Money(locked + free, p, currency), Money(locked, p, currency), Money(free, p, currency)
+    )
 
 
 @st.composite
@@ -157,8 +159,12 @@ def _instrument(draw: st.DrawFn, cls: type[CurrencyPair | PerpetualContract]) ->
             price_increment=st.builds(Price, st.integers(1, 10**6), st.just(pp)),
             size_increment=st.builds(Quantity, st.integers(1, 10**6), st.just(sp)),
             multiplier=positive_quantities,
-            maker_fee=st.decimals(allow_nan=False, allow_infinity=False, places=6, min_value=-1, max_value=1).map(str),
-            taker_fee=st.decimals(allow_nan=False, allow_infinity=False, places=6, min_value=-1, max_value=1).map(str),
+            maker_fee=st.decimals(
+                allow_nan=False, allow_infinity=False, places=6, min_value=-1, max_value=1
+            ).map(str),
+            taker_fee=st.decimals(
+                allow_nan=False, allow_infinity=False, places=6, min_value=-1, max_value=1
+            ).map(str),
         )
     )
     return base

@@ -28,7 +28,9 @@ def bal(total: str, locked: str, currency=USDT) -> AccountBalance:  # type: igno
     return AccountBalance(t, lk, t - lk)
 
 
-def state(*balances: AccountBalance, kind: AccountType = AccountType.CASH, account: AccountId = SIM) -> AccountState:
+def state(
+    *balances: AccountBalance, kind: AccountType = AccountType.CASH, account: AccountId = SIM
+) -> AccountState:
     return AccountState(
         account_id=account, account_type=kind, balances=list(balances), base_currency=None,
         event_id="e", ts_event=1, ts_init=1,
@@ -75,7 +77,9 @@ def test_margin_account_leverage_and_margins() -> None:
     margin = acc.calculate_initial_margin(inst, Quantity.from_str("1.5"), Price.from_str("30000.0"))
     assert margin == Money.new("2250", USDT)
     acc.set_leverage(inst.id, Decimal("3"))
-    assert acc.calculate_initial_margin(inst, Quantity(1, 0), Price(1, 0)) == Money.new("0.33333333", USDT)
+    assert acc.calculate_initial_margin(inst, Quantity(1, 0), Price(1, 0)) == Money.new(
+        "0.33333333", USDT
+    )
     with pytest.raises(ValueError):
         acc.set_leverage(inst.id, 0)
     acc.update_margin(inst.id, Money.new("10", USDT), Money.new("5", USDT))

@@ -23,7 +23,15 @@ IID = InstrumentId("BTCUSDT.SIM")
 
 
 def quote(bid: str = "100.00", ask: str = "100.05") -> QuoteTick:
-    return QuoteTick(IID, Price.from_str(bid), Price.from_str(ask), Quantity.from_str("1.0"), Quantity.from_str("2.0"), 1, 2)
+    return QuoteTick(
+        IID,
+        Price.from_str(bid),
+        Price.from_str(ask),
+        Quantity.from_str("1.0"),
+        Quantity.from_str("2.0"),
+        1,
+        2,
+    )
 
 
 def test_quote_positional_fields_and_prices() -> None:
@@ -39,7 +47,9 @@ def test_quote_positional_fields_and_prices() -> None:
 
 
 def test_trade_tick_fields() -> None:
-    t = TradeTick(IID, Price.from_str("1.5"), Quantity(3, 0), AggressorSide.BUYER, TradeId("T1"), 5, 6)
+    t = TradeTick(
+        IID, Price.from_str("1.5"), Quantity(3, 0), AggressorSide.BUYER, TradeId("T1"), 5, 6
+    )
     assert t.aggressor_side is AggressorSide.BUYER and t.trade_id == TradeId("T1")
 
 
@@ -54,7 +64,17 @@ def test_bar_type_str_and_parse() -> None:
     assert repr(bt) == "BarType('BTCUSDT.SIM-1-SECOND-MID')"
 
 
-@pytest.mark.parametrize("bad", ["BTCUSDT.SIM", "BTCUSDT.SIM-1-SECOND", "BTCUSDT.SIM-x-SECOND-MID", "BTCUSDT.SIM-1-HOUR-MID", "BTCUSDT-1-SECOND-MID", "BTCUSDT.SIM-0-SECOND-MID"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "BTCUSDT.SIM",
+        "BTCUSDT.SIM-1-SECOND",
+        "BTCUSDT.SIM-x-SECOND-MID",
+        "BTCUSDT.SIM-1-HOUR-MID",
+        "BTCUSDT-1-SECOND-MID",
+        "BTCUSDT.SIM-0-SECOND-MID",
+    ],
+)
 def test_bar_type_parse_errors(bad: str) -> None:
     with pytest.raises(ValueError, match="invalid BarType"):
         BarType.from_str(bad)

@@ -133,7 +133,10 @@ _token = st.text(
 
 
 @settings(deadline=None)  # CI hosts are shared; timing is not the property
-@given(symbol=_token.map(lambda s: s.replace("-", "_") + ".X"), venue=_token.filter(lambda s: "." not in s))
+@given(
+    symbol=_token.map(lambda s: s.replace("-", "_") + ".X"),
+    venue=_token.filter(lambda s: "." not in s),
+)
 def test_instrument_id_roundtrips_parts(symbol: str, venue: str) -> None:
     iid = InstrumentId.new(symbol, venue)
     assert iid.symbol.value == symbol

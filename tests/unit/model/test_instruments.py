@@ -74,7 +74,9 @@ def test_notional_value_in_quote_currency() -> None:
     assert notional == Money.new("150.375", USDT)
     assert notional.currency == USDT
     with_mult = perpetual(multiplier=Quantity.from_str("0.01"))
-    assert with_mult.notional_value(Quantity(3, 0), Price.from_str("100.5")) == Money.new("3.015", USDT)
+    assert with_mult.notional_value(Quantity(3, 0), Price.from_str("100.5")) == Money.new(
+        "3.015", USDT
+    )
 
 
 def test_commission_by_liquidity_side_and_rebates() -> None:
@@ -83,7 +85,9 @@ def test_commission_by_liquidity_side_and_rebates() -> None:
     assert inst.calculate_commission(qty, px, LiquiditySide.MAKER) == Money.new("0.150375", USDT)
     assert inst.calculate_commission(qty, px, LiquiditySide.TAKER) == Money.new("0.30075", USDT)
     perp = perpetual()  # maker fee -0.0001: a rebate
-    rebate = perp.calculate_commission(Quantity(2, 0), Price.from_str("1000.0"), LiquiditySide.MAKER)
+    rebate = perp.calculate_commission(
+        Quantity(2, 0), Price.from_str("1000.0"), LiquiditySide.MAKER
+    )
     assert rebate == Money.new("-0.2", USDT)
 
 

@@ -88,7 +88,9 @@ def expected_status(order: Order, status: OrderStatus, kind: type[OrderEvent]) -
 
 @pytest.mark.parametrize("kind", APPLICABLE, ids=lambda k: k.__name__)
 @pytest.mark.parametrize("status", list(OrderStatus), ids=lambda s: s.value)
-def test_every_status_event_pair_follows_the_table(status: OrderStatus, kind: type[OrderEvent]) -> None:
+def test_every_status_event_pair_follows_the_table(
+    status: OrderStatus, kind: type[OrderEvent]
+) -> None:
     order = order_in(status)
     evt = make(kind)
     if (status, kind) in ORDER_TRANSITIONS:
@@ -143,7 +145,9 @@ def test_happy_path_quantities_prices_and_flags() -> None:
     assert order.venue_order_id == VenueOrderId("V-9") and order.is_open and not order.is_inflight
     order.apply(filled(qty="0.500", px="100.00"))
     assert order.status is S.PARTIALLY_FILLED
-    assert order.filled_qty == Quantity.from_str("0.5") and order.leaves_qty == Quantity.from_str("1.5")
+    assert order.filled_qty == Quantity.from_str("0.5") and order.leaves_qty == Quantity.from_str(
+        "1.5"
+    )
     order.apply(filled(qty="1.500", px="101.00", ts=99))
     assert order.status is S.FILLED and order.is_closed and not order.is_open
     assert order.leaves_qty == Quantity.zero(3)
@@ -158,7 +162,14 @@ def test_happy_path_quantities_prices_and_flags() -> None:
 def test_update_changes_quantity_and_price_and_returns_from_pending() -> None:
     order = order_in(S.ACCEPTED)
     order.apply(event(OrderPendingUpdate))
-    order.apply(event(OrderUpdated, quantity=Quantity.from_str("3.000"), price=Price.from_str("98.00"), trigger_price=Price.from_str("97.00")))
+    order.apply(
+        event(
+            OrderUpdated,
+            quantity=Quantity.from_str("3.000"),
+            price=Price.from_str("98.00"),
+            trigger_price=Price.from_str("97.00"),
+        )
+    )
     assert order.status is S.ACCEPTED
     assert order.quantity == Quantity(3, 0)
     assert order.price == Price.from_str("98.00") and order.trigger_price == Price.from_str("97.00")
@@ -288,7 +299,9 @@ def event_sequences(draw: st.DrawFn) -> list[OrderEvent]:
     out: list[OrderEvent] = []
     for kind in kinds:
         if kind is OrderFilled:
-            out.append(filled(qty=draw(st.sampled_from(_FILL_SIZES)), order_type=OrderType.STOP_LIMIT))
+            out.append(
+                filled(qty=draw(st.sampled_from(_FILL_SIZES)), order_type=OrderType.STOP_LIMIT)
+            )
         else:
             out.append(event(kind))
     return out
@@ -321,7 +334,10 @@ def test_random_sequences_obey_the_table_and_invariants(events: list[OrderEvent]
             assert order.status is status
         else:
             assert order.status is target
-        if order.status in (S.PENDING_UPDATE, S.PENDING_CANCEL) and status not in (S.PENDING_UPDATE, S.PENDING_CANCEL):
+        if order.status in (S.PENDING_UPDATE, S.PENDING_CANCEL) and status not in (
+            S.PENDING_UPDATE,
+            S.PENDING_CANCEL,
+        ):
             pre_pending = status
         assert order.event_count == before[0] + 1
         assert order.filled_qty <= order.quantity

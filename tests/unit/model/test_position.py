@@ -38,7 +38,9 @@ def fee(value: str) -> Money:
 
 def test_open_long() -> None:
     pos = Position(currency_pair(), filled(qty="1.000", px="100.00", commission=fee("0.1"), ts=5))
-    assert pos.id == PositionId("BTCUSDT.SIM-EMACross-001") == netting_position_id(BTCUSDT, STRATEGY)
+    assert (
+        pos.id == PositionId("BTCUSDT.SIM-EMACross-001") == netting_position_id(BTCUSDT, STRATEGY)
+    )
     assert pos.side is PositionSide.LONG and pos.is_long and pos.is_open and not pos.is_closed
     assert pos.quantity == Quantity(1, 0) and pos.signed_qty == 1.0
     assert pos.avg_px_open == 100.0 and pos.avg_px_close is None
@@ -102,7 +104,10 @@ def test_flip_long_to_short_and_back() -> None:
 
 def test_multiplier_and_commission_in_other_currency() -> None:
     inst = perpetual(multiplier=Quantity.from_str("0.1"))
-    pos = Position(inst, filled(qty="10.000", px="100.0", commission=Money.new("0.001", BTC), instrument_id=inst.id))
+    pos = Position(
+        inst,
+        filled(qty="10.000", px="100.0", commission=Money.new("0.001", BTC), instrument_id=inst.id),
+    )
     pos.apply(filled(qty="10.000", px="101.5", side=SELL, instrument_id=inst.id))
     assert pos.realized_pnl == usdt("1.5")  # 10 * 1.5 * 0.1; BTC fee kept apart
     assert pos.commissions == Money.zero(USDT)
@@ -165,7 +170,12 @@ def test_closed_position_reopens_as_new_lifecycle() -> None:
 # -- property test against a Fraction reference -------------------------------------------
 
 fills = st.lists(
-    st.tuples(st.sampled_from([BUY, SELL]), st.integers(1, 5000), st.integers(1, 20000), st.integers(0, 100)),
+    st.tuples(
+        st.sampled_from([BUY, SELL]),
+        st.integers(1, 5000),
+        st.integers(1, 20000),
+        st.integers(0, 100),
+    ),
     min_size=1,
     max_size=20,
 )

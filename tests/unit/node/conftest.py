@@ -19,7 +19,9 @@ def sandbox_config() -> TradingNodeConfig:
     return load_config(SANDBOX)
 
 
-def fixture_client_config(factory: str, *, connection: float = 1.0, **extra: str) -> TradingNodeConfig:
+def fixture_client_config(
+    factory: str, *, connection: float = 1.0, **extra: str
+) -> TradingNodeConfig:
     """A node with one fixture data client (`factory` is a class name in the fixtures)."""
     lines = [
         'trader_id = "TEST-001"',

@@ -13,7 +13,6 @@ from livenode.node.builder import BuildError
 from livenode.node.node import NodeState, TradingNode
 from tests.unit.node.conftest import ROOT
 
-
 # -- the event-loop rule -----------------------------------------------------------------------
 
 
@@ -122,7 +121,9 @@ async def test_run_refuses_a_running_loop(empty_config: TradingNodeConfig) -> No
     node.dispose()
 
 
-async def test_stop_before_running_makes_run_return_at_once(empty_config: TradingNodeConfig) -> None:
+async def test_stop_before_running_makes_run_return_at_once(
+    empty_config: TradingNodeConfig,
+) -> None:
     node = TradingNode(empty_config)
     node.stop("early")
     await asyncio.wait_for(node.run_async(), 10)

@@ -34,7 +34,9 @@ def test_two_cores_share_the_second_and_warn_with_the_cost() -> None:
 
 
 def test_explicit_core_outside_allowed_set_is_an_error() -> None:
-    with pytest.raises(CorePlanError, match=r"workers.risk.cores: core\(s\) \[9\] not in the allowed set \[0, 1\]"):
+    with pytest.raises(
+        CorePlanError, match=r"workers.risk.cores: core\(s\) \[9\] not in the allowed set \[0, 1\]"
+    ):
         plan_cores([WorkerCores("risk", (9,))], allowed=[0, 1])
 
 

@@ -59,7 +59,8 @@ def test_derived_topology_is_valid_and_complete() -> None:
                 worker("r", "risk"),
                 worker("e", "exec", ["SIM"]),
             ],
-            "workers[0] (d).members: 'EMACross-001' is a strategy; a data worker hosts data clients",
+            "workers[0] (d).members: 'EMACross-001' is a strategy; "
+            "a data worker hosts data clients",
         ),
         (
             [

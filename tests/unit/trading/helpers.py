@@ -210,7 +210,9 @@ class Harness:
             on_stop_node=on_stop_node,
         )
 
-    def quote(self, bid: str, ask: str, instrument_id: InstrumentId = BTC, advance_ns: int = 10_000_000) -> QuoteTick:
+    def quote(
+        self, bid: str, ask: str, instrument_id: InstrumentId = BTC, advance_ns: int = 10_000_000
+    ) -> QuoteTick:
         """Publish a quote as the data engine would (cache first, then the topic)."""
         self.clock.advance_time(advance_ns)
         now = self.clock.timestamp_ns()

@@ -27,7 +27,13 @@ def net(h: Harness, strategy: object) -> float:
 
 def ema_cross(h: Harness, **kw: object) -> EMACross:
     config = msgspec.convert(
-        {"instrument_id": "BTCUSDT.SIM", "trade_size": "0.1", "fast_period": 2, "slow_period": 4, **kw},
+        {
+            "instrument_id": "BTCUSDT.SIM",
+            "trade_size": "0.1",
+            "fast_period": 2,
+            "slow_period": 4,
+            **kw,
+        },
         EMACrossConfig,
     )
     s = EMACross(config)
@@ -215,7 +221,10 @@ def test_market_maker_pulls_the_bid_at_max_position_and_requotes_after_fills() -
     ask = h.cache.orders_open(strategy_id=s.id)[0]
     h.client.fill(ask, ask.quantity, ask.price)
     assert net(h, s) == pytest.approx(0.01)
-    assert {o.side for o in h.cache.orders_open(strategy_id=s.id)} == {OrderSide.BUY, OrderSide.SELL}
+    assert {o.side for o in h.cache.orders_open(strategy_id=s.id)} == {
+        OrderSide.BUY,
+        OrderSide.SELL,
+    }
 
 
 def test_market_maker_handles_post_only_rejections_without_leaking() -> None:

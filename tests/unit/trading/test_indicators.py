@@ -61,7 +61,9 @@ def test_ema_property_matches_reference(values: list[float], period: int) -> Non
 
 
 def test_ema_from_quotes_uses_price_type() -> None:
-    mid, bid, ask = (ExponentialMovingAverage(2, pt) for pt in (PriceType.MID, PriceType.BID, PriceType.ASK))
+    mid, bid, ask = (
+        ExponentialMovingAverage(2, pt) for pt in (PriceType.MID, PriceType.BID, PriceType.ASK)
+    )
     for ind in (mid, bid, ask):
         ind.handle_quote_tick(quote("100.0", "101.0"))
         ind.handle_quote_tick(quote("102.0", "103.0"))

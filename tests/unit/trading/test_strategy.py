@@ -256,7 +256,9 @@ def boom(s: Strategy, _: Any) -> None:
     raise RuntimeError("strategy bug")
 
 
-def test_handler_exception_faults_only_that_strategy(h: Harness, caplog: pytest.LogCaptureFixture) -> None:
+def test_handler_exception_faults_only_that_strategy(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
     faults: list[str] = []
     subscribe = lambda s, _: s.subscribe_quote_ticks(BTC)  # noqa: E731
     bad = Recorder(cfg("001"), on_start=subscribe, on_quote_tick=boom)
@@ -297,20 +299,26 @@ def test_on_start_exception_faults_it_and_the_others_still_start(h: Harness) -> 
     good = Recorder(cfg("002"))
     h.trader.add_strategy(bad)
     h.trader.add_strategy(good)
-    h.msgbus.subscribe(topics.component_events("Recorder-001"),
-                       lambda m: states.append(m.state) if isinstance(m, ComponentStateChanged) else None)
+    h.msgbus.subscribe(
+        topics.component_events("Recorder-001"),
+        lambda m: states.append(m.state) if isinstance(m, ComponentStateChanged) else None,
+    )
     h.trader.start()
     assert bad.state is ComponentState.FAULTED and bad.error_count == 1
     assert states == [ComponentState.STARTING, ComponentState.FAULTED]  # never RUNNING
     assert good.state is ComponentState.RUNNING and h.trader.is_running
 
 
-def test_orders_created_by_a_faulting_handler_before_the_raise_still_go_but_none_after(h: Harness) -> None:
+def test_orders_created_by_a_faulting_handler_before_the_raise_still_go_but_none_after(
+    h: Harness,
+) -> None:
     def submit_then_raise(s: Strategy, _: Any) -> None:
         s.submit_order(limit(s))
         raise ValueError("late bug")
 
-    s = Recorder(on_start=lambda s, _: s.subscribe_quote_ticks(BTC), on_quote_tick=submit_then_raise)
+    s = Recorder(
+        on_start=lambda s, _: s.subscribe_quote_ticks(BTC), on_quote_tick=submit_then_raise
+    )
     h.trader.add_strategy(s)
     h.trader.start()
     h.quote("100.00", "100.10")
@@ -366,7 +374,9 @@ async def test_manage_stop_cancels_and_flattens_then_stops(h: Harness) -> None:
     assert closes[0].order.quantity == Quantity.from_str("2.000")
     assert closes[0].position_id == position.id
     loop.call_soon(h.client.cancel, cancels[0])
-    loop.call_soon(h.client.fill, closes[0].order, closes[0].order.quantity, Price.from_str("101.00"))
+    loop.call_soon(
+        h.client.fill, closes[0].order, closes[0].order.quantity, Price.from_str("101.00")
+    )
     await asyncio.wait_for(stop, timeout=1.0)  # far below manage_stop_timeout
     assert s.state is ComponentState.STOPPED and not s.manage_stop_timed_out
     assert h.cache.positions_open(strategy_id=s.id) == []
@@ -389,7 +399,9 @@ async def test_manage_stop_times_out_when_the_venue_never_answers(h: Harness) ->
     assert len(h.client.of_type(CancelOrder)) == 1
 
 
-async def test_manage_stop_reflattens_when_a_resting_order_fills_during_the_stop(h: Harness) -> None:
+async def test_manage_stop_reflattens_when_a_resting_order_fills_during_the_stop(
+    h: Harness,
+) -> None:
     s = Recorder(cfg(manage_stop_timeout=2.0))
     h.trader.add_strategy(s)
     h.trader.start()
@@ -421,7 +433,10 @@ async def test_faulted_strategy_is_still_cancelled_at_stop_without_user_code(h: 
 
 
 async def test_trader_stops_strategies_concurrently(h: Harness) -> None:
-    a, b = Recorder(cfg("001", manage_stop_timeout=0.2)), Recorder(cfg("002", manage_stop_timeout=0.2))
+    a, b = (
+        Recorder(cfg("001", manage_stop_timeout=0.2)),
+        Recorder(cfg("002", manage_stop_timeout=0.2)),
+    )
     for s in (a, b):
         h.trader.add_strategy(s)
     h.trader.start()
@@ -442,7 +457,9 @@ def test_sync_stop_sends_managed_cancels_without_waiting(h: Harness) -> None:
     resting = limit(s)
     s.submit_order(resting)
     h.trader.stop()
-    assert s.is_stopped and h.client.of_type(CancelOrder)[0].client_order_id == resting.client_order_id
+    assert (
+        s.is_stopped and h.client.of_type(CancelOrder)[0].client_order_id == resting.client_order_id
+    )
     assert s.names() == ["on_start", "on_order_event", "on_order_event", "on_order_accepted",
                          "on_stop", "on_order_event", "on_order_canceled"]
 

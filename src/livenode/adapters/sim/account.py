@@ -83,7 +83,7 @@ class SimCashAccount:
             pos = self.positions.get(symbol)
             if pos is not None and pos.qty and spec.quote == currency:
                 locked += self._to_ccy(
-                    Fraction(abs(pos.cost), 10 ** (spec.size_precision + spec.price_precision))
+                    abs(Fraction(pos.cost)) / 10 ** (spec.size_precision + spec.price_precision)
                     / self.leverage,
                     currency,
                 )

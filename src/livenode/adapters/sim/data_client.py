@@ -18,7 +18,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from livenode.adapters.sim.remote_protocol import QUOTE, TRADE
-
 from livenode.model.data import QuoteTick, TradeTick
 from livenode.model.identifiers import InstrumentId
 from livenode.node.clients import ClientContext, LiveDataClient

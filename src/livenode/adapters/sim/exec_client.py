@@ -110,13 +110,16 @@ class SimExecClient(LiveExecutionClient):
     # The in-process venue answers at once, the remote one with a round trip.
 
     async def generate_order_status_reports(self) -> list[OrderStatusReport]:
-        return await _resolve(self.sim_venue.order_status_reports())
+        reports: list[OrderStatusReport] = await _resolve(self.sim_venue.order_status_reports())
+        return reports
 
     async def generate_fill_reports(self) -> list[FillReport]:
-        return await _resolve(self.sim_venue.fill_reports())
+        reports: list[FillReport] = await _resolve(self.sim_venue.fill_reports())
+        return reports
 
     async def generate_position_status_reports(self) -> list[PositionStatusReport]:
-        return await _resolve(self.sim_venue.position_reports())
+        reports: list[PositionStatusReport] = await _resolve(self.sim_venue.position_reports())
+        return reports
 
     def latency_percentiles(self, *quantiles: float) -> dict[float, int]:
         """Nearest-rank percentiles (0-100) of ``latencies_ns``; empty if no samples."""
@@ -124,7 +127,9 @@ class SimExecClient(LiveExecutionClient):
         if not data:
             return {}
         qs = quantiles or (50.0, 90.0, 99.0)
-        return {q: data[min(len(data) - 1, max(0, int(round(q / 100 * len(data))) - 1))] for q in qs}
+        return {
+            q: data[min(len(data) - 1, max(0, round(q / 100 * len(data)) - 1))] for q in qs
+        }
 
 
 async def _resolve(result: Any) -> Any:

@@ -97,10 +97,7 @@ class SimFeed:
         if not self.running:
             return
         try:
-            if self.config.mode == "replay":
-                delay = self._replay_batch()
-            else:
-                delay = self._walk_batch()
+            delay = self._replay_batch() if self.config.mode == "replay" else self._walk_batch()
             if self._on_wake is not None:
                 self._on_wake(self._now_ns())
         except ReplayError as exc:

@@ -17,6 +17,7 @@ from livenode.model.identifiers import InstrumentId, Venue
 from livenode.model.instruments import CurrencyPair, Instrument, PerpetualContract
 from livenode.model.objects import Money, Price, Quantity
 
+
 class SimVenueError(ValueError):
     """A venue configuration that cannot work (bad balance string, unknown file, ...)."""
 
@@ -39,8 +40,12 @@ def build_instrument(cfg: SimInstrumentConfig, venue: Venue, ts: int) -> Instrum
         size_precision=sp,
         price_increment=Price(to_raw(cfg.price_increment, pp), pp),
         size_increment=Quantity(to_raw(cfg.size_increment, sp), sp),
-        min_quantity=None if cfg.min_quantity is None else Quantity(to_raw(cfg.min_quantity, sp), sp),
-        max_quantity=None if cfg.max_quantity is None else Quantity(to_raw(cfg.max_quantity, sp), sp),
+        min_quantity=None
+        if cfg.min_quantity is None
+        else Quantity(to_raw(cfg.min_quantity, sp), sp),
+        max_quantity=None
+        if cfg.max_quantity is None
+        else Quantity(to_raw(cfg.max_quantity, sp), sp),
         min_notional=None if cfg.min_notional is None else Money.new(cfg.min_notional, quote),
         max_notional=None if cfg.max_notional is None else Money.new(cfg.max_notional, quote),
         maker_fee=cfg.maker_fee,
@@ -84,17 +89,19 @@ def parse_balance(text: str) -> tuple[str, str]:
     return amount, code
 
 
-def to_raw_checked(value: Any, precision: int) -> int | None | bool:
+def to_raw_checked(value: Any, precision: int) -> int | bool | None:
     """Raw at ``precision``; None for None; False if it has more decimals than allowed."""
     if value is None:
         return None
-    p = value.precision
+    p: int = value.precision
+    raw: int = value.raw
     if p <= precision:
-        return value.raw * 10 ** (precision - p)
-    step = 10 ** (p - precision)
-    if value.raw % step:
+        scaled: int = raw * 10 ** (precision - p)
+        return scaled
+    step: int = 10 ** (p - precision)
+    if raw % step:
         return False
-    return value.raw // step
+    return raw // step
 
 
 def precision_reason(what: str, value: Any, precision: int, symbol: str) -> str:

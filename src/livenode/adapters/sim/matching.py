@@ -39,17 +39,62 @@ from __future__ import annotations
 from typing import Any
 
 from livenode.adapters.sim.orders import (  # re-exported: the engine's vocabulary
-    ACCEPTED, BUY, CANCEL_REJECTED, CANCELED, DAY_NS, EXPIRED, LIMIT, MAKER, MARKET,
-    MODIFY_REJECTED, REJECTED, SELL, STOP_LIMIT, STOP_MARKET, TAKER, TRIGGERED, UPDATED,
-    AccountHooks, Fill, InstrumentSpec, SimOrder, Status, check_notional, check_price,
-    check_quantity, fmt_raw,
+    ACCEPTED,
+    BUY,
+    CANCEL_REJECTED,
+    CANCELED,
+    DAY_NS,
+    EXPIRED,
+    LIMIT,
+    MAKER,
+    MARKET,
+    MODIFY_REJECTED,
+    REJECTED,
+    SELL,
+    STOP_LIMIT,
+    STOP_MARKET,
+    TAKER,
+    TRIGGERED,
+    UPDATED,
+    AccountHooks,
+    Fill,
+    InstrumentSpec,
+    SimOrder,
+    Status,
+    check_notional,
+    check_price,
+    check_quantity,
+    fmt_raw,
 )
 
 __all__ = [
-    "ACCEPTED", "BUY", "CANCEL_REJECTED", "CANCELED", "DAY_NS", "EXPIRED", "LIMIT", "MAKER",
-    "MARKET", "MODIFY_REJECTED", "REJECTED", "SELL", "STOP_LIMIT", "STOP_MARKET", "TAKER",
-    "TRIGGERED", "UPDATED", "AccountHooks", "Fill", "InstrumentSpec", "MatchingEngine",
-    "SimOrder", "Status", "check_notional", "check_price", "check_quantity", "fmt_raw",
+    "ACCEPTED",
+    "BUY",
+    "CANCELED",
+    "CANCEL_REJECTED",
+    "DAY_NS",
+    "EXPIRED",
+    "LIMIT",
+    "MAKER",
+    "MARKET",
+    "MODIFY_REJECTED",
+    "REJECTED",
+    "SELL",
+    "STOP_LIMIT",
+    "STOP_MARKET",
+    "TAKER",
+    "TRIGGERED",
+    "UPDATED",
+    "AccountHooks",
+    "Fill",
+    "InstrumentSpec",
+    "MatchingEngine",
+    "SimOrder",
+    "Status",
+    "check_notional",
+    "check_price",
+    "check_quantity",
+    "fmt_raw",
 ]
 
 _NO_ACTIONS: tuple[Any, ...] = ()
@@ -161,9 +206,13 @@ class MatchingEngine:
             order.side, new_px
         ):
             reason = self._post_only_reason(order.side, new_px)
-        if reason is None and new_trig is not None and not order.triggered:
-            if self._stop_triggers(order.side, new_trig):
-                reason = self._stop_reason(order.side, new_trig)
+        if (
+            reason is None
+            and new_trig is not None
+            and not order.triggered
+            and self._stop_triggers(order.side, new_trig)
+        ):
+            reason = self._stop_reason(order.side, new_trig)
         if reason is not None:
             return [Status(MODIFY_REJECTED, order, reason, ts)]
         old = (order.quantity, order.price, order.trigger_price)
@@ -215,14 +264,16 @@ class MatchingEngine:
                 continue
             if order.is_stop and not order.triggered:
                 trig = order.trigger_price
+                assert trig is not None  # _validate: a stop order has a trigger price
                 if (order.side == BUY and ask >= trig) or (order.side == SELL and bid <= trig):
                     self._trigger(order, out, ts)
                 continue
             if order.acts_as_market:
                 self._take(order, out, ts)
-            elif order.side == BUY and ask <= order.price:
-                self._maker_fill_from_quote(order, out, ts)
-            elif order.side == SELL and bid >= order.price:
+                continue
+            limit = order.price
+            assert limit is not None  # LIMIT or triggered STOP_LIMIT: _validate required a price
+            if (order.side == BUY and ask <= limit) or (order.side == SELL and bid >= limit):
                 self._maker_fill_from_quote(order, out, ts)
         return out
 
@@ -239,16 +290,19 @@ class MatchingEngine:
                 continue
             if order.is_stop and not order.triggered:
                 trig = order.trigger_price
+                assert trig is not None  # _validate: a stop order has a trigger price
                 if (order.side == BUY and price >= trig) or (order.side == SELL and price <= trig):
                     self._trigger(order, out, ts)
                 continue
             if not order.acts_as_limit or avail <= 0:
                 continue
-            through = price < order.price if order.side == BUY else price > order.price
+            limit = order.price
+            assert limit is not None  # _validate: an order acting as a limit has a price
+            through = price < limit if order.side == BUY else price > limit
             if through:
                 qty = min(order.leaves, avail)
                 avail -= qty
-                self._fill(order, qty, order.price, MAKER, out, ts)
+                self._fill(order, qty, limit, MAKER, out, ts)
         return out
 
     def expire(self, ts: int) -> list[Fill | Status] | tuple[Any, ...]:
@@ -290,7 +344,7 @@ class MatchingEngine:
             return f"a {order.order_type} order needs a price"
         if order.is_stop and order.trigger_price is None:
             return f"a {order.order_type} order needs a trigger price"
-        reason = check_price(self.spec, order.price, "price") or check_price(self.spec, 
+        reason = check_price(self.spec, order.price, "price") or check_price(self.spec,
             order.trigger_price, "trigger price"
         )
         if reason:
@@ -312,9 +366,14 @@ class MatchingEngine:
             reason = check_notional(self.spec, order.quantity, ref)
             if reason:
                 return reason
-        if order.post_only and self._crosses(order.side, order.price):
+        # (_crosses / _stop_triggers are False for a None price, so the checks add nothing.)
+        if order.post_only and order.price is not None and self._crosses(order.side, order.price):
             return self._post_only_reason(order.side, order.price)
-        if order.is_stop and self._stop_triggers(order.side, order.trigger_price):
+        if (
+            order.is_stop
+            and order.trigger_price is not None
+            and self._stop_triggers(order.side, order.trigger_price)
+        ):
             return self._stop_reason(order.side, order.trigger_price)
         if order.reduce_only and self.account is not None:
             pos = self.account.position(spec.symbol)
@@ -402,11 +461,15 @@ class MatchingEngine:
 
     def _takeable(self, order: SimOrder) -> int:
         """Displayed size this order could take now at the opposite quote."""
+        limit = None
+        if order.acts_as_limit:
+            limit = order.price
+            assert limit is not None  # _validate: an order acting as a limit has a price
         if order.side == BUY:
-            if self.ask is None or (order.acts_as_limit and order.price < self.ask):
+            if self.ask is None or (limit is not None and limit < self.ask):
                 return 0
             return self._ask_avail
-        if self.bid is None or (order.acts_as_limit and order.price > self.bid):
+        if self.bid is None or (limit is not None and limit > self.bid):
             return 0
         return self._bid_avail
 
@@ -420,6 +483,7 @@ class MatchingEngine:
         else:
             self._bid_avail -= qty
             price = self.bid
+        assert price is not None  # _takeable is 0 without the opposite quote
         self._fill(order, qty, price, TAKER, out, ts)
 
     def _maker_fill_from_quote(self, order: SimOrder, out: list[Fill | Status], ts: int) -> None:
@@ -430,6 +494,7 @@ class MatchingEngine:
             qty = min(order.leaves, self._bid_avail)
             self._bid_avail -= qty
         if qty > 0:
+            assert order.price is not None  # only limit-acting orders make liquidity
             self._fill(order, qty, order.price, MAKER, out, ts)
 
     def _trigger(self, order: SimOrder, out: list[Fill | Status], ts: int) -> None:

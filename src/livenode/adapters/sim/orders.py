@@ -61,7 +61,7 @@ class InstrumentSpec:
     def commission(self, qty: int, price: int, liquidity: str) -> int:
         """Commission raw at ``fee_precision``, rounded up (venue's favour)."""
         rate = self.maker_fee if liquidity == MAKER else self.taker_fee
-        value = self.notional(qty, price) * rate * 10**self.fee_precision
+        value: Fraction = self.notional(qty, price) * rate * 10**self.fee_precision
         return -((-value.numerator) // value.denominator)
 
     def fmt_price(self, raw: int) -> str:

@@ -30,7 +30,7 @@ import itertools
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import zmq
 
@@ -175,8 +175,10 @@ class RemoteSimVenue:
         self.account_id = AccountId(ping.account_id)
         self.session = ping.session
         self._instruments = {}
-        for inst in (self._codec.decode(raw) for raw in listed.items):
-            self._instruments[inst.id] = inst  # type: ignore[union-attr]
+        for raw in listed.items:
+            # The venue lists only instruments (the codec's union cannot say which).
+            inst = cast(Instrument, self._codec.decode(raw))
+            self._instruments[inst.id] = inst
 
     async def disconnect(self) -> None:
         """Leave; the last user detaches (if attached) and closes the sockets."""
@@ -318,7 +320,8 @@ class RemoteSimVenue:
                 continue
             self.market_received += 1
             if topic.startswith(INSTRUMENT):
-                self._instruments[msg.id] = msg  # type: ignore[union-attr]
+                inst = cast(Instrument, msg)  # the instrument topic carries only instruments
+                self._instruments[inst.id] = inst
             for listener in listeners:
                 listener(msg)
         self._schedule_market_drain()  # batch full: yield, then go on draining
@@ -406,7 +409,7 @@ class RemoteSimVenue:
         limit = self.timeout if timeout is None else timeout
         try:
             reply = await asyncio.wait_for(fut, limit)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise TimeoutError(
                 f"sim venue {self.venue}: no reply to {op} from {self.command_endpoint} "
                 f"within {limit}s"
@@ -448,7 +451,7 @@ class RemoteSimVenue:
         if dealer is None:
             return
         for _ in range(_DRAIN_BATCH):
-            events = dealer.getsockopt(zmq.EVENTS)
+            events = cast(int, dealer.getsockopt(zmq.EVENTS))
             progressed = False
             if events & zmq.POLLIN:
                 self._drain_dealer(dealer)

@@ -74,7 +74,7 @@ class VenueFrame(msgspec.Struct, frozen=True, tag=True, array_like=True, gc=Fals
     """Base of the command-socket envelopes; the tag is the class name."""
 
 
-class Request(VenueFrame):
+class Request(VenueFrame, frozen=True):
     """Client to server. ``payload`` is a codec-encoded command for the order ops.
 
     ``open_only`` applies to ``order_status_reports`` only (closed orders too when
@@ -87,7 +87,7 @@ class Request(VenueFrame):
     open_only: bool = True
 
 
-class Reply(VenueFrame):
+class Reply(VenueFrame, frozen=True):
     """Server to client, answering the `Request` with the same ``request_id``.
 
     ``items`` are codec-encoded model messages (instruments, reports); ``venue``,
@@ -103,7 +103,7 @@ class Reply(VenueFrame):
     items: list[bytes] = msgspec.field(default_factory=list)
 
 
-class Event(VenueFrame):
+class Event(VenueFrame, frozen=True):
     """Server to an attached client: one account message (order event, AccountState).
 
     ``seq`` counts per client from 1, so a client can tell a gap (which the

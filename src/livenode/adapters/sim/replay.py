@@ -56,7 +56,7 @@ import heapq
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from livenode.adapters.sim.market import BUYER, SELLER, RawQuote, RawTrade
 from livenode.adapters.sim.orders import InstrumentSpec
@@ -89,7 +89,7 @@ def parse_raw(text: str, precision: int) -> int:
     ):
         raise ValueError(f"not a decimal number: {text!r}")
     frac_kept = frac[:precision].ljust(precision, "0")
-    raw = int(whole or "0") * 10**precision + int(frac_kept or "0")
+    raw: int = int(whole or "0") * 10**precision + int(frac_kept or "0")
     if len(frac) > precision and frac[precision] >= "5":
         raw += 1
     return -raw if neg else raw
@@ -113,7 +113,7 @@ def parse_ts(text: str) -> int:
         iso = head + zone
     dt = datetime.fromisoformat(iso)
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
     return int(dt.timestamp()) * 1_000_000_000 + frac_ns
 
 
@@ -165,7 +165,8 @@ def merge_files(
 
 def _rows(path: str) -> Iterator[tuple[int, list[str]]]:
     try:
-        handle = open(path, newline="", encoding="utf-8")
+        # Opened outside `with` so only the open's OSError becomes a ReplayError.
+        handle = open(path, newline="", encoding="utf-8")  # noqa: SIM115 - closed by `with` below
     except OSError as exc:
         raise ReplayError(f"{path}: cannot open replay file: {exc.strerror}") from exc
     with handle:

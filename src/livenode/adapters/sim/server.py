@@ -35,7 +35,7 @@ import signal
 import sys
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import zmq
@@ -153,7 +153,7 @@ class SimVenueServer:
         except Exception:
             self._close_sockets()
             raise
-        self._router_fd = self._router.getsockopt(zmq.FD)
+        self._router_fd = cast(int, self._router.getsockopt(zmq.FD))
         self._loop.add_reader(self._router_fd, self._on_router_events)
         self._running = True
         self.venue.subscribe_market(self._on_market)

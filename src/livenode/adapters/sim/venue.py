@@ -66,7 +66,11 @@ class SimVenue:
     """The embedded simulated exchange of one venue name (see the module doc)."""
 
     def __init__(
-        self, config: SimVenueConfig, loop: asyncio.AbstractEventLoop, clock: Clock, venue: str = "SIM"
+        self,
+        config: SimVenueConfig,
+        loop: asyncio.AbstractEventLoop,
+        clock: Clock,
+        venue: str = "SIM",
     ) -> None:
         if config.venue is not None and config.venue != venue:
             raise SimVenueError(f"venue_config.venue {config.venue!r} differs from venue {venue!r}")
@@ -85,7 +89,8 @@ class SimVenue:
         self._instruments: dict[str, Instrument] = {}
         self._engines: dict[str, MatchingEngine] = {}
         self._by_id: dict[InstrumentId, str] = {}
-        balances, precisions = {}, {}
+        balances: dict[str, int] = {}
+        precisions: dict[str, int] = {}
         for amount, code in map(parse_balance, config.starting_balances):
             ccy = currency_of(code)
             precisions[code] = ccy.precision
@@ -328,8 +333,8 @@ class SimVenue:
         ts = self._clock.timestamp_ns()
         engine = self._engine_for(init.instrument_id)
         if engine is None:
-            reason = f"unknown instrument {init.instrument_id} on venue {self.venue}"
-            self._emit(self._events.rejected(init, reason, ts), 0)
+            unknown = f"unknown instrument {init.instrument_id} on venue {self.venue}"
+            self._emit(self._events.rejected(init, unknown, ts), 0)
             return
         spec = engine.spec
         qty = to_raw_checked(init.quantity, spec.size_precision)
@@ -347,6 +352,7 @@ class SimVenue:
         if reason is not None:
             self._emit(self._events.rejected(init, reason, ts), 0)
             return
+        assert qty is not None  # an order always has a quantity
         self._venue_order_seq += 1
         order = SimOrder(
             client_order_id=init.client_order_id.value,
@@ -463,7 +469,7 @@ class SimVenue:
     def order_status_reports(self, open_only: bool = True) -> list[Any]:
         """Orders as the venue knows them (open ones by default), for reconciliation."""
         ts = self._clock.timestamp_ns()
-        out = []
+        out: list[Any] = []
         for engine in self._engines.values():
             orders = engine.open_orders()
             if not open_only:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 import msgspec
 
@@ -60,7 +61,7 @@ def _inspect(path: str, name: str, invalid_grace_s: float) -> SegmentInfo | None
         data = os.read(fd, HEADER_SIZE)
     finally:
         os.close(fd)
-    base = {"name": name, "path": path, "size": st.st_size, "inode": st.st_ino}
+    base: dict[str, Any] = {"name": name, "path": path, "size": st.st_size, "inode": st.st_ino}
     if len(data) < HEADER_SIZE or data[:8] != MAGIC:
         age = time.time() - st.st_mtime
         stale = age > invalid_grace_s

@@ -30,8 +30,8 @@ import struct
 import time
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Self
+from contextlib import contextmanager, suppress
+from typing import Any, Self
 
 import psutil
 
@@ -114,11 +114,22 @@ class SegmentHeader:
     """The decoded header of a segment (a plain record)."""
 
     __slots__ = (
-        "magic", "version", "header_size", "row_size", "capacity", "layout_id", "count",
-        "owner_pid", "owner_ctime", "created_ns", "kind", "trader_id", "instance_id",
+        "capacity",
+        "count",
+        "created_ns",
+        "header_size",
+        "instance_id",
+        "kind",
+        "layout_id",
+        "magic",
+        "owner_ctime",
+        "owner_pid",
+        "row_size",
+        "trader_id",
+        "version",
     )
 
-    def __init__(self, fields: tuple) -> None:  # type: ignore[type-arg]
+    def __init__(self, fields: tuple[Any, ...]) -> None:
         (self.magic, self.version, self.header_size, self.row_size, self.capacity,
          self.layout_id, self.count, self.owner_pid, self.owner_ctime, self.created_ns,
          kind, trader_id, instance_id) = fields
@@ -229,7 +240,8 @@ class Segment:
     @property
     def count(self) -> int:
         """Rows handed out so far (keyed tables)."""
-        return _COUNT.unpack_from(self.buf, _COUNT_OFFSET)[0]
+        count: int = _COUNT.unpack_from(self.buf, _COUNT_OFFSET)[0]
+        return count
 
     def set_count(self, count: int) -> None:
         """Publish a new row count; call under `locked()`, after the row's key is written."""
@@ -260,10 +272,8 @@ class Segment:
 
     def unlink(self) -> None:
         """Remove the name (owner only); mappings elsewhere stay valid until closed."""
-        try:
+        with suppress(FileNotFoundError):
             os.unlink(self.path)
-        except FileNotFoundError:
-            pass
 
 
 def _check_header(

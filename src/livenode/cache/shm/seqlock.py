@@ -19,7 +19,8 @@ copy across the `seq` stores either. `seq` sits 8-byte aligned and is stored
 by slice assignment of 8 packed bytes (one `memcpy` of 8 aligned bytes: single
 8-byte moves, atomic on x86-64), so it is never torn. Not with
 `Struct.pack_into`: CPython zero-fills the target before packing into it, so a
-reader can catch seq as a transient 0 (the torture test caught exactly that). On weakly ordered CPUs (ARM, POWER) this would need a release fence
+reader can catch seq as a transient 0 (the torture test caught exactly that).
+On weakly ordered CPUs (ARM, POWER) this would need a release fence
 before the final `seq` store and acquire fences around the reader's payload
 load, which pure Python cannot issue; this module is x86-64 only, as the
 project's hosts are.
@@ -38,6 +39,7 @@ import os
 import struct
 import time
 from collections.abc import Callable
+from typing import Any
 
 from livenode.cache.shm.errors import ShmCapacityError, StaleRowError
 from livenode.cache.shm.segment import HEADER_SIZE, Segment, process_alive
@@ -71,7 +73,7 @@ def row_geometry(payload_format: str, key_format: str = "") -> tuple[str, int, i
 class RowStatus:
     """What a row's prefix says (for status displays and diagnostics)."""
 
-    __slots__ = ("row", "seq", "writer_pid", "writing", "writer_alive")
+    __slots__ = ("row", "seq", "writer_alive", "writer_pid", "writing")
 
     def __init__(self, row: int, seq: int, writer_pid: int, writer_alive: bool) -> None:
         self.row = row
@@ -167,7 +169,7 @@ class SeqlockRows:
 
     # -- reader ---------------------------------------------------------------------
 
-    def read_raw(self, row: int) -> tuple | None:  # type: ignore[type-arg]
+    def read_raw(self, row: int) -> tuple[Any, ...] | None:
         """A consistent copy of the row's payload, None if never written.
 
         Raises `StaleRowError` if the row stays half-written (see the module doc).
@@ -181,7 +183,7 @@ class SeqlockRows:
             return v[2:] if s else None
         return self._read_retry(row, off)
 
-    def _read_retry(self, row: int, off: int) -> tuple | None:  # type: ignore[type-arg]
+    def _read_retry(self, row: int, off: int) -> tuple[Any, ...] | None:
         buf = self._buf
         unpack = self._unpack
         for _ in range(SPIN_READS):
@@ -192,7 +194,7 @@ class SeqlockRows:
                 return v[2:] if s else None
         return self._read_contended(row, off)
 
-    def _read_contended(self, row: int, off: int) -> tuple | None:  # type: ignore[type-arg]
+    def _read_contended(self, row: int, off: int) -> tuple[Any, ...] | None:
         buf = self._buf
         unpack = self._unpack
         start = time.monotonic_ns()
@@ -212,11 +214,10 @@ class SeqlockRows:
                 next_check = now + _LIVENESS_CHECK_NS
                 s = _SEQ.unpack_from(buf, off)[0]
                 pid = _PID.unpack_from(buf, off + 8)[0]
-                if s & 1 and not process_alive(pid):
-                    # Load seq once more: the writer may have finished and then died.
-                    if _SEQ.unpack_from(buf, off)[0] == s:
-                        self.stale_reads += 1
-                        raise StaleRowError(self.name, row, pid, s, f"writer pid {pid} is gone")
+                # Load seq once more: the writer may have finished and then died.
+                if s & 1 and not process_alive(pid) and _SEQ.unpack_from(buf, off)[0] == s:
+                    self.stale_reads += 1
+                    raise StaleRowError(self.name, row, pid, s, f"writer pid {pid} is gone")
             if now - start >= self.stale_timeout_ns:
                 s = _SEQ.unpack_from(buf, off)[0]
                 pid = _PID.unpack_from(buf, off + 8)[0]
@@ -229,7 +230,8 @@ class SeqlockRows:
 
     def seq(self, row: int) -> int:
         """The row's current sequence number (0: never written, odd: being written)."""
-        return _SEQ.unpack_from(self.segment.buf, self._offsets[row])[0]
+        seq: int = _SEQ.unpack_from(self.segment.buf, self._offsets[row])[0]
+        return seq
 
     def status(self, row: int) -> RowStatus:
         """Seq and writer of a row, and whether that writer is alive (a syscall)."""
@@ -240,7 +242,7 @@ class SeqlockRows:
 
     # -- keys (immutable once published) ---------------------------------------------
 
-    def read_key(self, row: int, key: struct.Struct) -> tuple:  # type: ignore[type-arg]
+    def read_key(self, row: int, key: struct.Struct) -> tuple[Any, ...]:
         """The key fields of a row (written once, before the row count covers it)."""
         return key.unpack_from(self.segment.buf, self._offsets[row] + self.key_offset)
 
@@ -264,7 +266,7 @@ class KeyIndex:
         self._width = width
         self._rows: dict[str, int] = {}
         self.keys: list[str] = []
-        self.extras: list[tuple] = []  # type: ignore[type-arg]
+        self.extras: list[tuple[Any, ...]] = []
 
     def refresh(self) -> None:
         """Map in rows other processes registered since the last look."""
@@ -284,14 +286,17 @@ class KeyIndex:
             row = self._rows.get(key)
         return row
 
-    def register(self, key: str, *extra: object, check: Callable[[tuple], None] | None = None) -> int:  # type: ignore[type-arg]
+    def register(
+        self, key: str, *extra: object, check: Callable[[tuple[object, ...]], None] | None = None
+    ) -> int:
         """The row of `key`, allocated (with `extra`) if new. `check(old_extra)` may object."""
         row = self.lookup(key)
         if row is None:
             data = key.encode()
             if len(data) > self._width:
                 raise ValueError(
-                    f"{self._what} {key!r} is {len(data)} bytes in UTF-8; the field holds {self._width}"
+                    f"{self._what} {key!r} is {len(data)} bytes in UTF-8; "
+                    f"the field holds {self._width}"
                 )
             segment = self.rows.segment
             with segment.locked():

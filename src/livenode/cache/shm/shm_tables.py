@@ -24,7 +24,8 @@ from livenode.model.objects import Currency
 #: Table kinds in creation order (the registry first: others refer to its rows).
 TABLE_KINDS: tuple[str, ...] = ("instruments", "quotes", "trades", "bars", "positions", "accounts")
 _TABLE_TYPES: dict[str, type[ShmTable]] = {
-    t.KIND: t for t in (InstrumentRegistry, QuoteTable, TradeTable, BarTable, PositionTable, AccountTable)
+    t.KIND: t
+    for t in (InstrumentRegistry, QuoteTable, TradeTable, BarTable, PositionTable, AccountTable)
 }
 
 
@@ -65,7 +66,9 @@ class ShmTables:
     attacher only closes. Never unlinked by an attacher, whatever happens.
     """
 
-    def __init__(self, prefix: str, segments: dict[str, Segment], owner: bool, stale_timeout_ns: int) -> None:
+    def __init__(
+        self, prefix: str, segments: dict[str, Segment], owner: bool, stale_timeout_ns: int
+    ) -> None:
         self.prefix = prefix
         self.owner = owner
         self._segments = segments
@@ -168,7 +171,9 @@ class ShmTables:
     def unlink(self) -> None:
         """Remove every segment name (owner only); other mappings stay valid until closed."""
         if not self.owner:
-            raise PermissionError(f"only the owner unlinks the shared-memory tables {self.prefix!r}")
+            raise PermissionError(
+                f"only the owner unlinks the shared-memory tables {self.prefix!r}"
+            )
         for segment in self._segments.values():
             segment.unlink()
 
@@ -176,7 +181,10 @@ class ShmTables:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         try:
             if self.owner:

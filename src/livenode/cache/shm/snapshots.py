@@ -7,6 +7,7 @@ risk, the portfolio and `livenode status` in any process.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import msgspec
 
@@ -80,7 +81,9 @@ class PositionTable(ShmTable):
     KEY_FORMAT = f"{POSITION_KEY_WIDTH}sI"
     TS_INIT_FIELD = 9
 
-    def __init__(self, segment: Segment, registry: InstrumentRegistry, *, stale_timeout_ns: int) -> None:
+    def __init__(
+        self, segment: Segment, registry: InstrumentRegistry, *, stale_timeout_ns: int
+    ) -> None:
         super().__init__(segment, stale_timeout_ns=stale_timeout_ns)
         self.registry = registry
         self.index = KeyIndex(self.rows, self.KEY_FORMAT, "position key", POSITION_KEY_WIDTH)
@@ -166,13 +169,17 @@ class AccountTable(ShmTable):
         super().__init__(segment, stale_timeout_ns=stale_timeout_ns)
         self.index = KeyIndex(self.rows, self.KEY_FORMAT, "account key", ACCOUNT_KEY_WIDTH)
 
-    def register(self, account_id: AccountId, currency: Currency, precision: int | None = None) -> int:
+    def register(
+        self, account_id: AccountId, currency: Currency, precision: int | None = None
+    ) -> int:
         """The row of (account, currency), added if new; precision defaults to the currency's."""
         if len(currency.code.encode()) > CURRENCY_WIDTH:
-            raise ValueError(f"currency code {currency.code!r} is longer than {CURRENCY_WIDTH} bytes")
+            raise ValueError(
+                f"currency code {currency.code!r} is longer than {CURRENCY_WIDTH} bytes"
+            )
         wanted = currency.precision if precision is None else precision
 
-        def check(found: tuple) -> None:  # type: ignore[type-arg]
+        def check(found: tuple[Any, ...]) -> None:
             if found[0] != wanted:
                 raise ValueError(
                     f"account {account_id} {currency.code} is registered with precision "
@@ -186,7 +193,9 @@ class AccountTable(ShmTable):
         code = currency if isinstance(currency, str) else currency.code
         return self.index.lookup(f"{account_id.value} {code}")
 
-    def write_balance(self, account_id: AccountId, balance: AccountBalance, ts_event: int, ts_init: int) -> None:
+    def write_balance(
+        self, account_id: AccountId, balance: AccountBalance, ts_event: int, ts_init: int
+    ) -> None:
         """Publish one balance (exec worker only)."""
         total = balance.total
         row = self.register(account_id, total.currency, total.precision)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar
 
-from livenode.cache.shm.seqlock import KeyIndex, RowStatus, SeqlockRows, row_geometry
 from livenode.cache.shm.segment import Segment, encode_fixed
+from livenode.cache.shm.seqlock import KeyIndex, RowStatus, SeqlockRows, row_geometry
 from livenode.model.data import Bar, BarType, QuoteTick, TradeTick
 from livenode.model.enums import AggressorSide
 from livenode.model.identifiers import InstrumentId, TradeId
@@ -65,7 +65,8 @@ class ShmTable:
         values = self.read_raw(row)
         if values is None:
             return None
-        return (time.time_ns() if now_ns is None else now_ns) - values[self.TS_INIT_FIELD]
+        ts_init: int = values[self.TS_INIT_FIELD]
+        return (time.time_ns() if now_ns is None else now_ns) - ts_init
 
 
 class InstrumentRegistry(ShmTable):
@@ -105,7 +106,7 @@ class InstrumentRegistry(ShmTable):
             size_precision = instrument.size_precision
         wanted = (price_precision, size_precision)
 
-        def check(found: tuple) -> None:  # type: ignore[type-arg]
+        def check(found: tuple[Any, ...]) -> None:
             if found != wanted:
                 raise ValueError(
                     f"instrument {instrument_id} is registered with precisions (price, size) "
@@ -137,7 +138,7 @@ class InstrumentRegistry(ShmTable):
         """(price precision, size precision) of a row."""
         if row >= len(self.index.extras):
             self.index.refresh()
-        return self.index.extras[row]  # type: ignore[return-value]
+        return self.index.extras[row]
 
     def instrument_ids(self) -> list[InstrumentId]:
         """Every registered instrument, in row order."""
@@ -158,7 +159,9 @@ class QuoteTable(ShmTable):
     PAYLOAD_FORMAT = "qqqqQQ"
     TS_INIT_FIELD = 5
 
-    def __init__(self, segment: Segment, registry: InstrumentRegistry, *, stale_timeout_ns: int) -> None:
+    def __init__(
+        self, segment: Segment, registry: InstrumentRegistry, *, stale_timeout_ns: int
+    ) -> None:
         super().__init__(segment, stale_timeout_ns=stale_timeout_ns)
         self.registry = registry
 
@@ -204,7 +207,9 @@ class TradeTable(ShmTable):
     PAYLOAD_FORMAT = f"qqQQB{TRADE_ID_WIDTH}s"
     TS_INIT_FIELD = 3
 
-    def __init__(self, segment: Segment, registry: InstrumentRegistry, *, stale_timeout_ns: int) -> None:
+    def __init__(
+        self, segment: Segment, registry: InstrumentRegistry, *, stale_timeout_ns: int
+    ) -> None:
         super().__init__(segment, stale_timeout_ns=stale_timeout_ns)
         self.registry = registry
 
@@ -255,7 +260,9 @@ class BarTable(ShmTable):
     KEY_FORMAT = f"{BAR_TYPE_WIDTH}sI"
     TS_INIT_FIELD = 6
 
-    def __init__(self, segment: Segment, registry: InstrumentRegistry, *, stale_timeout_ns: int) -> None:
+    def __init__(
+        self, segment: Segment, registry: InstrumentRegistry, *, stale_timeout_ns: int
+    ) -> None:
         super().__init__(segment, stale_timeout_ns=stale_timeout_ns)
         self.registry = registry
         self.index = KeyIndex(self.rows, self.KEY_FORMAT, "bar type", BAR_TYPE_WIDTH)

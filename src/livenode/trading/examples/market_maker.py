@@ -79,7 +79,10 @@ class MarketMaker(Strategy):
         max_pos = Quantity.from_str(config.max_position) if config.max_position else None
         self.max_position = max_pos.as_double() if max_pos else 5 * self.trade_size.as_double()
         self.slots: dict[OrderSide, Order | None] = {OrderSide.BUY: None, OrderSide.SELL: None}
-        self.quoted_mid_raw: dict[OrderSide, int | None] = {OrderSide.BUY: None, OrderSide.SELL: None}
+        self.quoted_mid_raw: dict[OrderSide, int | None] = {
+            OrderSide.BUY: None,
+            OrderSide.SELL: None,
+        }
         self.requotes = 0
         self.rejections = 0
         self._tick_raw = 0  # price increment as raw at the price precision
@@ -190,7 +193,7 @@ class MarketMaker(Strategy):
         else:
             offset = max(step, int(mid_raw * self.mm_config.spread_bps / 10_000))
         net = self._net_position()
-        skew = int(round(-net / self.max_position * self.mm_config.skew_ticks_at_max)) * step
+        skew = round(-net / self.max_position * self.mm_config.skew_ticks_at_max) * step
         # Post-only: never at or through the opposite best price.
         buy_raw = min((mid_raw - offset + skew) // step * step, ask_raw - step)
         sell_raw = max(-((-(mid_raw + offset + skew)) // step) * step, bid_raw + step)
