@@ -9,6 +9,7 @@ and the test fails at teardown, naming the process.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 
 import psutil
@@ -81,26 +82,29 @@ def no_leftover_child_processes() -> Iterator[None]:
     pytest.fail(f"the test left child processes running (now killed): {names}", pytrace=False)
 
 
-def _dead_owner_segments() -> set[str]:
-    """livenode shared-memory segments whose owner process is gone: leaks."""
+def _own_segments() -> set[str]:
+    """Shared-memory segments whose owner is this (test) process."""
     from livenode.cache.shm import list_segments
 
-    return {s.name for s in list_segments(invalid_grace_s=0.0) if s.valid and s.stale}
+    me = os.getpid()
+    return {s.name for s in list_segments(invalid_grace_s=0.0) if s.valid and s.owner_pid == me}
 
 
 @pytest.fixture(autouse=True)
 def no_leaked_shared_memory() -> Iterator[None]:
-    """Fail the test if it left a shared-memory segment whose owner has exited.
+    """Fail the test if it left a segment that this test process created.
 
-    Segments of live owners (a node another xdist worker runs right now) are not
-    leaks; one whose owner died during this test and is still there is.
+    Only segments owned by this process are attributed to the test: other tests
+    (xdist workers, other sessions) may create and leave segments at the same time.
+    Nodes a test runs as subprocesses are checked by the fixture that started them
+    (tests/acceptance/conftest.py, tests/fixtures/multiprocess).
     """
-    before = _dead_owner_segments()
+    before = _own_segments()
     yield
-    leaked = sorted(_dead_owner_segments() - before)
+    leaked = sorted(_own_segments() - before)
     if leaked:
-        from livenode.cache.shm import remove_stale_segments
-
-        remove_stale_segments()
+        for name in leaked:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f"/dev/shm/{name}")
         pytest.fail(f"the test left shared memory behind (now removed): {', '.join(leaked)}",
                     pytrace=False)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from livenode.cache.shm import list_segments
 from tests.acceptance.helpers import LivenodeProcess
 
 
@@ -23,3 +24,10 @@ def livenode(tmp_path: Path) -> Iterator[Callable[..., LivenodeProcess]]:
     yield start
     for process in started:
         process.kill()
+    # A node removes its shared memory when it stops (a forced exit included);
+    # one it left behind is a leak of the run this test made.
+    pids = {process.proc.pid for process in started}
+    leaked = [s for s in list_segments(invalid_grace_s=0.0) if s.valid and s.owner_pid in pids]
+    for segment in leaked:
+        Path(segment.path).unlink(missing_ok=True)
+    assert not leaked, f"the node left shared memory behind: {[s.name for s in leaked]}"
