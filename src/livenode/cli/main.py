@@ -36,6 +36,15 @@ def main(argv: list[str] | None = None) -> int:
     """Parse `argv` (default `sys.argv[1:]`), run the subcommand, return its exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        return _dispatch(parser, args)
+    except BrokenPipeError:
+        # The reader went away (`livenode status | head`): not an error of ours.
+        sys.stderr.close()
+        return 0
+
+
+def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if args.command == "run":
         return run_command(args)
     if args.command == "config":

@@ -635,12 +635,19 @@ class Supervisor:
             rss, cpu = 0, 0.0
             if handle.alive and handle.pid is not None:
                 try:
-                    if handle.ps is None or handle.ps.pid != handle.pid:
+                    first = handle.ps is None or handle.ps.pid != handle.pid
+                    if first:
                         handle.ps = psutil.Process(handle.pid)
                     process = handle.ps
+                    assert process is not None
                     rss = process.memory_info().rss
-                    # Since the previous status request (the first one reads 0).
+                    # Since the previous status request; the first one reports the
+                    # average since the worker started.
                     cpu = process.cpu_percent(interval=None)
+                    if first:
+                        times = process.cpu_times()
+                        alive_for = max(time.time() - process.create_time(), 1e-3)
+                        cpu = round(100.0 * (times.user + times.system) / alive_for, 1)
                     cores = tuple(process.cpu_affinity())
                 except psutil.Error:
                     cores = handle.actual_cores
