@@ -1,5 +1,6 @@
 """`livenode status` reads a running single-process node's prices, positions and
-balances straight from its shared memory (no supervisor to ask, no bus message)."""
+balances straight from its shared memory (no supervisor to ask, no bus message);
+`livenode stop` stops it in order."""
 
 from __future__ import annotations
 
@@ -60,7 +61,13 @@ def test_status_shows_live_prices_and_positions_from_shared_memory(
     finally:
         watch.kill()
 
-    node.send(signal.SIGINT)
+    # `livenode stop` finds the single-process node by its run directory too.
+    stop = subprocess.run(
+        [*livenode_command(), "stop", "--trader", "SHMSTATUS-001"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert stop.returncode == 0 and stop.stdout.startswith("stopping SHMSTATUS-001-"), stop
+    node.wait_for_line(r"^stopping: received SIGTERM$", timeout=30)
     assert node.wait(timeout=90) == 0, node.output()
     gone = subprocess.run(
         [*livenode_command(), "status", "--trader", "SHMSTATUS-001"],

@@ -73,7 +73,14 @@ class Ready(ControlMessage, frozen=True):
 
 
 class Go(ControlMessage, frozen=True):
-    """Every worker is READY and subscribed: start trading."""
+    """Every worker is READY and subscribed: start trading.
+
+    Sent again to a running worker when a peer restarted: `resync_worker` and its
+    `resync_venues` say who, so the worker re-sends only what that peer lost.
+    """
+
+    resync_worker: str = ""
+    resync_venues: list[str] = []
 
 
 class WorkerCounters(msgspec.Struct, frozen=True, array_like=True, gc=False):

@@ -230,7 +230,8 @@ class MessageBus:
         self, forward: Callable[[str, Any], None] | None, prefixes: tuple[str, ...] = ()
     ) -> None:
         """Also hand every message published on a topic starting with one of
-        `prefixes` to ``forward(topic, msg)``, before the local handlers.
+        `prefixes` to ``forward(topic, msg)``, before the local handlers (a prefix
+        ending in ``"\\x00"`` matches exactly one topic, as on the ZeroMQ bus).
 
         The bridge to other processes uses this; the prefix test runs once per
         topic (resolution is cached), so publishing costs nothing more.
@@ -254,7 +255,9 @@ class MessageBus:
         local = tuple(handlers)
         self._resolved_local[topic] = local
         forward = self._forward
-        if forward is not None and topic.startswith(self._forward_prefixes):
+        # Matched the way ZeroMQ matches a frame "topic NUL ...": a prefix ending
+        # in NUL is one exact topic.
+        if forward is not None and (topic + "\x00").startswith(self._forward_prefixes):
 
             def forward_topic(msg: Any, _topic: str = topic) -> None:
                 forward(_topic, msg)

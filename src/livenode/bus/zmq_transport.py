@@ -106,8 +106,10 @@ class ZmqPublisher:
         self._loop = loop
         self._seqs: dict[str, int] = {}
         self._pending: deque[bytes] = deque()
-        # Commands/events of topics no peer currently takes, with their topic.
-        self._held: deque[tuple[str, bytes]] = deque()
+        # Commands/events of topics no peer currently takes, per topic (the order
+        # promise is per topic: one topic's backlog never blocks another's).
+        self._held: dict[str, deque[bytes]] = {}
+        self._held_count = 0
         self._max_held = sndhwm
         self._covered: dict[str, bool] = {}
         self.held_dropped = 0
@@ -143,12 +145,8 @@ class ZmqPublisher:
         seq = self._seqs.get(topic, 0) + 1
         frame = pack_frame(topic, self.publisher_id, seq, self._encode(msg))
         if not droppable:
-            covered = self._is_covered(topic)
-            if not covered:
-                # Our view of subscriptions lags libzmq's: read what has arrived.
-                self._read_subscriptions()
-                covered = self._is_covered(topic)
-            if not covered or self._held:
+            backlog = self._held.get(topic)
+            if backlog is not None or not self._is_covered(topic):
                 self._seqs[topic] = seq
                 self._hold(topic, frame)
                 return True
@@ -172,42 +170,60 @@ class ZmqPublisher:
     @property
     def held(self) -> int:
         """Commands/events waiting for a peer to subscribe to their topic."""
-        return len(self._held)
+        return self._held_count
 
     def _is_covered(self, topic: str) -> bool:
+        """Whether a peer takes `topic`, as ZeroMQ will decide: a subscription is a
+        prefix of the frame, which is the topic followed by NUL (so a subscription
+        ending in NUL is an exact topic: "commands.exec.SIM" never takes SIM2's)."""
         covered = self._covered.get(topic)
         if covered is None:
-            covered = self._covered[topic] = any(
-                topic.startswith(p) for p in self.subscriptions if not p.startswith(HELLO_PREFIX)
+            framed = topic + "\x00"
+            covered = any(
+                framed.startswith(p) for p in self.subscriptions if not p.startswith(HELLO_PREFIX)
             )
+            if not covered:
+                # Our view of subscriptions lags libzmq's: read what has arrived.
+                self._read_subscriptions(release=False)
+                covered = any(
+                    framed.startswith(p)
+                    for p in self.subscriptions
+                    if not p.startswith(HELLO_PREFIX)
+                )
+            self._covered[topic] = covered
         return covered
 
     def _hold(self, topic: str, frame: bytes) -> None:
-        if len(self._held) >= self._max_held:
+        if self._held_count >= self._max_held:
             self.held_dropped += 1
             if self.held_dropped <= 10 or self.held_dropped % 1000 == 0:
                 log.error("no subscriber for %s: %d held messages already, dropped one (#%d)",
-                          topic, len(self._held), self.held_dropped)
+                          topic, self._held_count, self.held_dropped)
             return
-        self._held.append((topic, frame))
+        self._held.setdefault(topic, deque()).append(frame)
+        self._held_count += 1
 
     def _release_held(self) -> None:
-        """Send, in order, the held frames that now have a subscriber (stop at the first
-        that still has none: nothing overtakes an older held message)."""
-        while self._held:
-            topic, frame = self._held[0]
-            if not self._is_covered(topic):
-                return
-            self._held.popleft()
-            if self._pending:
-                self._pending.append(frame)
-                continue
-            try:
-                self._socket.send(frame, zmq.NOBLOCK)
-                self.sent += 1
-            except zmq.Again:
-                self._pending.append(frame)
-                self.queued += 1
+        """Send, in order per topic, the held frames whose topic now has a subscriber."""
+        if self._closed:
+            return
+        for topic in [t for t in self._held if self._is_covered(t)]:
+            frames = self._held.pop(topic)
+            self._held_count -= len(frames)
+            for frame in frames:
+                self._send_or_queue(frame)
+
+    def _send_or_queue(self, frame: bytes) -> None:
+        if self._pending:
+            self._pending.append(frame)
+            self.queued += 1
+            return
+        try:
+            self._socket.send(frame, zmq.NOBLOCK)
+            self.sent += 1
+        except zmq.Again:
+            self._pending.append(frame)
+            self.queued += 1
 
     def _schedule_check(self) -> None:
         # A send may consume the FD's edge; look at EVENTS once per loop turn.
@@ -242,7 +258,7 @@ class ZmqPublisher:
             sent_any = True
         return sent_any
 
-    def _read_subscriptions(self) -> None:
+    def _read_subscriptions(self, release: bool = True) -> None:
         for _ in range(_DRAIN_BATCH):
             try:
                 message = self._socket.recv(zmq.NOBLOCK)
@@ -257,7 +273,10 @@ class ZmqPublisher:
                     self._answer_hello(topic)
                 else:
                     self._covered.clear()
-                    self._release_held()
+                    if release:
+                        self._release_held()
+                    else:  # called from inside a coverage check: release after it
+                        self._loop.call_soon(self._release_held)
             else:
                 self.subscriptions.discard(topic)
                 self._covered.clear()

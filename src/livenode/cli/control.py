@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -28,7 +30,7 @@ from livenode.bus.control import (
 )
 from livenode.cache.shm import ShmError
 from livenode.cache.shm.cleanup import remove_stale_segments
-from livenode.cli.market_view import format_market_view, live_instances, read_market_view
+from livenode.cli.market_view import format_market_view, read_market_view
 from livenode.supervisor.rundir import RunDir, default_base, find_run_dirs
 
 EXIT_OK = 0
@@ -71,16 +73,34 @@ def run_control_command(args: argparse.Namespace) -> int:
         return _not_found(args)
     if len(targets) > 1:
         return _several(targets)
+    target = targets[0]
+    if not target.is_supervised:
+        return _stop_single(target, args.now)
     request = StopRequest(now=args.now, reason="livenode stop" + (" --now" if args.now else ""))
     try:
-        reply = asyncio.run(_ask(targets[0], request, args.timeout))
+        reply = asyncio.run(_ask(target, request, args.timeout))
     except TimeoutError:
-        return _no_answer(targets[0], args.timeout)
+        return _no_answer(target, args.timeout)
     if isinstance(reply, Ack):
-        print(f"stopping {targets[0].path.name}{' now' if args.now else ''}")
+        print(f"stopping {target.path.name}{' now' if args.now else ''}")
         return EXIT_OK
     print(f"error: unexpected answer {type(reply).__name__}", file=sys.stderr)
     return EXIT_FAILED
+
+
+def _stop_single(target: RunDir, now: bool) -> int:
+    """A single-process node stops in order on SIGTERM (a second one: at once)."""
+    pid = target.read_owner().get("pid")
+    if not isinstance(pid, int):
+        print(f"error: no pid in {target.pid_file}", file=sys.stderr)
+        return EXIT_FAILED
+    os.kill(pid, signal.SIGTERM)
+    if now:
+        time.sleep(0.2)  # let the first signal start the stop; the second ends it
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    print(f"stopping {target.path.name}{' now' if now else ''}")
+    return EXIT_OK
 
 
 def _running(args: argparse.Namespace) -> list[RunDir]:
@@ -90,7 +110,7 @@ def _running(args: argparse.Namespace) -> list[RunDir]:
 def _not_found(args: argparse.Namespace) -> int:
     who = f" of trader {args.trader}" if args.trader else ""
     print(f"error: no running node{who} found (run directories under "
-          f"{args.run_base or default_base()}, shared memory under /dev/shm)", file=sys.stderr)
+          f"{args.run_base or default_base()})", file=sys.stderr)
     return EXIT_NOT_FOUND
 
 
@@ -127,50 +147,48 @@ def _watch(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     """Workers from the supervisor (multiprocess), market state from shared memory.
 
-    A single-mode node has no supervisor to ask; its shared memory still shows
-    its prices and positions.
+    A single-process node has no supervisor to ask: its run directory names it,
+    and its shared memory shows its prices, positions and balances.
     """
     targets = _running(args)
+    if not targets:
+        return _not_found(args)
     if len(targets) > 1:
         return _several(targets)
+    target = targets[0]
     reply: StatusReply | None = None
-    if targets:
+    if target.is_supervised:
         try:
-            answer = asyncio.run(_ask(targets[0], StatusRequest(), args.timeout))
+            answer = asyncio.run(_ask(target, StatusRequest(), args.timeout))
         except TimeoutError:
-            return _no_answer(targets[0], args.timeout)
+            return _no_answer(target, args.timeout)
         if isinstance(answer, StatusReply):
             reply = answer
-    instances = live_instances(args.trader)
-    if reply is not None:
-        instances = [(reply.trader_id, reply.instance_id)]
-    elif len(instances) > 1:
-        names = ", ".join(f"{t}-{i}" for t, i in instances)
-        print(f"error: several nodes are running ({names}); choose one with --trader",
-              file=sys.stderr)
-        return EXIT_FAILED
-    if reply is None and not instances:
-        return _not_found(args)
+    owner = target.read_owner()
+    trader_id, instance_id = str(owner.get("trader_id")), str(owner.get("instance_id"))
     view = None
-    if instances:
-        try:
-            view = read_market_view(*instances[0])
-        except ShmError as exc:
-            print(f"warning: shared memory not readable: {exc}", file=sys.stderr)
+    try:
+        view = read_market_view(trader_id, instance_id)
+    except ShmError as exc:
+        print(f"warning: shared memory not readable: {exc}", file=sys.stderr)
     if args.json:
         out: dict[str, Any] = status_to_builtins(reply) if reply is not None else {
-            "trader_id": instances[0][0],
-            "instance_id": instances[0][1],
+            "trader_id": trader_id,
+            "instance_id": instance_id,
+            "supervisor_pid": None,
+            "state": "RUNNING",
             "mode": "single",
             "workers": [],
         }
+        out.setdefault("mode", "multiprocess")
         out["market"] = view
         print(json.dumps(out, indent=2))
     else:
         if reply is not None:
             print(format_status(reply))
         else:
-            print(f"node {instances[0][0]} instance {instances[0][1]}  single process")
+            print(f"node {trader_id} instance {instance_id}  single process "
+                  f"(pid {owner.get('pid')})")
         if view is not None:
             print("\n".join(format_market_view(view)))
     return EXIT_OK

@@ -8,18 +8,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from livenode.cache.shm import ShmError, ShmTables, list_segments, segment_prefix
+from livenode.cache.shm import ShmError, ShmTables, segment_prefix
 from livenode.model.identifiers import AccountId
-
-
-def live_instances(trader_id: str | None) -> list[tuple[str, str]]:
-    """(trader_id, instance_id) of every node whose shared memory has a live owner."""
-    found = {
-        (s.trader_id, s.instance_id)
-        for s in list_segments(trader_id)
-        if s.valid and s.owner_alive and s.kind == "instruments"
-    }
-    return sorted(found)
 
 
 def read_market_view(trader_id: str, instance_id: str) -> dict[str, Any]:

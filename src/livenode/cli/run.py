@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from livenode.config import ConfigError, TradingNodeConfig, load_config
 from livenode.core.logging import setup_logging
 from livenode.node.builder import BuildError
 from livenode.node.node import StartupGateError, TradingNode
+from livenode.supervisor.rundir import RunDir, create_run_dir
 
 __all__ = ["EXIT_CONFIG_ERROR", "EXIT_FAILURE", "EXIT_OK", "add_run_parser", "run_command"]
 
@@ -121,7 +123,11 @@ async def _run(config: TradingNodeConfig, args: argparse.Namespace) -> int:
     try:
         for line in startup_lines(config, args.config):
             _say(line)
-        node = TradingNode(config)
+        run_dir: list[RunDir] = []  # created once the instance id is known
+        node = TradingNode(config, force_exit=lambda code: _forced_exit(run_dir, code))
+        # A single-process node has a run directory too (pid file only): the way
+        # `livenode status` and `livenode stop` find it, like a supervised one.
+        run_dir.append(create_run_dir(config.trader_id, node.kernel.instance_id))
     except ConfigError as exc:
         _error(f"{args.config}: {exc}")
         return EXIT_CONFIG_ERROR
@@ -145,6 +151,16 @@ async def _run(config: TradingNodeConfig, args: argparse.Namespace) -> int:
         return await _run_node(node, config, args)
     finally:
         node.dispose()
+        for directory in run_dir:
+            directory.remove()
+
+
+def _forced_exit(run_dir: list[RunDir], code: int) -> None:
+    """A second signal during the stop: leave now, but leave no run directory."""
+    for directory in run_dir:
+        directory.remove()
+    os.write(2, f"livenode: forced exit ({code})\n".encode())
+    os._exit(code)
 
 
 async def _run_node(node: TradingNode, config: TradingNodeConfig, args: argparse.Namespace) -> int:

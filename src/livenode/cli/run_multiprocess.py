@@ -40,22 +40,16 @@ async def run_supervised(
         return EXIT_CONFIG_ERROR
     for line in supervisor.topology_lines():
         say(line)
-    loop = asyncio.get_running_loop()
     run_task = asyncio.ensure_future(supervisor.run())
     status_task = asyncio.ensure_future(_status_loop(supervisor, config.status_interval, say))
     announce = asyncio.ensure_future(_announce_stop(supervisor, say))
-    duration = None
-    if args.duration is not None:
-        duration = loop.call_later(
-            args.duration, supervisor.request_stop, f"--duration {args.duration:g}s elapsed"
-        )
+    # As in single mode: SECONDS of running, counted once every worker runs.
+    duration = asyncio.ensure_future(_stop_after(supervisor, args.duration))
     try:
         code = await run_task
     finally:
-        for task in (status_task, announce):
+        for task in (status_task, announce, duration):
             task.cancel()
-        if duration is not None:
-            duration.cancel()
     summary = merged_summary(supervisor)
     if summary.get("started"):
         for line in summary_table(summary):
@@ -122,6 +116,14 @@ async def _status_loop(supervisor: Supervisor, interval: float, say: Any) -> Non
         )
 
 
+async def _stop_after(supervisor: Supervisor, seconds: float | None) -> None:
+    if seconds is None:
+        return
+    await supervisor.wait_running()
+    await asyncio.sleep(seconds)
+    supervisor.request_stop(f"--duration {seconds:g}s elapsed")
+
+
 async def _announce_stop(supervisor: Supervisor, say: Any) -> None:
     await supervisor.wait_stop_requested()
     say(f"stopping: {supervisor.stop_reason}")
@@ -129,7 +131,8 @@ async def _announce_stop(supervisor: Supervisor, say: Any) -> None:
 
 def merged_summary(supervisor: Supervisor) -> dict[str, Any]:
     """One node summary from the workers' own: the traders hold the strategies'
-    orders, fills and positions; the data workers count the market data."""
+    orders, fills and positions (summed over every trader worker); the data workers
+    count the market data; the exec workers hold balances and tick-to-trade."""
     reports = supervisor.worker_summaries()
     roles = {name: supervisor.handles[name].role for name in reports}
     traders = [r for name, r in reports.items() if roles[name] == "trader"]
@@ -144,7 +147,13 @@ def merged_summary(supervisor: Supervisor) -> dict[str, Any]:
         "positions": [],
         "accounts": [],
     }
+    base["counters"] = dict(base.get("counters", {}))
+    base["strategy_states"] = dict(base.get("strategy_states", {}))
     for extra in traders[1:]:
+        for key, value in extra.get("counters", {}).items():
+            base["counters"][key] = base["counters"].get(key, 0) + value
+        base["strategy_states"].update(extra.get("strategy_states", {}))
+        base["fills_truncated"] = base.get("fills_truncated") or extra.get("fills_truncated")
         base["orders"]["total"] += extra["orders"]["total"]
         for key, value in extra["orders"]["by_status"].items():
             base["orders"]["by_status"][key] = base["orders"]["by_status"].get(key, 0) + value

@@ -51,6 +51,12 @@ class RunDir:
         return f"ipc://{self.path / (worker + '.pub.ipc')}"
 
     @property
+    def is_supervised(self) -> bool:
+        """A multiprocess node's directory (it has the supervisor's control socket);
+        a single-process node's holds only its pid file."""
+        return (self.path / "control.ipc").exists()
+
+    @property
     def pid_file(self) -> Path:
         return self.path / PID_FILE
 
@@ -84,10 +90,16 @@ def create_run_dir(trader_id: str, instance_id: str, base: Path | None = None) -
     """Create the directory (0700) and write the pid file of this process."""
     base = base or default_base()
     base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for stale in find_run_dirs(trader_id, base):
+        if not stale.is_alive():  # left by a killed run of this trader: ours to remove
+            stale.remove()
     path = base / f"{trader_id}-{instance_id}"
-    path.mkdir(mode=0o700)
-    os.chmod(path, 0o700)  # mkdir's mode is filtered by the umask
-    run_dir = RunDir(path)
+    # Built under a hidden name and renamed into place with its pid file: a run
+    # directory is never seen without its owner (another node's cleanup would
+    # take it for a dead one).
+    staging = base / f".{path.name}.{os.getpid()}"
+    staging.mkdir(mode=0o700)
+    os.chmod(staging, 0o700)  # mkdir's mode is filtered by the umask
     me = psutil.Process()
     owner = {
         "pid": me.pid,
@@ -95,8 +107,9 @@ def create_run_dir(trader_id: str, instance_id: str, base: Path | None = None) -
         "trader_id": trader_id,
         "instance_id": instance_id,
     }
-    run_dir.pid_file.write_text(json.dumps(owner))
-    return run_dir
+    (staging / PID_FILE).write_text(json.dumps(owner))
+    staging.rename(path)
+    return RunDir(path)
 
 
 def find_run_dirs(trader_id: str | None = None, base: Path | None = None) -> Iterator[RunDir]:
@@ -105,7 +118,7 @@ def find_run_dirs(trader_id: str | None = None, base: Path | None = None) -> Ite
     if not base.is_dir():
         return
     for path in sorted(base.iterdir()):
-        if not path.is_dir():
+        if not path.is_dir() or path.name.startswith("."):
             continue
         if trader_id is not None and not path.name.startswith(f"{trader_id}-"):
             continue

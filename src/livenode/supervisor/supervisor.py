@@ -52,7 +52,7 @@ from livenode.bus.control import (
     WorkerStatus,
 )
 from livenode.cache.shm import ShmTables, remove_stale_segments
-from livenode.config import TradingNodeConfig, resolve_strategy, strategy_id_of
+from livenode.config import TradingNodeConfig
 from livenode.config.workers import SHUTDOWN_ORDER
 from livenode.core.uuid import new_id
 from livenode.supervisor.cores import WorkerCores, allowed_cores, pin, plan_cores
@@ -73,8 +73,8 @@ from livenode.supervisor.services import (
     wait_ready,
 )
 from livenode.supervisor.topology import (
-    Members,
     derive_workers,
+    node_members,
     subscriptions,
     validate_topology,
 )
@@ -96,14 +96,6 @@ _RESYNC_FROM: dict[str, frozenset[str]] = {
 }
 
 
-def bus_subscribers(config: TradingNodeConfig, worker: str) -> list[str]:
-    """The workers that subscribe to `worker`'s publisher (the same topology and wiring
-    the supervisor computes): a worker waits for their hellos before it says Ready."""
-    workers = list(config.workers) or derive_workers(node_members(config))
-    plan = subscriptions(workers, shared_market=config.cache.shared_memory)
-    return sorted(name for name, subs in plan.items() if any(s.peer == worker for s in subs))
-
-
 def free_tcp_port(host: str) -> int:
     """A port the OS considers free on `host` now (the worker binds it moments later;
     on a busy host another process could take it first, and the worker then fails
@@ -112,19 +104,6 @@ def free_tcp_port(host: str) -> int:
         probe.bind((host, 0))
         port: int = probe.getsockname()[1]
         return port
-
-
-def node_members(config: TradingNodeConfig) -> Members:
-    """The clients and strategy ids the configuration offers to place."""
-    strategy_ids = []
-    for index, strategy in enumerate(config.strategies):
-        cls, struct = resolve_strategy(strategy, f"strategies[{index}]")
-        strategy_ids.append(strategy_id_of(cls, struct))
-    return Members(
-        data_clients=tuple(config.data_clients),
-        exec_clients=tuple(config.exec_clients),
-        strategies=tuple(strategy_ids),
-    )
 
 
 class Supervisor:
@@ -159,6 +138,7 @@ class Supervisor:
         self._stop_requested = asyncio.Event()
         self._stop_now = False
         self._all_ready = asyncio.Event()
+        self._running_event = asyncio.Event()
         self._exited = asyncio.Event()
         self._running = False
         self._stopping = False
@@ -212,22 +192,23 @@ class Supervisor:
     async def run(self) -> int:
         """Start, run until stopped, stop in order; return the process exit code."""
         loop = asyncio.get_running_loop()
-        pin(os.getpid(), self.plan.supervisor)
-        self.run_dir = create_run_dir(self.config.trader_id, self.instance_id, self._run_base)
-        self._create_shared_tables()
-        context: zmq.Context[Any] = zmq.Context()
-        router = context.socket(zmq.ROUTER)
-        router.setsockopt(zmq.LINGER, 0)
-        router.setsockopt(zmq.ROUTER_MANDATORY, 1)
-        router.bind(self.run_dir.control_endpoint)
-        self._control = ControlSocket(router, loop)
-        self._install_signal_handlers(loop)
-        self._tasks = [
-            asyncio.ensure_future(self._control_loop()),
-            asyncio.ensure_future(self._event_loop()),
-            asyncio.ensure_future(self._watchdog()),
-        ]
+        context: zmq.Context[Any] | None = None
         try:
+            pin(os.getpid(), self.plan.supervisor)
+            self.run_dir = create_run_dir(self.config.trader_id, self.instance_id, self._run_base)
+            self._create_shared_tables()
+            context = zmq.Context()
+            router = context.socket(zmq.ROUTER)
+            router.setsockopt(zmq.LINGER, 0)
+            router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+            self._control = ControlSocket(router, loop)
+            router.bind(self.run_dir.control_endpoint)
+            self._install_signal_handlers(loop)
+            self._tasks = [
+                asyncio.ensure_future(self._control_loop()),
+                asyncio.ensure_future(self._event_loop()),
+                asyncio.ensure_future(self._watchdog()),
+            ]
             if await self._start_services(loop):
                 for handle in self.handles.values():
                     self._spawn(handle)
@@ -235,6 +216,7 @@ class Supervisor:
             if not self._stop_requested.is_set():
                 self._running = True
                 self.state = "RUNNING"
+                self._running_event.set()
                 for handle in self.handles.values():
                     self._go(handle)
                 self._out(f"node {self.config.trader_id} RUNNING ({len(self.handles)} workers)")
@@ -250,19 +232,32 @@ class Supervisor:
             finally:
                 self.shutdown_seconds = time.monotonic() - started
                 self.state = "STOPPED"
-                self._remove_signal_handlers(loop)
-                for task in self._tasks:
-                    task.cancel()
-                await asyncio.gather(*self._tasks, return_exceptions=True)
-                for timer in self._restart_timers.values():
-                    timer.cancel()
-                self._control.close()
-                context.term()
-                self.run_dir.remove()
-                if self.shared_tables is not None:
-                    self.shared_tables.unlink()
-                    self.shared_tables.close()
+                await self._release(loop, context)
         return EXIT_CLEAN if self.clean else EXIT_FAILURE
+
+    async def wait_running(self) -> None:
+        """Return once every worker is running (never, if the start fails)."""
+        await self._running_event.wait()
+
+    async def _release(
+        self, loop: asyncio.AbstractEventLoop, context: zmq.Context[Any] | None
+    ) -> None:
+        """Free what `run` created, whatever point it reached."""
+        self._remove_signal_handlers(loop)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for timer in self._restart_timers.values():
+            timer.cancel()
+        if self._control is not None:
+            self._control.close()
+        if context is not None:
+            context.term()
+        if self.run_dir is not None:
+            self.run_dir.remove()
+        if self.shared_tables is not None:
+            self.shared_tables.unlink()
+            self.shared_tables.close()
 
     @property
     def clean(self) -> bool:
@@ -435,7 +430,9 @@ class Supervisor:
                 for other in self.handles.values():
                     if (other is not handle and other.state is WorkerState.RUNNING
                             and other.role in _RESYNC_FROM[handle.role]):
-                        self._control.send(Go(), to=other.identity)
+                        resync = Go(resync_worker=handle.name,
+                                    resync_venues=list(handle.config.members))
+                        self._control.send(resync, to=other.identity)
                 self._go(handle)
                 if handle.role == "exec":
                     self._set_venue_state(handle, "ACTIVE", f"{handle.name} is back")
@@ -568,7 +565,18 @@ class Supervisor:
             await asyncio.sleep(cfg.heartbeat_interval)
             t = now()
             for handle in self.handles.values():
-                if handle.state not in (WorkerState.READY, WorkerState.RUNNING) or not handle.alive:
+                if not handle.alive:
+                    continue
+                if handle.state is WorkerState.STARTING and self._running:
+                    # A restarted worker must prove itself within the start timeout,
+                    # like the first start, or be killed (its exit policy then applies).
+                    starting_for = t - handle.started_at
+                    if starting_for > cfg.start_timeout:
+                        _log.error("restarted worker %s not READY after %.1fs (> %gs): killing it",
+                                   handle.name, starting_for, cfg.start_timeout)
+                        handle.kill()
+                    continue
+                if handle.state not in (WorkerState.READY, WorkerState.RUNNING):
                     continue
                 silent = t - handle.last_heartbeat
                 if silent > cfg.heartbeat_timeout:

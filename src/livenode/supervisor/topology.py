@@ -7,6 +7,9 @@ per exec client). Validation names the worker, the member and what is wrong. Fro
 a valid topology follow, per worker, the topic prefixes it must receive and from
 which peers, so each SUB socket filters at the publisher.
 
+A prefix ending in NUL is one exact topic: frames on the bus are "topic NUL
+envelope", so "commands.exec.SIM\x00" takes SIM's commands and never SIM2's.
+
 Client names are venue names (``[data_clients.SIM]`` serves venue SIM): that is
 what lets a data command for venue SIM find its data worker.
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from livenode.config import TradingNodeConfig, resolve_strategy, strategy_id_of
 from livenode.config.workers import ROLES, WorkerConfig
 
 
@@ -38,6 +42,11 @@ class Subscription:
 
     peer: str
     prefixes: tuple[str, ...]
+
+
+def exact(topic: str) -> str:
+    """The subscription prefix that takes exactly `topic` and no longer one."""
+    return topic + "\x00"
 
 
 def derive_workers(members: Members) -> list[WorkerConfig]:
@@ -153,18 +162,18 @@ def subscriptions(
                 return ("data.",)
             if peer.role == "exec":
                 per_strategy = [
-                    prefix
+                    exact(prefix)
                     for sid in worker.members
                     for prefix in (f"events.order.{sid}", f"events.position.{sid}")
                 ]
                 return (*per_strategy, "events.account.")
             if peer.role == "risk":
-                return ("events.risk",)
+                return (exact("events.risk"),)
         if worker.role == "data" and peer.role == "trader":
-            return tuple(f"commands.data.{venue}" for venue in worker.members)
+            return tuple(exact(f"commands.data.{venue}") for venue in worker.members)
         if worker.role == "risk":
             if peer.role == "trader":
-                return ("commands.risk",)
+                return (exact("commands.risk"),)
             if peer.role == "data":
                 if shared_market:
                     return ("data.instrument.",)
@@ -173,7 +182,7 @@ def subscriptions(
                 return ("events.order.", "events.position.", "events.account.")
         if worker.role == "exec":
             if peer.role == "risk":
-                return tuple(f"commands.exec.{venue}" for venue in worker.members)
+                return tuple(exact(f"commands.exec.{venue}") for venue in worker.members)
             if peer.role == "data":
                 return tuple(f"data.instrument.{venue}." for venue in worker.members)
         return ()
@@ -189,3 +198,24 @@ def subscriptions(
                 subs.append(Subscription(peer=peer.name, prefixes=prefixes))
         plan[worker.name] = subs
     return plan
+
+
+def node_members(config: TradingNodeConfig) -> Members:
+    """The clients and strategy ids the configuration offers to place."""
+    strategy_ids = []
+    for index, strategy in enumerate(config.strategies):
+        cls, struct = resolve_strategy(strategy, f"strategies[{index}]")
+        strategy_ids.append(strategy_id_of(cls, struct))
+    return Members(
+        data_clients=tuple(config.data_clients),
+        exec_clients=tuple(config.exec_clients),
+        strategies=tuple(strategy_ids),
+    )
+
+
+def bus_subscribers(config: TradingNodeConfig, worker: str) -> list[str]:
+    """The workers that subscribe to `worker`'s publisher (the same topology and wiring
+    the supervisor computes): a worker waits for their hellos before it says Ready."""
+    workers = list(config.workers) or derive_workers(node_members(config))
+    plan = subscriptions(workers, shared_market=config.cache.shared_memory)
+    return sorted(name for name, subs in plan.items() if any(s.peer == worker for s in subs))

@@ -59,6 +59,7 @@ from livenode.node.node import TradingNode
 from livenode.supervisor.cores import actual_cores
 from livenode.supervisor.handles import EXIT_BOOT_FAILED
 from livenode.supervisor.lifeline import set_parent_death_signal
+from livenode.supervisor.topology import bus_subscribers
 
 _log = logging.getLogger("livenode.worker")
 
@@ -204,15 +205,22 @@ class Worker:
                 if not held:
                     del self._data_subscriptions[_data_key(command)]
 
-    def _resubscribe(self, node: TradingNode) -> None:
+    def _resubscribe(self, node: TradingNode, venues: list[str]) -> None:
+        """Send again the data subscriptions of `venues` (a restarted data worker's):
+        only those, so the other data engines' subscriber counts stay right."""
         msgbus = node.kernel.msgbus
-        commands = [c for held in self._data_subscriptions.values() for c in held]
+        commands = [
+            c
+            for held in self._data_subscriptions.values()
+            for c in held
+            if str(c.venue) in venues
+        ]
         for command in commands:
             fresh = msgspec.structs.replace(command, command_id=new_id(), ts_init=time.time_ns())
             msgbus.publish(topics.data_commands(command.venue), fresh)
         _log.info("%s: sent %d data subscription(s) again", self.name, len(commands))
 
-    def _resync(self) -> None:
+    def _resync(self, go: Go) -> None:
         """Go to a running worker: a peer restarted and joined the running node. Send it
         what it cannot have seen: instruments and account states (data, exec), the
         data subscriptions (traders: the supervisor asks them only after a data worker
@@ -221,8 +229,8 @@ class Worker:
         if node is None or not node.is_running:
             return
         self._publish_snapshots(node)
-        if self._spec is not None and self._spec.role == "trader":
-            self._resubscribe(node)
+        if self._spec is not None and self._spec.role == "trader" and go.resync_venues:
+            self._resubscribe(node, go.resync_venues)
 
     async def _ready_and_wait_for_go(self) -> None:
         """Between the node's connection gates and its strategies: the handshake.
@@ -269,7 +277,6 @@ class Worker:
         reconnect to its new socket at their own pace, and what it publishes before
         their subscriptions arrive is lost (the first orders of a restarted trader).
         Bounded: a peer that is itself down joins when it comes back."""
-        from livenode.supervisor.supervisor import bus_subscribers
 
         publisher = self._publisher
         assert publisher is not None
@@ -310,7 +317,7 @@ class Worker:
             self._last_ack = time.monotonic()
             if isinstance(msg, Go):
                 if self._go.is_set():
-                    self._resync()  # a second Go: a restarted peer joined
+                    self._resync(msg)  # a second Go: a restarted peer joined
                 else:
                     self._go.set()
             elif isinstance(msg, Stop):

@@ -312,3 +312,29 @@ async def test_events_published_while_no_peer_takes_them_are_held_then_delivered
     finally:
         sub.close()
         pub.close()
+
+
+async def test_exact_topic_subscription_and_per_topic_holding(
+    context: zmq.Context[Any], endpoint: str
+) -> None:
+    # exec-SIM takes exactly "commands.exec.SIM": SIM2's commands are neither
+    # delivered to it nor do they count as covered; they are held for exec-SIM2,
+    # and that backlog does not hold SIM's commands back.
+    loop = asyncio.get_running_loop()
+    pub = ZmqPublisher(context, endpoint, "risk", encode, loop)
+    got = Collector()
+    sub = ZmqSubscriber(context, "exec-SIM", decode, got, loop)
+    try:
+        sub.connect(endpoint, ["commands.exec.SIM\x00"])
+        await sub.wait_joined(["risk"], timeout=30)
+        pub.publish("commands.exec.SIM2", Ping(99))
+        for n in range(1, 21):
+            pub.publish("commands.exec.SIM", Ping(n))
+        await got.wait_for(20)
+        assert [(t, m.n) for t, m in got.messages] == [
+            ("commands.exec.SIM", n) for n in range(1, 21)
+        ]
+        assert pub.held == 1  # SIM2's command waits for exec-SIM2
+    finally:
+        sub.close()
+        pub.close()

@@ -109,21 +109,42 @@ def test_subscriptions_follow_the_message_flow() -> None:
     as_dict = {w: {s.peer: s.prefixes for s in subs} for w, subs in plan.items()}
     assert as_dict["trader"] == {
         "data-SIM": ("data.",),
-        "risk": ("events.risk",),
+        "risk": ("events.risk\x00",),
         "exec-SIM": (
-            "events.order.EMACross-001",
-            "events.position.EMACross-001",
-            "events.order.MarketMaker-001",
-            "events.position.MarketMaker-001",
+            "events.order.EMACross-001\x00",
+            "events.position.EMACross-001\x00",
+            "events.order.MarketMaker-001\x00",
+            "events.position.MarketMaker-001\x00",
             "events.account.",
         ),
     }
-    assert as_dict["data-SIM"] == {"trader": ("commands.data.SIM",)}
-    assert as_dict["risk"]["trader"] == ("commands.risk",)
+    assert as_dict["data-SIM"] == {"trader": ("commands.data.SIM\x00",)}
+    assert as_dict["risk"]["trader"] == ("commands.risk\x00",)
     assert as_dict["exec-SIM"] == {
         "data-SIM": ("data.instrument.SIM.",),
-        "risk": ("commands.exec.SIM",),
+        "risk": ("commands.exec.SIM\x00",),
     }
+
+
+def test_venue_and_strategy_names_that_prefix_others_do_not_cross() -> None:
+    # SIM is a prefix of SIM2 and MM-1 of MM-10: subscriptions are exact topics.
+    members = Members(data_clients=("SIM", "SIM2"), exec_clients=("SIM", "SIM2"),
+                      strategies=("MM-1", "MM-10"))
+    workers = [
+        worker("data-SIM", "data", ["SIM"]), worker("data-SIM2", "data", ["SIM2"]),
+        worker("t1", "trader", ["MM-1"]), worker("t10", "trader", ["MM-10"]),
+        worker("risk", "risk"),
+        worker("exec-SIM", "exec", ["SIM"]), worker("exec-SIM2", "exec", ["SIM2"]),
+    ]
+    validate_topology(workers, members)
+    plan = {w: {s.peer: s.prefixes for s in subs} for w, subs in subscriptions(workers).items()}
+    takes = plan["exec-SIM"]["risk"]
+    frame = lambda topic: topic + "\x00"  # noqa: E731  (frames are "topic NUL envelope")
+    assert any(frame("commands.exec.SIM").startswith(p) for p in takes)
+    assert not any(frame("commands.exec.SIM2").startswith(p) for p in takes)
+    t1 = plan["t1"]["exec-SIM"]
+    assert any(frame("events.order.MM-1").startswith(p) for p in t1)
+    assert not any(frame("events.order.MM-10").startswith(p) for p in t1)
 
 
 def test_with_shared_memory_risk_takes_no_market_data_from_the_bus() -> None:
