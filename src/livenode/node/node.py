@@ -475,11 +475,11 @@ class TradingNode:
         if trader is None or not (trader.is_running or trader.is_degraded):
             return True
         try:
-            await trader.stop_async()
+            # False when a managed stop left orders or positions behind: not clean.
+            return await trader.stop_async()
         except Exception:
             _log.exception("stopping the strategies failed")
             return False
-        return True
 
     # -- signals -----------------------------------------------------------------------------
 

@@ -119,6 +119,7 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyHandlers, Component):
         self._settled: asyncio.Event | None = None
         self._stop_done: asyncio.Event | None = None
         self._flatten_attempts = 0
+        self._dust_logged: set[Any] = set()
         self._data_subs: dict[str, tuple[Callable[[Any], None], Any]] = {}
         self._events_subscribed = False
         self._timers: set[str] = set()
@@ -311,7 +312,7 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyHandlers, Component):
                         self.id,
                         self.config.manage_stop_timeout,
                         len(self._open_orders()),
-                        len(self._open_positions()),
+                        len(self._closable_positions()),
                     )
         finally:
             self._settled = None
@@ -323,7 +324,7 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyHandlers, Component):
             return settled is not None
         if self._open_orders():
             return False
-        if self._open_positions():
+        if self._closable_positions():
             # A resting order may have filled after the first close went out, or a
             # close was denied: flatten again, a bounded number of times.
             if self._flatten_attempts < _MAX_FLATTEN_ATTEMPTS:

@@ -26,7 +26,7 @@ from livenode.model.commands import (
     UnsubscribeQuoteTicks,
     UnsubscribeTradeTicks,
 )
-from livenode.model.enums import ComponentState, OrderSide, OrderType, PositionSide
+from livenode.model.enums import ComponentState, OrderSide, OrderType, PositionSide, PriceType
 
 if TYPE_CHECKING:
     from logging import Logger
@@ -72,6 +72,7 @@ class StrategyCommands:
     _stopping: bool
     _managing: bool
     _flatten_attempts: int
+    _dust_logged: set[Any]
     _order_registry: Callable[[Order], None] | None
     _data_subs: dict[str, tuple[Callable[[Any], None], Any]]
     _handle_quote_tick: Callable[[Any], None]
@@ -332,12 +333,44 @@ class StrategyCommands:
         closing = {
             o.instrument_id for o in self._open_orders(instrument_id) if o.reduce_only
         }
-        for position in self._open_positions(instrument_id):
+        for position in self._closable_positions(instrument_id):
             if position.instrument_id in closing:
                 continue
             if self.close_position(position):
                 sent += 1
         return sent
+
+    def _closable_positions(self, instrument_id: InstrumentId | None = None) -> list[Position]:
+        """Open positions a venue would let us close: not dust below the instrument's
+        minimum quantity or notional (a close order for those is refused)."""
+        out = []
+        for position in self._open_positions(instrument_id):
+            if self._is_dust(position):
+                if position.id not in self._dust_logged:
+                    self._dust_logged.add(position.id)
+                    self.log.warning(
+                        "%s: position %s of %s is below the instrument's minimum order "
+                        "size: left open as dust (no venue accepts a close that small)",
+                        self.id, position.id, position.quantity,
+                    )
+                continue
+            out.append(position)
+        return out
+
+    def _is_dust(self, position: Position) -> bool:
+        assert self.cache is not None
+        instrument = self.cache.instrument(position.instrument_id)
+        if instrument is None:
+            return False
+        if instrument.min_quantity is not None and position.quantity < instrument.min_quantity:
+            return True
+        if instrument.min_notional is None:
+            return False
+        price = self.cache.price(position.instrument_id, PriceType.MID)
+        if price is None:
+            return False
+        notional = instrument.notional_value(position.quantity, price)
+        return notional.as_decimal() < instrument.min_notional.as_decimal()
 
     # -- manage_stop helpers ---------------------------------------------------------------
 

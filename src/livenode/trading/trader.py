@@ -158,15 +158,19 @@ class Trader(Component):
                 except Exception:  # noqa: BLE001
                     _log.exception("disposing strategy %s failed", strategy.id)
 
-    async def stop_async(self, timeout: float | None = None) -> None:
+    async def stop_async(self, timeout: float | None = None) -> bool:
         """Stop every strategy concurrently and wait for their managed stops.
 
         Bounded: by `timeout` seconds if given, else by the slowest strategy's
         `manage_stop_timeout` plus a grace period; strategies still stopping then
         are stopped at once (their cancels were already sent).
+
+        Returns True when every strategy stopped within the bound and every managed
+        stop cancelled and flattened what it had (a clean stop), else False.
         """
         if self.state not in (_S.RUNNING, _S.DEGRADED):
-            return
+            return True
+        clean = True
         self._set_state(_S.STOPPING)
         strategies = list(self._strategies.values())
         if timeout is None:
@@ -177,15 +181,21 @@ class Trader(Component):
             done, pending = await asyncio.wait(tasks, timeout=timeout)
             for task in done:
                 if task.exception() is not None:
+                    clean = False
                     _log.error("stopping a strategy failed", exc_info=task.exception())
             for task in pending:
                 task.cancel()
             if pending:
+                clean = False
                 await asyncio.gather(*pending, return_exceptions=True)
                 _log.warning(
                     "trader: %d strategies did not stop within %.1fs", len(pending), timeout
                 )
         self._set_state(_S.STOPPED)
+        timed_out = [str(s.id) for s in strategies if s.manage_stop_timed_out]
+        if timed_out:
+            _log.warning("trader: managed stop did not finish for %s", ", ".join(timed_out))
+        return clean and not timed_out
 
     # -- capabilities handed to strategies ---------------------------------------------------
 
