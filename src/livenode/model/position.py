@@ -19,6 +19,7 @@ reuses it): PnL, commissions and timestamps restart from zero.
 from __future__ import annotations
 
 import uuid
+from collections import deque
 from fractions import Fraction
 
 from livenode.model.enums import OrderSide, PositionSide
@@ -41,6 +42,11 @@ from livenode.model.identifiers import (
 )
 from livenode.model.instruments import Instrument
 from livenode.model.objects import Currency, Money, Price, Quantity
+
+#: Fills a position keeps (its arithmetic needs none of them; they are for
+#: inspection), and trade ids it remembers to refuse a duplicate fill.
+MAX_FILLS_KEPT = 1_000
+MAX_TRADE_IDS_KEPT = 10_000
 
 
 def netting_position_id(instrument_id: InstrumentId, strategy_id: StrategyId) -> PositionId:
@@ -68,7 +74,7 @@ class Position:
         # Signed quantity as a raw int at `_qp` (the instrument's size precision,
         # raised if a fill ever carries more digits).
         self._qp = instrument.size_precision
-        self._trade_ids: set[TradeId] = set()
+        self._trade_ids: dict[TradeId, None] = {}  # insertion-ordered: oldest purged first
         self._reset(fill)
         self.apply(fill)
 
@@ -81,7 +87,10 @@ class Position:
         self._closed_raw = 0  # total quantity closed in this lifecycle, at _qp
         self._realized = Money.zero(self.quote_currency)
         self._commissions: dict[Currency, Money] = {}
-        self._fills: list[OrderFilled] = []
+        # Bounded (memory stays flat on a position that never goes flat): the last
+        # fills are kept; `event_count` counts all of them.
+        self._fills: deque[OrderFilled] = deque(maxlen=MAX_FILLS_KEPT)
+        self._fill_count = 0
         self.opening_order_id: ClientOrderId = fill.client_order_id
         self.closing_order_id: ClientOrderId | None = None
         self.entry: OrderSide = fill.order_side
@@ -100,8 +109,11 @@ class Position:
             raise ValueError(f"position {self.id}: duplicate trade id {fill.trade_id}")
         if self._fills and self._signed == 0:
             self._reset(fill)  # a closed netting position reopens as a new lifecycle
-        self._trade_ids.add(fill.trade_id)
+        self._trade_ids[fill.trade_id] = None
+        if len(self._trade_ids) > MAX_TRADE_IDS_KEPT:
+            del self._trade_ids[next(iter(self._trade_ids))]
         self._fills.append(fill)
+        self._fill_count += 1
         self.account_id = fill.account_id
 
         qty = fill.last_qty
@@ -261,7 +273,7 @@ class Position:
 
     @property
     def events(self) -> list[OrderFilled]:
-        """Fills of this lifecycle, in order (a copy)."""
+        """The last fills of this lifecycle (at most `MAX_FILLS_KEPT`), in order (a copy)."""
         return list(self._fills)
 
     @property
@@ -272,11 +284,11 @@ class Position:
     @property
     def event_count(self) -> int:
         """Number of fills in this lifecycle."""
-        return len(self._fills)
+        return self._fill_count
 
     @property
     def trade_ids(self) -> frozenset[TradeId]:
-        """Trade ids of every fill applied (all lifecycles)."""
+        """Trade ids of the fills applied (the last `MAX_TRADE_IDS_KEPT`, all lifecycles)."""
         return frozenset(self._trade_ids)
 
     @property
@@ -319,7 +331,7 @@ class Position:
         if kind is None:
             if self._signed == 0:
                 kind = PositionClosed
-            elif len(self._fills) == 1:
+            elif self._fill_count == 1:
                 kind = PositionOpened
             else:
                 kind = PositionChanged

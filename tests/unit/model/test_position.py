@@ -222,3 +222,16 @@ def test_matches_reference_model(spec: list[tuple[OrderSide, int, int, int]], ma
     last = Fraction(mark, 100)
     expected_unrealized = Fraction(round((last - avg) * signed * 10**8), 10**8) if signed else 0
     assert Fraction(pos.unrealized_pnl(Price(mark, 2)).as_decimal()) == expected_unrealized
+
+
+def test_a_position_that_never_goes_flat_keeps_bounded_memory() -> None:
+    from livenode.model.position import MAX_FILLS_KEPT, MAX_TRADE_IDS_KEPT
+
+    pos = Position(currency_pair(), filled(qty="1.000", px="100.00"))
+    n = MAX_TRADE_IDS_KEPT + 5
+    for _ in range(n - 1):
+        pos.apply(filled(qty="0.001", px="100.00"))
+    assert pos.event_count == n
+    assert len(pos.events) == MAX_FILLS_KEPT
+    assert len(pos.trade_ids) == MAX_TRADE_IDS_KEPT
+    assert pos.quantity == Quantity.from_str(f"{1 + 0.001 * (n - 1):.3f}")
