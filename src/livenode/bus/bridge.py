@@ -32,12 +32,16 @@ class BusBridge:
         self._msgbus = msgbus
         self._publisher = publisher
         self._droppable = droppable_prefixes
+        self._droppable_topics: dict[str, bool] = {}  # per topic, decided once
         self.export_prefixes = export_prefixes
         self.received = 0
         msgbus.set_forwarder(self._forward, export_prefixes)
 
     def _forward(self, topic: str, msg: Any) -> None:
-        self._publisher.publish(topic, msg, droppable=topic.startswith(self._droppable))
+        droppable = self._droppable_topics.get(topic)
+        if droppable is None:
+            droppable = self._droppable_topics[topic] = topic.startswith(self._droppable)
+        self._publisher.publish(topic, msg, droppable=droppable)
 
     def deliver(self, topic: str, msg: Any) -> None:
         """Hand a message from another process to this process's handlers."""

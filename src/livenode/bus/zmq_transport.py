@@ -43,6 +43,7 @@ import msgspec
 import zmq
 
 HELLO_PREFIX = "_hello."
+_HELLO_PREFIX_BYTES = HELLO_PREFIX.encode()
 SEPARATOR = b"\x00"
 _SUBSCRIBE = 1
 _DRAIN_BATCH = 1024
@@ -381,7 +382,7 @@ class ZmqSubscriber:
         self._schedule_drain()
 
     def _handle_frame(self, frame: bytes) -> None:
-        if frame.startswith(HELLO_PREFIX.encode()):
+        if frame.startswith(_HELLO_PREFIX_BYTES):
             _, _, publisher = frame.partition(SEPARATOR)
             self.joined.add(publisher.decode(errors="replace"))
             self._joined_changed.set()

@@ -218,7 +218,10 @@ PUBLISHER_SCRIPT = textwrap.dedent(
         pub = ZmqPublisher(ctx, endpoint, "remote", msgspec.msgpack.encode, loop)
         print("bound", flush=True)
         # Publish only once the subscriber's hello arrived: its topics are live then.
+        deadline = loop.time() + 60
         while not any(s.startswith("_hello.") for s in pub.subscriptions):
+            if loop.time() > deadline:
+                sys.exit("no subscriber said hello within 60 s")
             await asyncio.sleep(0.01)
         for n in range(1, count + 1):
             pub.publish("events.order.S-1", Ping(n))
