@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from livenode.model.enums import AccountType, OrderSide, OrderType
+from livenode.model.fixed_point import POW10, parse_decimal
 from livenode.model.instruments import PerpetualContract
 
 if TYPE_CHECKING:
@@ -72,6 +74,11 @@ REASON_CODES: frozenset[str] = frozenset(
 
 _PRICED = (OrderType.LIMIT, OrderType.STOP_LIMIT)
 _TRIGGERED = (OrderType.STOP_MARKET, OrderType.STOP_LIMIT)
+# Module constants: reading a member through its Enum class costs ~130 ns on
+# Python 3.11, and these are read for every order.
+_STOP_MARKET = OrderType.STOP_MARKET
+_BUY = OrderSide.BUY
+_CASH = AccountType.CASH
 
 
 def reason_code(reason: str) -> str:
@@ -103,6 +110,31 @@ def net_position_from_cache(
 def _signed(position: Any) -> Decimal:
     qty: Decimal = position.quantity.as_decimal()
     return qty if position.signed_qty >= 0 else -qty
+
+
+@lru_cache(maxsize=1024)
+def _fee_rate(text: str) -> tuple[int, int]:
+    """A fee rate string as (raw, precision), memoised (instruments carry few rates)."""
+    return parse_decimal(text, "fee rate")
+
+
+def _raw_lt(a: Any, b: Any) -> bool:
+    """Exact `a < b` for two fixed-point values, on their scaled integers."""
+    pa: int = a.precision
+    pb: int = b.precision
+    if pa == pb:
+        return bool(a.raw < b.raw)
+    if pa > pb:
+        return bool(a.raw < b.raw * POW10[pa - pb])
+    return bool(a.raw * POW10[pb - pa] < b.raw)
+
+
+def _money_lt(a: Any, b: Any) -> bool:
+    """`a < b` for two Money: on the scaled integers when the currencies match,
+    else Money's own comparison (which refuses to mix currencies)."""
+    if a.currency == b.currency:
+        return _raw_lt(a, b)
+    return bool(a < b)
 
 
 def _multiple(value: Any, increment: Any) -> bool:
@@ -168,13 +200,13 @@ class OrderChecks:
         # for stop-market, the touch (ask for buys, bid for sells) for market.
         if order_type in _PRICED:
             px = init.price
-        elif order_type is OrderType.STOP_MARKET:
+        elif order_type is _STOP_MARKET:
             px = init.trigger_price
         else:
             quote = self._cache.quote_tick(iid)
             if quote is None:
                 return f"{NO_MARKET_PRICE}: no quote for {iid} to value a MARKET order"
-            px = quote.ask_price if init.side is OrderSide.BUY else quote.bid_price
+            px = quote.ask_price if init.side is _BUY else quote.bid_price
         notional = instrument.notional_value(init.quantity, px)
         reason = check_notional(notional, instrument, max_notional)
         if reason:
@@ -226,28 +258,40 @@ class OrderChecks:
         account = self._cache.account_for_venue(init.instrument_id.venue)
         # Margin accounts are checked by the venue (margin models differ); with
         # no account yet there is nothing to check against.
-        if account is None or account.account_type is not AccountType.CASH:
+        if account is None or account.account_type is not _CASH:
             return None
         currency: Currency | None
-        if isinstance(instrument, PerpetualContract):
+        # What the order needs, exactly, as need_raw / 10**need_precision: the
+        # notional plus the taker fee, or the quantity sold. Scaled integers: no
+        # Decimal unless the check fails and the reason is formatted.
+        if isinstance(instrument, PerpetualContract) or init.side is _BUY:
             # A derivative is margined in its settlement currency on either side
             # (no base currency changes hands); checked at leverage 1, conservatively.
-            currency = instrument.settlement_currency
-            need = notional.as_decimal() * (1 + instrument.taker_fee_decimal)
-        elif init.side is OrderSide.BUY:
-            currency = instrument.quote_currency
-            need = notional.as_decimal() * (1 + instrument.taker_fee_decimal)
+            if isinstance(instrument, PerpetualContract):
+                currency = instrument.settlement_currency
+            else:
+                currency = instrument.quote_currency
+            fee_raw, fee_precision = _fee_rate(instrument.taker_fee)
+            need_raw = notional.raw * (POW10[fee_precision] + fee_raw)
+            need_precision = notional.precision + fee_precision
         else:
             currency = getattr(instrument, "base_currency", None)
             if currency is None:
                 return None
-            need = init.quantity.as_decimal()
+            need_raw = init.quantity.raw
+            need_precision = init.quantity.precision
         balance = account.balance(currency)
-        free = balance.free.as_decimal() if balance is not None else Decimal(0)
-        if need > free:
-            need_str = f"{need.quantize(Decimal(1).scaleb(-currency.precision)):f}"
-            return f"{INSUFFICIENT_FREE_BALANCE}: need {need_str} {currency.code}, free {free:f}"
-        return None
+        if balance is not None:
+            free = balance.free
+            enough = need_raw * POW10[free.precision] <= free.raw * POW10[need_precision]
+        else:
+            enough = need_raw <= 0
+        if enough:
+            return None
+        need = Decimal(need_raw).scaleb(-need_precision)
+        free_dec = balance.free.as_decimal() if balance is not None else Decimal(0)
+        need_str = f"{need.quantize(Decimal(1).scaleb(-currency.precision)):f}"
+        return f"{INSUFFICIENT_FREE_BALANCE}: need {need_str} {currency.code}, free {free_dec:f}"
 
 
 def check_price(
@@ -287,23 +331,25 @@ def check_quantity(qty: Quantity, instrument: Any) -> str | None:
         return (
             f"{QUANTITY_INCREMENT}: quantity {qty} is not a multiple of {instrument.size_increment}"
         )
-    if instrument.min_quantity is not None and qty < instrument.min_quantity:
+    # Both are Quantity: compared exactly on their scaled integers.
+    if instrument.min_quantity is not None and _raw_lt(qty, instrument.min_quantity):
         return f"{QUANTITY_BELOW_MIN}: quantity {qty} < min {instrument.min_quantity}"
-    if instrument.max_quantity is not None and qty > instrument.max_quantity:
+    if instrument.max_quantity is not None and _raw_lt(instrument.max_quantity, qty):
         return f"{QUANTITY_ABOVE_MAX}: quantity {qty} > max {instrument.max_quantity}"
     return None
 
 
 def check_notional(notional: Any, instrument: Any, max_per_order: Decimal | None) -> str | None:
     """The node's per-order cap, then the instrument's own min and max notional."""
-    value = notional.as_decimal()
-    if max_per_order is not None and value > max_per_order:
+    if max_per_order is not None and notional.as_decimal() > max_per_order:
         return (
             f"{NOTIONAL_EXCEEDS_MAX_PER_ORDER}: notional {notional} > max per order "
             f"{max_per_order:f} {notional.currency.code}"
         )
-    if instrument.min_notional is not None and notional < instrument.min_notional:
-        return f"{NOTIONAL_BELOW_MIN}: notional {notional} < min {instrument.min_notional}"
-    if instrument.max_notional is not None and notional > instrument.max_notional:
+    min_notional = instrument.min_notional
+    if min_notional is not None and _money_lt(notional, min_notional):
+        return f"{NOTIONAL_BELOW_MIN}: notional {notional} < min {min_notional}"
+    max_notional = instrument.max_notional
+    if max_notional is not None and _money_lt(max_notional, notional):
         return f"{NOTIONAL_ABOVE_MAX}: notional {notional} > max {instrument.max_notional}"
     return None

@@ -84,6 +84,11 @@ _MAX_SEEN_IDS = 100_000
 # Higher is more restrictive; the effective state of a venue is the stricter of
 # the global state and the venue's own.
 _SEVERITY = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
+# Module constants: reading a member through its Enum class costs ~130 ns on
+# Python 3.11, and these are read for every order.
+_HALTED = TradingState.HALTED
+_REDUCING = TradingState.REDUCING
+_INITIALIZED = OrderStatus.INITIALIZED
 
 
 class NetPositionSource(Protocol):
@@ -250,24 +255,23 @@ class RiskEngine(Component):
             cached is not None
             and (
                 cached.init_event.event_id != init.event_id
-                or cached.status is not OrderStatus.INITIALIZED
+                or cached.status is not _INITIALIZED
             )
         ):
             return f"{DUPLICATE_CLIENT_ORDER_ID}: {coid} was already submitted"
         iid = init.instrument_id
         state = self.trading_state_for(iid.venue)
-        if state is TradingState.HALTED:
+        if state is _HALTED:
             return f"{TRADING_HALTED}: trading is HALTED{self._state_scope(iid.venue)}"
-        if state is TradingState.REDUCING:
+        if state is _REDUCING:
             net = self._net_position(iid)
             if risk_checks.would_increase(init.side, net, init.quantity.as_decimal()):
                 return (
                     f"{REDUCING_WOULD_INCREASE}: {init.side.value} {init.quantity} {iid} with "
                     f"net position {net} while REDUCING{self._state_scope(iid.venue)}"
                 )
-        return self._checks.check_order(
-            init, command.position_id, self._max_notional.get(str(iid))
-        )
+        max_notional = self._max_notional.get(iid.value) if self._max_notional else None
+        return self._checks.check_order(init, command.position_id, max_notional)
 
     def _state_scope(self, venue: Venue) -> str:
         return f" for venue {venue}" if venue in self._venue_states else ""
