@@ -34,20 +34,14 @@ from livenode.model.accounts import CashAccount, MarginAccount
 from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
 from livenode.model.enums import AccountType, OrderStatus
 from livenode.model.events import (
+    ORDER_EVENT_TYPES,
     AccountState,
-    OrderAccepted,
-    OrderCanceled,
     OrderCancelRejected,
     OrderDenied,
-    OrderExpired,
     OrderFilled,
+    OrderInitialized,
     OrderModifyRejected,
-    OrderPendingCancel,
-    OrderPendingUpdate,
-    OrderRejected,
-    OrderSubmitted,
-    OrderTriggered,
-    OrderUpdated,
+    order_event,
 )
 from livenode.model.identifiers import PositionId
 from livenode.model.orders import InvalidStateTransition, Order
@@ -68,21 +62,9 @@ _log = logging.getLogger("livenode.engines.exec")
 NO_EXEC_CLIENT = "NO_EXEC_CLIENT"
 CLIENT_ERROR = "CLIENT_ERROR"
 
-_ORDER_EVENTS = (
-    OrderDenied,
-    OrderSubmitted,
-    OrderAccepted,
-    OrderRejected,
-    OrderPendingUpdate,
-    OrderPendingCancel,
-    OrderModifyRejected,
-    OrderCancelRejected,
-    OrderUpdated,
-    OrderTriggered,
-    OrderFilled,
-    OrderCanceled,
-    OrderExpired,
-)
+# Every order event a client (or the risk engine) reports; an order's
+# OrderInitialized never comes from outside, it is the order.
+_ORDER_EVENTS = tuple(t for t in ORDER_EVENT_TYPES if t is not OrderInitialized)
 
 
 def position_id_for(instrument_id: InstrumentId, strategy_id: StrategyId) -> PositionId:
@@ -219,18 +201,7 @@ class ExecutionEngine(Component):
 
     def _deny(self, init: Any, reason: str) -> None:
         now = self._clock.timestamp_ns()
-        self.process(
-            OrderDenied(
-                trader_id=init.trader_id,
-                strategy_id=init.strategy_id,
-                instrument_id=init.instrument_id,
-                client_order_id=init.client_order_id,
-                reason=reason,
-                event_id=new_id(),
-                ts_event=now,
-                ts_init=now,
-            )
-        )
+        self.process(order_event(OrderDenied, init, new_id(), now, reason=reason))
 
     def _route(self, command: Any, method: str, rejection: type | None) -> None:
         venue = command.instrument_id.venue
@@ -252,18 +223,7 @@ class ExecutionEngine(Component):
         if self._cache.order(command.client_order_id) is None:
             return
         now = self._clock.timestamp_ns()
-        self.process(
-            rejection(
-                trader_id=command.trader_id,
-                strategy_id=command.strategy_id,
-                instrument_id=command.instrument_id,
-                client_order_id=command.client_order_id,
-                reason=reason,
-                event_id=new_id(),
-                ts_event=now,
-                ts_init=now,
-            )
-        )
+        self.process(order_event(rejection, command, new_id(), now, reason=reason))
 
     def _modify(self, command: ModifyOrder) -> None:
         self._route(command, "modify_order", OrderModifyRejected)

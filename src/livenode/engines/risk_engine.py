@@ -60,7 +60,12 @@ from livenode.engines.risk_checks import (  # noqa: F401
 from livenode.engines.throttler import Throttler
 from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
 from livenode.model.enums import OrderStatus, TradingState
-from livenode.model.events import OrderDenied, OrderModifyRejected, TradingStateChanged
+from livenode.model.events import (
+    OrderDenied,
+    OrderModifyRejected,
+    TradingStateChanged,
+    order_event,
+)
 
 if TYPE_CHECKING:
     from livenode.bus.message_bus import MessageBus
@@ -324,28 +329,10 @@ class RiskEngine(Component):
         if type(command) is SubmitOrder:
             init = command.order
             _log.warning("RiskEngine: denied %s: %s", init.client_order_id, reason)
-            event: Any = OrderDenied(
-                trader_id=init.trader_id,
-                strategy_id=init.strategy_id,
-                instrument_id=init.instrument_id,
-                client_order_id=init.client_order_id,
-                reason=reason,
-                event_id=new_id(),
-                ts_event=now,
-                ts_init=now,
-            )
+            event: Any = order_event(OrderDenied, init, new_id(), now, reason=reason)
         else:
             _log.warning("RiskEngine: modify of %s denied: %s", command.client_order_id, reason)
-            event = OrderModifyRejected(
-                trader_id=command.trader_id,
-                strategy_id=command.strategy_id,
-                instrument_id=command.instrument_id,
-                client_order_id=command.client_order_id,
-                reason=reason,
-                event_id=new_id(),
-                ts_event=now,
-                ts_init=now,
-            )
+            event = order_event(OrderModifyRejected, command, new_id(), now, reason=reason)
         # On the venue's command topic, not the ExecEngine.process endpoint: the
         # execution engine may live in another process, and the denial must reach
         # it in order with the commands risk approved before.

@@ -8,6 +8,8 @@ full description of the order.
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 import msgspec
 
 from livenode.model.enums import (
@@ -215,6 +217,30 @@ ORDER_EVENT_TYPES: tuple[type[OrderEvent], ...] = (
     OrderCanceled,
     OrderExpired,
 )
+
+_E = TypeVar("_E", bound="OrderEvent")
+
+
+def order_event(
+    cls: type[_E], about: Any, event_id: str, ts: int, **fields: Any
+) -> _E:
+    """An order event of type `cls` about the order `about` names.
+
+    `about` is anything carrying the order's identity: its `OrderInitialized` or a
+    command about it (trader, strategy, instrument, client order id). The event
+    happens now: `ts_event` and `ts_init` are both `ts`.
+    """
+    return cls(
+        trader_id=about.trader_id,
+        strategy_id=about.strategy_id,
+        instrument_id=about.instrument_id,
+        client_order_id=about.client_order_id,
+        event_id=event_id,
+        ts_event=ts,
+        ts_init=ts,
+        **fields,
+    )
+
 
 # -- positions ----------------------------------------------------------------
 

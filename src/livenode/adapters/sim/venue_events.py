@@ -43,6 +43,7 @@ from livenode.model.events import (
     OrderRejected,
     OrderTriggered,
     OrderUpdated,
+    order_event,
 )
 from livenode.model.identifiers import ClientOrderId, TradeId, VenueOrderId
 from livenode.model.instruments import Instrument
@@ -84,30 +85,13 @@ class EventFactory:
     # -- order events -----------------------------------------------------------------
 
     def rejected(self, init: Any, reason: str, ts: int) -> OrderRejected:
-        return OrderRejected(
-            trader_id=init.trader_id,
-            strategy_id=init.strategy_id,
-            instrument_id=init.instrument_id,
-            client_order_id=init.client_order_id,
-            account_id=self.account_id,
-            reason=reason,
-            event_id=new_id(),
-            ts_event=ts,
-            ts_init=ts,
+        return order_event(
+            OrderRejected, init, new_id(), ts, account_id=self.account_id, reason=reason
         )
 
     def command_rejected(self, command: Any, what: str, reason: str, ts: int) -> Any:
         cls = OrderModifyRejected if what == "modify" else OrderCancelRejected
-        return cls(
-            trader_id=command.trader_id,
-            strategy_id=command.strategy_id,
-            instrument_id=command.instrument_id,
-            client_order_id=command.client_order_id,
-            reason=reason,
-            event_id=new_id(),
-            ts_event=ts,
-            ts_init=ts,
-        )
+        return order_event(cls, command, new_id(), ts, reason=reason)
 
     def status(self, action: Status, command: Any) -> Any:
         order = action.order
