@@ -119,6 +119,10 @@ async def test_data_client_delivers_instruments_and_only_subscribed_ticks(contex
     assert {i.id for i in instruments} == {BTC_ID, ETH_ID}
     quotes = data.of(QuoteTick)
     assert len(quotes) == 200 and {q.instrument_id for q in quotes} == {BTC_ID}
+    # ts_init: when the tick entered the node (the client stamps it), never before
+    # the venue made it (ts_event), and in arrival order.
+    assert all(q.ts_init >= q.ts_event for q in quotes)
+    assert [q.ts_init for q in quotes] == sorted(q.ts_init for q in quotes)
     trades = data.of(TradeTick)
     # ETH trades only: the venue printed BTC trades too, the client filtered them out
     assert trades and {t.instrument_id for t in trades} == {ETH_ID}

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import msgspec
+
 from livenode.adapters.sim.remote_protocol import QUOTE, TRADE
 from livenode.model.data import QuoteTick, TradeTick
 from livenode.model.identifiers import InstrumentId
@@ -25,6 +27,9 @@ from livenode.node.clients import ClientContext, LiveDataClient
 if TYPE_CHECKING:
     from livenode.adapters.sim.remote import RemoteSimVenue
     from livenode.adapters.sim.venue import SimVenue
+
+
+_replace = msgspec.structs.replace
 
 
 class SimDataClient(LiveDataClient):
@@ -101,14 +106,17 @@ class SimDataClient(LiveDataClient):
     # -- from the venue ---------------------------------------------------------------
 
     def _on_market(self, msg: Any) -> None:
+        # `ts_init` is when the tick entered the node, as with any venue: the
+        # venue's own stamp (its `ts_event`) is kept, and tick-to-trade measured
+        # at the exec client starts here.
         kind = type(msg)
         if kind is QuoteTick:
             if msg.instrument_id in self._quote_subs:
                 self.ticks_forwarded += 1
-                self._handle_data(msg)
+                self._handle_data(_replace(msg, ts_init=self._clock.timestamp_ns()))
         elif kind is TradeTick:
             if msg.instrument_id in self._trade_subs:
                 self.ticks_forwarded += 1
-                self._handle_data(msg)
+                self._handle_data(_replace(msg, ts_init=self._clock.timestamp_ns()))
         else:  # an instrument definition: always delivered
             self._handle_data(msg)
