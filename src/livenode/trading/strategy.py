@@ -52,7 +52,10 @@ _DISPATCH_STATES = frozenset({_S.STARTING, _S.RUNNING, _S.DEGRADED, _S.STOPPING}
 OrderRegistry = Callable[["Order"], None]
 FaultCallback = Callable[["Strategy", BaseException], None]
 
-_MAX_FLATTEN_ATTEMPTS = 3
+_MAX_FLATTEN_ATTEMPTS = 10
+# A refused close is retried after this pause: the refusal usually means another
+# process's view of the position had not caught up with ours yet.
+_REFLATTEN_DELAY = 0.05
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
@@ -120,6 +123,7 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyHandlers, Component):
         self._stop_done: asyncio.Event | None = None
         self._flatten_attempts = 0
         self._dust_logged: set[Any] = set()
+        self._reflatten: asyncio.TimerHandle | None = None
         self._data_subs: dict[str, tuple[Callable[[Any], None], Any]] = {}
         self._events_subscribed = False
         self._timers: set[str] = set()
@@ -295,8 +299,10 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyHandlers, Component):
         try:
             self._managing = True
             try:
+                # Cancels first; the flatten goes out once no order is open (from
+                # `_check_settled`), so a resting order filling before its cancel
+                # lands cannot make the close the wrong size.
                 self._cancel_open_orders()
-                self._flatten()
             finally:
                 self._managing = False
             if not self._check_settled():
@@ -316,6 +322,9 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyHandlers, Component):
                     )
         finally:
             self._settled = None
+            if self._reflatten is not None:
+                self._reflatten.cancel()
+                self._reflatten = None
 
     def _check_settled(self) -> bool:
         """During manage_stop: set `_settled` once no order is open and the strategy is flat."""
@@ -325,17 +334,32 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyHandlers, Component):
         if self._open_orders():
             return False
         if self._closable_positions():
-            # A resting order may have filled after the first close went out, or a
-            # close was denied: flatten again, a bounded number of times.
-            if self._flatten_attempts < _MAX_FLATTEN_ATTEMPTS:
-                managing, self._managing = self._managing, True
-                try:
-                    self._flatten()
-                finally:
-                    self._managing = managing
+            # No order is open and a position is: flatten it. A later attempt means
+            # the previous close was refused (or did not fill it all): retry after a
+            # pause, a bounded number of times.
+            if self._flatten_attempts == 0:
+                self._managed_flatten()
+            elif self._flatten_attempts < _MAX_FLATTEN_ATTEMPTS and self._reflatten is None:
+                self._reflatten = asyncio.get_running_loop().call_later(
+                    _REFLATTEN_DELAY, self._retry_flatten
+                )
             return False
         settled.set()
         return True
+
+    def _managed_flatten(self) -> None:
+        managing, self._managing = self._managing, True
+        try:
+            self._flatten()
+        finally:
+            self._managing = managing
+
+    def _retry_flatten(self) -> None:
+        self._reflatten = None
+        if self._settled is None or self._settled.is_set() or self._open_orders():
+            return
+        if self._closable_positions():
+            self._managed_flatten()
 
     # -- dispatch ----------------------------------------------------------------------------
 

@@ -368,12 +368,14 @@ async def test_manage_stop_cancels_and_flattens_then_stops(h: Harness) -> None:
     await asyncio.sleep(0)
     assert s.state is ComponentState.STOPPING
     cancels = h.client.of_type(CancelOrder)
-    closes = [c for c in h.client.of_type(SubmitOrder) if c.order.reduce_only]
     assert [c.client_order_id for c in cancels] == [resting.client_order_id]
+    # The close waits for the cancel: a resting order filling first would change it.
+    assert [c for c in h.client.of_type(SubmitOrder) if c.order.reduce_only] == []
+    h.client.cancel(cancels[0])
+    closes = [c for c in h.client.of_type(SubmitOrder) if c.order.reduce_only]
     assert len(closes) == 1 and closes[0].order.side is OrderSide.SELL
     assert closes[0].order.quantity == Quantity.from_str("2.000")
     assert closes[0].position_id == position.id
-    loop.call_soon(h.client.cancel, cancels[0])
     loop.call_soon(
         h.client.fill, closes[0].order, closes[0].order.quantity, Price.from_str("101.00")
     )
@@ -529,3 +531,24 @@ async def test_manage_stop_leaves_dust_below_the_minimum_notional_and_settles(h:
     assert not s.manage_stop_timed_out
     assert [c for c in h.client.of_type(SubmitOrder) if c.order.reduce_only] == []
     assert position.is_open  # left as dust, said so in the log
+
+
+async def test_manage_stop_retries_a_refused_close_after_a_pause(h: Harness) -> None:
+    # In a multiprocess node risk may refuse a close while its view of the position
+    # lags ours: the strategy tries again (bounded), and the stop still finishes.
+    s = Recorder(cfg(manage_stop_timeout=30.0))
+    h.trader.add_strategy(s)
+    h.trader.start()
+    assert s.order_factory is not None
+    s.submit_order(s.order_factory.market(BTC, OrderSide.BUY, Quantity.from_str("1.000")))
+    h.client.reject_market = True  # the first close is refused
+    stop = asyncio.ensure_future(s.stop_async())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    closes = [c for c in h.client.of_type(SubmitOrder) if c.order.reduce_only]
+    assert len(closes) == 1 and not stop.done()
+    h.client.reject_market = False  # the venue (or risk) agrees now
+    await asyncio.wait_for(stop, timeout=30)
+    closes = [c for c in h.client.of_type(SubmitOrder) if c.order.reduce_only]
+    assert len(closes) == 2
+    assert h.cache.positions_open(strategy_id=s.id) == [] and not s.manage_stop_timed_out
