@@ -208,7 +208,10 @@ class OrderChecks:
                 return f"{NO_MARKET_PRICE}: no quote for {iid} to value a MARKET order"
             px = quote.ask_price if init.side is _BUY else quote.bid_price
         notional = instrument.notional_value(init.quantity, px)
-        reason = check_notional(notional, instrument, max_notional)
+        # The per-order cap guards against opening too much at once; a reduce-only
+        # order (checked above not to increase the position) only takes exposure
+        # off, and blocking it would keep a position open: it is exempt.
+        reason = check_notional(notional, instrument, None if init.reduce_only else max_notional)
         if reason:
             return reason
         # A reduce-only order releases exposure rather than spending cash.

@@ -479,3 +479,20 @@ def test_perpetual_sell_needs_settlement_margin_not_the_base_currency() -> None:
     # 2,000 USDT of margin fits 100,000 USDT free; 60 at 2,000 (120,000 USDT) does not.
     h.send(submit(order_init(side=OrderSide.SELL, qty="60.000", price="2000.00")))
     assert h.denials and h.denials[-1].reason.startswith("INSUFFICIENT_FREE_BALANCE: need 120120")
+
+
+def test_a_reduce_only_close_is_not_held_to_the_per_order_notional_cap() -> None:
+    from livenode.model.position import Position
+
+    from .helpers import filled, make_instrument
+
+    h = Harness(max_notional_per_order={"BTCUSDT.SIM": "150"})
+    opening = order_init(side=OrderSide.BUY, qty="5.000", price="100.00")
+    h.env.cache.add_position(Position(make_instrument(), filled(opening, "5.000", "100.00", "T-1")))
+    # 500 USDT > 150: an opening order of that size is denied...
+    h.send(submit(order_init(side=OrderSide.SELL, qty="5.000", price="100.00")))
+    assert h.denials and h.denials[-1].reason.startswith("NOTIONAL_EXCEEDS_MAX_PER_ORDER")
+    # ...the close that takes the position off is not.
+    close = submit(order_init(side=OrderSide.SELL, qty="5.000", price="100.00", reduce_only=True))
+    h.send(close)
+    assert h.approved[-1] == close

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from livenode.model.data import BarType
 from livenode.model.enums import OrderSide, PositionSide
-from livenode.model.identifiers import InstrumentId
+from livenode.model.identifiers import ClientOrderId, InstrumentId
 from livenode.model.objects import Quantity
 from livenode.trading.config import StrategyConfig
 from livenode.trading.indicators import ExponentialMovingAverage
@@ -68,6 +68,8 @@ class EMACross(Strategy):
         # A target whose order was denied or rejected is not retried on every tick
         # (that would flood the risk engine); the next signal change tries again.
         self._refused_target: PositionSide | None = None
+        # The last order sent: no second one while it is not done.
+        self._last_order: ClientOrderId | None = None
 
     def on_start(self) -> None:
         """Use the instrument's size precision when known; subscribe to the feed."""
@@ -101,6 +103,7 @@ class EMACross(Strategy):
         self.slow_ema.reset()
         self._target = PositionSide.FLAT
         self._refused_target = None
+        self._last_order = None
 
     # -- logic -------------------------------------------------------------------------------
 
@@ -139,8 +142,13 @@ class EMACross(Strategy):
     def _align(self, target: PositionSide) -> None:
         """Send the one market order that moves the net position to `target`, if any."""
         assert self.cache is not None and self.order_factory is not None
-        if self.cache.orders_open(instrument_id=self.instrument_id, strategy_id=self.id):
-            return  # an order is in flight: decide again once it is done
+        if self._last_order is not None:
+            last = self.cache.order(self._last_order)
+            if last is not None and not last.is_closed:
+                # Not done yet, including not yet acknowledged (INITIALIZED or
+                # SUBMITTED: in a multiprocess node that takes a few hops): decide
+                # again once it is done, never stack a second order on it.
+                return
         positions = self.cache.positions_open(instrument_id=self.instrument_id, strategy_id=self.id)
         position = positions[0] if positions else None
         side = position.side if position is not None else PositionSide.FLAT
@@ -155,4 +163,5 @@ class EMACross(Strategy):
             quantity = quantity + position.quantity  # flip: close and open in one order
         order_side = OrderSide.BUY if target is PositionSide.LONG else OrderSide.SELL
         order = self.order_factory.market(self.instrument_id, order_side, quantity)
-        self.submit_order(order, position_id=position.id if position is not None else None)
+        if self.submit_order(order, position_id=position.id if position is not None else None):
+            self._last_order = order.client_order_id
