@@ -86,6 +86,15 @@ def test_bar_round_trip(
     assert attached.bars.bar_types() == [BAR_1S]
 
 
+def test_mid_bar_keeps_its_extra_digit(tables: ShmTables, attached: ShmTables) -> None:
+    # A MID bar's prices and volume carry one digit more than the instrument (2, 3).
+    mid = BarType(ETH, BarSpecification(1, BarAggregation.SECOND, PriceType.MID))
+    bar = Bar(mid, Price(300005, 3), Price(300015, 3), Price(299995, 3), Price(300005, 3),
+              Quantity(12345, 4), 1, 2)
+    tables.bars.write(bar)
+    assert attached.bars.read(mid) == bar
+
+
 @FIXTURE_OK
 @given(
     st.sampled_from(list(PositionSide)),

@@ -252,12 +252,14 @@ class BarTable(ShmTable):
     """Latest bar per configured bar type (keyed by `str(bar_type)`).
 
     Payload: open, high, low, close, volume (raw i64), ts_event, ts_init.
-    Key: bar type text and the instrument's registry row (for precisions).
+    Key: bar type text, the instrument's registry row and the bar's own price
+    and size precisions (a MID bar carries one digit more than the instrument in
+    both: the half tick of the mid, the mean of bid and ask sizes).
     """
 
     KIND = "bars"
     PAYLOAD_FORMAT = "qqqqqQQ"
-    KEY_FORMAT = f"{BAR_TYPE_WIDTH}sI"
+    KEY_FORMAT = f"{BAR_TYPE_WIDTH}sIBB"
     TS_INIT_FIELD = 6
 
     def __init__(
@@ -267,10 +269,21 @@ class BarTable(ShmTable):
         self.registry = registry
         self.index = KeyIndex(self.rows, self.KEY_FORMAT, "bar type", BAR_TYPE_WIDTH)
 
-    def register(self, bar_type: BarType) -> int:
-        """The row of a bar type, added if new (its instrument must be registered)."""
+    def register(
+        self,
+        bar_type: BarType,
+        price_precision: int | None = None,
+        size_precision: int | None = None,
+    ) -> int:
+        """The row of a bar type, added if new (its instrument must be registered).
+
+        The precisions default to the instrument's.
+        """
         instrument_row = self.registry.require_row(bar_type.instrument_id)
-        return self.index.register(str(bar_type), instrument_row)
+        pp, sp = self.registry.precisions(instrument_row)
+        pp = pp if price_precision is None else price_precision
+        sp = sp if size_precision is None else size_precision
+        return self.index.register(str(bar_type), instrument_row, pp, sp)
 
     def row_of(self, bar_type: BarType) -> int | None:
         """The row of a bar type, None if not registered."""
@@ -281,17 +294,23 @@ class BarTable(ShmTable):
         self.index.refresh()
         return [BarType.from_str(k) for k in self.index.keys]
 
+    def _precisions(self, row: int) -> tuple[int, int]:
+        _, pp, sp = self.index.extras[row]
+        return pp, sp
+
     def write(self, bar: Bar) -> None:
-        """Publish a bar (registering its bar type if new)."""
+        """Publish a bar (registering its bar type, at the bar's precision, if new)."""
         row = self.index.lookup(str(bar.bar_type))
         if row is None:
-            row = self.register(bar.bar_type)
-        pp, sp = self.registry.precisions(self.index.extras[row][0])
+            row = self.register(bar.bar_type, bar.open.precision, bar.volume.precision)
+        pp, sp = self._precisions(row)
         if any(p.precision != pp for p in (bar.open, bar.high, bar.low, bar.close)) or (
             bar.volume.precision != sp
         ):
+            got = [p.precision for p in (bar.open, bar.high, bar.low, bar.close)]
             raise ValueError(
-                f"bar {bar.bar_type}: precisions do not match the registry (price {pp}, size {sp})"
+                f"bar {bar.bar_type}: precisions (OHLC {got}, volume {bar.volume.precision}) "
+                f"do not match the table (price {pp}, size {sp})"
             )
         self.rows.write_raw(
             row, bar.open.raw, bar.high.raw, bar.low.raw, bar.close.raw, bar.volume.raw,
@@ -306,7 +325,7 @@ class BarTable(ShmTable):
         v = self.rows.read_raw(row)
         if v is None:
             return None
-        pp, sp = self.registry.precisions(self.index.extras[row][0])
+        pp, sp = self._precisions(row)
         return Bar(
             bar_type, Price(v[0], pp), Price(v[1], pp), Price(v[2], pp), Price(v[3], pp),
             Quantity(v[4], sp), v[5], v[6],

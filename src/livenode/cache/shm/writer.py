@@ -60,10 +60,8 @@ class ShmWriter:
         self._guard(self._tables.trades.write, trade)
 
     def _on_bar(self, bar: Any) -> None:
-        tables = self._tables
-        if tables.bars.row_of(bar.bar_type) is None:
-            self._guard(tables.bars.register, bar.bar_type)
-        self._guard(tables.bars.write, bar)
+        # `write` registers a new bar type at the bar's own precision.
+        self._guard(self._tables.bars.write, bar)
 
     def _on_position(self, event: Any) -> None:
         self._guard(self._tables.positions.write_event, event)
