@@ -75,11 +75,13 @@ class Ready(ControlMessage, frozen=True):
 class Go(ControlMessage, frozen=True):
     """Every worker is READY and subscribed: start trading.
 
-    Sent again to a running worker when a peer restarted: `resync_worker` and its
-    `resync_venues` say who, so the worker re-sends only what that peer lost.
+    Sent again to a running worker when a peer restarted: `resync_worker`, its
+    role and its members (`resync_venues`: venues of a data worker, strategy ids of
+    a trader) say who, so the worker re-sends only what that peer lost.
     """
 
     resync_worker: str = ""
+    resync_role: str = ""
     resync_venues: list[str] = []
 
 

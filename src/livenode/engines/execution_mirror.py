@@ -27,9 +27,9 @@ from livenode.engines.positions import apply_fill_to_position
 from livenode.model.accounts import CashAccount, MarginAccount
 from livenode.model.commands import SubmitOrder
 from livenode.model.enums import AccountType
-from livenode.model.events import AccountState, OrderFilled
+from livenode.model.events import AccountState, OrderFilled, OrderInitialized, PositionClosed
 from livenode.model.orders import InvalidStateTransition, Order
-from livenode.model.position import netting_position_id
+from livenode.model.position import Position, netting_position_id
 
 _log = logging.getLogger("livenode.engines.mirror")
 
@@ -52,7 +52,12 @@ class ExecutionMirror(Component):
         self.applied = 0
         self.skipped = 0
         self.refused = 0
+        self.recovered = 0
+        # Positions rebuilt from snapshots (their fills were never seen here): kept
+        # in step with the engine's snapshots rather than with fills.
+        self._from_snapshots: set[Any] = set()
         msgbus.subscribe(topics.ALL_ORDER_EVENTS, self._on_order_event, MIRROR_PRIORITY)
+        msgbus.subscribe(topics.ALL_POSITION_EVENTS, self._on_position_event, MIRROR_PRIORITY)
         msgbus.subscribe(topics.ALL_ACCOUNT_EVENTS, self._on_account_state, MIRROR_PRIORITY)
         # Orders approved by a risk engine in this process: cache them, so later
         # events and modify/cancel checks find them.
@@ -60,7 +65,12 @@ class ExecutionMirror(Component):
 
     def counters(self) -> dict[str, int]:
         """Events applied, skipped (unknown order or already applied), refused by the FSM."""
-        return {"applied": self.applied, "skipped": self.skipped, "refused": self.refused}
+        return {
+            "applied": self.applied,
+            "skipped": self.skipped,
+            "refused": self.refused,
+            "recovered": self.recovered,
+        }
 
     def _on_exec_command(self, command: Any) -> None:
         if (
@@ -72,10 +82,16 @@ class ExecutionMirror(Component):
     def _on_order_event(self, event: Any) -> None:
         order = self._cache.order(event.client_order_id)
         if order is None:
+            if type(event) is OrderInitialized:
+                # A replayed order (a restarted worker recovering): follow it from now.
+                self._cache.add_order(Order(event))
+                self.recovered += 1
+                return
             self.skipped += 1  # another process's order we never cached: nothing to follow
             return
-        if any(e.event_id == event.event_id for e in order.events[-4:]):
-            self.skipped += 1  # already applied (same process as the engine)
+        event_id = event.event_id
+        if any(e.event_id == event_id for e in order.events):
+            self.skipped += 1  # already applied (same process as the engine, or a replay)
             return
         if type(event) is OrderFilled:
             if event.trade_id in order.trade_ids:
@@ -98,6 +114,20 @@ class ExecutionMirror(Component):
         if type(event) is OrderFilled:
             apply_fill_to_position(self._cache, event)
 
+    def _on_position_event(self, event: Any) -> None:
+        position_id = event.position_id
+        if position_id not in self._from_snapshots and self._cache.position(position_id):
+            return  # built from the fills this process saw: those keep it exact
+        instrument = self._cache.instrument(event.instrument_id)
+        if instrument is None:
+            self.skipped += 1
+            return
+        if position_id not in self._from_snapshots and type(event) is PositionClosed:
+            return  # nothing to recover
+        self._from_snapshots.add(position_id)
+        self._cache.update_position(Position.from_snapshot(instrument, event))
+        self.recovered += 1
+
     def _on_account_state(self, state: AccountState) -> None:
         account = self._cache.account(state.account_id)
         if account is None:
@@ -109,5 +139,6 @@ class ExecutionMirror(Component):
 
     def _on_dispose(self) -> None:
         self._msgbus.unsubscribe(topics.ALL_ORDER_EVENTS, self._on_order_event)
+        self._msgbus.unsubscribe(topics.ALL_POSITION_EVENTS, self._on_position_event)
         self._msgbus.unsubscribe(topics.ALL_ACCOUNT_EVENTS, self._on_account_state)
         self._msgbus.unsubscribe(topics.ALL_EXEC_COMMANDS, self._on_exec_command)

@@ -78,6 +78,46 @@ class Position:
         self._reset(fill)
         self.apply(fill)
 
+    @classmethod
+    def from_snapshot(cls, instrument: Instrument, event: PositionEvent) -> Position:
+        """The position a snapshot event describes, for a process that did not see
+        its fills (a restarted worker recovering its state).
+
+        It has no fill history (`events` is empty until the next fill), and its
+        average prices come from the snapshot's floats, so PnL it computes later may
+        differ from the execution engine's in the last digits; the execution
+        engine's snapshots stay the reference.
+        """
+        self = cls.__new__(cls)
+        self.instrument_id = instrument.id
+        self.id = event.position_id
+        self.trader_id = event.trader_id
+        self.strategy_id = event.strategy_id
+        self.account_id = event.account_id
+        self.quote_currency = instrument.quote_currency
+        self.multiplier = instrument.multiplier
+        self._qp = max(instrument.size_precision, event.quantity.precision)
+        self._trade_ids = {}
+        magnitude = event.quantity.raw * 10 ** (self._qp - event.quantity.precision)
+        sign = {PositionSide.LONG: 1, PositionSide.SHORT: -1}.get(event.side, 0)
+        self._signed = sign * magnitude
+        self._peak = magnitude
+        # repr: the float's shortest decimal form, not its binary expansion.
+        self._avg_open = Fraction(repr(event.avg_px_open))
+        close = event.avg_px_close
+        self._avg_close = None if close is None else Fraction(repr(close))
+        self._closed_raw = 0
+        self._realized = event.realized_pnl
+        self._commissions = {event.commissions.currency: event.commissions}
+        self._fills = deque(maxlen=MAX_FILLS_KEPT)
+        self._fill_count = 0
+        self.opening_order_id = event.opening_order_id
+        self.closing_order_id = event.closing_order_id
+        self.entry = OrderSide.SELL if sign < 0 else OrderSide.BUY
+        self.ts_opened = event.ts_opened
+        self.ts_closed = event.ts_closed
+        return self
+
     def _reset(self, fill: OrderFilled) -> None:
         """Start a lifecycle at `fill` (construction, or reopening a closed position)."""
         self._signed = 0

@@ -90,7 +90,7 @@ EXIT_FAILURE = 1
 # its subscriptions again only to a data worker that lost them.
 _RESYNC_FROM: dict[str, frozenset[str]] = {
     "data": frozenset({"trader"}),
-    "trader": frozenset({"data", "exec"}),
+    "trader": frozenset({"data", "exec"}),  # exec: also its open orders and positions
     "risk": frozenset({"data", "exec"}),
     "exec": frozenset({"data"}),
 }
@@ -430,7 +430,7 @@ class Supervisor:
                 for other in self.handles.values():
                     if (other is not handle and other.state is WorkerState.RUNNING
                             and other.role in _RESYNC_FROM[handle.role]):
-                        resync = Go(resync_worker=handle.name,
+                        resync = Go(resync_worker=handle.name, resync_role=handle.role,
                                     resync_venues=list(handle.config.members))
                         self._control.send(resync, to=other.identity)
                 self._go(handle)

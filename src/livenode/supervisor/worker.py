@@ -54,6 +54,7 @@ from livenode.core.logging import setup_logging
 from livenode.core.uuid import new_id
 from livenode.model.codec import Codec
 from livenode.model.enums import TradingState
+from livenode.model.events import PositionChanged
 from livenode.model.identifiers import Venue
 from livenode.node.node import TradingNode
 from livenode.supervisor.cores import actual_cores
@@ -231,6 +232,9 @@ class Worker:
         self._publish_snapshots(node)
         if self._spec is not None and self._spec.role == "trader" and go.resync_venues:
             self._resubscribe(node, go.resync_venues)
+        if node.kernel.exec_engine is not None and go.resync_role in ("trader", "risk"):
+            strategies = set(go.resync_venues) if go.resync_role == "trader" else None
+            self._replay_execution_state(node, strategies)
 
     async def _ready_and_wait_for_go(self) -> None:
         """Between the node's connection gates and its strategies: the handshake.
@@ -290,6 +294,29 @@ class Worker:
                              ", ".join(missing), SUBSCRIBERS_TIMEOUT)
                 return
             await asyncio.sleep(0.01)  # the publisher offers no event; it reads on its FD
+
+    def _replay_execution_state(self, node: TradingNode, strategies: set[str] | None) -> None:
+        """For a restarted trader or risk worker: the open orders (every event, from
+        their OrderInitialized on) and the open positions (a snapshot each) of
+        `strategies` (None: all), so its cache knows what its predecessor knew."""
+        kernel = node.kernel
+        msgbus = kernel.msgbus
+        orders = positions = 0
+        for order in kernel.cache.orders_open():
+            if strategies is not None and str(order.strategy_id) not in strategies:
+                continue
+            topic = topics.order_events(order.strategy_id)
+            for event in order.events:
+                msgbus.publish(topic, event)
+            orders += 1
+        for position in kernel.cache.positions_open():
+            if strategies is not None and str(position.strategy_id) not in strategies:
+                continue
+            msgbus.publish(topics.position_events(position.strategy_id),
+                           position.snapshot_event(PositionChanged))
+            positions += 1
+        _log.info("%s: replayed %d open order(s) and %d open position(s)", self.name,
+                  orders, positions)
 
     def _publish_snapshots(self, node: TradingNode) -> None:
         """State created before the peers joined (instruments, account states): send it
