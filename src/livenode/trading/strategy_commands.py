@@ -181,6 +181,22 @@ class StrategyCommands:
         trigger = self._ts_trigger
         return now, (now if trigger is None else trigger)
 
+    def _send_trading_command(self, command_type: type[Any], **fields: Any) -> None:
+        """Build a trading command stamped now (trigger: the event being handled) and
+        publish it to the risk engine."""
+        assert self.msgbus is not None and self.trader_id is not None
+        now, trigger = self._ts()
+        command = command_type(
+            trader_id=self.trader_id,
+            strategy_id=self.id,
+            command_id=new_id(),
+            ts_init=now,
+            ts_trigger=trigger,
+            **fields,
+        )
+        self.commands_sent += 1
+        self.msgbus.publish(topics.RISK_COMMANDS, command)
+
     def _may_send_new(self, what: str, order: Any) -> bool:
         """Whether user code may send a new order or modify now; count a refusal."""
         if self._managing or (not self._stopping and self.state in _ORDER_STATES):
@@ -209,22 +225,12 @@ class StrategyCommands:
             raise ValueError(f"{self.id}: order {order.client_order_id} was already submitted")
         if not self._may_send_new("submit", order):
             return False
-        assert self.msgbus is not None and self.trader_id is not None
         if self._order_registry is not None:
             self._order_registry(order)
-        now, trigger = self._ts()
-        command = SubmitOrder(
-            trader_id=self.trader_id,
-            strategy_id=self.id,
-            command_id=new_id(),
-            ts_init=now,
-            ts_trigger=trigger,
-            order=order.init_event,
-            position_id=position_id,
-        )
         self.orders_submitted += 1
-        self.commands_sent += 1
-        self.msgbus.publish(topics.RISK_COMMANDS, command)
+        self._send_trading_command(
+            SubmitOrder, order=order.init_event, position_id=position_id
+        )
         return True
 
     def modify_order(
@@ -247,14 +253,8 @@ class StrategyCommands:
             return False
         if not self._may_send_new("modify", order):
             return False
-        assert self.msgbus is not None and self.trader_id is not None
-        now, trigger = self._ts()
-        command = ModifyOrder(
-            trader_id=self.trader_id,
-            strategy_id=self.id,
-            command_id=new_id(),
-            ts_init=now,
-            ts_trigger=trigger,
+        self._send_trading_command(
+            ModifyOrder,
             instrument_id=order.instrument_id,
             client_order_id=order.client_order_id,
             venue_order_id=order.venue_order_id,
@@ -262,8 +262,6 @@ class StrategyCommands:
             price=price,
             trigger_price=trigger_price,
         )
-        self.commands_sent += 1
-        self.msgbus.publish(topics.RISK_COMMANDS, command)
         return True
 
     def cancel_order(self, order: Order) -> bool:
@@ -274,20 +272,12 @@ class StrategyCommands:
         self._require_registered()
         if order.is_closed:
             return False
-        assert self.msgbus is not None and self.trader_id is not None
-        now, trigger = self._ts()
-        command = CancelOrder(
-            trader_id=self.trader_id,
-            strategy_id=self.id,
-            command_id=new_id(),
-            ts_init=now,
-            ts_trigger=trigger,
+        self._send_trading_command(
+            CancelOrder,
             instrument_id=order.instrument_id,
             client_order_id=order.client_order_id,
             venue_order_id=order.venue_order_id,
         )
-        self.commands_sent += 1
-        self.msgbus.publish(topics.RISK_COMMANDS, command)
         return True
 
     def cancel_all_orders(
@@ -295,19 +285,9 @@ class StrategyCommands:
     ) -> None:
         """Ask the venue to cancel this strategy's open orders of the instrument (one side)."""
         self._require_registered()
-        assert self.msgbus is not None and self.trader_id is not None
-        now, trigger = self._ts()
-        command = CancelAllOrders(
-            trader_id=self.trader_id,
-            strategy_id=self.id,
-            command_id=new_id(),
-            ts_init=now,
-            ts_trigger=trigger,
-            instrument_id=instrument_id,
-            order_side=order_side,
+        self._send_trading_command(
+            CancelAllOrders, instrument_id=instrument_id, order_side=order_side
         )
-        self.commands_sent += 1
-        self.msgbus.publish(topics.RISK_COMMANDS, command)
 
     def close_position(self, position: Position, tags: list[str] | None = None) -> bool:
         """Flatten a position with a reduce-only market order; False if flat or refused."""
