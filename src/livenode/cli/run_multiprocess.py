@@ -112,8 +112,19 @@ async def _status_loop(supervisor: Supervisor, interval: float, say: Any) -> Non
                 fills=sum(s.get("fills", 0) for s in traders),
                 open_positions=open_positions,
                 pnl=pnl,
+                database=_worst_database(
+                    [s["database"] for name, s in stats
+                     if supervisor.handles[name].role == "exec" and s.get("database")]
+                ),
             )
         )
+
+
+def _worst_database(databases: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """One database state for the status line: a faulted one first, else the most behind."""
+    if not databases:
+        return None
+    return max(databases, key=lambda d: (d.get("fault") is not None, d.get("pending", 0)))
 
 
 async def _stop_after(supervisor: Supervisor, seconds: float | None) -> None:

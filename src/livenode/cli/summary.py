@@ -72,6 +72,7 @@ class StatusMeter:
             fills=stats.fill_count,
             open_positions=stats.open_positions(),
             pnl=stats.pnl_totals(),
+            database=stats.database_status(),
         )
 
 
@@ -83,14 +84,28 @@ def status_line(
     fills: int,
     open_positions: dict[str, Decimal],
     pnl: dict[str, Decimal],
+    database: dict[str, Any] | None = None,
 ) -> str:
-    """``status t=12s ticks/s=402 orders=37 fills=12 open=BTCUSDT.SIM:+0.02 pnl=+1.23 USDT``."""
+    """``status t=12s ticks/s=402 orders=37 fills=12 open=BTCUSDT.SIM:+0.02 pnl=+1.23 USDT``,
+    then ``db=ok`` or ``db=DOWN(HALTED) pending=N lag=Ns`` with a cache database."""
     positions = " ".join(f"{k}:{v:+}" for k, v in sorted(open_positions.items())) or "flat"
     pnl_text = " ".join(f"{_signed(v)} {c}" for c, v in sorted(pnl.items())) or "0"
-    return (
+    line = (
         f"status t={seconds:.0f}s ticks/s={ticks_per_second:.0f} orders={orders} "
         f"fills={fills} open={positions} pnl={pnl_text}"
     )
+    if database is not None:
+        line += " " + database_fragment(database)
+    return line
+
+
+def database_fragment(database: dict[str, Any]) -> str:
+    """``db=ok`` (pending writes shown when any), or ``db=DOWN(HALTED) pending=N lag=Ns``."""
+    pending = int(database.get("pending", 0))
+    lag = float(database.get("lag_seconds", 0.0))
+    if database.get("fault") is None and database.get("healthy", True):
+        return "db=ok" + (f" pending={pending}" if pending else "")
+    return f"db=DOWN({database.get('trading', 'HALTED')}) pending={pending} lag={lag:.1f}s"
 
 
 def _signed(value: Decimal) -> str:

@@ -22,6 +22,7 @@ from livenode.config.loader import (
 from livenode.config.structs import (
     CacheConfig,
     ClientConfig,
+    DatabaseConfig,
     DataEngineConfig,
     ExecEngineConfig,
     ImportableStrategyConfig,
@@ -42,6 +43,7 @@ __all__ = [
     "ConfigError",
     "ConfigStruct",
     "DataEngineConfig",
+    "DatabaseConfig",
     "ExecEngineConfig",
     "ImportableStrategyConfig",
     "LoggingConfig",

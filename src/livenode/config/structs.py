@@ -18,6 +18,7 @@ policy) as further `TradingNodeConfig` fields; nothing here depends on it.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -109,6 +110,53 @@ class PortfolioConfig(ConfigStruct, frozen=True, kw_only=True):
     """Reserved: the portfolio has no tuning yet; the table is accepted empty."""
 
 
+_ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+class DatabaseConfig(ConfigStruct, frozen=True, kw_only=True):
+    """The cache database: where the node's execution state survives the node.
+
+    ``sqlite`` (the default) is one file, ``path`` or
+    ``{data_dir}/{trader_id}.sqlite``, in WAL mode, created on first run.
+    ``redis`` is a Redis server; its password comes from the environment
+    variable named by ``password_env``, never from the file. See
+    docs/persistence.md.
+    """
+
+    type: Literal["sqlite", "redis"] = "sqlite"
+    # sqlite: the database file (default: {data_dir}/{trader_id}.sqlite).
+    path: str | None = None
+    # redis
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 6379
+    db: Annotated[int, msgspec.Meta(ge=0)] = 0
+    username: str | None = None
+    password_env: str | None = None
+    tls: bool = False
+    connect_timeout: PositiveSeconds = 5.0
+    socket_timeout: PositiveSeconds = 5.0
+    # Delete this trader id's state (and only it) before loading: a fresh start.
+    flush_on_start: bool = False
+    # Trading state while the database cannot be written (writes are kept and
+    # retried; trading resumes when they have caught up).
+    on_failure: Literal["REDUCING", "HALTED"] = "HALTED"
+    # Writes per transaction at most; more pending writes go in the next one.
+    batch_size: PositiveInt = 1000
+    # Seconds between attempts while the database is unavailable.
+    retry_interval: PositiveSeconds = 1.0
+
+    def __post_init__(self) -> None:
+        if self.path is not None and not self.path.strip():
+            raise ValueError('path: expected a file path or no value, got ""')
+        if not self.host.strip():
+            raise ValueError('host: expected a host name or address, got ""')
+        if self.password_env is not None and not _ENV_NAME_RE.match(self.password_env):
+            raise ValueError(
+                f"password_env: expected the name of an environment variable, "
+                f"got {show_value(self.password_env)}"
+            )
+
+
 class CacheConfig(ConfigStruct, frozen=True, kw_only=True):
     """Bounds of the in-process cache (memory must stay flat on a long run)."""
 
@@ -118,6 +166,8 @@ class CacheConfig(ConfigStruct, frozen=True, kw_only=True):
     # memory (livenode.cache.shm), readable by every process of the node and by
     # `livenode status` without a bus message.
     shared_memory: bool = True
+    # The cache database (`[cache.database]`); absent: state lives in memory only.
+    database: DatabaseConfig | None = None
 
 
 class MessageBusConfig(ConfigStruct, frozen=True, kw_only=True):
@@ -213,6 +263,9 @@ class TradingNodeConfig(ConfigStruct, frozen=True, kw_only=True):
     exec_engine: ExecEngineConfig = ExecEngineConfig()
     portfolio: PortfolioConfig = PortfolioConfig()
     cache: CacheConfig = CacheConfig()
+    # Where the node keeps its files (the SQLite cache database), relative to
+    # the working directory unless absolute; created when first needed.
+    data_dir: str = "data"
     message_bus: MessageBusConfig = MessageBusConfig()
     logging: LoggingConfig = LoggingConfig()
     timeouts: TimeoutsConfig = TimeoutsConfig()

@@ -13,6 +13,12 @@ out on `events.account.{account_id}`.
 A venue may repeat a fill (reconnect, replay): a fill whose trade id the order
 already has is ignored and counted. An event the order's state machine refuses is
 logged and counted, never raised: one bad event must not stop the engine.
+
+With a cache database (`use_database`), every order the engine sends, every event
+it applies, every account state and every instrument is queued for the database
+before anyone hears of it (see docs/persistence.md). While the database cannot be
+written, new orders are denied (`DATABASE_UNAVAILABLE`), all of them when
+`on_failure` is HALTED, those that would increase a position when REDUCING.
 """
 
 from __future__ import annotations
@@ -51,16 +57,18 @@ from livenode.model.reports import FillReport, OrderStatusReport, PositionStatus
 if TYPE_CHECKING:
     from livenode.bus.message_bus import MessageBus
     from livenode.cache.cache import Cache
+    from livenode.cache.database import CacheDatabase
     from livenode.config import ExecEngineConfig
     from livenode.core.clock import Clock
     from livenode.model.identifiers import ClientOrderId, InstrumentId, StrategyId, Venue
 
-__all__ = ["NO_EXEC_CLIENT", "ExecutionEngine", "position_id_for"]
+__all__ = ["DATABASE_UNAVAILABLE", "NO_EXEC_CLIENT", "ExecutionEngine", "position_id_for"]
 
 _log = logging.getLogger("livenode.engines.exec")
 
 NO_EXEC_CLIENT = "NO_EXEC_CLIENT"
 CLIENT_ERROR = "CLIENT_ERROR"
+DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
 
 # Every order event a client (or the risk engine) reports; an order's
 # OrderInitialized never comes from outside, it is the order.
@@ -110,6 +118,12 @@ class ExecutionEngine(Component):
         self.unknown_order_events = 0
         self.client_errors = 0
         self.routing_errors = 0
+        self.database_denials = 0
+        # The cache database, when configured (see `use_database`).
+        self._database: CacheDatabase | None = None
+        self._database_on_failure = "HALTED"
+        # Why the database cannot be written now (None: it can).
+        self.database_fault: str | None = None
         self._reconciler = Reconciler(self, cache, clock)
         self._handlers: dict[type, Any] = {t: self._handle_order_event for t in _ORDER_EVENTS}
         self._handlers[AccountState] = self._handle_account_state
@@ -124,6 +138,53 @@ class ExecutionEngine(Component):
         }
         msgbus.register(EXEC_ENGINE_PROCESS, self.process)
         msgbus.subscribe(topics.ALL_EXEC_COMMANDS, self.execute)
+
+    # -- persistence ------------------------------------------------------------------------
+
+    def use_database(self, database: CacheDatabase, on_failure: str = "HALTED") -> None:
+        """Queue every change of the execution state for `database` from now on.
+
+        `on_failure` ("HALTED" or "REDUCING") is what new orders may do while the
+        database cannot be written (`set_database_fault`).
+        """
+        self._database = database
+        self._database_on_failure = on_failure
+        self._msgbus.subscribe(topics.ALL_INSTRUMENTS, database.put_instrument)
+        for instrument in self._cache.instruments():
+            database.put_instrument(instrument)
+
+    def set_database_fault(self, reason: str | None) -> None:
+        """The database became unavailable (`reason`) or caught up again (None)."""
+        if reason is not None and self.database_fault is None:
+            _log.error("ExecutionEngine: trading %s: cache database unavailable: %s",
+                       self._database_on_failure, reason)
+        elif reason is None and self.database_fault is not None:
+            _log.warning("ExecutionEngine: cache database caught up; trading resumes")
+        self.database_fault = reason
+
+    def persist_new_order(self, order: Order) -> None:
+        """Queue the OrderInitialized of an order the engine takes charge of."""
+        if self._database is not None:
+            self._database.put_order_event(order.init_event)
+
+    def _database_denial(self, init: Any) -> str | None:
+        """The reason to deny a new order while the database is down, else None."""
+        fault = self.database_fault
+        if fault is None:
+            return None
+        if self._database_on_failure == "REDUCING" and self._reduces_position(init):
+            return None
+        return (f"{DATABASE_UNAVAILABLE}: trading {self._database_on_failure} until the "
+                f"cache database is written again ({fault})")
+
+    def _reduces_position(self, init: Any) -> bool:
+        net = 0.0
+        for position in self._cache.positions_open(instrument_id=init.instrument_id):
+            net += position.signed_qty
+        qty = init.quantity.as_double()
+        if init.side.value == "BUY":
+            return net < 0 and qty <= -net
+        return net > 0 and qty <= net
 
     # -- clients ----------------------------------------------------------------------------
 
@@ -183,6 +244,17 @@ class ExecutionEngine(Component):
         if order is None:
             order = Order(init)
             self._cache.add_order(order)
+        database = self._database
+        if database is not None:
+            # Durable intent before the order can reach a venue: a restart finds it
+            # and reconciliation asks the venue about it.
+            database.put_order_event(init)
+            if self.database_fault is not None:
+                reason = self._database_denial(init)
+                if reason is not None:
+                    self.database_denials += 1
+                    self._deny(init, reason)
+                    return
         venue = init.instrument_id.venue
         client = self._clients.get(venue)
         if client is None:
@@ -302,6 +374,8 @@ class ExecutionEngine(Component):
             return False
         self._awaiting_first_event.discard(order.client_order_id)
         self._cache.update_order(order)
+        if self._database is not None:
+            self._database.put_order_event(event)
         # The position takes the fill before anyone hears of it: a strategy's
         # on_order_filled already sees the position that fill made.
         position_event = apply_fill_to_position(self._cache, event) if is_fill else None
@@ -322,6 +396,7 @@ class ExecutionEngine(Component):
 
     def _handle_account_state(self, state: AccountState) -> None:
         account = self._cache.account(state.account_id)
+        is_new = account is None
         if account is None:
             cls = CashAccount if state.account_type is AccountType.CASH else MarginAccount
             account = cls(state)
@@ -329,6 +404,8 @@ class ExecutionEngine(Component):
         else:
             account.apply(state)
             self._cache.update_account(account)
+        if self._database is not None:
+            self._database.put_account(state, first=is_new)
         self._msgbus.publish(topics.account_events(state.account_id), state)
 
     # -- stop sequence ----------------------------------------------------------------------
@@ -391,9 +468,12 @@ class ExecutionEngine(Component):
             "unknown_order_events": self.unknown_order_events,
             "client_errors": self.client_errors,
             "routing_errors": self.routing_errors,
+            "database_denials": self.database_denials,
             "inflight": len(self.inflight_orders()),
         }
 
     def _on_dispose(self) -> None:
+        if self._database is not None:
+            self._msgbus.unsubscribe(topics.ALL_INSTRUMENTS, self._database.put_instrument)
         self._msgbus.unsubscribe(topics.ALL_EXEC_COMMANDS, self.execute)
         self._msgbus.deregister(EXEC_ENGINE_PROCESS)

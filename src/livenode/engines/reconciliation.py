@@ -207,6 +207,7 @@ class Reconciler:
         )
         order = Order(init)
         self._cache.add_order(order)
+        self._engine.persist_new_order(order)
         self.external_orders += 1
         _log.warning(
             "reconciliation: external order %s (venue order %s) added as %s",

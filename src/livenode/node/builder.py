@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from livenode.cache.database import DatabaseError
 from livenode.config import ClientConfig, ConfigError, resolve_client_config
 from livenode.node.clients import ClientFactory, LiveDataClient, LiveExecutionClient
 from livenode.node.kernel import Kernel
@@ -95,6 +96,10 @@ class TradingNodeBuilder:
                         f"{type(client).__name__}, expected a LiveExecutionClient"
                     )
                 kernel.add_exec_client(client)
+        try:
+            kernel.open_database()
+        except (DatabaseError, LookupError) as exc:
+            raise BuildError(f"cache database: {exc}") from exc
 
     # -- internals ---------------------------------------------------------------------------
 

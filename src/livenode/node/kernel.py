@@ -15,6 +15,7 @@ The kernel does no waiting and owns no event loop; `TradingNode` drives it
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import Callable, Iterable
@@ -22,6 +23,7 @@ from typing import Any
 
 from livenode.bus.message_bus import MessageBus
 from livenode.cache.cache import Cache
+from livenode.cache.database import CacheDatabase
 from livenode.cache.shm import ShmTables
 from livenode.cache.shm.writer import ShmWriter
 from livenode.config import TradingNodeConfig, resolve_strategy, strategy_id_of
@@ -32,6 +34,7 @@ from livenode.engines.data_mirror import DataMirror
 from livenode.engines.execution_engine import ExecutionEngine
 from livenode.engines.execution_mirror import ExecutionMirror
 from livenode.engines.portfolio import Portfolio
+from livenode.engines.recovery import restore_execution_state
 from livenode.engines.risk_engine import RiskEngine
 from livenode.model.identifiers import TraderId, Venue
 from livenode.node.clients import (
@@ -40,6 +43,7 @@ from livenode.node.clients import (
     LiveDataClient,
     LiveExecutionClient,
 )
+from livenode.node.database import build_cache_database
 from livenode.trading.strategy import Strategy
 from livenode.trading.trader import Trader
 
@@ -135,6 +139,8 @@ class Kernel:
         # A process without the data or execution engine follows what they
         # publish from their own process, so its cache answers the same queries.
         self.shm_writer: ShmWriter | None = None
+        # The cache database of the execution role (`open_database`).
+        self.database: CacheDatabase | None = None
         self.data_mirror: DataMirror | None = None
         self.exec_mirror: ExecutionMirror | None = None
         if "data" not in roles:
@@ -166,6 +172,46 @@ class Kernel:
         self.shm_writer = ShmWriter(
             self.msgbus, tables, market="data" in self.roles, execution="exec" in self.roles
         )
+
+    def open_database(self) -> None:
+        """Open the cache database (`[cache.database]`) of this process's execution
+        engine, load the state of its venues into the cache and persist from now on.
+
+        Called once the execution clients exist (their venues scope what is
+        loaded: another exec worker owns the other venues). A no-op without an
+        execution engine or without a configured database.
+
+        Raises:
+            DatabaseError: the database is unreachable or from a newer schema.
+        """
+        db_config = self.config.cache.database
+        engine = self.exec_engine
+        if db_config is None or engine is None or self.database is not None:
+            return
+        database = build_cache_database(self.config, on_health=self._on_database_health)
+        state = database.open(flush=db_config.flush_on_start)
+        self.database = database
+        venues = {str(client.venue) for client in self.exec_clients.values()}
+        state.order_events = [
+            e for e in state.order_events if e.instrument_id.venue.value in venues
+        ]
+        state.accounts = {
+            key: pair for key, pair in state.accounts.items()
+            if pair[1].account_id.venue.value in venues
+        }
+        counts = restore_execution_state(self.cache, state)
+        _log.info("cache database %s: loaded %s", database.backend.describe(), counts)
+        engine.use_database(database, db_config.on_failure)
+
+    def _on_database_health(self, healthy: bool, detail: str) -> None:
+        """From the writer thread: hand the news to the execution engine on the loop."""
+        engine = self.exec_engine
+        if engine is None or self.loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            self.loop.call_soon_threadsafe(
+                engine.set_database_fault, None if healthy else detail or "write failed"
+            )
 
     def _add_strategies(self) -> None:
         assert self.trader is not None
@@ -288,6 +334,8 @@ class Kernel:
                 _log.exception("disposing %r failed", component)
         if self.shm_writer is not None:
             self.shm_writer.close()
+        if self.database is not None:
+            self.database.close()
         self.cache.attach_shared(None)
         if gc.get_freeze_count():
             gc.unfreeze()

@@ -304,7 +304,23 @@ class NodeStats:
             "fills": self.fill_count,
             "open_positions": {k: str(v) for k, v in self.open_positions().items()},
             "pnl": {k: str(v) for k, v in self.pnl_totals().items()},
+            "database": self.database_status(),
         }
+
+    def database_status(self) -> dict[str, Any] | None:
+        """The cache database writer's state (None without a database), with the
+        trading restriction it causes while it cannot write."""
+        kernel = self._kernel
+        if kernel.database is None:
+            return None
+        status = kernel.database.status().to_dict()
+        engine = kernel.exec_engine
+        fault = engine.database_fault if engine is not None else None
+        status["fault"] = fault
+        status["trading"] = (
+            "ACTIVE" if fault is None else kernel.config.cache.database.on_failure  # type: ignore[union-attr]
+        )
+        return status
 
     def summary(self) -> dict[str, Any]:
         """Everything above in one JSON-ready dict (see `livenode.cli.summary`)."""
@@ -321,6 +337,7 @@ class NodeStats:
                 "exec": sorted(kernel.exec_clients),
             },
             "strategies": [str(s.id) for s in kernel.strategies],
+            "database": self.database_status(),
             "strategy_states": self.strategy_states(),
             "counters": {
                 "quotes": self.quotes,

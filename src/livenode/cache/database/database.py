@@ -1,0 +1,176 @@
+"""`CacheDatabase`: the node's durable state, typed, over one backend and its writer.
+
+The execution side calls the ``put_*`` methods as state changes (they only
+queue; the writer thread writes). `load` reads everything back at start, as the
+node's own message types, for `livenode.engines.recovery` to rebuild from.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from livenode.cache.database.backend import FIRST_STATE_PREFIX, DatabaseBackend, StoredRecords
+from livenode.cache.database.writer import DatabaseWriter, WriterStatus
+from livenode.model.codec import Codec, CodecError
+from livenode.model.events import ORDER_EVENT_TYPES, AccountState
+from livenode.model.instruments import Instrument
+
+__all__ = ["CacheDatabase", "DatabaseState"]
+
+_log = logging.getLogger("livenode.cache.database")
+
+_strategy_state_encoder = msgspec.msgpack.Encoder()
+_strategy_state_decoder = msgspec.msgpack.Decoder(dict[str, bytes])
+
+
+@dataclass
+class DatabaseState:
+    """What `CacheDatabase.load` found, decoded."""
+
+    instruments: list[Instrument] = field(default_factory=list)
+    # Every stored order event, in the order it was written (duplicates removed).
+    order_events: list[Any] = field(default_factory=list)
+    # account id -> (first state, latest state)
+    accounts: dict[str, tuple[AccountState, AccountState]] = field(default_factory=dict)
+    kv: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    strategies: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    # Records that could not be decoded (logged; counted for the status).
+    undecodable: int = 0
+
+
+class CacheDatabase:
+    """A backend, opened, plus the writer thread that writes to it.
+
+    Args:
+        backend: a `DatabaseBackend` (not yet opened).
+        batch_size, retry_interval: for the `DatabaseWriter`.
+        on_health: see `DatabaseWriter`.
+    """
+
+    def __init__(
+        self,
+        backend: DatabaseBackend,
+        *,
+        batch_size: int = 1000,
+        retry_interval: float = 1.0,
+        on_health: Callable[[bool, str], None] | None = None,
+    ) -> None:
+        self.backend = backend
+        self._codec = Codec()
+        self._encode = self._codec.encode
+        self.writer = DatabaseWriter(
+            backend, batch_size=batch_size, retry_interval=retry_interval, on_health=on_health
+        )
+        self._opened = False
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def open(self, *, flush: bool = False) -> DatabaseState:
+        """Connect (creating the layout on first use), optionally delete this trader's
+        state, and load what is stored. The writer thread starts afterwards.
+
+        Raises:
+            SchemaVersionError, DatabaseUnavailableError, DatabaseError.
+        """
+        self.backend.open()
+        self._opened = True
+        if flush:
+            removed = self.backend.flush_trader()
+            _log.warning("cache database: flush_on_start removed %d record(s) of trader %s "
+                         "(%s)", removed, self.backend.trader_id, self.backend.describe())
+        state = self._decode(self.backend.load())
+        self.writer.start()
+        return state
+
+    def close(self, timeout: float = 10.0) -> bool:
+        """Write what is queued (bounded by `timeout`), then close; False if writes
+        were left unwritten."""
+        if not self._opened:
+            return True
+        self._opened = False
+        return self.writer.close(timeout)
+
+    def wait_written(self, timeout: float) -> bool:
+        """Block until every write queued so far is durable; False on timeout."""
+        return self.writer.wait_written(timeout)
+
+    def status(self) -> WriterStatus:
+        """The writer's state."""
+        return self.writer.status()
+
+    # -- writes (queued) --------------------------------------------------------------------
+
+    def put_instrument(self, instrument: Instrument) -> None:
+        self.writer.submit(("instrument", instrument.id.value, self._encode(instrument)))
+
+    def put_order_event(self, event: Any) -> None:
+        self.writer.submit(("order_event", event.client_order_id.value, self._encode(event)))
+
+    def put_account(self, state: AccountState, *, first: bool = False) -> None:
+        """Store the latest state of an account (`first`: also as its starting state)."""
+        payload = self._encode(state)
+        if first:
+            self.writer.submit(("account", FIRST_STATE_PREFIX + state.account_id.value, payload))
+        self.writer.submit(("account", state.account_id.value, payload))
+
+    def put_kv(self, namespace: str, key: str, value: bytes | None) -> None:
+        """Set (None: delete) `key` in the key-value area `namespace` (a client's name)."""
+        if "\0" in namespace:
+            raise ValueError(f"kv namespace {namespace!r} contains a NUL character")
+        self.writer.submit(("kv", f"{namespace}\0{key}", value))
+
+    def put_strategy_state(self, strategy_id: str, state: dict[str, bytes]) -> None:
+        """Replace the saved state of `strategy_id`."""
+        self.writer.submit(("strategy", strategy_id, _strategy_state_encoder.encode(state)))
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def _decode(self, records: StoredRecords) -> DatabaseState:
+        state = DatabaseState(kv=dict(records.kv))
+        decode = self._codec.decode
+        for payload in records.instruments:
+            try:
+                state.instruments.append(decode(payload))  # type: ignore[arg-type]
+            except CodecError as exc:
+                state.undecodable += 1
+                _log.error("cache database: undecodable instrument skipped: %s", exc)
+        for key, payload in records.accounts.items():
+            if key.startswith(FIRST_STATE_PREFIX):
+                continue
+            first_payload = records.accounts.get(FIRST_STATE_PREFIX + key, payload)
+            try:
+                state.accounts[key] = (decode(first_payload), decode(payload))  # type: ignore[assignment]
+            except CodecError as exc:
+                state.undecodable += 1
+                _log.error("cache database: undecodable state of account %s skipped: %s",
+                           key, exc)
+        seen: set[str] = set()
+        for payload in records.order_events:
+            try:
+                event: Any = decode(payload)
+            except CodecError as exc:
+                state.undecodable += 1
+                _log.error("cache database: undecodable order event skipped: %s", exc)
+                continue
+            if type(event) not in ORDER_EVENT_TYPES:
+                state.undecodable += 1
+                _log.error("cache database: %s in the order event log skipped",
+                           type(event).__name__)
+                continue
+            if event.event_id in seen:
+                continue  # a batch written twice (its first reply was lost)
+            seen.add(event.event_id)
+            state.order_events.append(event)
+        for strategy_id, payload in records.strategies.items():
+            try:
+                state.strategies[strategy_id] = _strategy_state_decoder.decode(payload)
+            except msgspec.DecodeError as exc:
+                state.undecodable += 1
+                _log.error("cache database: undecodable state of %s skipped: %s",
+                           strategy_id, exc)
+        return state
