@@ -13,6 +13,8 @@ if TYPE_CHECKING:
 
 RISK_COMMANDS = "commands.risk"
 RISK_EVENTS = "events.risk"
+# An execution worker finished replaying its state (`ExecutionStateReplayed`).
+EXECUTION_REPLAYED = "events.recovery"
 ALL_DATA_COMMANDS = "commands.data.*"
 ALL_EXEC_COMMANDS = "commands.exec.*"
 ALL_ORDER_EVENTS = "events.order.*"

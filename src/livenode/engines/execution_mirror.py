@@ -56,12 +56,22 @@ class ExecutionMirror(Component):
         # Positions rebuilt from snapshots (their fills were never seen here): kept
         # in step with the engine's snapshots rather than with fills.
         self._from_snapshots: set[Any] = set()
+        # Snapshots that arrived before their instrument (a restarted worker gets
+        # the exec worker's replay and the data worker's instruments in any order):
+        # applied when the instrument arrives. position id -> latest snapshot.
+        self._pending: dict[Any, Any] = {}
         msgbus.subscribe(topics.ALL_ORDER_EVENTS, self._on_order_event, MIRROR_PRIORITY)
         msgbus.subscribe(topics.ALL_POSITION_EVENTS, self._on_position_event, MIRROR_PRIORITY)
         msgbus.subscribe(topics.ALL_ACCOUNT_EVENTS, self._on_account_state, MIRROR_PRIORITY)
         # Orders approved by a risk engine in this process: cache them, so later
         # events and modify/cancel checks find them.
         msgbus.subscribe(topics.ALL_EXEC_COMMANDS, self._on_exec_command, MIRROR_PRIORITY)
+        msgbus.subscribe(topics.ALL_INSTRUMENTS, self._on_instrument, MIRROR_PRIORITY - 1)
+
+    @property
+    def pending_positions(self) -> int:
+        """Position snapshots waiting for their instrument."""
+        return len(self._pending)
 
     def counters(self) -> dict[str, int]:
         """Events applied, skipped (unknown order or already applied), refused by the FSM."""
@@ -70,6 +80,7 @@ class ExecutionMirror(Component):
             "skipped": self.skipped,
             "refused": self.refused,
             "recovered": self.recovered,
+            "pending_positions": len(self._pending),
         }
 
     def _on_exec_command(self, command: Any) -> None:
@@ -120,13 +131,25 @@ class ExecutionMirror(Component):
             return  # built from the fills this process saw: those keep it exact
         instrument = self._cache.instrument(event.instrument_id)
         if instrument is None:
-            self.skipped += 1
+            self._pending[position_id] = event  # the latest snapshot wins
             return
+        self._recover(instrument, event)
+
+    def _recover(self, instrument: Any, event: Any) -> None:
+        position_id = event.position_id
         if position_id not in self._from_snapshots and type(event) is PositionClosed:
             return  # nothing to recover
         self._from_snapshots.add(position_id)
         self._cache.update_position(Position.from_snapshot(instrument, event))
         self.recovered += 1
+
+    def _on_instrument(self, instrument: Any) -> None:
+        if not self._pending:
+            return
+        for position_id, event in list(self._pending.items()):
+            if event.instrument_id == instrument.id:
+                del self._pending[position_id]
+                self._recover(instrument, event)
 
     def _on_account_state(self, state: AccountState) -> None:
         account = self._cache.account(state.account_id)
@@ -142,3 +165,4 @@ class ExecutionMirror(Component):
         self._msgbus.unsubscribe(topics.ALL_POSITION_EVENTS, self._on_position_event)
         self._msgbus.unsubscribe(topics.ALL_ACCOUNT_EVENTS, self._on_account_state)
         self._msgbus.unsubscribe(topics.ALL_EXEC_COMMANDS, self._on_exec_command)
+        self._msgbus.unsubscribe(topics.ALL_INSTRUMENTS, self._on_instrument)

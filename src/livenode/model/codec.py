@@ -33,6 +33,7 @@ from livenode.model.data import Bar, QuoteTick, TradeTick
 from livenode.model.events import (
     AccountState,
     ComponentStateChanged,
+    ExecutionStateReplayed,
     OrderAccepted,
     OrderCanceled,
     OrderCancelRejected,
@@ -102,7 +103,7 @@ BUS_MESSAGE_TYPES: Final[tuple[type[Message], ...]] = (
     AccountState,
     ComponentStateChanged,
     TradingStateChanged,
-    # reports
+    ExecutionStateReplayed,
     OrderStatusReport,
     FillReport,
     PositionStatusReport,
@@ -145,6 +146,7 @@ BusMessage: TypeAlias = (
     | AccountState
     | ComponentStateChanged
     | TradingStateChanged
+    | ExecutionStateReplayed
     | OrderStatusReport
     | FillReport
     | PositionStatusReport

@@ -341,10 +341,27 @@ class TradingStateChanged(Message, frozen=True, kw_only=True):
     ts_init: int
 
 
+class ExecutionStateReplayed(Message, frozen=True, kw_only=True):
+    """An execution worker finished sending its state (open orders with their events,
+    open positions) to the workers that follow it: everything it sent before this,
+    on the same connection, has arrived when this arrives. `publisher` names the
+    execution worker; `strategies` the strategies replayed (None: all)."""
+
+    trader_id: TraderId
+    publisher: str
+    strategies: list[str] | None = None
+    orders: int
+    positions: int
+    event_id: str
+    ts_event: int
+    ts_init: int
+
+
 __all__ = [
     "ORDER_EVENT_TYPES",
     "AccountState",
     "ComponentStateChanged",
+    "ExecutionStateReplayed",
     "OrderAccepted",
     "OrderCancelRejected",
     "OrderCanceled",

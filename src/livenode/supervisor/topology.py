@@ -144,7 +144,7 @@ def subscriptions(
     """For each worker, the peers it subscribes to and the topic prefixes it takes.
 
     trader  <- data: market data; exec: its strategies' order and position events,
-               account events; risk: trading-state events
+               account events, the end of a state replay; risk: trading-state events
     data    <- trader: data commands for its venues
     risk    <- trader: order commands; data: instruments, and quotes and trades
                unless the node shares its market state in shared memory (then
@@ -166,7 +166,7 @@ def subscriptions(
                     for sid in worker.members
                     for prefix in (f"events.order.{sid}", f"events.position.{sid}")
                 ]
-                return (*per_strategy, "events.account.")
+                return (*per_strategy, "events.account.", exact("events.recovery"))
             if peer.role == "risk":
                 return (exact("events.risk"),)
         if worker.role == "data" and peer.role == "trader":

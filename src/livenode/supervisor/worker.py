@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -54,13 +55,13 @@ from livenode.core.logging import setup_logging
 from livenode.core.uuid import new_id
 from livenode.model.codec import Codec
 from livenode.model.enums import TradingState
-from livenode.model.events import PositionChanged
+from livenode.model.events import ExecutionStateReplayed, PositionChanged
 from livenode.model.identifiers import Venue
 from livenode.node.node import TradingNode
 from livenode.supervisor.cores import actual_cores
 from livenode.supervisor.handles import EXIT_BOOT_FAILED
 from livenode.supervisor.lifeline import set_parent_death_signal
-from livenode.supervisor.topology import bus_subscribers
+from livenode.supervisor.topology import bus_subscribers, exact
 
 _log = logging.getLogger("livenode.worker")
 
@@ -88,6 +89,9 @@ class Worker:
         self._last_signal = 0.0
         self._data_subscriptions: dict[tuple[str, str, str], list[Any]] = {}
         self._shared: ShmTables | None = None
+        # Exec workers (publisher ids) whose state replay reached this trader.
+        self._replayed_by: set[str] = set()
+        self._replay_progress = asyncio.Event()
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -190,7 +194,51 @@ class Worker:
             self._subscriber.connect(peer.endpoint, peer.prefixes)
         if spec.role == "trader":
             node.kernel.msgbus.subscribe("commands.data.*", self._track_data_command)
+            node.kernel.msgbus.subscribe(topics.EXECUTION_REPLAYED, self._on_state_replayed)
+            node.kernel.msgbus.subscribe(topics.ALL_INSTRUMENTS, self._on_replay_progress)
         return node
+
+    def _on_state_replayed(self, marker: ExecutionStateReplayed) -> None:
+        self._replayed_by.add(marker.publisher)
+        _log.info("%s: execution state from %s: %d open order(s), %d open position(s)",
+                  self.name, marker.publisher, marker.orders, marker.positions)
+        self._replay_progress.set()
+
+    def _on_replay_progress(self, _msg: Any) -> None:
+        self._replay_progress.set()
+
+    async def _wait_execution_state(self, node: TradingNode, spec: WorkerSpec) -> None:
+        """A trader starts its strategies only once every exec worker has replayed
+        its state (open orders, open positions) and every replayed position has its
+        instrument: a strategy never sees itself flat when the venue says otherwise.
+
+        Raises:
+            TimeoutError: not within ``timeouts.reconciliation`` (the start fails; the
+                supervisor's restart policy decides what follows).
+        """
+        marker_prefix = exact(topics.EXECUTION_REPLAYED)
+        expected = {p.publisher_id for p in spec.peers if marker_prefix in p.prefixes}
+        mirror = node.kernel.exec_mirror
+        timeout = node.config.timeouts.reconciliation
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+
+        def complete() -> bool:
+            pending = mirror.pending_positions if mirror is not None else 0
+            return expected <= self._replayed_by and pending == 0
+
+        while not complete():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                missing = sorted(expected - self._replayed_by)
+                raise TimeoutError(
+                    f"{self.name}: execution state not replayed within {timeout:g}s "
+                    f"(missing from: {', '.join(missing) or 'none'}; positions waiting for "
+                    f"their instrument: {mirror.pending_positions if mirror else 0})"
+                )
+            self._replay_progress.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._replay_progress.wait(), remaining)
 
     def _track_data_command(self, command: Any) -> None:
         """A trader remembers the data subscriptions its strategies hold (one entry per
@@ -271,6 +319,12 @@ class Worker:
         )
         await self._go.wait()
         self._publish_snapshots(node)
+        if node.kernel.exec_engine is not None:
+            # What this exec worker holds (loaded from the cache database, or
+            # reconciled from the venue) reaches the traders and risk before they trade.
+            self._replay_execution_state(node, None)
+        if spec.role == "trader":
+            await self._wait_execution_state(node, spec)
 
     async def _wait_subscribers(self, node: TradingNode, spec: WorkerSpec) -> None:
         """Wait until every peer that takes from our publisher subscribed to it (its
@@ -317,6 +371,21 @@ class Worker:
             positions += 1
         _log.info("%s: replayed %d open order(s) and %d open position(s)", self.name,
                   orders, positions)
+        spec = self._spec
+        now = time.time_ns()
+        msgbus.publish(
+            topics.EXECUTION_REPLAYED,
+            ExecutionStateReplayed(
+                trader_id=kernel.trader_id,
+                publisher=spec.publisher_id if spec is not None else self.name,
+                strategies=None if strategies is None else sorted(strategies),
+                orders=orders,
+                positions=positions,
+                event_id=new_id(),
+                ts_event=now,
+                ts_init=now,
+            ),
+        )
 
     def _publish_snapshots(self, node: TradingNode) -> None:
         """State created before the peers joined (instruments, account states): send it

@@ -14,6 +14,7 @@ import os
 import re
 import signal
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import msgspec
@@ -290,3 +291,43 @@ def test_worker_hanging_on_stop_is_killed_after_its_phase_timeout(
     assert "  worker trader         trader  pid" in "\n".join(node.lines)
     assert any(line.endswith("killed by SIGKILL (killed)") for line in node.lines), node.lines
     wait_pids_gone([w["pid"] for w in workers.values()], timeout=10, what="worker pids")
+
+
+def test_restarted_trader_gets_its_positions_before_its_strategies_start(
+    mp: MultiprocessHarness, tmp_path: Path
+) -> None:
+    """A trader killed while its strategies hold positions comes back knowing them:
+    the exec worker replays the open orders and positions, the new trader's mirror
+    applies them (waiting for instruments that arrive later), and only then do the
+    strategies start. The managed stop at the end then flattens what the venue
+    holds: the run ends clean with every position flat."""
+    node, summary_path = _start(mp, "restart_all.toml", tmp_path)
+
+    def open_positions() -> list[dict[str, object]]:
+        market = mp.status().get("market") or {}
+        return [p for p in market.get("positions", []) if p["side"] != "FLAT"]
+
+    wait_until(open_positions, timeout=90, what="an open position")
+    old = mp.worker(mp.status(), "trader")
+    os.kill(old["pid"], signal.SIGKILL)
+    wait_pids_gone([old["pid"]], timeout=10, what="killed trader")
+    mp.wait_worker("trader", lambda w: w["restarts"] == 1 and w["state"] == "RUNNING",
+                   timeout=60, what="restarted and RUNNING")
+    # The new trader heard the exec worker's replay end before its strategies started,
+    # with at least one open position in it.
+    match = wait_stderr(
+        node, r"trader: execution state from exec-SIM: \d+ open order\(s\), "
+              r"([1-9]\d*) open position")
+    assert match
+    stderr = node.stderr()
+    replay_at = stderr.index("trader: execution state from exec-SIM")
+    assert "skipped" not in stderr[replay_at:replay_at + 200]
+    wait_fills_increase(node, timeout=60)
+    node.send(signal.SIGINT)
+    code = node.wait(timeout=90)
+    summary = json.loads(summary_path.read_text())
+    assert code == 0, node.output()
+    assert summary["shutdown"]["clean"], summary["shutdown"]
+    assert all(Decimal(p["net_quantity"]) == 0 for p in summary["positions"]), (
+        summary["positions"])
+    wait_pids_gone([w["pid"] for w in summary["workers"]], timeout=10, what="worker pids")

@@ -140,3 +140,37 @@ def test_a_restarted_process_recovers_open_orders_and_positions_from_a_replay() 
     for event in recovered_order.events:
         bus.publish(topics.order_events(resting.strategy_id), event)
     assert mirror.refused == 0 and len(recovered_order.events) == 3  # init, submitted, accepted
+
+
+def test_a_position_snapshot_before_its_instrument_is_applied_when_it_arrives() -> None:
+    """A restarted trader may get the exec worker's position replay before the data
+    worker's instruments: the snapshot waits for its instrument instead of being
+    dropped (which left the strategies believing they were flat)."""
+    from livenode.engines.data_mirror import DataMirror
+    from livenode.model.events import PositionChanged
+
+    env = make_env()
+    env.cache.add_instrument(make_instrument())
+    engine = ExecutionEngine(env.msgbus, env.cache, env.clock, ExecEngineConfig())
+    engine.register_client(RecordingExecClient())
+    engine.start()
+    o = order_init(side=OrderSide.SELL, qty="1.500", price="100.00")
+    env.msgbus.publish(topics.exec_commands(o.instrument_id.venue), submit(o))
+    for event in (submitted(o), accepted(o, vid="V-1"),
+                  filled(o, "1.500", "100.00", "T-1", vid="V-1")):
+        env.msgbus.send(EXEC_ENGINE_PROCESS, event)
+    (position,) = env.cache.positions_open()
+
+    restarted = make_env()  # the new trader process: its own bus, an empty cache
+    DataMirror(restarted.msgbus, restarted.cache, restarted.clock)
+    mirror = ExecutionMirror(restarted.msgbus, restarted.cache, restarted.clock)
+    snapshot = position.snapshot_event(PositionChanged)
+    restarted.msgbus.publish(topics.position_events(snapshot.strategy_id), snapshot)
+    assert restarted.cache.positions_open() == [] and mirror.pending_positions == 1
+    instrument = env.cache.instrument(o.instrument_id)
+    assert instrument is not None
+    restarted.msgbus.publish(topics.instrument(instrument.id), instrument)
+    assert mirror.pending_positions == 0
+    (recovered,) = restarted.cache.positions_open()
+    assert recovered.side is PositionSide.SHORT and str(recovered.quantity) == "1.500"
+    assert mirror.counters()["recovered"] == 1

@@ -116,6 +116,7 @@ def test_subscriptions_follow_the_message_flow() -> None:
             "events.order.MarketMaker-001\x00",
             "events.position.MarketMaker-001\x00",
             "events.account.",
+            "events.recovery\x00",
         ),
     }
     assert as_dict["data-SIM"] == {"trader": ("commands.data.SIM\x00",)}
