@@ -34,7 +34,12 @@ from livenode.config import ConfigError, TradingNodeConfig, load_config
 from livenode.core.logging import setup_logging
 from livenode.node.builder import BuildError
 from livenode.node.node import StartupGateError, TradingNode
-from livenode.supervisor.rundir import RunDir, create_run_dir
+from livenode.supervisor.rundir import (
+    RunDir,
+    UnsafeRunBaseError,
+    create_run_dir,
+    prepare_run_base,
+)
 
 __all__ = ["EXIT_CONFIG_ERROR", "EXIT_FAILURE", "EXIT_OK", "add_run_parser", "run_command"]
 
@@ -102,6 +107,13 @@ def run_command(args: argparse.Namespace) -> int:
         _error(f"{args.config}: {exc}")
         return EXIT_CONFIG_ERROR
     setup_logging(config.logging.level)
+    try:
+        # Before anything is created: a node whose sockets other users could reach
+        # does not start (the run directory holds the bus and control sockets).
+        prepare_run_base()
+    except (UnsafeRunBaseError, OSError) as exc:
+        _error(str(exc))
+        return EXIT_FAILURE
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             return runner.run(_run(config, args))

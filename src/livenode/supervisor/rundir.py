@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -86,10 +87,49 @@ class RunDir:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
-def create_run_dir(trader_id: str, instance_id: str, base: Path | None = None) -> RunDir:
-    """Create the directory (0700) and write the pid file of this process."""
+class UnsafeRunBaseError(RuntimeError):
+    """The run base directory could let another user reach the node's sockets."""
+
+
+def check_run_base(base: Path) -> None:
+    """Refuse a run base that another user owns or may write to or enter: its ipc
+    sockets carry orders and the control channel, so only this user may reach them.
+
+    Raises:
+        UnsafeRunBaseError: naming the directory, what is wrong and how to fix it.
+    """
+    info = base.lstat()
+    if not stat.S_ISDIR(info.st_mode):
+        raise UnsafeRunBaseError(f"run base {base}: not a directory")
+    uid = os.getuid()
+    if info.st_uid != uid:
+        raise UnsafeRunBaseError(
+            f"run base {base}: owned by uid {info.st_uid}, not by this user (uid {uid}); "
+            f"set {RUN_BASE_ENV} to a directory of your own"
+        )
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        raise UnsafeRunBaseError(
+            f"run base {base}: mode {mode:04o} lets other users in; expected 0700 "
+            f"(chmod 700 {base})"
+        )
+
+
+def prepare_run_base(base: Path | None = None) -> Path:
+    """Create the run base (0700) if needed and check it (`check_run_base`)."""
     base = base or default_base()
     base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    check_run_base(base)
+    return base
+
+
+def create_run_dir(trader_id: str, instance_id: str, base: Path | None = None) -> RunDir:
+    """Create the directory (0700) and write the pid file of this process.
+
+    Raises:
+        UnsafeRunBaseError: the base is not owned by this user with mode 0700.
+    """
+    base = prepare_run_base(base)
     for stale in find_run_dirs(trader_id, base):
         if not stale.is_alive():  # left by a killed run of this trader: ours to remove
             stale.remove()

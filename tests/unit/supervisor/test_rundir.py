@@ -1,0 +1,63 @@
+"""The run base must be this user's alone: its sockets carry orders and control."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from livenode.supervisor.rundir import (
+    RUN_BASE_ENV,
+    UnsafeRunBaseError,
+    create_run_dir,
+    prepare_run_base,
+)
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_a_new_base_is_created_private(tmp_path: Path) -> None:
+    base = prepare_run_base(tmp_path / "base")
+    assert base.stat().st_mode & 0o777 == 0o700
+    run_dir = create_run_dir("T-001", "abc", base)
+    assert run_dir.path.stat().st_mode & 0o777 == 0o700
+    run_dir.remove()
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o750, 0o701])
+def test_a_base_others_may_enter_is_refused(tmp_path: Path, mode: int) -> None:
+    base = tmp_path / "base"
+    base.mkdir()
+    base.chmod(mode)
+    with pytest.raises(UnsafeRunBaseError, match=f"mode {mode:04o} lets other users in"):
+        create_run_dir("T-001", "abc", base)
+    assert list(base.iterdir()) == []
+
+
+def test_a_base_of_another_user_is_refused(tmp_path: Path) -> None:
+    if os.getuid() != 0:
+        pytest.skip("needs root to give a directory to another user (CI runs as root)")
+    base = tmp_path / "base"
+    base.mkdir(mode=0o700)
+    os.chown(base, 65534, 65534)
+    with pytest.raises(UnsafeRunBaseError, match="owned by uid 65534, not by this user"):
+        prepare_run_base(base)
+
+
+def test_livenode_run_refuses_an_open_base_and_creates_nothing(tmp_path: Path) -> None:
+    base = tmp_path / "open"
+    base.mkdir()
+    base.chmod(0o777)
+    env = {**os.environ, RUN_BASE_ENV: str(base)}
+    result = subprocess.run(
+        [sys.executable, "-m", "livenode", "run", str(ROOT / "configs" / "sandbox.toml"),
+         "--duration", "1"],
+        env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )
+    assert result.returncode == 1, result.stderr
+    assert f"error: run base {base}: mode 0777 lets other users in" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(base.iterdir()) == []
