@@ -62,9 +62,10 @@ class CacheDatabase:
     ) -> None:
         self.backend = backend
         self._codec = Codec()
-        self._encode = self._codec.encode
+        # A second codec for the writer thread: an Encoder is not shared across threads.
         self.writer = DatabaseWriter(
-            backend, batch_size=batch_size, retry_interval=retry_interval, on_health=on_health
+            backend, batch_size=batch_size, retry_interval=retry_interval, on_health=on_health,
+            encode=Codec().encode,
         )
         self._opened = False
 
@@ -106,17 +107,16 @@ class CacheDatabase:
     # -- writes (queued) --------------------------------------------------------------------
 
     def put_instrument(self, instrument: Instrument) -> None:
-        self.writer.submit(("instrument", instrument.id.value, self._encode(instrument)))
+        self.writer.submit(("instrument", instrument.id.value, instrument))
 
     def put_order_event(self, event: Any) -> None:
-        self.writer.submit(("order_event", event.client_order_id.value, self._encode(event)))
+        self.writer.submit(("order_event", event.client_order_id.value, event))
 
     def put_account(self, state: AccountState, *, first: bool = False) -> None:
         """Store the latest state of an account (`first`: also as its starting state)."""
-        payload = self._encode(state)
         if first:
-            self.writer.submit(("account", FIRST_STATE_PREFIX + state.account_id.value, payload))
-        self.writer.submit(("account", state.account_id.value, payload))
+            self.writer.submit(("account", FIRST_STATE_PREFIX + state.account_id.value, state))
+        self.writer.submit(("account", state.account_id.value, state))
 
     def put_kv(self, namespace: str, key: str, value: bytes | None) -> None:
         """Set (None: delete) `key` in the key-value area `namespace` (a client's name)."""

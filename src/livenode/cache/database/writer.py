@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from livenode.cache.database.backend import DatabaseBackend, DatabaseError, WriteOp
 
@@ -60,6 +61,8 @@ class DatabaseWriter:
         retry_interval: seconds between attempts while the database is unavailable.
         on_health: called with (False, reason) when a write fails and (True, "")
             when the backlog is written again; from the writer thread.
+        encode: turns a queued value that is not bytes (a frozen message) into
+            bytes, on the writer thread: the caller's thread only appends.
     """
 
     def __init__(
@@ -69,13 +72,17 @@ class DatabaseWriter:
         batch_size: int = 1000,
         retry_interval: float = 1.0,
         on_health: Callable[[bool, str], None] | None = None,
+        encode: Callable[[Any], bytes] | None = None,
     ) -> None:
         self._backend = backend
+        self._encode = encode
         self._batch_size = batch_size
         self._retry_interval = retry_interval
         self._on_health = on_health
-        # (monotonic time submitted, op); appended by the node, popped by the writer.
-        self._queue: collections.deque[tuple[float, WriteOp]] = collections.deque()
+        # (monotonic time submitted, (area, key, value)); appended by the node, popped
+        # by the writer. A value that is not bytes is encoded by the writer.
+        self._queue: collections.deque[tuple[float, tuple[str, str, Any]]] = (
+            collections.deque())
         self._wake = threading.Event()
         # Set by `close`: ends a retry pause at once (new writes must not).
         self._close_requested = threading.Event()
@@ -100,11 +107,13 @@ class DatabaseWriter:
         )
         self._thread.start()
 
-    def submit(self, op: WriteOp) -> None:
-        """Queue one write (cheap: the hot path calls it)."""
+    def submit(self, op: tuple[str, str, Any]) -> None:
+        """Queue one write (cheap: the hot path calls it). The value is bytes, None
+        (a kv delete) or an immutable message for `encode`."""
         self._queue.append((time.monotonic(), op))
         self.submitted += 1
-        self._wake.set()
+        if not self._wake.is_set():  # is_set takes no lock; set() does
+            self._wake.set()
 
     def wait_written(self, timeout: float) -> bool:
         """Wait until every write submitted so far is in the database; False on timeout."""
@@ -160,8 +169,8 @@ class DatabaseWriter:
             self._wake.clear()
             while queue:
                 count = min(len(queue), self._batch_size)
-                batch = [queue[i][1] for i in range(count)]
                 try:
+                    batch = self._batch(count)
                     self._backend.write(batch)
                 except DatabaseError as exc:
                     self._failed(str(exc))
@@ -191,6 +200,18 @@ class DatabaseWriter:
                         self._on_health(True, "")
             if self._closing:
                 return
+
+    def _batch(self, count: int) -> list[WriteOp]:
+        encode = self._encode
+        batch: list[WriteOp] = []
+        for i in range(count):
+            area, key, value = self._queue[i][1]
+            if value is not None and not isinstance(value, bytes):
+                if encode is None:
+                    raise TypeError(f"{area} {key}: {type(value).__name__} is not bytes")
+                value = encode(value)
+            batch.append((area, key, value))  # type: ignore[arg-type]
+        return batch
 
     def _failed(self, reason: str) -> None:
         self.failures += 1
