@@ -76,8 +76,20 @@ def node_config(
     role_cores: list[int] | None = None,
 ) -> Path:
     """The benchmark config with `mode`, the feed rate and the stamping rewritten;
-    with `role_cores` (data, trader, risk, exec) an explicit pinned topology."""
+    with `role_cores` (data, trader, risk, exec) an explicit pinned topology. A mode
+    ``single+sqlite`` / ``multiprocess+redis:PORT`` also turns the cache database on."""
+    label = mode
+    mode, _, database = mode.partition("+")
     text = CONFIG.read_text(encoding="utf-8")
+    if database == "sqlite":
+        sqlite_file = out_dir / f"{label}.sqlite"
+        text += ("\n[cache.database]\ntype = \"sqlite\"\n"
+                 f"path = \"{sqlite_file}\"\nflush_on_start = true\n")
+    elif database.startswith("redis:"):
+        text += ("\n[cache.database]\ntype = \"redis\"\n"
+                 f"port = {int(database[6:])}\nflush_on_start = true\n")
+    elif database:
+        raise ValueError(f"mode {label!r}: expected +sqlite or +redis:PORT after the mode")
     replacements = [
         (r'(?m)^mode = "(?:single|multiprocess)"', f'mode = "{mode}"'),
         (r"(?m)^rate_per_second = [0-9.]+", f"rate_per_second = {float(rate)}"),
@@ -99,7 +111,7 @@ def node_config(
         for role, core in zip(ROLES, role_cores):
             text += (f'\n[[workers]]\nname = "{names[role]}"\nrole = "{role}"\n'
                      f"members = {members[role]}\ncores = [{core}]\n")
-    path = out_dir / f"tick_to_trade-{mode}.toml"
+    path = out_dir / f"tick_to_trade-{label.replace(':', '-')}.toml"
     path.write_text(text, encoding="utf-8")
     return path
 
@@ -323,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="quotes per second from the sim feed, and floor messages per second")
     parser.add_argument("--every-n", type=int, default=1, help="an order every n-th quote")
     parser.add_argument("--modes", default="single,multiprocess",
-                        help="comma-separated node modes to run (default both)")
+                        help="comma-separated node modes to run (default both); "
+                             "MODE+sqlite or MODE+redis:PORT runs it with the cache database")
     parser.add_argument("--stamp", choices=("entry", "venue"), default="entry",
                         help="entry: ts_init stamped when the quote enters the data client "
                              "(default); venue: by the sim venue (includes the venue -> data "
@@ -355,13 +368,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"running the node ({mode}, {duration:g} s) ...", flush=True)
             # `--duration` counts from the command's start: a multiprocess node
             # spends its first seconds spawning workers and the venue process.
-            allowance = MULTIPROCESS_STARTUP if mode == "multiprocess" else 0.0
+            allowance = MULTIPROCESS_STARTUP if mode.startswith("multiprocess") else 0.0
             summary = run_node(
                 node_config(mode, args.rate, args.every_n, args.stamp, work, role_cores),
                 duration + allowance, work, args.verbose,
             )
             row = {"mode": mode, **node_latency(summary)}
-            if mode == "multiprocess":
+            if mode == "multiprocess":  # the plain one: its cores pin the floor
                 cores = worker_cores(summary)
                 row["worker_cores"] = dict(zip(ROLES, cores))
             rows.append(row)
@@ -391,6 +404,10 @@ def main(argv: list[str] | None = None) -> int:
         "multiprocess/single": ratio(multi, single),
         "single/raw_floor": ratio(single, floor),
     }
+    for label, row in by_mode.items():
+        base_mode = label.partition("+")[0]
+        if label != base_mode and by_mode.get(base_mode):
+            ratios[f"{label}/{base_mode}"] = ratio(row, by_mode[base_mode])
     lines = table(rows)
     lines.append("")
     for name, values in ratios.items():

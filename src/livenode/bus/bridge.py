@@ -35,7 +35,25 @@ class BusBridge:
         self._droppable_topics: dict[str, bool] = {}  # per topic, decided once
         self.export_prefixes = export_prefixes
         self.received = 0
+        # Inbound topics held back (in arrival order) until `release` (see `hold`).
+        self._held_prefixes: tuple[str, ...] = ()
+        self._held: list[tuple[str, Any]] = []
         msgbus.set_forwarder(self._forward, export_prefixes)
+
+    def hold(self, prefixes: tuple[str, ...]) -> None:
+        """Keep inbound messages on these topic prefixes until `release`: a worker
+        whose state is not complete yet (a restarted risk worker without its
+        instruments and positions) must not act on commands."""
+        self._held_prefixes = prefixes
+
+    def release(self) -> int:
+        """Deliver the held messages in the order they arrived, stop holding;
+        returns how many there were."""
+        self._held_prefixes = ()
+        held, self._held = self._held, []
+        for topic, msg in held:
+            self._msgbus.publish_local(topic, msg)
+        return len(held)
 
     def _forward(self, topic: str, msg: Any) -> None:
         droppable = self._droppable_topics.get(topic)
@@ -46,6 +64,9 @@ class BusBridge:
     def deliver(self, topic: str, msg: Any) -> None:
         """Hand a message from another process to this process's handlers."""
         self.received += 1
+        if self._held_prefixes and topic.startswith(self._held_prefixes):
+            self._held.append((topic, msg))
+            return
         self._msgbus.publish_local(topic, msg)
 
     def close(self) -> None:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 RISK_COMMANDS = "commands.risk"
 RISK_EVENTS = "events.risk"
-# An execution worker finished replaying its state (`ExecutionStateReplayed`).
+# A data or execution worker finished replaying its state (`StateReplayed`).
 EXECUTION_REPLAYED = "events.recovery"
 ALL_DATA_COMMANDS = "commands.data.*"
 ALL_EXEC_COMMANDS = "commands.exec.*"

@@ -33,7 +33,6 @@ from livenode.model.data import Bar, QuoteTick, TradeTick
 from livenode.model.events import (
     AccountState,
     ComponentStateChanged,
-    ExecutionStateReplayed,
     OrderAccepted,
     OrderCanceled,
     OrderCancelRejected,
@@ -51,6 +50,7 @@ from livenode.model.events import (
     PositionChanged,
     PositionClosed,
     PositionOpened,
+    StateReplayed,
     TradingStateChanged,
 )
 from livenode.model.instruments import CurrencyPair, PerpetualContract
@@ -103,7 +103,7 @@ BUS_MESSAGE_TYPES: Final[tuple[type[Message], ...]] = (
     AccountState,
     ComponentStateChanged,
     TradingStateChanged,
-    ExecutionStateReplayed,
+    StateReplayed,
     OrderStatusReport,
     FillReport,
     PositionStatusReport,
@@ -146,7 +146,7 @@ BusMessage: TypeAlias = (
     | AccountState
     | ComponentStateChanged
     | TradingStateChanged
-    | ExecutionStateReplayed
+    | StateReplayed
     | OrderStatusReport
     | FillReport
     | PositionStatusReport

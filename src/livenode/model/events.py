@@ -341,17 +341,20 @@ class TradingStateChanged(Message, frozen=True, kw_only=True):
     ts_init: int
 
 
-class ExecutionStateReplayed(Message, frozen=True, kw_only=True):
-    """An execution worker finished sending its state (open orders with their events,
-    open positions) to the workers that follow it: everything it sent before this,
-    on the same connection, has arrived when this arrives. `publisher` names the
-    execution worker; `strategies` the strategies replayed (None: all)."""
+class StateReplayed(Message, frozen=True, kw_only=True):
+    """A worker finished sending its state to the workers that follow it: a data
+    worker its instruments, an execution worker its open orders (every event) and
+    open positions. Everything it sent before this, on the same connection, has
+    arrived when this arrives. `publisher` names the worker, `role` its role,
+    `strategies` the strategies replayed (None: all)."""
 
     trader_id: TraderId
     publisher: str
+    role: str
     strategies: list[str] | None = None
-    orders: int
-    positions: int
+    instruments: int = 0
+    orders: int = 0
+    positions: int = 0
     event_id: str
     ts_event: int
     ts_init: int
@@ -361,7 +364,6 @@ __all__ = [
     "ORDER_EVENT_TYPES",
     "AccountState",
     "ComponentStateChanged",
-    "ExecutionStateReplayed",
     "OrderAccepted",
     "OrderCancelRejected",
     "OrderCanceled",
@@ -381,5 +383,6 @@ __all__ = [
     "PositionClosed",
     "PositionEvent",
     "PositionOpened",
+    "StateReplayed",
     "TradingStateChanged",
 ]

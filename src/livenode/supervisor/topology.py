@@ -144,12 +144,14 @@ def subscriptions(
     """For each worker, the peers it subscribes to and the topic prefixes it takes.
 
     trader  <- data: market data; exec: its strategies' order and position events,
-               account events, the end of a state replay; risk: trading-state events
+               account events; risk: trading-state events
+               (data and exec: also the end of their state replay, events.recovery)
     data    <- trader: data commands for its venues
     risk    <- trader: order commands; data: instruments, and quotes and trades
                unless the node shares its market state in shared memory (then
                risk reads its reference prices from there);
-               exec: order, position and account events (balances, open orders)
+               exec: order, position and account events (balances, open orders);
+               (data and exec: also the end of their state replay, events.recovery)
     exec    <- risk: commands for its venues; data: its venues' instruments
     """
     by_role: dict[str, list[WorkerConfig]] = {role: [] for role in ROLES}
@@ -159,7 +161,7 @@ def subscriptions(
     def wanted(worker: WorkerConfig, peer: WorkerConfig) -> tuple[str, ...]:
         if worker.role == "trader":
             if peer.role == "data":
-                return ("data.",)
+                return ("data.", exact("events.recovery"))
             if peer.role == "exec":
                 per_strategy = [
                     exact(prefix)
@@ -176,10 +178,12 @@ def subscriptions(
                 return (exact("commands.risk"),)
             if peer.role == "data":
                 if shared_market:
-                    return ("data.instrument.",)
-                return ("data.quotes.", "data.trades.", "data.instrument.")
+                    return ("data.instrument.", exact("events.recovery"))
+                return ("data.quotes.", "data.trades.", "data.instrument.",
+                        exact("events.recovery"))
             if peer.role == "exec":
-                return ("events.order.", "events.position.", "events.account.")
+                return ("events.order.", "events.position.", "events.account.",
+                        exact("events.recovery"))
         if worker.role == "exec":
             if peer.role == "risk":
                 return tuple(exact(f"commands.exec.{venue}") for venue in worker.members)

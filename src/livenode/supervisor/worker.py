@@ -55,7 +55,7 @@ from livenode.core.logging import setup_logging
 from livenode.core.uuid import new_id
 from livenode.model.codec import Codec
 from livenode.model.enums import TradingState
-from livenode.model.events import ExecutionStateReplayed, PositionChanged
+from livenode.model.events import PositionChanged, StateReplayed
 from livenode.model.identifiers import Venue
 from livenode.node.node import TradingNode
 from livenode.supervisor.cores import actual_cores
@@ -194,23 +194,31 @@ class Worker:
             self._subscriber.connect(peer.endpoint, peer.prefixes)
         if spec.role == "trader":
             node.kernel.msgbus.subscribe("commands.data.*", self._track_data_command)
+        if spec.role in ("trader", "risk"):
             node.kernel.msgbus.subscribe(topics.EXECUTION_REPLAYED, self._on_state_replayed)
             node.kernel.msgbus.subscribe(topics.ALL_INSTRUMENTS, self._on_replay_progress)
+        if spec.role == "risk":
+            # Commands wait until the risk engine has instruments, positions and open
+            # orders: checked without them they would be denied for missing state.
+            self._bridge.hold(("commands.",))
         return node
 
-    def _on_state_replayed(self, marker: ExecutionStateReplayed) -> None:
+    def _on_state_replayed(self, marker: StateReplayed) -> None:
         self._replayed_by.add(marker.publisher)
-        _log.info("%s: execution state from %s: %d open order(s), %d open position(s)",
-                  self.name, marker.publisher, marker.orders, marker.positions)
+        _log.info("%s: state from %s (%s): %d instrument(s), %d open order(s), "
+                  "%d open position(s)", self.name, marker.publisher, marker.role,
+                  marker.instruments, marker.orders, marker.positions)
         self._replay_progress.set()
 
     def _on_replay_progress(self, _msg: Any) -> None:
         self._replay_progress.set()
 
     async def _wait_execution_state(self, node: TradingNode, spec: WorkerSpec) -> None:
-        """A trader starts its strategies only once every exec worker has replayed
-        its state (open orders, open positions) and every replayed position has its
-        instrument: a strategy never sees itself flat when the venue says otherwise.
+        """A trader starts its strategies, and a risk worker takes its commands, only
+        once every data worker has sent its instruments and every exec worker its
+        state (open orders, open positions), and every replayed position has its
+        instrument: a strategy never sees itself flat when the venue says otherwise,
+        and risk never denies a command for state it was about to receive.
 
         Raises:
             TimeoutError: not within ``timeouts.reconciliation`` (the start fails; the
@@ -323,8 +331,13 @@ class Worker:
             # What this exec worker holds (loaded from the cache database, or
             # reconciled from the venue) reaches the traders and risk before they trade.
             self._replay_execution_state(node, None)
-        if spec.role == "trader":
+        if spec.role in ("trader", "risk"):
             await self._wait_execution_state(node, spec)
+        if spec.role == "risk" and self._bridge is not None:
+            released = self._bridge.release()
+            if released:
+                _log.info("%s: state complete; %d held command(s) released", self.name,
+                          released)
 
     async def _wait_subscribers(self, node: TradingNode, spec: WorkerSpec) -> None:
         """Wait until every peer that takes from our publisher subscribed to it (its
@@ -375,9 +388,10 @@ class Worker:
         now = time.time_ns()
         msgbus.publish(
             topics.EXECUTION_REPLAYED,
-            ExecutionStateReplayed(
+            StateReplayed(
                 trader_id=kernel.trader_id,
                 publisher=spec.publisher_id if spec is not None else self.name,
+                role="exec",
                 strategies=None if strategies is None else sorted(strategies),
                 orders=orders,
                 positions=positions,
@@ -393,8 +407,23 @@ class Worker:
         kernel = node.kernel
         msgbus = kernel.msgbus
         if kernel.data_engine is not None:
-            for instrument in kernel.cache.instruments():
+            instruments = kernel.cache.instruments()
+            for instrument in instruments:
                 msgbus.publish(topics.instrument(instrument.id), instrument)
+            now = time.time_ns()
+            spec = self._spec
+            msgbus.publish(
+                topics.EXECUTION_REPLAYED,
+                StateReplayed(
+                    trader_id=kernel.trader_id,
+                    publisher=spec.publisher_id if spec is not None else self.name,
+                    role="data",
+                    instruments=len(instruments),
+                    event_id=new_id(),
+                    ts_event=now,
+                    ts_init=now,
+                ),
+            )
         if kernel.exec_engine is not None:
             for account in kernel.cache.accounts():
                 state = account.last_event

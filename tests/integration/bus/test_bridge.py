@@ -72,3 +72,30 @@ async def test_bridged_buses_deliver_by_topic_without_echo(tmp_path: Path) -> No
             closable.close()
         ctx.term()
     assert not list(tmp_path.glob("*.ipc"))
+
+
+async def test_held_topics_wait_for_release_and_keep_their_order(tmp_path: Path) -> None:
+    """A worker whose state is incomplete holds commands: they reach its handlers only
+    at `release`, in the order they arrived; other topics pass at once."""
+    loop = asyncio.get_running_loop()
+    ctx: zmq.Context[Any] = zmq.Context()
+    bus = MessageBus(TraderId("TRADER-001"), LiveClock(loop))
+    pub = ZmqPublisher(ctx, f"ipc://{tmp_path}/h.ipc", "H", Codec().encode, loop)
+    bridge = BusBridge(bus, pub, ())
+    got: list[tuple[str, int]] = []
+    bus.subscribe("commands.*", lambda m: got.append(("cmd", m.ts_event)))
+    bus.subscribe("data.*", lambda m: got.append(("data", m.ts_event)))
+    try:
+        bridge.hold(("commands.",))
+        bridge.deliver("commands.risk", quote(1))
+        bridge.deliver("data.quotes.SIM.BTCUSDT", quote(2))
+        bridge.deliver("commands.risk", quote(3))
+        assert got == [("data", 2)]
+        assert bridge.release() == 2
+        assert got == [("data", 2), ("cmd", 1), ("cmd", 3)]
+        bridge.deliver("commands.risk", quote(4))  # no longer held
+        assert got[-1] == ("cmd", 4)
+    finally:
+        bridge.close()
+        pub.close()
+        ctx.term()

@@ -108,7 +108,7 @@ def test_subscriptions_follow_the_message_flow() -> None:
     plan = subscriptions(derive_workers(MEMBERS))
     as_dict = {w: {s.peer: s.prefixes for s in subs} for w, subs in plan.items()}
     assert as_dict["trader"] == {
-        "data-SIM": ("data.",),
+        "data-SIM": ("data.", "events.recovery\x00"),
         "risk": ("events.risk\x00",),
         "exec-SIM": (
             "events.order.EMACross-001\x00",
@@ -121,6 +121,8 @@ def test_subscriptions_follow_the_message_flow() -> None:
     }
     assert as_dict["data-SIM"] == {"trader": ("commands.data.SIM\x00",)}
     assert as_dict["risk"]["trader"] == ("commands.risk\x00",)
+    assert as_dict["risk"]["exec-SIM"][-1] == "events.recovery\x00"
+    assert as_dict["risk"]["data-SIM"][-1] == "events.recovery\x00"
     assert as_dict["exec-SIM"] == {
         "data-SIM": ("data.instrument.SIM.",),
         "risk": ("commands.exec.SIM\x00",),
@@ -151,6 +153,8 @@ def test_venue_and_strategy_names_that_prefix_others_do_not_cross() -> None:
 def test_with_shared_memory_risk_takes_no_market_data_from_the_bus() -> None:
     plan = subscriptions(derive_workers(MEMBERS), shared_market=True)
     risk = {s.peer: s.prefixes for s in plan["risk"]}
-    assert risk["data-SIM"] == ("data.instrument.",)  # prices come from shared memory
+    # Prices come from shared memory (and the end of the data worker's replay).
+    assert risk["data-SIM"] == ("data.instrument.", "events.recovery\x00")
     trader = {s.peer: s.prefixes for s in plan["trader"]}
-    assert trader["data-SIM"] == ("data.",)  # strategies still get every tick as an event
+    # Strategies still get every tick as an event.
+    assert trader["data-SIM"] == ("data.", "events.recovery\x00")
