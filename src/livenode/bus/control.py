@@ -63,6 +63,8 @@ class WorkerSpec(ControlMessage, frozen=True):
     node_config_json: bytes
     instance_id: str
     run_dir: str
+    # How often this worker was restarted before (0: the node's first start of it).
+    restarts: int = 0
 
 
 class Ready(ControlMessage, frozen=True):

@@ -141,6 +141,8 @@ class Kernel:
         self.shm_writer: ShmWriter | None = None
         # The cache database of the execution role (`open_database`).
         self.database: CacheDatabase | None = None
+        # A worker restarted within a running node: never flush its predecessor's state.
+        self.restarted = False
         self.data_mirror: DataMirror | None = None
         self.exec_mirror: ExecutionMirror | None = None
         if "data" not in roles:
@@ -189,7 +191,8 @@ class Kernel:
         if db_config is None or engine is None or self.database is not None:
             return
         database = build_cache_database(self.config, on_health=self._on_database_health)
-        state = database.open(flush=db_config.flush_on_start)
+        flush = db_config.flush_on_start and not self.restarted
+        state = database.open(flush=flush)
         self.database = database
         venues = {str(client.venue) for client in self.exec_clients.values()}
         state.order_events = [

@@ -108,6 +108,9 @@ class TradingNode:
             handshake with its supervisor).
         resources: put into the clients' shared resources (a worker passes its
             run directory, so adapters can find per-node endpoints).
+        restarted: this process replaces one of the same node that died (a worker
+            restarted by its supervisor): ``cache.database.flush_on_start`` does not
+            apply, the state is its predecessor's.
         shared_tables: the node's shared-memory tables, attached by a worker; when
             None and ``cache.shared_memory`` is on, a node with every role (single
             mode) creates its own, first removing those of a dead run of the same
@@ -126,6 +129,7 @@ class TradingNode:
         before_trading: Callable[[], Awaitable[None]] | None = None,
         resources: dict[str, Any] | None = None,
         shared_tables: ShmTables | None = None,
+        restarted: bool = False,
     ) -> None:
         self.config = config
         self._loop, self._owns_loop = resolve_loop(loop)
@@ -142,6 +146,7 @@ class TradingNode:
                 members=members,
             )
             self.kernel.resources.update(resources or {})
+            self.kernel.restarted = restarted
             self.shared_tables, self._owns_shared = self._shared_tables(shared_tables)
             if self.shared_tables is not None:
                 self.kernel.use_shared_tables(self.shared_tables)

@@ -365,6 +365,7 @@ class Supervisor:
             node_config_json=self._config_json,
             instance_id=self.instance_id,
             run_dir=str(self.run_dir.path),
+            restarts=handle.restarts,
         )
 
     def _publish_endpoint(self, worker: str) -> str:

@@ -89,6 +89,8 @@ class Worker:
         self._last_signal = 0.0
         self._data_subscriptions: dict[tuple[str, str, str], list[Any]] = {}
         self._shared: ShmTables | None = None
+        # Exec role: events published before the peers listened (see _keep_unheard_event).
+        self._unheard: list[Any] | None = []
         # Exec workers (publisher ids) whose state replay reached this trader.
         self._replayed_by: set[str] = set()
         self._replay_progress = asyncio.Event()
@@ -176,6 +178,7 @@ class Worker:
             before_trading=self._ready_and_wait_for_go,
             resources={"run_dir": spec.run_dir},
             shared_tables=self._shared,
+            restarted=spec.restarts > 0,
         )
         self.node = node
         node.build()
@@ -201,7 +204,30 @@ class Worker:
             # Commands wait until the risk engine has instruments, positions and open
             # orders: checked without them they would be denied for missing state.
             self._bridge.hold(("commands.",))
+        if spec.role == "exec":
+            # Commands held for us while we were down wait until our clients are
+            # connected, our state is reconciled and our peers listen again.
+            self._bridge.hold(("commands.",))
+            for pattern in (topics.ALL_ORDER_EVENTS, topics.ALL_POSITION_EVENTS):
+                node.kernel.msgbus.subscribe(pattern, self._keep_unheard_event, -1000)
         return node
+
+    def _keep_unheard_event(self, event: Any) -> None:
+        """Events the engine published before our peers were back on our new socket
+        (reconciliation at start) are kept, to be sent again once they listen."""
+        if self._unheard is not None:
+            self._unheard.append(event)
+
+    def _send_unheard_events(self, node: TradingNode) -> None:
+        unheard, self._unheard = self._unheard or [], None
+        msgbus = node.kernel.msgbus
+        for event in unheard:
+            topic = (topics.order_events(event.strategy_id) if hasattr(event, "client_order_id")
+                     else topics.position_events(event.strategy_id))
+            msgbus.publish(topic, event)
+        if unheard:
+            _log.info("%s: sent again %d event(s) made before the peers listened",
+                      self.name, len(unheard))
 
     def _on_state_replayed(self, marker: StateReplayed) -> None:
         self._replayed_by.add(marker.publisher)
@@ -317,6 +343,12 @@ class Worker:
         assert spec is not None and node is not None and subscriber is not None
         await subscriber.wait_joined([p.publisher_id for p in spec.peers], SPEC_TIMEOUT)
         await self._wait_subscribers(node, spec)
+        if spec.role == "exec" and self._bridge is not None:
+            self._send_unheard_events(node)
+            released = self._bridge.release()
+            if released:
+                _log.info("%s: clients connected, state reconciled; %d held command(s) "
+                          "released", self.name, released)
         self._control_send(
             Ready(
                 worker=self.name,

@@ -355,3 +355,42 @@ def test_restarted_risk_checks_held_commands_with_complete_state(
     assert "INSTRUMENT_UNKNOWN" not in summary["risk_denials"], summary["risk_denials"]
     assert code == 0, node.output()
     wait_pids_gone([w["pid"] for w in summary["workers"]], timeout=10, what="worker pids")
+
+
+def test_restarted_exec_resumes_from_the_cache_database(
+    mp: MultiprocessHarness, tmp_path: Path
+) -> None:
+    """With a cache database, a killed exec worker comes back with every order and
+    position its predecessor had written, reconciles with the venue (which kept
+    running), and the node goes on and stops clean: no event about an order from
+    before the restart is ignored as unknown, and the managed stop flattens."""
+    database = tmp_path / "database.toml"
+    database.write_text(
+        f'[cache.database]\ntype = "sqlite"\npath = "{tmp_path / "node.sqlite"}"\n'
+        "flush_on_start = true\n"
+    )
+    summary_path = tmp_path / "run.summary.json"
+    node = mp.start("run", mp.config("restart_all.toml", database), "--summary-json",
+                    summary_path)
+    node.wait_for_line(r"^node \S+ RUNNING \(4 workers\)$", timeout=60)
+    wait_fills_above(node, 2, timeout=60)
+    old = mp.worker(mp.status(), "exec-SIM")
+    os.kill(old["pid"], signal.SIGKILL)
+    wait_pids_gone([old["pid"]], timeout=10, what="killed exec")
+    mp.wait_worker("exec-SIM", lambda w: w["restarts"] == 1 and w["state"] == "RUNNING",
+                   timeout=60, what="restarted and RUNNING")
+    loaded = wait_stderr(node, r"cache database sqlite \S+: loaded \d+ instrument\(s\), "
+                               r"([1-9]\d*) order\(s\)")
+    # The first start flushed (nothing loaded); the restart did not.
+    assert "flush_on_start removed" in node.stderr()
+    assert loaded
+    wait_fills_increase(node, timeout=60)
+    node.send(signal.SIGINT)
+    code = node.wait(timeout=90)
+    summary = json.loads(summary_path.read_text())
+    stderr = node.stderr()
+    assert "for unknown order" not in stderr[loaded.end():], node.output()
+    assert code == 0, node.output()
+    assert all(Decimal(p["net_quantity"]) == 0 for p in summary["positions"]), (
+        summary["positions"])
+    wait_pids_gone([w["pid"] for w in summary["workers"]], timeout=10, what="worker pids")
