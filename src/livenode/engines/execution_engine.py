@@ -325,6 +325,10 @@ class ExecutionEngine(Component):
             # strategy must still hear about it.
             self._publish_order_event(event)
             return
+        if order is None and type(event) is OrderFilled:
+            # Money moved at the venue: the node must follow it, not ignore it.
+            self._reconciler.adopt_fill(event)
+            return
         if order is None:
             self.unknown_order_events += 1
             _log.warning(
@@ -469,6 +473,8 @@ class ExecutionEngine(Component):
             "client_errors": self.client_errors,
             "routing_errors": self.routing_errors,
             "database_denials": self.database_denials,
+            "external_orders": self._reconciler.external_orders,
+            "external_fills": self._reconciler.external_fills,
             "inflight": len(self.inflight_orders()),
         }
 

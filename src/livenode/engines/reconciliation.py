@@ -15,7 +15,10 @@ other event):
   cancel/expiry/rejection;
 - a cached open or in-flight order the venue does not report as open is given its
   reported fills, then closed: rejected if the venue never accepted it, canceled
-  otherwise, with the reason logged.
+  otherwise, with the reason logged;
+- a fill the venue reports live for an order the node does not know (placed by
+  another session on the same account) is adopted as an EXTERNAL order of that
+  one fill, so positions and balances stay in step with the venue (`adopt_fill`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from livenode.core.uuid import new_id
-from livenode.model.enums import LiquiditySide, OrderStatus
+from livenode.model.enums import LiquiditySide, OrderStatus, OrderType, TimeInForce
 from livenode.model.events import (
     OrderAccepted,
     OrderCanceled,
@@ -74,8 +77,8 @@ class Reconciler:
         cache: the node's cache.
         clock: stamps the events made here.
 
-    Counters: `external_orders`, `inferred_fills`, `closed_missing`,
-    `position_mismatches`.
+    Counters: `external_orders`, `external_fills`, `inferred_fills`,
+    `closed_missing`, `position_mismatches`.
     """
 
     def __init__(self, engine: ExecutionEngine, cache: Cache, clock: Clock) -> None:
@@ -83,6 +86,7 @@ class Reconciler:
         self._cache = cache
         self._clock = clock
         self.external_orders = 0
+        self.external_fills = 0
         self.inferred_fills = 0
         self.closed_missing = 0
         self.position_mismatches = 0
@@ -168,6 +172,54 @@ class Reconciler:
             and not self._engine._config.filter_position_reports
         ):
             self._check_position(report)
+
+    def adopt_fill(self, fill: OrderFilled) -> None:
+        """A live fill of an order the node does not know: adopt it as an EXTERNAL
+        order of exactly this fill (filled at once), so the position (strategy
+        EXTERNAL) and the account follow what the venue did. Logged as a warning."""
+        coid = ClientOrderId(f"EXT-{fill.venue_order_id}-{fill.trade_id}")
+        if self._cache.order(coid) is not None:
+            return  # this very fill was adopted already
+        report = OrderStatusReport(
+            account_id=fill.account_id,
+            instrument_id=fill.instrument_id,
+            client_order_id=coid,
+            venue_order_id=fill.venue_order_id,
+            order_side=fill.order_side,
+            # Its real type and price are the other session's; the fill is what is known.
+            order_type=OrderType.MARKET,
+            time_in_force=TimeInForce.GTC,
+            order_status=OrderStatus.FILLED,
+            quantity=fill.last_qty,
+            filled_qty=fill.last_qty,
+            report_id=new_id(),
+            ts_accepted=fill.ts_event,
+            ts_last=fill.ts_event,
+            ts_init=self._clock.timestamp_ns(),
+        )
+        fill_report = FillReport(
+            account_id=fill.account_id,
+            instrument_id=fill.instrument_id,
+            venue_order_id=fill.venue_order_id,
+            client_order_id=coid,
+            trade_id=fill.trade_id,
+            order_side=fill.order_side,
+            last_qty=fill.last_qty,
+            last_px=fill.last_px,
+            commission=fill.commission,
+            liquidity_side=fill.liquidity_side,
+            report_id=new_id(),
+            ts_event=fill.ts_event,
+            ts_init=fill.ts_init,
+        )
+        self.external_fills += 1
+        _log.warning(
+            "reconciliation: fill %s (%s %s %s @ %s) of order %s unknown to the node "
+            "adopted as EXTERNAL order %s", fill.trade_id, fill.order_side.value,
+            fill.last_qty, fill.instrument_id, fill.last_px, fill.client_order_id, coid,
+        )
+        order = self._external_order(report)
+        self._align(order, report, [fill_report])
 
     # -- orders -----------------------------------------------------------------------------
 

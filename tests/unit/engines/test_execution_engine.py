@@ -340,3 +340,25 @@ def test_a_fill_handler_already_sees_the_position_it_made() -> None:
     h.fill(OrderSide.BUY, "1.000", "100.00", "T-1")
     (position,) = seen
     assert position is not None and position.side is PositionSide.LONG
+
+
+def test_a_fill_of_an_unknown_order_is_adopted_as_external(h: Harness) -> None:
+    """Another session on the same account traded: the venue's fill moves the node's
+    positions like the venue's, under strategy EXTERNAL, once per trade id."""
+    from livenode.engines.reconciliation import EXTERNAL_STRATEGY_ID
+
+    foreign = order_init(side=OrderSide.SELL, qty="0.250", price="101.00",
+                         coid="OTHER-SESSION-1")
+    fill = filled(foreign, "0.250", "101.00", "T-EXT-1", vid="V-OTHER-1")
+    h.event(fill)
+    h.event(fill)  # the venue repeats it (reconnect): applied once
+    adopted = [o for o in h.env.cache.orders() if o.strategy_id == EXTERNAL_STRATEGY_ID]
+    assert len(adopted) == 1
+    order = adopted[0]
+    assert order.status is OrderStatus.FILLED and str(order.filled_qty) == "0.250"
+    assert order.tags == ("EXTERNAL",)
+    (position,) = h.env.cache.positions_open()
+    assert position.strategy_id == EXTERNAL_STRATEGY_ID
+    assert position.side is PositionSide.SHORT and str(position.quantity) == "0.250"
+    counters = h.engine.counters()
+    assert counters["external_fills"] == 1 and counters["unknown_order_events"] == 0
