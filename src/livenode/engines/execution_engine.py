@@ -116,6 +116,7 @@ class ExecutionEngine(Component):
         self.duplicate_fill_count = 0
         self.invalid_transition_count = 0
         self.unknown_order_events = 0
+        self.resends_ignored = 0
         self.client_errors = 0
         self.routing_errors = 0
         self.database_denials = 0
@@ -241,6 +242,13 @@ class ExecutionEngine(Component):
         init = command.order
         coid = init.client_order_id
         order = self._cache.order(coid)
+        if command.resend and order is not None and (
+            order.status is not OrderStatus.INITIALIZED or coid in self._awaiting_first_event
+        ):
+            # The first send arrived (see SubmitOrder.resend): nothing to do twice.
+            self.resends_ignored += 1
+            _log.info("ExecutionEngine: %s sent again after a restart; already here", coid)
+            return
         if order is None:
             order = Order(init)
             self._cache.add_order(order)
@@ -475,6 +483,7 @@ class ExecutionEngine(Component):
             "database_denials": self.database_denials,
             "external_orders": self._reconciler.external_orders,
             "external_fills": self._reconciler.external_fills,
+            "resends_ignored": self.resends_ignored,
             "inflight": len(self.inflight_orders()),
         }
 

@@ -150,6 +150,7 @@ class RiskEngine(Component):
         # long run; older duplicates are still caught through the cache).
         self._seen_ids: dict[Any, None] = {}
         self.approved_count = 0
+        self.resent_forwarded = 0
         self.denied_count = 0
         self.denied_by_reason: dict[str, int] = {}
         self.command_count = 0
@@ -229,6 +230,15 @@ class RiskEngine(Component):
 
     def _handle_submit(self, command: SubmitOrder) -> None:
         init = command.order
+        if command.resend and (
+            init.client_order_id in self._seen_ids
+            or self._cache.order(init.client_order_id) is not None
+        ):
+            # Checked (and approved) before this worker or exec restarted: exec
+            # applies it once, whether it got the first send or not.
+            self.resent_forwarded += 1
+            self._forward(init.instrument_id.venue, command)
+            return
         if self.bypass:
             self.approved_count += 1
             self._forward(init.instrument_id.venue, command)
@@ -352,6 +362,7 @@ class RiskEngine(Component):
         out = {
             "commands": self.command_count,
             "approved": self.approved_count,
+            "resent_forwarded": self.resent_forwarded,
             "denied": self.denied_count,
         }
         for code, count in self.denied_by_reason.items():

@@ -42,6 +42,12 @@ class SubmitOrder(TradingCommand, frozen=True, kw_only=True):
 
     order: OrderInitialized
     position_id: PositionId | None = None
+    # A trader sends a submit again (resend=True) after a risk or exec worker
+    # restarted, for an order it never heard back about: the first may have died
+    # with that worker. Risk forwards it unchecked when it knows the order; exec
+    # ignores it when it knows the order. So a command is delivered at least once
+    # and applied once.
+    resend: bool = False
 
     @property
     def instrument_id(self) -> InstrumentId:

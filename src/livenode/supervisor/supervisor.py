@@ -91,8 +91,9 @@ EXIT_FAILURE = 1
 _RESYNC_FROM: dict[str, frozenset[str]] = {
     "data": frozenset({"trader"}),
     "trader": frozenset({"data", "exec"}),  # exec: also its open orders and positions
-    "risk": frozenset({"data", "exec"}),
-    "exec": frozenset({"data"}),
+    # trader: sends again the submits it never heard back about (SubmitOrder.resend).
+    "risk": frozenset({"data", "exec", "trader"}),
+    "exec": frozenset({"data", "trader"}),
 }
 
 

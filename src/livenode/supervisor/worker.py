@@ -54,7 +54,8 @@ from livenode.config import load_config_str
 from livenode.core.logging import setup_logging
 from livenode.core.uuid import new_id
 from livenode.model.codec import Codec
-from livenode.model.enums import TradingState
+from livenode.model.commands import SubmitOrder
+from livenode.model.enums import OrderStatus, TradingState
 from livenode.model.events import PositionChanged, StateReplayed
 from livenode.model.identifiers import Venue
 from livenode.node.node import TradingNode
@@ -312,11 +313,35 @@ class Worker:
         if node is None or not node.is_running:
             return
         self._publish_snapshots(node)
-        if self._spec is not None and self._spec.role == "trader" and go.resync_venues:
+        is_trader = self._spec is not None and self._spec.role == "trader"
+        if is_trader and go.resync_role == "data" and go.resync_venues:
             self._resubscribe(node, go.resync_venues)
+        if is_trader and go.resync_role in ("risk", "exec"):
+            self._resend_unanswered(node, go.resync_worker)
         if node.kernel.exec_engine is not None and go.resync_role in ("trader", "risk"):
             strategies = set(go.resync_venues) if go.resync_role == "trader" else None
             self._replay_execution_state(node, strategies)
+
+    def _resend_unanswered(self, node: TradingNode, restarted: str) -> None:
+        """Submit again (``resend``) every order of ours still INITIALIZED: its submit
+        may have died with the restarted worker. Risk and exec apply it once."""
+        kernel = node.kernel
+        now = time.time_ns()
+        count = 0
+        for order in kernel.cache.orders():
+            if order.status is not OrderStatus.INITIALIZED:
+                continue
+            init = order.init_event
+            command = SubmitOrder(
+                trader_id=kernel.trader_id, strategy_id=init.strategy_id, command_id=new_id(),
+                ts_init=now, ts_trigger=now, order=init, position_id=order.position_id,
+                resend=True,
+            )
+            kernel.msgbus.publish(topics.RISK_COMMANDS, command)
+            count += 1
+        if count:
+            _log.warning("%s: sent %d unanswered submit(s) again after %s restarted",
+                         self.name, count, restarted)
 
     async def _ready_and_wait_for_go(self) -> None:
         """Between the node's connection gates and its strategies: the handshake.

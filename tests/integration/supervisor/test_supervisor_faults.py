@@ -214,9 +214,10 @@ def test_supervisor_killed_takes_every_worker_and_the_venue_with_it(
     # Parent-death signal: every worker and the venue stop by themselves, promptly.
     wait_pids_gone(pids, timeout=10, what="workers and the sim venue")
     # They closed (and unlinked) their own sockets; what is left is the dead
-    # supervisor's: its control socket and pid file, which only a later run or
-    # `livenode clean` may remove.
-    assert sorted(p.name for p in run_dir.iterdir()) == ["control.ipc", "node.pid"]
+    # supervisor's: its control socket, pid file and the venue config it wrote,
+    # which only a later run or `livenode clean` may remove.
+    assert sorted(p.name for p in run_dir.iterdir()) == ["control.ipc", "node.pid",
+                                                         "sim-SIM.json"]
     # (--trader: other tests' nodes may be running beside this one)
     status = mp.cli("status", "--trader", "MPPLAIN-001")
     assert status.returncode == 3, status  # a dead node is not a running node

@@ -209,19 +209,26 @@ async def test_process_mode_without_run_dir_says_what_is_missing():
         )
 
 
-def test_services_hook_gives_the_venue_process_command_line():
+def test_services_hook_gives_the_venue_process_command_line(tmp_path):
     cfg = SimDataClientConfig(venue="SIM", venue_config=venue_config(seed=9))
-    (spec,) = SimDataClientFactory.services("SIM", cfg, "/run/x")
+    run_dir = str(tmp_path)
+    (spec,) = SimDataClientFactory.services("SIM", cfg, run_dir)
     assert isinstance(spec, ServiceSpec)
     assert spec.name == "sim-SIM" and spec.ready_line == "ready"
     argv = spec.argv
     assert argv[:3] == [sys.executable, "-m", "livenode.adapters.sim.server"]
     opts = dict(zip(argv[3::2], argv[4::2], strict=True))
     assert opts["--venue"] == "SIM"
-    assert (opts["--command"], opts["--market"]) == venue_endpoints("/run/x", "SIM")
+    assert (opts["--command"], opts["--market"]) == venue_endpoints(run_dir, "SIM")
     assert opts["--parent"] == str(os.getpid())
-    decoded = msgspec.json.decode(opts["--config-json"].encode(), type=SimVenueConfig)
+    # The venue config goes through a file of the run directory only its user reads,
+    # never the command line (other users see a process's arguments).
+    assert "--config-json" not in opts
+    config_file = Path(opts["--config-file"])
+    assert config_file.parent == tmp_path
+    assert config_file.stat().st_mode & 0o777 == 0o600
+    decoded = msgspec.json.decode(config_file.read_bytes(), type=SimVenueConfig)
     assert decoded == cfg.venue_config
-    json.loads(opts["--config-json"])  # plain JSON a supervisor may log
+    json.loads(config_file.read_text())  # plain JSON a person may read
     embedded = SimDataClientConfig(venue_mode="embedded")
-    assert SimDataClientFactory.services("SIM", embedded, "/run/x") == []
+    assert SimDataClientFactory.services("SIM", embedded, run_dir) == []

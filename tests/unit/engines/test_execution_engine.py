@@ -362,3 +362,21 @@ def test_a_fill_of_an_unknown_order_is_adopted_as_external(h: Harness) -> None:
     assert position.side is PositionSide.SHORT and str(position.quantity) == "0.250"
     counters = h.engine.counters()
     assert counters["external_fills"] == 1 and counters["unknown_order_events"] == 0
+
+
+def test_a_resent_submit_is_applied_once(h: Harness) -> None:
+    # The trader sends a submit again after a restart (SubmitOrder.resend): an order
+    # exec already has goes to the venue once; one it never got goes out now.
+    import msgspec
+
+    known = h.open_order(coid="R-1")
+    inflight = order_init(coid="R-2")
+    h.send(submit(inflight))  # sent to the venue, no answer yet
+    before = list(h.client.commands)
+    for init in (known, inflight):
+        h.send(msgspec.structs.replace(submit(init), resend=True))
+    assert h.client.commands == before
+    assert h.engine.counters()["resends_ignored"] == 2
+    lost = msgspec.structs.replace(submit(order_init(coid="R-3")), resend=True)
+    h.send(lost)
+    assert h.client.commands == [*before, lost]

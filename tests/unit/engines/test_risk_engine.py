@@ -6,6 +6,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import pytest
 
 from livenode.bus import topics
@@ -496,3 +497,28 @@ def test_a_reduce_only_close_is_not_held_to_the_per_order_notional_cap() -> None
     close = submit(order_init(side=OrderSide.SELL, qty="5.000", price="100.00", reduce_only=True))
     h.send(close)
     assert h.approved[-1] == close
+
+
+def test_a_resent_submit_of_a_known_order_is_forwarded_unchecked() -> None:
+    # A trader sends a submit again after a restart; the order was approved before
+    # (or exec replayed it), so risk must not deny it as a duplicate or re-check it.
+    h = Harness(trading_state="HALTED")
+    known = h.cache_accepted(coid="RESEND-1")
+    again = msgspec.structs.replace(submit(known), resend=True)
+    h.send(again)
+    assert h.approved == [again] and h.denials == []
+    assert h.engine.counters()["resent_forwarded"] == 1
+
+
+def test_a_resent_submit_of_an_unknown_order_is_checked_like_a_new_one() -> None:
+    # The first send died with the old risk worker: the order is new to this one.
+    h = Harness()
+    fresh = msgspec.structs.replace(submit(order_init(coid="RESEND-2")), resend=True)
+    h.send(fresh)
+    assert h.approved == [fresh]
+    bad = msgspec.structs.replace(
+        submit(order_init(coid="RESEND-3", price="100.123")), resend=True
+    )
+    h.send(bad)
+    assert len(h.denials) == 1 and h.denials[0].client_order_id == bad.order.client_order_id
+    assert h.engine.counters()["resent_forwarded"] == 0

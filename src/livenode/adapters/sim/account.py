@@ -99,6 +99,26 @@ class SimCashAccount:
         pos = self.positions.get(symbol)
         return pos.qty if pos is not None else 0
 
+    def locks(self) -> dict[str, tuple[str, int]]:
+        """Funds locked per open order: client order id -> (currency, raw)."""
+        return dict(self._locks)
+
+    def restore(
+        self,
+        totals: dict[str, int],
+        locks: dict[str, tuple[str, int]],
+        positions: dict[str, NetPosition],
+        perp_specs: dict[str, InstrumentSpec],
+    ) -> None:
+        """Take back a stored account (the venue's state file)."""
+        self.totals = dict(totals)
+        self._locks = dict(locks)
+        self._locked = {}
+        for currency, amount in self._locks.values():
+            self._locked[currency] = self._locked.get(currency, 0) + amount
+        self.positions = dict(positions)
+        self._perp_specs = {s: spec for s, spec in perp_specs.items() if s in self.positions}
+
     # -- AccountHooks -----------------------------------------------------------------
 
     def reserve(self, order: SimOrder, spec: InstrumentSpec, price: int) -> str | None:

@@ -132,6 +132,10 @@ class SimVenueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     reject_when_insufficient_balance: bool = True
     leverage: Annotated[int, msgspec.Meta(ge=1)] = 1  # perpetual margin = notional / leverage
     max_closed_orders: Annotated[int, msgspec.Meta(ge=1)] = 10_000
+    # A file (SQLite) where the venue keeps its orders, fills, positions and balances,
+    # written before its events go out; a venue started on it continues from it, like a
+    # real venue after a restart. None: the venue forgets everything when it stops.
+    state_path: str | None = None
 
 
 #: Where the venue runs: "embedded" in the node's process, "process" as a venue

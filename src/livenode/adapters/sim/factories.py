@@ -16,7 +16,6 @@ Where the venue runs is ``venue_mode`` (see `config.VenueMode`):
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -122,11 +121,16 @@ class SimDataClientFactory:
                 f"differs from venue {config.venue!r}"
             )
         cmd, md = venue_endpoints(run_dir, config.venue)
-        config_json = json.dumps(msgspec.to_builtins(venue_config), separators=(",", ":"))
+        # Through a file of the run directory (mode 0600), not the command line: other
+        # users see a process's arguments.
+        config_path = Path(run_dir) / f"sim-{config.venue}.json"
+        fd = os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(msgspec.json.encode(venue_config))
         argv = [
             sys.executable, "-m", SERVER_MODULE,
             "--venue", config.venue,
-            "--config-json", config_json,
+            "--config-file", str(config_path),
             "--command", cmd,
             "--market", md,
             "--parent", str(os.getpid()),

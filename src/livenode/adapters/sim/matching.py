@@ -140,6 +140,33 @@ class MatchingEngine:
     def closed_orders(self) -> list[SimOrder]:
         return list(self._closed.values())
 
+    @property
+    def counters(self) -> tuple[int, int]:
+        """(order sequence, fill sequence): what a restored engine continues from."""
+        return self._seq, self._fill_seq
+
+    def restore(self, orders: list[SimOrder], seq: int, fill_seq: int) -> None:
+        """Take back the orders of a stored venue (open ones into the book).
+
+        Closed orders beyond ``max_closed_orders`` are forgotten, oldest first, as
+        while running; expiry of open GTD/DAY orders is scheduled again.
+        """
+        for order in sorted(orders, key=lambda o: (o.ts_last, o.seq)):
+            if order.is_open:
+                self._orders[order.client_order_id] = order
+                if order.expire_time_ns is not None and order.time_in_force in ("GTD", "DAY"):
+                    self._note_expiry(order.expire_time_ns)
+            else:
+                self._closed[order.client_order_id] = order
+                if len(self._closed) > self._max_closed:
+                    del self._closed[next(iter(self._closed))]
+        self._seq = max(self._seq, seq)
+        self._fill_seq = max(self._fill_seq, fill_seq)
+
+    @property
+    def next_expiry(self) -> int | None:
+        return self._next_expiry
+
     # -- commands ---------------------------------------------------------------------
 
     def submit(self, order: SimOrder, ts: int) -> list[Fill | Status]:

@@ -16,7 +16,7 @@ venue that kept its orders.
 
 Entry point::
 
-    python -m livenode.adapters.sim.server --venue SIM --config-json '<SimVenueConfig JSON>' \\
+    python -m livenode.adapters.sim.server --venue SIM --config-file RUN/sim-SIM.json \\
         --command ipc://RUN/sim-SIM-cmd.ipc --market ipc://RUN/sim-SIM-md.ipc [--parent PID]
 
 prints ``ready`` on stdout once both sockets are bound and the feed runs; stops
@@ -54,6 +54,7 @@ from livenode.adapters.sim.remote_protocol import (
     Request,
     market_prefix,
 )
+from livenode.adapters.sim.state_store import VenueStateError
 from livenode.adapters.sim.venue import SimVenue
 from livenode.core.clock import Clock, LiveClock
 from livenode.model.codec import Codec, CodecError
@@ -177,6 +178,7 @@ class SimVenueServer:
         self.venue.unsubscribe_market(self._on_market)
         self.venue.detach_account(self._on_account_event)
         self._flush_all()
+        self.venue.close()
         self._running = False
         if self._retry is not None:
             self._retry.cancel()
@@ -412,7 +414,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Run a simulated venue as a process of its own.",
     )
     parser.add_argument("--venue", default="SIM", help="venue name (default SIM)")
-    parser.add_argument("--config-json", default="{}", help="SimVenueConfig as JSON")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--config-file", default=None,
+                        help="SimVenueConfig as a JSON file (the supervisor writes one into "
+                             "the node's run directory)")
+    source.add_argument("--config-json", default="{}", help="SimVenueConfig as JSON")
     parser.add_argument("--command", required=True, help="ROUTER endpoint (ipc:// or tcp://)")
     parser.add_argument("--market", required=True, help="PUB endpoint (ipc:// or tcp://)")
     parser.add_argument("--parent", type=int, default=None,
@@ -463,9 +469,17 @@ def main(argv: list[str] | None = None) -> int:
 
     setup_logging(args.log_level)
     try:
-        config = msgspec.json.decode(args.config_json.encode(), type=SimVenueConfig)
+        if args.config_file is not None:
+            raw = Path(args.config_file).read_bytes()
+            source = args.config_file
+        else:
+            raw, source = args.config_json.encode(), "--config-json"
+        config = msgspec.json.decode(raw, type=SimVenueConfig)
+    except OSError as exc:
+        print(f"sim venue server: cannot read --config-file: {exc}", file=sys.stderr)
+        return 2
     except msgspec.DecodeError as exc:
-        print(f"sim venue server: bad --config-json: {exc}", file=sys.stderr)
+        print(f"sim venue server: bad venue config in {source}: {exc}", file=sys.stderr)
         return 2
     try:
         import uvloop
@@ -476,7 +490,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with asyncio.Runner(loop_factory=factory) as runner:
             return runner.run(_serve(args, config))
-    except (OSError, ValueError) as exc:  # bind failures, a venue config it rejects
+    except (OSError, ValueError, VenueStateError) as exc:  # bind, config, state file
         print(f"sim venue server: {exc}", file=sys.stderr)
         return 1
 

@@ -43,6 +43,7 @@ from livenode.adapters.sim.instruments import (
 from livenode.adapters.sim.market import RandomWalk, RawQuote, RawTrade, to_raw
 from livenode.adapters.sim.matching import ACCEPTED, Fill, InstrumentSpec, MatchingEngine, SimOrder
 from livenode.adapters.sim.replay import merge_files
+from livenode.adapters.sim.state_store import StoredVenue, VenueStateStore
 from livenode.adapters.sim.venue_events import EventFactory, currency_of
 from livenode.core.clock import Clock
 from livenode.core.uuid import new_id
@@ -130,6 +131,54 @@ class SimVenue:
         self.quotes_emitted = 0
         self.trades_emitted = 0
         self.feed = self._build_feed(specs)
+        self._store: VenueStateStore | None = None
+        if config.state_path is not None:
+            self._store = VenueStateStore(config.state_path, venue)
+            self._restore(self._store.load())
+
+    def _restore(self, stored: StoredVenue | None) -> None:
+        """Continue from the state file: books, closed orders, fills, account, counters."""
+        if stored is None:
+            return
+        by_symbol: dict[str, list[SimOrder]] = {symbol: [] for symbol in self._engines}
+        for symbol, order in stored.orders.values():
+            if symbol not in by_symbol:
+                raise SimVenueError(
+                    f"state file {self.config.state_path}: order {order.client_order_id} is on "
+                    f"instrument {symbol}, which this venue's config does not list"
+                )
+            by_symbol[symbol].append(order)
+        counters = stored.counters
+        for symbol, engine in self._engines.items():
+            engine.restore(by_symbol[symbol], counters.get(f"seq:{symbol}", 0),
+                           counters.get(f"fill_seq:{symbol}", 0))
+            if engine.next_expiry is not None:
+                self._schedule_expiry(engine.next_expiry)
+        perps = {s: e.spec for s, e in self._engines.items() if e.spec.kind == "perpetual"}
+        self.account.restore(stored.totals, stored.locks, stored.positions, perps)
+        self._fills.extend(fill for _symbol, fill in stored.fills)
+        self._venue_order_seq = counters.get("venue_order_seq", 0)
+        open_orders = sum(len(e.open_orders()) for e in self._engines.values())
+        _log.info("sim venue %s: restored %d order(s) (%d open), %d fill(s), %d position(s) "
+                  "from %s", self.venue, len(stored.orders), open_orders, len(stored.fills),
+                  sum(1 for p in stored.positions.values() if p.qty), self.config.state_path)
+
+    def _save(self, actions: Any) -> None:
+        """Write the orders and fills of ``actions`` and the account, before any event."""
+        assert self._store is not None
+        orders: dict[str, tuple[str, SimOrder]] = {}
+        fills: list[tuple[str, Fill]] = []
+        for action in actions:
+            order = action.order
+            symbol = self._by_id[order.tag[0].instrument_id]
+            if order.status != "REJECTED":  # never in a book: nothing to keep
+                orders[order.client_order_id] = (symbol, order)
+            if type(action) is Fill:
+                fills.append((symbol, action))
+        counters = {"venue_order_seq": self._venue_order_seq}
+        for symbol, engine in self._engines.items():
+            counters[f"seq:{symbol}"], counters[f"fill_seq:{symbol}"] = engine.counters
+        self._store.save(orders.values(), fills, self.account, counters)
 
     def _build_feed(self, specs: dict[str, InstrumentSpec]) -> SimFeed:
         feed_cfg = self.config.feed
@@ -189,6 +238,16 @@ class SimVenue:
             self._outbox_handle = None
             while self._outbox:
                 self._deliver(self._outbox.popleft()[1])
+
+    def close(self) -> None:
+        """Close the state file (the venue process, at its exit).
+
+        Not part of `stop`: commands still arriving after the feed stopped (a node
+        cancelling its orders at shutdown) must still be written.
+        """
+        if self._store is not None:
+            self._store.close()
+            self._store = None
 
     async def wait_feed_done(self) -> None:
         """Until a finite feed (``max_ticks`` or a non-looping replay) has ended."""
@@ -417,6 +476,8 @@ class SimVenue:
         self, actions: Any, ts: int, fill_delay: int, command: Any = None
     ) -> None:
         """Turn matching actions into order events, then one `AccountState`."""
+        if self._store is not None:
+            self._save(actions)
         events = self._events
         for action in actions:
             if type(action) is Fill:
