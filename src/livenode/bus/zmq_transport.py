@@ -23,6 +23,12 @@ again. Nor are they lost while no peer takes their topic (its worker is down or
 restarting): they are held, bounded, and sent in order the moment a matching
 subscription arrives.
 
+Security: with ``curve`` keys (`livenode.bus.curve`; the node passes them for TCP)
+the publisher is a CURVE server whose process runs a ZAP handler admitting only
+the authorised client keys, and the subscriber is a CURVE client. Without them
+the sockets use ZeroMQ's NULL mechanism: fine for ipc sockets in the node's
+private run directory, unauthenticated on TCP.
+
 Slow joiners: a subscriber subscribes to ``_hello.<its id>`` after its real
 prefixes. ZeroMQ delivers the subscriptions of one connection in order, so when
 the publisher sees the hello subscription every earlier one is live; it answers
@@ -41,6 +47,9 @@ from typing import Any
 
 import msgspec
 import zmq
+from zmq.auth.thread import ThreadAuthenticator
+
+from livenode.bus.curve import CurveKeys, make_client, make_server, start_authenticator
 
 HELLO_PREFIX = "_hello."
 _HELLO_PREFIX_BYTES = HELLO_PREFIX.encode()
@@ -101,6 +110,7 @@ class ZmqPublisher:
         loop: asyncio.AbstractEventLoop,
         *,
         sndhwm: int = 100_000,
+        curve: CurveKeys | None = None,
     ) -> None:
         self.publisher_id = publisher_id
         self._encode = encode
@@ -125,7 +135,19 @@ class ZmqPublisher:
         self._socket.setsockopt(zmq.XPUB_NODROP, 1)
         # Every (re)subscription reaches us, so a restarted peer's hello is answered.
         self._socket.setsockopt(zmq.XPUB_VERBOSE, 1)
-        self._socket.bind(endpoint)
+        # The ZAP handler must run before the first peer's handshake, so before bind;
+        # it belongs to this publisher (one per context) and stops with it.
+        self._auth: ThreadAuthenticator | None = None
+        try:
+            if curve is not None:
+                make_server(self._socket, curve)
+                self._auth = start_authenticator(context, curve.authorized_dir)
+            self._socket.bind(endpoint)
+        except BaseException:
+            if self._auth is not None:
+                self._auth.stop()
+            self._socket.close(linger=0)
+            raise
         self.endpoint: str = self._socket.getsockopt_string(zmq.LAST_ENDPOINT)
         self._fd = self._socket.getsockopt(zmq.FD)
         self._loop.add_reader(self._fd, self._on_events)
@@ -296,6 +318,9 @@ class ZmqPublisher:
         self._closed = True
         self._loop.remove_reader(self._fd)
         self._socket.close(linger=0)
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
         # libzmq leaves the file of an ipc:// endpoint behind; it is ours to remove.
         if self.endpoint.startswith("ipc://") and not self.endpoint.startswith("ipc://@"):
             Path(self.endpoint.removeprefix("ipc://")).unlink(missing_ok=True)
@@ -313,6 +338,7 @@ class ZmqSubscriber:
         loop: asyncio.AbstractEventLoop,
         *,
         rcvhwm: int = 100_000,
+        curve: CurveKeys | None = None,
     ) -> None:
         self.subscriber_id = subscriber_id
         self._decode = decode
@@ -329,6 +355,9 @@ class ZmqSubscriber:
         self._socket = context.socket(zmq.SUB)
         self._socket.setsockopt(zmq.LINGER, 0)
         self._socket.setsockopt(zmq.RCVHWM, rcvhwm)
+        if curve is not None:
+            # Set once on the socket: every later connect() uses these keys.
+            make_client(self._socket, curve)
         self._fd = self._socket.getsockopt(zmq.FD)
         self._loop.add_reader(self._fd, self._on_readable)
         self._drain_scheduled = False

@@ -13,6 +13,7 @@ import sys
 from typing import Any
 
 from livenode.config import ConfigError, TradingNodeConfig, dump_config, load_config
+from livenode.supervisor.bus_security import bus_keys
 
 EXIT_OK = 0
 # 2 is what argparse uses for a usage error: a bad config is the same kind of
@@ -72,6 +73,8 @@ def run_config_command(args: argparse.Namespace) -> int:
     """Run ``config validate`` / ``config show`` for parsed `args`; return the exit code."""
     try:
         config = load_config(args.file)
+        # The bus keys are read as `run` would, so a missing key file fails here too.
+        bus_keys(config.message_bus)
     except ConfigError as exc:
         print(f"error: {args.file}: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR

@@ -1,7 +1,8 @@
 """Entry point of the `livenode` console script (and of `python -m livenode`).
 
 Subcommands: ``run`` (run a node), ``config`` (validate / show a config),
-``status`` / ``stop`` (a running multiprocess node), ``clean`` (leftovers of killed nodes).
+``status`` / ``stop`` (a running multiprocess node), ``clean`` (leftovers of killed nodes),
+``keys`` (CURVE keys of the tcp bus).
 Only commands that work are listed; others arrive with the issues that build them.
 """
 
@@ -12,6 +13,7 @@ import sys
 
 from livenode.cli.config_cmd import add_config_parser, run_config_command
 from livenode.cli.control import add_control_parsers, run_control_command
+from livenode.cli.keys_cmd import add_keys_parser, run_keys_command
 from livenode.cli.run import add_run_parser, run_command
 
 __all__ = ["build_parser", "main"]
@@ -29,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_run_parser(subparsers)
     add_config_parser(subparsers)
     add_control_parsers(subparsers)
+    add_keys_parser(subparsers)
     return parser
 
 
@@ -49,6 +52,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return run_command(args)
     if args.command == "config":
         return run_config_command(args)
+    if args.command == "keys":
+        return run_keys_command(args)
     if args.command in ("status", "stop", "clean"):
         return run_control_command(args)
     parser.error(f"unknown command {args.command!r}")

@@ -26,6 +26,7 @@ import msgspec
 from livenode.config.base import ConfigStruct
 from livenode.config.validators import (
     check_client_name,
+    check_host,
     check_import_path,
     check_instrument_id,
     check_positive_decimal,
@@ -182,9 +183,32 @@ class MessageBusConfig(ConfigStruct, frozen=True, kw_only=True):
     # ipc: Unix sockets in the run directory (one host, the default);
     # tcp: loopback or host ports, e.g. for workers in other network namespaces.
     transport: Literal["ipc", "tcp"] = "ipc"
+    # Where tcp publishers bind: an IP address or a host name that resolves
+    # (checked at validation, whatever the transport).
     tcp_host: str = "127.0.0.1"
+    # tcp: the directory of the node's CURVE keys (`livenode keys generate DIR`),
+    # relative to the working directory unless absolute. Every tcp bus socket is
+    # encrypted and only the node's own client key(s) may connect (docs/security.md).
+    curve_keys_dir: str | None = None
+    # tcp without keys is refused unless this is true: then anyone who can reach
+    # the ports can read and inject orders, and every start logs a WARNING.
+    insecure_tcp: bool = False
     sndhwm: PositiveInt = 100_000
     rcvhwm: PositiveInt = 100_000
+
+    def __post_init__(self) -> None:
+        try:
+            check_host(self.tcp_host)
+        except ValueError as exc:
+            raise _field_error("tcp_host", exc) from None
+        if self.curve_keys_dir is not None and not self.curve_keys_dir.strip():
+            raise ValueError('curve_keys_dir: expected a directory path or no value, got ""')
+        if self.transport == "tcp" and self.curve_keys_dir is None and not self.insecure_tcp:
+            raise ValueError(
+                'curve_keys_dir: transport "tcp" needs CURVE keys: set it to a directory '
+                "made by `livenode keys generate DIR`, or set message_bus.insecure_tcp = true "
+                "to run the bus unauthenticated"
+            )
 
 
 class LoggingConfig(ConfigStruct, frozen=True, kw_only=True):

@@ -7,8 +7,10 @@ loader prefixes the path of the struct inside the document.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
+import socket
 from decimal import Decimal, InvalidOperation
 from typing import Any, NamedTuple
 
@@ -116,3 +118,27 @@ def check_client_name(value: str) -> None:
             "expected a client name of letters, digits, '_' or '-' (e.g. \"SIM\"), "
             f"got {show_value(value)}"
         )
+
+
+def check_host(value: str) -> None:
+    """An IP address, or a host name that resolves now.
+
+    An address literal is checked without any lookup, so loopback and default
+    configs cost nothing; a name is resolved once (`socket.getaddrinfo`), so a
+    typo fails at validation instead of when the workers try to bind.
+    """
+    try:
+        ipaddress.ip_address(value)
+        return
+    except ValueError:
+        pass
+    reason = "empty"
+    if value.strip():
+        try:
+            socket.getaddrinfo(value, None, type=socket.SOCK_STREAM)
+            return
+        except (OSError, UnicodeError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+    raise ValueError(
+        f"expected an IP address or a host name that resolves, got {show_value(value)} ({reason})"
+    )

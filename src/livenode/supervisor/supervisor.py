@@ -55,6 +55,7 @@ from livenode.cache.shm import ShmTables, remove_stale_segments
 from livenode.config import TradingNodeConfig
 from livenode.config.workers import SHUTDOWN_ORDER
 from livenode.core.uuid import new_id
+from livenode.supervisor.bus_security import absolute_keys_dir, bus_keys, warn_if_insecure
 from livenode.supervisor.cores import WorkerCores, allowed_cores, pin, plan_cores
 from livenode.supervisor.handles import (
     EXIT_BOOT_FAILED,
@@ -118,7 +119,15 @@ class Supervisor:
         run_base: Path | None = None,
     ) -> None:
         self.instance_id = config.instance_id or new_id()[:12]
-        self.config = msgspec.structs.replace(config, instance_id=self.instance_id)
+        # Keys are read here (not only in the workers) so a bad key directory is a
+        # config error before anything starts; workers get its absolute path.
+        bus_keys(config.message_bus)
+        bus = msgspec.structs.replace(
+            config.message_bus, curve_keys_dir=absolute_keys_dir(config.message_bus)
+        )
+        self.config = msgspec.structs.replace(
+            config, instance_id=self.instance_id, message_bus=bus
+        )
         self._out = out
         self._run_base = run_base
         members = node_members(config)
@@ -196,6 +205,7 @@ class Supervisor:
         context: zmq.Context[Any] | None = None
         try:
             pin(os.getpid(), self.plan.supervisor)
+            warn_if_insecure(self.config.message_bus, _log)
             self.run_dir = create_run_dir(self.config.trader_id, self.instance_id, self._run_base)
             self._create_shared_tables()
             context = zmq.Context()

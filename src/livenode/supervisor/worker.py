@@ -59,6 +59,7 @@ from livenode.model.enums import OrderStatus, TradingState
 from livenode.model.events import PositionChanged, StateReplayed
 from livenode.model.identifiers import Venue
 from livenode.node.node import TradingNode
+from livenode.supervisor.bus_security import bus_keys
 from livenode.supervisor.cores import actual_cores
 from livenode.supervisor.handles import EXIT_BOOT_FAILED
 from livenode.supervisor.lifeline import set_parent_death_signal
@@ -185,14 +186,17 @@ class Worker:
         node.build()
         codec = Codec()
         bus = config.message_bus
+        # tcp: CURVE on every bus socket, and a ZAP handler (the publisher's) in this
+        # process admitting only the node's client keys; ipc: None.
+        keys = bus_keys(bus)
         self._publisher = ZmqPublisher(
             context, spec.publish_endpoint, spec.publisher_id, codec.encode, loop,
-            sndhwm=bus.sndhwm,
+            sndhwm=bus.sndhwm, curve=keys,
         )
         self._bridge = BusBridge(node.kernel.msgbus, self._publisher, tuple(spec.export_prefixes))
         self._subscriber = ZmqSubscriber(
             context, spec.publisher_id, codec.decode, self._bridge.deliver, loop,
-            rcvhwm=bus.rcvhwm,
+            rcvhwm=bus.rcvhwm, curve=keys,
         )
         for peer in spec.peers:
             self._subscriber.connect(peer.endpoint, peer.prefixes)
