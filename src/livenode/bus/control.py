@@ -117,6 +117,22 @@ class SetTradingState(ControlMessage, frozen=True):
     reason: str
 
 
+class VenueRestarted(ControlMessage, frozen=True):
+    """To exec workers: the venue process of `venue` was restarted; reconnect and reconcile."""
+
+    venue: str
+
+
+class VenueReconciled(ControlMessage, frozen=True):
+    """From an exec worker: its client of `venue` reconnected and reconciled (``ok``),
+    or not (``detail`` says why; trading to the venue then stays HALTED)."""
+
+    worker: str
+    venue: str
+    ok: bool
+    detail: str = ""
+
+
 class StateChanged(ControlMessage, frozen=True):
     worker: str
     state: str
@@ -191,6 +207,9 @@ class StatusReply(ControlMessage, frozen=True):
     supervisor_pid: int
     state: str
     workers: list[WorkerStatus]
+    # Venues trading is halted to by the supervisor (venue process down, not yet
+    # reconciled), with the reason: never hidden behind RUNNING.
+    halted_venues: dict[str, str] = {}
 
 
 class StopRequest(ControlMessage, frozen=True):
@@ -219,6 +238,8 @@ ControlUnion = (
     | StopRequest
     | Ack
     | SetTradingState
+    | VenueRestarted
+    | VenueReconciled
 )
 
 

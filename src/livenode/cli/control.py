@@ -240,6 +240,7 @@ def status_to_builtins(reply: StatusReply) -> dict[str, Any]:
             }
             for w in reply.workers
         ],
+        "halted_venues": dict(reply.halted_venues),
     }
 
 
@@ -258,6 +259,8 @@ def format_status(reply: StatusReply) -> str:
             f"{w.counters.dropped:>6} {w.counters.gaps:>5} {w.rss_bytes / 1e6:>7.1f} "
             f"{w.cpu_percent:>6.1f}"
         )
+    for venue, reason in sorted(reply.halted_venues.items()):
+        lines.append(f"venue {venue} HALTED: {reason}")
     return "\n".join(lines)
 
 

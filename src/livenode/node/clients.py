@@ -86,6 +86,15 @@ class LiveClient:
             await self._disconnect()
         self.is_connected = False
 
+    async def reconnect(self) -> None:
+        """Drop the connection and make a new one (the venue restarted).
+
+        Adapters whose venue session survives a reconnect may override it; the
+        default is a plain disconnect and connect.
+        """
+        await self.disconnect()
+        await self.connect()
+
     async def _connect(self) -> None:
         raise NotImplementedError("a client must implement _connect")
 

@@ -22,8 +22,14 @@ class ServiceSpec:
         name: unique per node (e.g. ``"sim-SIM"``); two specs of one name are one service.
         argv: the full command line (``argv[0]`` is usually ``sys.executable``).
         ready_line: the line the process prints on stdout once it serves.
+        venue: the venue it serves; trading to it is halted while the service is down.
+        on_exit: "stop" (its death stops the node) or "restart" (the supervisor starts
+            it again with the workers' restart back-off and crash-loop bound, then the
+            exec workers reconnect their clients of ``venue`` and reconcile).
     """
 
     name: str
     argv: list[str] = field(default_factory=list)
     ready_line: str = "ready"
+    venue: str = ""  # the venue it serves: halted while it is down
+    on_exit: str = "stop"  # "restart": restarted like a worker, then its clients reconnect

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import time
+from collections import deque
 from dataclasses import dataclass, field
 
 from livenode.config import TradingNodeConfig, resolve_client_config
@@ -48,6 +49,8 @@ class Service:
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     exit_status: str | None = None
     killed: bool = False
+    restarts: int = 0
+    crash_times: deque[float] = field(default_factory=deque)
     _buffer: bytes = b""
 
     @property

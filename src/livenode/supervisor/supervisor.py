@@ -48,6 +48,8 @@ from livenode.bus.control import (
     Stop,
     StopAck,
     StopRequest,
+    VenueReconciled,
+    VenueRestarted,
     WorkerSpec,
     WorkerStatus,
 )
@@ -157,6 +159,9 @@ class Supervisor:
         self.stop_requested_at: float | None = None  # UNIX seconds
         self.failure: str | None = None
         self.started_at = time.time()
+        # Venues whose service is down or not reconciled since: venue -> reason.
+        self._venues_down: dict[str, str] = {}
+        self._service_tasks: set[asyncio.Task[None]] = set()
         self.shutdown_seconds: float | None = None
         self.run_dir: RunDir | None = None
         self._control: ControlSocket | None = None
@@ -238,6 +243,9 @@ class Supervisor:
             self.state = "STOPPING"
             try:
                 await self._stop_workers()
+                for task in list(self._service_tasks):  # a venue restart in progress
+                    task.cancel()
+                await asyncio.gather(*self._service_tasks, return_exceptions=True)
                 for service in reversed(self.services):
                     await stop_service(service, loop, self.config.timeouts.disconnection)
             finally:
@@ -464,16 +472,17 @@ class Supervisor:
             handle.summary_json = msg.summary_json
             if not msg.clean:
                 _log.warning("%s stopped uncleanly: %s", handle.name, msg.detail)
+        elif kind is VenueReconciled:
+            self._on_venue_reconciled(msg)
         elif kind is Failed:
             handle.failure = msg.error
             self._fail(f"worker {handle.name} ({handle.role}) failed to start: {msg.error}")
 
     def _set_venue_state(self, exec_handle: WorkerHandle, state: str, reason: str) -> None:
-        assert self._control is not None
-        for risk in (h for h in self.handles.values() if h.role == "risk" and h.alive):
-            for venue in exec_handle.config.members:
-                self._control.send(SetTradingState(state=state, venue=venue, reason=reason),
-                                   to=risk.identity)
+        for venue in exec_handle.config.members:
+            if state == "ACTIVE" and venue in self._venues_down:
+                continue  # its venue process is not back (or not reconciled) yet
+            self._send_trading_state(venue, state, reason)
 
     # -- children, signals, health ----------------------------------------------------------
 
@@ -514,9 +523,9 @@ class Supervisor:
                 self.request_stop(f"received {name}")
 
     def _reap(self) -> None:
-        for service in self.services:
+        for service in list(self.services):
             if service.reap() and not self._stopping:
-                self._fail(f"service {service.spec.name} died: {service.exit_status}")
+                self._on_service_exit(service)
         for handle in self.handles.values():
             if not handle.reap():
                 continue
@@ -563,6 +572,77 @@ class Supervisor:
         _log.warning("restarting %s in %.2fs (restart %d)", handle.name, delay, handle.restarts + 1)
         loop = asyncio.get_running_loop()
         self._restart_timers[handle.name] = loop.call_later(delay, self._restart, handle)
+
+    def _on_service_exit(self, service: Service) -> None:
+        """A service died: stop the node, or halt its venue and start it again."""
+        spec = service.spec
+        if spec.on_exit != "restart" or not self._running:
+            self._fail(f"service {spec.name} died: {service.exit_status}")
+            return
+        cfg = self.config.supervisor
+        t = now()
+        service.crash_times.append(t)
+        while service.crash_times and t - service.crash_times[0] > cfg.restart_window:
+            service.crash_times.popleft()
+        if len(service.crash_times) > cfg.max_restarts:
+            self._fail(f"service {spec.name} crashed {len(service.crash_times)} times within "
+                       f"{cfg.restart_window:g}s: crash loop, stopping the node")
+            return
+        reason = f"service {spec.name} is down ({service.exit_status})"
+        if spec.venue:
+            self._halt_venue(spec.venue, reason)
+        delay = min(cfg.restart_backoff * 2 ** (len(service.crash_times) - 1),
+                    cfg.restart_backoff_max)
+        _log.warning("%s; restarting it in %.2fs (restart %d)", reason, delay,
+                     service.restarts + 1)
+        task = asyncio.ensure_future(self._restart_service(service, delay))
+        self._service_tasks.add(task)
+        task.add_done_callback(self._service_tasks.discard)
+
+    async def _restart_service(self, old: Service, delay: float) -> None:
+        await asyncio.sleep(delay)
+        if self._stop_requested.is_set():
+            return
+        loop = asyncio.get_running_loop()
+        service = start_service(old.spec, loop)
+        service.restarts = old.restarts + 1
+        service.crash_times = old.crash_times
+        self.services[self.services.index(old)] = service
+        self._watch_exit(service.process.pid)
+        try:
+            await wait_ready(service, self.config.supervisor.start_timeout)
+        except ServiceError as exc:
+            self._fail(str(exc))
+            return
+        _log.warning("service %s is back (pid %d)", old.spec.name, service.process.pid)
+        venue = old.spec.venue
+        if venue and self._control is not None:
+            self._venues_down[venue] = (f"service {old.spec.name} restarted; reconnecting and "
+                                        "reconciling")
+            for handle in self.handles.values():
+                if handle.role == "exec" and handle.alive:
+                    self._control.send(VenueRestarted(venue=venue), to=handle.identity)
+
+    def _halt_venue(self, venue: str, reason: str) -> None:
+        self._venues_down[venue] = reason
+        self._send_trading_state(venue, "HALTED", reason)
+
+    def _send_trading_state(self, venue: str, state: str, reason: str) -> None:
+        assert self._control is not None
+        for risk in (h for h in self.handles.values() if h.role == "risk" and h.alive):
+            self._control.send(SetTradingState(state=state, venue=venue, reason=reason),
+                               to=risk.identity)
+
+    def _on_venue_reconciled(self, msg: VenueReconciled) -> None:
+        if not msg.ok:
+            reason = f"{msg.worker} could not reconnect and reconcile {msg.venue}: {msg.detail}"
+            _log.error("%s; trading to %s stays HALTED", reason, msg.venue)
+            self._halt_venue(msg.venue, reason)
+            return
+        if self._venues_down.pop(msg.venue, None) is not None:
+            _log.warning("venue %s reconnected and reconciled by %s: trading resumes",
+                         msg.venue, msg.worker)
+            self._send_trading_state(msg.venue, "ACTIVE", f"venue {msg.venue} is back")
 
     def _restart(self, handle: WorkerHandle) -> None:
         self._restart_timers.pop(handle.name, None)
@@ -694,6 +774,7 @@ class Supervisor:
             supervisor_pid=os.getpid(),
             state=self.state,
             workers=workers,
+            halted_venues=dict(self._venues_down),
         )
 
     def workers_summary(self) -> list[dict[str, Any]]:

@@ -45,6 +45,8 @@ from livenode.bus.control import (
     StateChanged,
     Stop,
     StopAck,
+    VenueReconciled,
+    VenueRestarted,
     WorkerCounters,
     WorkerSpec,
 )
@@ -96,6 +98,7 @@ class Worker:
         # Exec workers (publisher ids) whose state replay reached this trader.
         self._replayed_by: set[str] = set()
         self._replay_progress = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()  # venue reconnections in progress
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -510,8 +513,39 @@ class Worker:
                 self._stop(f"supervisor: {msg.reason}" if msg.reason else "supervisor stop")
             elif isinstance(msg, SetTradingState):
                 self._set_trading_state(msg)
+            elif isinstance(msg, VenueRestarted):
+                task = asyncio.ensure_future(self._reconnect_venue(msg.venue))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
             elif not isinstance(msg, Ack):
                 _log.warning("unexpected control message %s", type(msg).__name__)
+
+    async def _reconnect_venue(self, venue: str) -> None:
+        """The venue's process restarted: reconnect our clients of it, reconcile, and
+        tell the supervisor, which resumes trading to it only then."""
+        node = self.node
+        if node is None or node.kernel.exec_engine is None:
+            return
+        clients = [c for c in node.kernel.exec_clients.values() if str(c.venue) == venue]
+        if not clients:
+            return
+        timeouts = node.config.timeouts
+        _log.warning("%s: venue %s restarted; reconnecting %s", self.name, venue,
+                     ", ".join(c.name for c in clients))
+        ok, detail = False, ""
+        try:
+            for client in clients:
+                await asyncio.wait_for(client.reconnect(), timeouts.connection)
+            ok = await node.kernel.exec_engine.reconcile(timeouts.reconciliation)
+            if not ok:
+                detail = f"reconciliation did not finish within {timeouts.reconciliation:g}s"
+        except Exception as exc:  # any failure keeps the venue halted, with the reason
+            detail = f"{type(exc).__name__}: {exc}"
+        if ok:
+            _log.warning("%s: venue %s reconnected and reconciled", self.name, venue)
+        else:
+            _log.error("%s: venue %s not reconciled: %s", self.name, venue, detail)
+        self._control_send(VenueReconciled(worker=self.name, venue=venue, ok=ok, detail=detail))
 
     def _set_trading_state(self, msg: SetTradingState) -> None:
         node = self.node

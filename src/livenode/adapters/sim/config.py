@@ -155,6 +155,17 @@ class SimDataClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
     venue_config: SimVenueConfig = msgspec.field(default_factory=SimVenueConfig)
     venue_mode: VenueMode = "auto"
     connect_timeout: Positive = 5.0
+    # When the venue runs as a process: what the supervisor does when it dies.
+    # "restart" needs venue_config.state_path (a venue that forgot its orders would
+    # come back with the wrong book); its clients then reconnect and reconcile.
+    venue_on_exit: Literal["restart", "stop"] = "stop"
+
+    def __post_init__(self) -> None:
+        if self.venue_on_exit == "restart" and self.venue_config.state_path is None:
+            raise ValueError(
+                'venue_on_exit: "restart" needs venue_config.state_path, the file where the '
+                "venue keeps its orders across restarts"
+            )
 
 
 class SimExecClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

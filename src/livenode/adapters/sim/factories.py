@@ -135,7 +135,8 @@ class SimDataClientFactory:
             "--market", md,
             "--parent", str(os.getpid()),
         ]
-        return [ServiceSpec(name=f"sim-{config.venue}", argv=argv, ready_line=READY_LINE)]
+        return [ServiceSpec(name=f"sim-{config.venue}", argv=argv, ready_line=READY_LINE,
+                            venue=config.venue, on_exit=config.venue_on_exit)]
 
 
 class SimExecClientFactory:
