@@ -181,3 +181,37 @@ async def test_a_failing_on_load_faults_the_strategy_and_keeps_the_stored_state(
     after = _stored(config2)
     assert after["QuoteCounter-001"] == before["QuoteCounter-001"]  # not overwritten
     assert after["QuoteCounter-002"]["runs"] == b"2"
+
+
+async def test_the_stop_waits_for_saved_states_to_be_written(
+    database: dict[str, Any],
+) -> None:
+    """The node's stop waits on the writer for the saved states (before STOPPED), so a
+    process killed right after its stop keeps them."""
+    config = _config({**database, "flush_on_start": True})
+    node = TradingNode(config, asyncio.get_running_loop())
+    node.build()
+    store = node.kernel.strategy_store
+    assert store is not None
+    database_ = store.database
+    waits: list[tuple[int, str]] = []
+    wait_written = database_.wait_written
+
+    def recording_wait(timeout: float) -> bool:
+        waits.append((store.saved, node.state.value))
+        return wait_written(timeout)
+
+    database_.wait_written = recording_wait  # type: ignore[method-assign]
+    run = asyncio.create_task(node.run_async())
+    try:
+        assert await asyncio.wait_for(node.wait_started(), WAIT)
+        counter = _counters(node)["QuoteCounter-001"]
+        await asyncio.wait_for(counter.reached.wait(), WAIT)
+    finally:
+        await asyncio.wait_for(node.stop_async("test"), WAIT)
+        await asyncio.wait_for(run, WAIT)
+    try:
+        assert waits and waits[0] == (1, "STOPPING")  # after the save, before STOPPED
+        assert database_.status().pending == 0
+    finally:
+        node.dispose()
