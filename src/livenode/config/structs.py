@@ -287,6 +287,11 @@ class TradingNodeConfig(ConfigStruct, frozen=True, kw_only=True):
     exec_engine: ExecEngineConfig = ExecEngineConfig()
     portfolio: PortfolioConfig = PortfolioConfig()
     cache: CacheConfig = CacheConfig()
+    # Strategy state (Strategy.on_save / on_load, docs/persistence.md): with a
+    # `[cache.database]`, save each strategy's state when it stops, and hand the
+    # stored state to it before it starts. No effect without a database.
+    save_state: bool = True
+    load_state: bool = True
     # Where the node keeps its files (the SQLite cache database), relative to
     # the working directory unless absolute; created when first needed.
     data_dir: str = "data"

@@ -44,6 +44,7 @@ from livenode.node.clients import (
     LiveExecutionClient,
 )
 from livenode.node.database import build_cache_database
+from livenode.node.strategy_state import DatabaseStrategyStore
 from livenode.trading.strategy import Strategy
 from livenode.trading.trader import Trader
 
@@ -141,6 +142,9 @@ class Kernel:
         self.shm_writer: ShmWriter | None = None
         # The cache database of the execution role (`open_database`).
         self.database: CacheDatabase | None = None
+        # A trader worker's own connection, for strategy state only (`open_database`).
+        self.state_database: CacheDatabase | None = None
+        self.strategy_store: DatabaseStrategyStore | None = None
         # A worker restarted within a running node: never flush its predecessor's state.
         self.restarted = False
         self.data_mirror: DataMirror | None = None
@@ -177,23 +181,30 @@ class Kernel:
 
     def open_database(self) -> None:
         """Open the cache database (`[cache.database]`) of this process's execution
-        engine, load the state of its venues into the cache and persist from now on.
+        engine, load the state of its venues into the cache and persist from now on;
+        and give the strategies of this process their stored state (`load_state`)
+        and a place to save it (`save_state`).
 
         Called once the execution clients exist (their venues scope what is
-        loaded: another exec worker owns the other venues). A no-op without an
-        execution engine or without a configured database.
+        loaded: another exec worker owns the other venues). Without an execution
+        engine (a trader worker) only strategy state is read and written, over a
+        connection of its own. A no-op without a configured database.
 
         Raises:
             DatabaseError: the database is unreachable or from a newer schema.
         """
         db_config = self.config.cache.database
         engine = self.exec_engine
-        if db_config is None or engine is None or self.database is not None:
+        if db_config is None or self.database is not None or self.state_database is not None:
+            return
+        if engine is None:
+            self._open_strategy_database()
             return
         database = build_cache_database(self.config, on_health=self._on_database_health)
         flush = db_config.flush_on_start and not self.restarted
         state = database.open(flush=flush)
         self.database = database
+        self._use_strategy_state(database, state.strategies)
         venues = {str(client.venue) for client in self.exec_clients.values()}
         state.order_events = [
             e for e in state.order_events if e.instrument_id.venue.value in venues
@@ -205,6 +216,42 @@ class Kernel:
         counts = restore_execution_state(self.cache, state)
         _log.info("cache database %s: loaded %s", database.backend.describe(), counts)
         engine.use_database(database, db_config.on_failure)
+
+    def _open_strategy_database(self) -> None:
+        """A trader worker: a second connection to the node's database, for the
+        strategies' state only (SQLite in WAL mode and Redis both allow it)."""
+        db_config = self.config.cache.database
+        if db_config is None or self.trader is None or not self.strategies:
+            return
+        if not (self.config.save_state or self.config.load_state):
+            return
+        database = build_cache_database(self.config)
+        # Never flush from here: the exec worker owns the flush of the node's state.
+        state = database.open(flush=False, strategies_only=True)
+        self.state_database = database
+        stored = state.strategies
+        if db_config.flush_on_start and not self.restarted:
+            # The exec worker flushes this trader's state at the node's start, maybe
+            # after we read it: a fresh start loads nothing, whichever came first.
+            stored = {}
+        self._use_strategy_state(database, stored)
+
+    def _use_strategy_state(
+        self, database: CacheDatabase, stored: dict[str, dict[str, bytes]]
+    ) -> None:
+        """Hand the trader a store over `database` (when it hosts strategies)."""
+        config = self.config
+        if self.trader is None or not (config.save_state or config.load_state):
+            return
+        hosted = {str(strategy.id) for strategy in self.strategies}
+        ours = {sid: state for sid, state in stored.items() if sid in hosted}
+        self.strategy_store = DatabaseStrategyStore(
+            database, ours, load=config.load_state, save=config.save_state
+        )
+        self.trader.use_state_store(self.strategy_store)
+        if config.load_state:
+            _log.info("cache database %s: stored state for %d of %d strateg(y/ies)",
+                      database.backend.describe(), len(ours), len(self.strategies))
 
     def _on_database_health(self, healthy: bool, detail: str) -> None:
         """From the writer thread: hand the news to the execution engine on the loop."""
@@ -339,6 +386,8 @@ class Kernel:
             self.shm_writer.close()
         if self.database is not None:
             self.database.close()
+        if self.state_database is not None:
+            self.state_database.close()
         self.cache.attach_shared(None)
         if gc.get_freeze_count():
             gc.unfreeze()

@@ -57,6 +57,7 @@ from livenode.node.gates import (
 )
 from livenode.node.kernel import ALL_ROLES, Kernel
 from livenode.node.stats import NodeStats
+from livenode.node.strategy_state import wait_saved
 
 __all__ = ["FORCED_EXIT_BASE", "NodeState", "StartupGateError", "TradingNode", "resolve_loop"]
 
@@ -445,6 +446,8 @@ class TradingNode:
         try:
             async with asyncio.timeout(timeouts.shutdown):
                 clean &= await self._stop_strategies()
+                # Saved states durable before STOPPED (a worker's StopAck follows).
+                await wait_saved(kernel.strategy_store, timeouts.post_stop)
                 if kernel.exec_engine is not None and kernel.exec_engine.is_running:
                     settled = await kernel.exec_engine.wait_settled(timeouts.post_stop)
                     if settled is False:

@@ -30,6 +30,7 @@ from livenode.model.identifiers import StrategyId
 from livenode.trading.config import StrategyConfig
 from livenode.trading.handlers import StrategyHandlers
 from livenode.trading.order_factory import OrderFactory
+from livenode.trading.state import StrategyState
 from livenode.trading.strategy_commands import StrategyCommands
 from livenode.trading.strategy_timers import StrategyTimers
 
@@ -72,7 +73,7 @@ class _HookFailed(Exception):
         self.exc = exc
 
 
-class Strategy(StrategyCommands, StrategyTimers, StrategyHandlers, Component):
+class Strategy(StrategyCommands, StrategyTimers, StrategyState, StrategyHandlers, Component):
     """Base class of a trading strategy; override the `on_*` handlers.
 
     Args:
@@ -173,9 +174,10 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyHandlers, Component):
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        """READY -> RUNNING: subscribe to own order/position events, then `on_start`.
+        """READY -> RUNNING: `on_load` (with a stored state), subscribe to own
+        order/position events, then `on_start`.
 
-        An exception in `on_start` leaves the strategy FAULTED (it is logged and
+        An exception in `on_load` or `on_start` leaves the strategy FAULTED (it is logged and
         counted, the fault policy applies); it is not raised to the caller.
         """
         self._require_registered()
@@ -218,6 +220,8 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyHandlers, Component):
 
     def _on_start(self) -> None:
         self._stopping = False
+        # Stored state first: a failing on_load faults the strategy before on_start.
+        self._load_state()
         self._subscribe_events()
         self._call("on_start", self.on_start)
 
@@ -237,6 +241,7 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyHandlers, Component):
                 self._flatten()
             finally:
                 self._managing = False
+        self._save_state()
         self._unsubscribe_all()
 
     def _on_reset(self) -> None:
@@ -260,7 +265,8 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyHandlers, Component):
     async def stop_async(self) -> None:
         """Stop in order: `on_stop`, then (if `manage_stop`) cancel open orders and
         flatten positions and wait, event-driven, until the venue confirmed both or
-        `manage_stop_timeout` passed; unsubscribe everything; STOPPED.
+        `manage_stop_timeout` passed; unsubscribe everything; `on_save` (with a
+        state store); STOPPED.
 
         A FAULTED strategy is still cancelled and flattened (without calling user
         code) and stays FAULTED. Calling it again while it runs waits for the first.
@@ -289,6 +295,8 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyHandlers, Component):
             # closes are already sent; finish the bookkeeping so the state is final.
             self._unsubscribe_all()
             if self.state is _S.STOPPING:
+                # Not FAULTED (checked above): its state is worth keeping.
+                self._save_state()
                 self._set_state(_S.STOPPED)
             self._stop_done.set()
             self._stop_done = None

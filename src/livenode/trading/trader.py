@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from livenode.core.clock import Clock
     from livenode.model.identifiers import StrategyId, TraderId
     from livenode.model.orders import Order
+    from livenode.trading.state import StrategyStateStore
 
 __all__ = ["Trader"]
 
@@ -71,6 +72,7 @@ class Trader(Component):
         self._loop = loop
         self._on_stop_node = on_stop_node
         self._strategies: dict[StrategyId, Strategy] = {}
+        self._state_store: StrategyStateStore | None = None
         self.faults: list[tuple[StrategyId, str]] = []
         # Safety net behind each strategy's own guard: if a strategy's bus handler
         # still raises (a bug in dispatch itself), fault that strategy, not others.
@@ -101,7 +103,15 @@ class Trader(Component):
             on_fault=self._on_strategy_fault,
             order_registry=self._register_order,
         )
+        strategy.use_state_store(self._state_store)
         self._strategies[strategy.id] = strategy
+
+    def use_state_store(self, store: StrategyStateStore | None) -> None:
+        """Give every strategy (those added later too) `store` for `on_load` /
+        `on_save`; None: strategies keep no state. Set before the trader starts."""
+        self._state_store = store
+        for strategy in self._strategies.values():
+            strategy.use_state_store(store)
 
     def strategies(self) -> list[Strategy]:
         """The strategies, in the order they were added."""

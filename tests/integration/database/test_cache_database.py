@@ -82,6 +82,31 @@ def test_everything_written_comes_back_equal(make_backend: BackendFactory) -> No
         again.close()
 
 
+def test_strategies_only_reads_the_strategy_states_of_this_trader(
+    make_backend: BackendFactory,
+) -> None:
+    """What a trader worker opens: strategy states only, its own trader id's only."""
+    db = CacheDatabase(make_backend())
+    db.open()
+    db.put_instrument(pair(BTCUSDT_SIM))
+    db.put_strategy_state("Counter-001", {"n": b"3"})
+    assert db.wait_written(WAIT)
+    assert db.close()
+    other = CacheDatabase(make_backend(trader_id="OTHER-001"))
+    other.open()
+    other.put_strategy_state("Counter-001", {"n": b"99"})
+    assert other.wait_written(WAIT)
+    assert other.close()
+
+    trader = CacheDatabase(make_backend())
+    state = trader.open(strategies_only=True)
+    try:
+        assert state.strategies == {"Counter-001": {"n": b"3"}}
+        assert state.instruments == [] and state.order_events == []
+    finally:
+        trader.close()
+
+
 def test_order_events_keep_their_order_over_many_batches(make_backend: BackendFactory) -> None:
     db = CacheDatabase(make_backend(), batch_size=64)
     db.open()

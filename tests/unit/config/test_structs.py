@@ -25,6 +25,7 @@ def test_defaults_are_the_documented_ones() -> None:
     assert config.instance_id is None
     assert (config.mode, config.environment) == ("single", "sandbox")
     assert config.status_interval == 5.0
+    assert (config.save_state, config.load_state) == (True, True)
     assert config.data_engine.time_bars_build_with_no_updates is True
     risk = config.risk_engine
     assert (risk.bypass, risk.trading_state) == (False, "ACTIVE")

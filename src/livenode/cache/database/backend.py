@@ -119,6 +119,11 @@ class DatabaseBackend(abc.ABC):
         """Everything stored for this trader id."""
 
     @abc.abstractmethod
+    def load_strategies(self) -> dict[str, bytes]:
+        """The stored strategy states of this trader id only (strategy id -> payload):
+        what a process that hosts strategies but no execution engine reads."""
+
+    @abc.abstractmethod
     def flush_trader(self) -> int:
         """Delete every record of this trader id (and no other); returns how many."""
 

@@ -71,9 +71,11 @@ class CacheDatabase:
 
     # -- lifecycle --------------------------------------------------------------------------
 
-    def open(self, *, flush: bool = False) -> DatabaseState:
+    def open(self, *, flush: bool = False, strategies_only: bool = False) -> DatabaseState:
         """Connect (creating the layout on first use), optionally delete this trader's
-        state, and load what is stored. The writer thread starts afterwards.
+        state, and load what is stored (`strategies_only`: only the strategy states,
+        for a process that hosts strategies and no execution engine). The writer
+        thread starts afterwards.
 
         Raises:
             SchemaVersionError, DatabaseUnavailableError, DatabaseError.
@@ -84,7 +86,10 @@ class CacheDatabase:
             removed = self.backend.flush_trader()
             _log.warning("cache database: flush_on_start removed %d record(s) of trader %s "
                          "(%s)", removed, self.backend.trader_id, self.backend.describe())
-        state = self._decode(self.backend.load())
+        if strategies_only:
+            state = self._decode(StoredRecords(strategies=self.backend.load_strategies()))
+        else:
+            state = self._decode(self.backend.load())
         self.writer.start()
         return state
 

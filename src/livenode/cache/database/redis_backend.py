@@ -134,16 +134,19 @@ class RedisBackend(DatabaseBackend):
             k.decode(): v
             for k, v in self._call("load", client.hgetall, prefix + "accounts").items()
         }
-        records.strategies = {
-            k.decode(): v
-            for k, v in self._call("load", client.hgetall, prefix + "strategies").items()
-        }
+        records.strategies = self.load_strategies()
         for key in self._call("scan", list, client.scan_iter(
                 match=_glob_escape(prefix) + "kv:*", count=500)):
             namespace = key.decode().removeprefix(prefix + "kv:")
             for name, value in self._call("load", client.hgetall, key).items():
                 records.kv[(namespace, name.decode())] = value
         return records
+
+    def load_strategies(self) -> dict[str, bytes]:
+        return {
+            k.decode(): v for k, v in self._call(
+                "load", self._client.hgetall, self._prefix + "strategies").items()
+        }
 
     def flush_trader(self) -> int:
         client = self._client

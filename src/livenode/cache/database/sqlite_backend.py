@@ -163,11 +163,14 @@ class SqliteBackend(DatabaseBackend):
             (ns, key): value for ns, key, value in conn.execute(
                 "SELECT namespace, key, value FROM kv WHERE trader_id = ?", args)
         }
-        records.strategies = {
-            sid: payload for sid, payload in conn.execute(
-                "SELECT id, payload FROM strategies WHERE trader_id = ?", args)
-        }
+        records.strategies = self.load_strategies()
         return records
+
+    def load_strategies(self) -> dict[str, bytes]:
+        return {
+            sid: payload for sid, payload in self._connection().execute(
+                "SELECT id, payload FROM strategies WHERE trader_id = ?", (self.trader_id,))
+        }
 
     def flush_trader(self) -> int:
         conn = self._connection()
