@@ -33,6 +33,7 @@ from livenode.cli.summary import (
 from livenode.config import ConfigError, TradingNodeConfig, load_config
 from livenode.core.logging import setup_logging
 from livenode.node.builder import BuildError
+from livenode.node.durable_summary import durable_summary
 from livenode.node.node import StartupGateError, TradingNode
 from livenode.supervisor.rundir import (
     RunDir,
@@ -202,9 +203,14 @@ async def _run_node(node: TradingNode, config: TradingNodeConfig, args: argparse
         if duration_handle is not None:
             duration_handle.cancel()
     summary = node.summary()
+    # Every run of this trader id, from the database (single process: the portfolio
+    # holds every strategy's positions, EXTERNAL ones included).
+    book_errors = durable_summary(summary, config) if summary["started"] else []
     if summary["started"]:
         for line in summary_table(summary):
             _say(line)
+    for book_error in book_errors:
+        _error(f"the books do not add up: {book_error}")
     if node.failure is not None:
         _error(f"the node stopped because of a failure: {node.failure}")
     elif summary["started"] and not summary["shutdown"]["clean"]:
@@ -215,6 +221,8 @@ async def _run_node(node: TradingNode, config: TradingNodeConfig, args: argparse
         except OSError as exc:
             _error(f"cannot write {args.summary_json}: {exc.strerror or exc}")
             return EXIT_FAILURE
+    if book_errors:
+        return EXIT_FAILURE
     return node.exit_code
 
 

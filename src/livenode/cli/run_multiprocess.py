@@ -16,6 +16,7 @@ from typing import Any
 
 from livenode.cli.summary import status_line, summary_table, write_summary_json
 from livenode.config import ConfigError, TradingNodeConfig
+from livenode.node.durable_summary import durable_summary
 from livenode.supervisor.cores import CorePlanError
 from livenode.supervisor.supervisor import Supervisor
 from livenode.supervisor.topology import TopologyError
@@ -51,7 +52,10 @@ async def run_supervised(
         for task in (status_task, announce, duration):
             task.cancel()
     summary = merged_summary(supervisor)
+    book_errors: list[str] = []
     if summary.get("started"):
+        # The traders report their strategies' positions only: compare those.
+        book_errors = durable_summary(summary, config, set(summary.get("strategies", [])))
         for line in summary_table(summary):
             say(line)
     for worker in summary["workers"]:
@@ -63,6 +67,10 @@ async def run_supervised(
         )
     if supervisor.failure is not None:
         error(f"the node stopped because of a failure: {supervisor.failure}")
+    for book_error in book_errors:
+        error(f"the books do not add up: {book_error}")
+    if book_errors:
+        summary["exit_code"] = code = EXIT_FAILURE
     if args.summary_json is not None:
         try:
             write_summary_json(summary, args.summary_json)

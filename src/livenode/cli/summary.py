@@ -163,6 +163,11 @@ def summary_table(summary: dict[str, Any]) -> list[str]:
                 )
     else:
         lines.append("  none")
+    if summary.get("durable_source"):
+        lines.append(f"books          from the cache database {summary['durable_source']} "
+                     "(every run of this trader id)")
+    for error in summary.get("errors", []):
+        lines.append(f"ERROR          {error}")
     shutdown = summary["shutdown"]
     how = "clean" if shutdown["clean"] else "NOT clean"
     reason = f" ({shutdown['reason']})" if shutdown.get("reason") else ""

@@ -248,18 +248,8 @@ class NodeStats:
 
     def accounts(self) -> list[dict[str, Any]]:
         """Balances per account now, and as first reported (for the cash-flow check)."""
-        out = []
-        for key, last in sorted(self.last_accounts.items()):
-            first = self.initial_accounts[key]
-            out.append(
-                {
-                    "account_id": key,
-                    "account_type": _enum_name(last.account_type),
-                    "balances": [_balance(b) for b in last.balances],
-                    "initial_balances": [_balance(b) for b in first.balances],
-                }
-            )
-        return out
+        return [account_row(self.initial_accounts[key], last)
+                for key, last in sorted(self.last_accounts.items())]
 
     def open_orders(self) -> list[dict[str, Any]]:
         """Orders not closed at the time of asking (after a stop: left working at a venue)."""
@@ -292,7 +282,7 @@ class NodeStats:
 
     def fill_rows(self) -> list[dict[str, Any]]:
         """The recorded fills as JSON-ready rows (decimal strings keep them exact)."""
-        return [_fill_row(fill) for fill in self.fills]
+        return [fill_row(fill) for fill in self.fills]
 
     def status(self) -> dict[str, Any]:
         """The few facts of a status line, JSON-ready (a worker sends them in heartbeats)."""
@@ -404,7 +394,8 @@ def _decimal_text(value: Decimal) -> str:
     return format(value, "f")
 
 
-def _balance(balance: Any) -> dict[str, str]:
+def balance_row(balance: Any) -> dict[str, str]:
+    """A balance as JSON-ready decimal strings."""
     return {
         "currency": str(balance.total.currency.code),
         "total": _money(balance.total),
@@ -413,7 +404,18 @@ def _balance(balance: Any) -> dict[str, str]:
     }
 
 
-def _fill_row(fill: OrderFilled) -> dict[str, Any]:
+def account_row(first: AccountState, last: AccountState) -> dict[str, Any]:
+    """An account's balances now and as first reported, JSON-ready."""
+    return {
+        "account_id": str(last.account_id),
+        "account_type": _enum_name(last.account_type),
+        "balances": [balance_row(b) for b in last.balances],
+        "initial_balances": [balance_row(b) for b in first.balances],
+    }
+
+
+def fill_row(fill: OrderFilled) -> dict[str, Any]:
+    """A fill as a JSON-ready row (decimal strings keep it exact)."""
     return {
         "instrument_id": str(fill.instrument_id),
         "strategy_id": str(fill.strategy_id),

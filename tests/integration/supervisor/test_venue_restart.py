@@ -8,10 +8,9 @@ import json
 import os
 import re
 import signal
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
+from tests.fixtures.multiprocess.books import assert_books_match
 from tests.fixtures.multiprocess.harness import (
     MultiprocessHarness,
     wait_fills_above,
@@ -19,36 +18,6 @@ from tests.fixtures.multiprocess.harness import (
     wait_pids_gone,
     wait_stderr,
 )
-
-from livenode.adapters.sim.state_store import VenueStateStore
-from livenode.adapters.sim.venue_events import currency_of
-
-
-def venue_books(state_path: Path) -> dict[str, Any]:
-    """The venue's truth from its own state file: trade ids, net positions, balances."""
-    store = VenueStateStore(state_path, "SIM")
-    try:
-        stored = store.load()
-    finally:
-        store.close()
-    assert stored is not None, f"{state_path} holds no venue state"
-    positions = {}
-    for symbol, pos in stored.positions.items():
-        (spec_precision,) = {3 if symbol.endswith("PERP") else 5}
-        positions[f"{symbol}.SIM"] = Decimal(pos.qty).scaleb(-spec_precision)
-    balances = {code: Decimal(raw).scaleb(-currency_of(code).precision)
-                for code, raw in stored.totals.items()}
-    return {"trade_ids": [fill.trade_id for _s, fill in stored.fills],
-            "positions": positions, "balances": balances}
-
-
-def node_books(summary: dict[str, Any]) -> dict[str, Any]:
-    assert not summary["fills_truncated"]
-    positions = {p["instrument_id"]: Decimal(p["net_quantity"]) for p in summary["positions"]}
-    (account,) = summary["accounts"]
-    balances = {b["currency"]: Decimal(b["total"]) for b in account["balances"]}
-    return {"trade_ids": [f["trade_id"] for f in summary["fills"]],
-            "positions": positions, "balances": balances}
 
 
 def test_venue_killed_is_restarted_and_the_node_meets_its_books(
@@ -84,11 +53,5 @@ def test_venue_killed_is_restarted_and_the_node_meets_its_books(
     code = node.wait(timeout=90)
     assert code == 0, node.output()
     summary = json.loads(summary_path.read_text())
-    ours, theirs = node_books(summary), venue_books(state)
-    # Every fill the venue made, once, and nothing it did not make.
-    assert len(ours["trade_ids"]) == len(set(ours["trade_ids"])), "a fill applied twice"
-    assert sorted(ours["trade_ids"]) == sorted(theirs["trade_ids"])
-    for instrument, qty in theirs["positions"].items():
-        assert ours["positions"].get(instrument, Decimal(0)) == qty, (instrument, ours, theirs)
-    assert ours["balances"] == theirs["balances"]
+    assert_books_match(summary, state)
     wait_pids_gone([w["pid"] for w in summary["workers"]], timeout=10, what="worker pids")
