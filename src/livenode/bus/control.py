@@ -65,6 +65,10 @@ class WorkerSpec(ControlMessage, frozen=True):
     run_dir: str
     # How often this worker was restarted before (0: the node's first start of it).
     restarts: int = 0
+    # The workers that take from this one: subscriber id -> the prefixes they take.
+    # Held commands and events are released only to them (never to an anonymous
+    # subscriber of the publisher).
+    consumers: dict[str, list[str]] = {}
 
 
 class Ready(ControlMessage, frozen=True):

@@ -111,8 +111,16 @@ class ZmqPublisher:
         *,
         sndhwm: int = 100_000,
         curve: CurveKeys | None = None,
+        consumers: dict[str, list[str]] | None = None,
     ) -> None:
         self.publisher_id = publisher_id
+        # The node's workers that take from us (subscriber id -> their prefixes), as the
+        # supervisor planned them. When given, a command or event topic counts as
+        # taken only by a consumer whose hello is live: an anonymous subscription (a
+        # passive `SUB ""`, a forged frame) never releases what is held for a worker.
+        self._consumers = consumers
+        self._live_consumers: set[str] = set()
+        self.foreign_frames = 0
         self._encode = encode
         self._loop = loop
         self._seqs: dict[str, int] = {}
@@ -202,19 +210,24 @@ class ZmqPublisher:
         covered = self._covered.get(topic)
         if covered is None:
             framed = topic + "\x00"
-            covered = any(
-                framed.startswith(p) for p in self.subscriptions if not p.startswith(HELLO_PREFIX)
-            )
+            covered = self._taken(framed)
             if not covered:
                 # Our view of subscriptions lags libzmq's: read what has arrived.
                 self._read_subscriptions(release=False)
-                covered = any(
-                    framed.startswith(p)
-                    for p in self.subscriptions
-                    if not p.startswith(HELLO_PREFIX)
-                )
+                covered = self._taken(framed)
             self._covered[topic] = covered
         return covered
+
+    def _taken(self, framed: str) -> bool:
+        subscriptions = self.subscriptions
+        if self._consumers is None:
+            return any(framed.startswith(p) for p in subscriptions
+                       if not p.startswith(HELLO_PREFIX))
+        return any(
+            framed.startswith(p) and p in subscriptions
+            for consumer in self._live_consumers
+            for p in self._consumers.get(consumer, ())
+        )
 
     def _hold(self, topic: str, frame: bytes) -> None:
         if self._held_count >= self._max_held:
@@ -289,11 +302,29 @@ class ZmqPublisher:
                 return
             if not message:
                 continue
+            kind = message[0]
+            if kind > _SUBSCRIBE:
+                # Not a subscription: a peer wrote a plain frame to our XPUB. It
+                # changes nothing (it was once taken for an unsubscription).
+                self._foreign_frame(message)
+                continue
             topic = message[1:].decode(errors="replace")
-            if message[0] == _SUBSCRIBE:
+            if topic.startswith(HELLO_PREFIX):
+                consumer = topic.removeprefix(HELLO_PREFIX)
+                if kind == _SUBSCRIBE:
+                    self._live_consumers.add(consumer)
+                else:
+                    self._live_consumers.discard(consumer)
+                self._covered.clear()
+            if kind == _SUBSCRIBE:
                 self.subscriptions.add(topic)
                 if topic.startswith(HELLO_PREFIX):
                     self._answer_hello(topic)
+                    if self._consumers is not None:  # a consumer is live: its topics
+                        if release:
+                            self._release_held()
+                        else:
+                            self._loop.call_soon(self._release_held)
                 else:
                     self._covered.clear()
                     if release:
@@ -303,6 +334,12 @@ class ZmqPublisher:
             else:
                 self.subscriptions.discard(topic)
                 self._covered.clear()
+
+    def _foreign_frame(self, message: bytes) -> None:
+        self.foreign_frames += 1
+        if self.foreign_frames <= 10 or self.foreign_frames % 10_000 == 0:
+            log.warning("%s: ignored a frame that is not a subscription (#%d): %r",
+                        self.publisher_id, self.foreign_frames, message[:40])
 
     def _answer_hello(self, topic: str) -> None:
         frame = topic.encode() + SEPARATOR + self.publisher_id.encode()

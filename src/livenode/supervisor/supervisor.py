@@ -385,6 +385,13 @@ class Supervisor:
             instance_id=self.instance_id,
             run_dir=str(self.run_dir.path),
             restarts=handle.restarts,
+            consumers={
+                self.handles[other].publisher_id: list(sub.prefixes)
+                for other, subs in self._subscriptions.items()
+                if other != handle.name
+                for sub in subs
+                if sub.peer == handle.name
+            },
         )
 
     def _publish_endpoint(self, worker: str) -> str:

@@ -194,7 +194,7 @@ class Worker:
         keys = bus_keys(bus)
         self._publisher = ZmqPublisher(
             context, spec.publish_endpoint, spec.publisher_id, codec.encode, loop,
-            sndhwm=bus.sndhwm, curve=keys,
+            sndhwm=bus.sndhwm, curve=keys, consumers=dict(spec.consumers),
         )
         self._bridge = BusBridge(node.kernel.msgbus, self._publisher, tuple(spec.export_prefixes))
         self._subscriber = ZmqSubscriber(
@@ -586,7 +586,7 @@ class Worker:
             msgs_out=pub.sent if pub else 0,
             dropped=pub.dropped if pub else 0,
             gaps=sub.gaps if sub else 0,
-            malformed=sub.malformed if sub else 0,
+            malformed=(sub.malformed if sub else 0) + (pub.foreign_frames if pub else 0),
             # Under back-pressure, or held for a peer that is down.
             pending=pub.pending + pub.held if pub else 0,
             handler_errors=node.kernel.msgbus.handler_errors if node else 0,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -107,3 +108,50 @@ async def test_orders_of_an_instrument_no_longer_configured_are_refused(tmp_path
     with pytest.raises(SimVenueError, match="ETHUSDT-PERP, which this venue's config does not"):
         await static_venue(tmp_path, state_path=str(state), instruments=[BTC_CFG])
 
+
+
+def test_amounts_beyond_64_bits_round_trip(tmp_path: Path):
+    # Exact position costs become fractions with huge terms after partial closes, and
+    # raw amounts at high precisions pass 2**63: the file must hold them exactly.
+    from fractions import Fraction
+
+    from livenode.adapters.sim.account import NetPosition
+
+    class Account:
+        totals: ClassVar[dict[str, int]] = {"USDT": 10**25, "BTC": -(10**20)}
+        positions: ClassVar[dict[str, NetPosition]] = {
+            "ETHUSDT-PERP": NetPosition(
+                -(10**19), Fraction(10**40, 7), Fraction(-(10**30), 3), 1, 2
+            )
+        }
+
+        def locks(self):
+            return {"O-1": ("USDT", 10**22)}
+
+    store = VenueStateStore(tmp_path / "big.sqlite", "SIM")
+    store.save([], [], Account(), {"venue_order_seq": 3})
+    store.close()
+    again = VenueStateStore(tmp_path / "big.sqlite", "SIM")
+    stored = again.load()
+    again.close()
+    assert stored is not None
+    assert stored.totals == Account.totals
+    assert stored.locks == {"O-1": ("USDT", 10**22)}
+    assert stored.positions == Account.positions
+    assert stored.counters == {"venue_order_seq": 3}
+
+
+async def test_a_state_file_that_cannot_be_written_stops_the_batch_and_says_so(tmp_path: Path):
+    state = tmp_path / "venue.sqlite"
+    venue, events = await static_venue(tmp_path, state_path=str(state))
+    failures: list[Exception] = []
+    venue.on_state_failure = failures.append
+    venue._store._db.execute("DROP TABLE fills")  # the file goes bad under the venue
+    before = len(events.items)
+    with pytest.raises(VenueStateError, match="no such table: fills"):
+        venue._do_submit(submit("BUY", "MARKET", "0.1"))  # matched at once, then saved
+    assert len(failures) == 1 and "no such table: fills" in str(failures[0])
+    # No event of the batch went out: no client hears of what the file does not hold.
+    assert len(events.items) == before
+    venue.stop()
+    venue.close()

@@ -433,6 +433,14 @@ async def _serve(args: argparse.Namespace, config: SimVenueConfig) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     server = SimVenueServer(config, args.venue, args.command, args.market, loop, LiveClock(loop))
+    state_failure: list[Exception] = []
+
+    def on_state_failure(exc: Exception) -> None:
+        # A venue that cannot keep its book must not go on trading: stop, exit 1.
+        state_failure.append(exc)
+        stop.set()
+
+    server.venue.on_state_failure = on_state_failure
     server.start()
     watch: asyncio.TimerHandle | None = None
 
@@ -459,7 +467,7 @@ async def _serve(args: argparse.Namespace, config: SimVenueConfig) -> int:
         server.stop()
     _log.info("sim venue %s stopped (%d requests, %d malformed, %d events)", args.venue,
               server.requests, server.malformed, server.events_sent)
-    return 0
+    return 1 if state_failure else 0
 
 
 def main(argv: list[str] | None = None) -> int:

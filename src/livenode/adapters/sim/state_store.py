@@ -57,6 +57,18 @@ _ORDER_FIELDS = (
 )
 
 
+# Raw integers that may pass 64 bits (msgpack's limit) at high precisions: stored as text.
+_BIG_INT_FIELDS = ("quantity", "price", "trigger_price", "filled", "notional_filled")
+
+
+def _big(value: int | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _unbig(value: str | None) -> int | None:
+    return None if value is None else int(value)
+
+
 class VenueStateError(RuntimeError):
     """The state file cannot be used (another venue's, a newer schema, unreadable)."""
 
@@ -73,9 +85,10 @@ class StoredVenue:
     counters: dict[str, int] = field(default_factory=dict)
 
 
-def _fraction(value: Fraction | int) -> list[int]:
-    f = Fraction(value)
-    return [f.numerator, f.denominator]
+def _fraction(value: Fraction | int) -> str:
+    # As text: exact fractions outgrow 64-bit integers (msgpack's limit) after a few
+    # partial closes.
+    return str(Fraction(value))
 
 
 class VenueStateStore:
@@ -156,6 +169,8 @@ class VenueStateStore:
 
     def _encode_order(self, order: SimOrder) -> bytes:
         record: dict[str, Any] = {name: getattr(order, name) for name in _ORDER_FIELDS}
+        for name in _BIG_INT_FIELDS:
+            record[name] = _big(record[name])
         init, position_id = order.tag
         record["init"] = self._codec.encode(init)
         record["position_id"] = None if position_id is None else str(position_id)
@@ -163,19 +178,21 @@ class VenueStateStore:
 
     def _encode_fill(self, fill: Fill) -> bytes:
         return self._encoder.encode({
-            "order": fill.order.client_order_id, "qty": fill.qty, "price": fill.price,
+            "order": fill.order.client_order_id, "qty": str(fill.qty), "price": str(fill.price),
             "liquidity": fill.liquidity, "trade_id": fill.trade_id,
-            "commission": fill.commission, "ts": fill.ts,
+            "commission": str(fill.commission), "ts": fill.ts,
         })
 
     def _encode_account(self, account: Any) -> bytes:
+        # Raw integers as text too: a balance raw at 18 decimals passes 2**63.
         positions = {
-            symbol: [p.qty, _fraction(p.cost), _fraction(p.realized), p.ts_opened, p.ts_last]
+            symbol: [str(p.qty), _fraction(p.cost), _fraction(p.realized), p.ts_opened,
+                     p.ts_last]
             for symbol, p in account.positions.items()
         }
         return self._encoder.encode({
-            "totals": account.totals,
-            "locks": {cid: list(lock) for cid, lock in account.locks().items()},
+            "totals": {code: str(raw) for code, raw in account.totals.items()},
+            "locks": {cid: [ccy, str(raw)] for cid, (ccy, raw) in account.locks().items()},
             "positions": positions,
         })
 
@@ -198,15 +215,15 @@ class VenueStateStore:
                 if entry is None:
                     raise VenueStateError(f"fill {raw['trade_id']} of unknown order {raw['order']}")
                 state.fills.append((symbol, Fill(
-                    entry[1], raw["qty"], raw["price"], raw["liquidity"], raw["trade_id"],
-                    raw["commission"], raw["ts"],
+                    entry[1], int(raw["qty"]), int(raw["price"]), raw["liquidity"],
+                    raw["trade_id"], int(raw["commission"]), raw["ts"],
                 )))
             account = self._decoder.decode(meta["account"])
             state.totals = {k: int(v) for k, v in account["totals"].items()}
             state.locks = {cid: (lock[0], int(lock[1])) for cid, lock in account["locks"].items()}
             for symbol, (qty, cost, realized, ts_opened, ts_last) in account["positions"].items():
                 state.positions[symbol] = NetPosition(
-                    qty, Fraction(*cost), Fraction(*realized), ts_opened, ts_last
+                    int(qty), Fraction(cost), Fraction(realized), ts_opened, ts_last
                 )
             state.counters = {k: int(v) for k, v in self._decoder.decode(meta["counters"]).items()}
         except (msgspec.DecodeError, KeyError, TypeError, ValueError) as exc:
@@ -217,6 +234,8 @@ class VenueStateStore:
 
     def _decode_order(self, data: bytes) -> SimOrder:
         record = self._decoder.decode(data)
+        for name in _BIG_INT_FIELDS:
+            record[name] = _unbig(record[name])
         init = self._codec.decode(record.pop("init"))
         position_id = record.pop("position_id")
         order = SimOrder(**record)

@@ -43,7 +43,7 @@ from livenode.adapters.sim.instruments import (
 from livenode.adapters.sim.market import RandomWalk, RawQuote, RawTrade, to_raw
 from livenode.adapters.sim.matching import ACCEPTED, Fill, InstrumentSpec, MatchingEngine, SimOrder
 from livenode.adapters.sim.replay import merge_files
-from livenode.adapters.sim.state_store import StoredVenue, VenueStateStore
+from livenode.adapters.sim.state_store import StoredVenue, VenueStateError, VenueStateStore
 from livenode.adapters.sim.venue_events import EventFactory, currency_of
 from livenode.core.clock import Clock
 from livenode.core.uuid import new_id
@@ -132,6 +132,8 @@ class SimVenue:
         self.trades_emitted = 0
         self.feed = self._build_feed(specs)
         self._store: VenueStateStore | None = None
+        # Called when the state file cannot be written (the venue process stops then).
+        self.on_state_failure: Callable[[Exception], None] | None = None
         if config.state_path is not None:
             self._store = VenueStateStore(config.state_path, venue)
             self._restore(self._store.load())
@@ -178,7 +180,15 @@ class SimVenue:
         counters = {"venue_order_seq": self._venue_order_seq}
         for symbol, engine in self._engines.items():
             counters[f"seq:{symbol}"], counters[f"fill_seq:{symbol}"] = engine.counters
-        self._store.save(orders.values(), fills, self.account, counters)
+        try:
+            self._store.save(orders.values(), fills, self.account, counters)
+        except VenueStateError as exc:
+            # Fail closed: the batch's events are not sent (the raise skips them), so
+            # no client hears of what the file does not hold; the venue process stops.
+            _log.critical("sim venue %s cannot write its state: %s", self.venue, exc)
+            if self.on_state_failure is not None:
+                self.on_state_failure(exc)
+            raise
 
     def _build_feed(self, specs: dict[str, InstrumentSpec]) -> SimFeed:
         feed_cfg = self.config.feed

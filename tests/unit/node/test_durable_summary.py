@@ -1,0 +1,80 @@
+"""The summary read back from the database: counts across runs, and its own check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from livenode.cache.database import DatabaseState
+from livenode.model.enums import OrderSide
+from livenode.model.identifiers import StrategyId
+from livenode.node.durable_summary import apply_durable_books, books_from_state
+from tests.unit.engines.helpers import (
+    IID,
+    STRAT,
+    accepted,
+    account_state,
+    filled,
+    order_init,
+    submitted,
+)
+
+
+def _state() -> DatabaseState:
+    """Two runs' worth: a buy of 3 (two fills), a sell of 1, an order still open,
+    and an EXTERNAL fill of 1 (another session on the account)."""
+    buy = order_init(qty="3.000", coid="B-1")
+    sell = order_init(side=OrderSide.SELL, qty="1.000", coid="S-1")
+    rest = order_init(qty="1.000", coid="R-1")
+    ext = order_init(qty="1.000", coid="EXT-1", strategy_id=StrategyId("EXTERNAL"))
+    events: list[Any] = []
+    for init in (buy, sell, rest, ext):
+        events += [init, submitted(init), accepted(init, vid=f"V-{init.client_order_id}")]
+    events += [
+        filled(buy, "2.000", "100.00", "T-1", vid="V-B-1"),
+        filled(buy, "1.000", "100.00", "T-2", vid="V-B-1"),
+        filled(sell, "1.000", "101.00", "T-3", vid="V-S-1"),
+        filled(ext, "1.000", "99.00", "T-4", vid="V-EXT-1"),
+    ]
+    first, last = account_state(), account_state(usdt_free="99000")
+    return DatabaseState(order_events=events, accounts={"SIM-001": (first, last)})
+
+
+def _summary(net: str, denied: int = 0) -> dict[str, Any]:
+    return {
+        "orders": {"total": 1, "by_status": {"filled": 1, "denied": denied}, "open": []},
+        "fills": [{"trade_id": "T-3"}],
+        "counters": {"fills": 1},
+        "positions": [{"instrument_id": str(IID), "net_quantity": net}],
+        "accounts": [],
+    }
+
+
+def test_the_summary_counts_every_stored_order_and_fill() -> None:
+    books = books_from_state(_state(), "sqlite test.sqlite")
+    summary = _summary("3.000", denied=2)
+    assert apply_durable_books(summary, books) == []
+    assert summary["orders"]["by_status"] == {"filled": 3, "accepted": 1, "denied": 2}
+    assert summary["orders"]["total"] == 6
+    assert [f["trade_id"] for f in summary["fills"]] == ["T-1", "T-2", "T-3", "T-4"]
+    assert summary["counters"]["fills"] == 4
+    assert summary["this_run"]["fills"] == 1
+    (account,) = summary["accounts"]
+    usdt = next(b for b in account["balances"] if b["currency"] == "USDT")
+    assert usdt["total"].startswith("99000")
+    assert summary["durable_source"] == "sqlite test.sqlite" and summary["errors"] == []
+
+
+def test_positions_that_disagree_with_the_fills_are_an_error() -> None:
+    books = books_from_state(_state(), "x")
+    summary = _summary("2.000")  # the node lost a fill somewhere
+    (error,) = apply_durable_books(summary, books)
+    assert error == (f"position {IID}: the node reported 2.000, its fills in the database "
+                     "add up to 3.000")
+    assert summary["errors"] == [error]
+
+
+def test_the_check_covers_only_the_strategies_the_node_reported() -> None:
+    # A multiprocess trader reports its strategies' positions, not EXTERNAL ones.
+    books = books_from_state(_state(), "x")
+    assert apply_durable_books(_summary("2.000"), books, strategies={str(STRAT)}) == []
+    assert apply_durable_books(_summary("3.000"), books, strategies={str(STRAT)}) != []
