@@ -36,6 +36,7 @@ trade prints). Semantics, chosen to be conservative and documented here:
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from livenode.adapters.sim.orders import (  # re-exported: the engine's vocabulary
@@ -66,6 +67,8 @@ from livenode.adapters.sim.orders import (  # re-exported: the engine's vocabula
     check_quantity,
     fmt_raw,
 )
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "ACCEPTED",
@@ -173,6 +176,9 @@ class MatchingEngine:
         """Validate, accept and match a new order (or reject it naming why)."""
         out: list[Fill | Status] = []
         if order.client_order_id in self._orders or order.client_order_id in self._closed:
+            # A client sent the same order twice: never filled twice, always said.
+            _log.warning("%s: a second submit of client order id %s rejected",
+                         self.spec.symbol, order.client_order_id)
             return self._reject(order, f"duplicate client order id {order.client_order_id}", ts)
         reason = self._validate(order, ts)
         if reason is not None:

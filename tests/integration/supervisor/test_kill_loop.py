@@ -1,0 +1,132 @@
+"""A kill loop: for over a minute, SIGKILL a random role (data, trader, risk, exec or
+the venue) every few seconds while both strategies trade, on both cache backends.
+
+After a clean stop the node's books must equal the venue's (its own state file):
+every venue fill once in the node's books, no order sent twice, the same net
+positions, balances and open orders, and the summary (read back from the database:
+every process's work) consistent with itself. The run ends exit 0.
+
+The seed of the random choice is printed; `LIVENODE_KILL_LOOP_SEED` replays one."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.acceptance.helpers import LivenodeProcess
+from tests.fixtures.database.redis_server import RedisServer
+from tests.fixtures.multiprocess.books import assert_books_match, assert_no_order_sent_twice
+from tests.fixtures.multiprocess.harness import (
+    MultiprocessHarness,
+    wait_fills_above,
+    wait_fills_increase,
+    wait_pids_gone,
+    wait_until,
+)
+
+pytestmark = pytest.mark.slow
+
+LOOP_SECONDS = 60.0
+WORKERS = {"data": "data-SIM", "trader": "trader", "risk": "risk", "exec": "exec-SIM"}
+ROLES = [*WORKERS, "venue"]
+VENUE_PID = re.compile(r"service +sim-SIM (?:ready|is back) \(pid (\d+)\)")
+VENUE_RESUMED = "venue SIM reconnected and reconciled by exec-SIM: trading resumes"
+EXEC_RESUMED = "RiskEngine: trading state ACTIVE for venue SIM (exec-SIM is back)"
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def database_toml(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f'[cache.database]\ntype = "sqlite"\npath = "{tmp_path / "node.sqlite"}"\n'
+        return
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    try:
+        yield f'[cache.database]\ntype = "redis"\nhost = "127.0.0.1"\nport = {server.port}\n'
+    finally:
+        server.stop()
+
+
+def _venue_pid(node: LivenodeProcess) -> int:
+    # "ready" is on the start-up table (stdout); "is back" is logged (stderr).
+    return int(VENUE_PID.findall("\n".join(node.lines) + "\n" + node.stderr())[-1])
+
+
+def _kill_worker(mp: MultiprocessHarness, node: LivenodeProcess, name: str) -> None:
+    before = mp.worker(mp.status(), name)
+    assert before["state"] == "RUNNING", before
+    resumed = node.stderr().count(EXEC_RESUMED)
+    os.kill(before["pid"], signal.SIGKILL)
+    wait_pids_gone([before["pid"]], timeout=10, what=f"killed {name}")
+    mp.wait_worker(name, lambda w: w["restarts"] == before["restarts"] + 1
+                   and w["state"] == "RUNNING", timeout=60, what="restarted and RUNNING")
+    if name == WORKERS["exec"]:
+        wait_until(lambda: node.stderr().count(EXEC_RESUMED) > resumed, 60,
+                   "risk resumes trading to SIM after the exec restart")
+
+
+def _kill_venue(mp: MultiprocessHarness, node: LivenodeProcess) -> None:
+    pid = _venue_pid(node)
+    resumed = node.stderr().count(VENUE_RESUMED)
+    os.kill(pid, signal.SIGKILL)
+    wait_pids_gone([pid], timeout=10, what="killed venue")
+    wait_until(lambda: _venue_pid(node) != pid, 60, "the venue back with a new pid")
+    mp.pids.add(_venue_pid(node))
+    wait_until(lambda: node.stderr().count(VENUE_RESUMED) > resumed, 60,
+               "the venue reconciled and trading resumed")
+
+
+def test_random_kills_for_a_minute_leave_the_books_equal_to_the_venues(
+    mp: MultiprocessHarness, tmp_path: Path, database_toml: str
+) -> None:
+    seed = int(os.environ.get("LIVENODE_KILL_LOOP_SEED", random.randrange(1 << 30)))
+    print(f"kill loop seed: {seed}")
+    chooser = random.Random(seed)
+    state = tmp_path / "venue.sqlite"
+    overlay = tmp_path / "kill-loop.toml"
+    overlay.write_text(
+        database_toml
+        # Every role dies several times within the window: no crash-loop stop.
+        + "[supervisor]\nmax_restarts = 50\nrestart_backoff = 0.5\nrestart_backoff_max = 1.0\n"
+        + '[data_clients.SIM.config]\nvenue_on_exit = "restart"\n'
+        + f'[data_clients.SIM.config.venue_config]\nstate_path = "{state}"\n'
+    )
+    summary_path = tmp_path / "run.summary.json"
+    node = mp.start("run", mp.config("restart_all.toml", overlay), "--summary-json",
+                    summary_path)
+    node.wait_for_line(r"^node \S+ RUNNING \(4 workers\)$", timeout=60)
+    mp.pids.add(_venue_pid(node))
+    wait_fills_above(node, 2, timeout=60)
+
+    killed: list[str] = []
+    started = time.monotonic()
+    while time.monotonic() - started < LOOP_SECONDS or set(killed) != set(ROLES):
+        # Every role at least once, in random order, then random picks.
+        unkilled = [role for role in ROLES if role not in killed]
+        role = chooser.choice(unkilled or ROLES)
+        killed.append(role)
+        if role == "venue":
+            _kill_venue(mp, node)
+        else:
+            _kill_worker(mp, node, WORKERS[role])
+        # Both strategies trade again before the next kill.
+        wait_fills_increase(node, timeout=60)
+    print(f"killed in order: {killed}")
+
+    node.send(signal.SIGINT)
+    code = node.wait(timeout=120)
+    assert code == 0, f"seed {seed}, kills {killed}:\n{node.output()}"
+    assert "books do not add up" not in node.stderr()
+    summary = json.loads(summary_path.read_text())
+    assert summary["durable_source"] and summary["errors"] == [], summary["errors"]
+    assert summary["this_run"]["fills"] > 0
+    assert_books_match(summary, state)
+    assert_no_order_sent_twice(summary, state, node.stderr())
+    wait_pids_gone([w["pid"] for w in summary["workers"]], timeout=10, what="worker pids")
