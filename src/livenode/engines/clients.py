@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
     from livenode.model.data import BarType
-    from livenode.model.identifiers import AccountId, InstrumentId, Venue
+    from livenode.model.identifiers import AccountId, ClientOrderId, InstrumentId, Venue
     from livenode.model.reports import FillReport, OrderStatusReport, PositionStatusReport
 
 __all__ = ["DATA_ENGINE_PROCESS", "EXEC_ENGINE_PROCESS", "DataClient", "ExecutionClient"]
@@ -85,6 +85,13 @@ class ExecutionClient(Protocol):
 
     async def generate_order_status_reports(self) -> list[OrderStatusReport]:
         """Open orders as the venue knows them (reconciliation)."""
+        ...
+
+    async def generate_order_status_reports_for(
+        self, client_order_ids: list[ClientOrderId]
+    ) -> list[OrderStatusReport]:
+        """The venue's state of these orders, open or closed; unknown ones left out
+        (reconciliation of orders the venue does not report open)."""
         ...
 
     async def generate_fill_reports(self) -> list[FillReport]:

@@ -117,8 +117,39 @@ class Reconciler:
                 ok = False
                 _log.exception("reconciliation: %s failed to report", client.name)
                 continue
+            # Orders the node holds open or in flight that the venue does not report
+            # open closed while the node was not looking (a fill, a cancel, a reject
+            # whose event was lost with a killed process): ask for their final state.
+            missing = self._unreported(client.venue, orders)
+            if missing:
+                try:
+                    orders = orders + await asyncio.wait_for(
+                        client.generate_order_status_reports_for(missing),
+                        max(0.0, deadline - loop.time()),
+                    )
+                except TimeoutError:
+                    ok = False
+                    _log.error("reconciliation: %s did not report %d order(s) within %.1fs",
+                               client.name, len(missing), timeout)
+                    continue
+                except Exception:
+                    ok = False
+                    _log.exception("reconciliation: %s failed to report %d order(s)",
+                                   client.name, len(missing))
+                    continue
             self.reconcile_venue(client.venue, client.account_id, orders, fills, positions)
         return ok
+
+    def _unreported(self, venue: Venue, reports: list[OrderStatusReport]) -> list[ClientOrderId]:
+        """Cached open or in-flight orders at ``venue`` that no report names."""
+        named = {r.client_order_id for r in reports if r.client_order_id is not None}
+        named_venue = {r.venue_order_id for r in reports}
+        return [
+            order.client_order_id
+            for order in self._cache.orders_open(venue=venue)
+            + self._cache.orders_inflight(venue=venue)
+            if order.client_order_id not in named and order.venue_order_id not in named_venue
+        ]
 
     def reconcile_venue(
         self,
@@ -130,8 +161,12 @@ class Reconciler:
     ) -> None:
         """Make the cache agree with one venue's full set of reports."""
         fills_by_order: dict[VenueOrderId, list[FillReport]] = {}
+        # An order whose acceptance was lost has no venue order id here yet.
+        fills_by_client_id: dict[ClientOrderId, list[FillReport]] = {}
         for fill in sorted(fill_reports, key=lambda f: f.ts_event):
             fills_by_order.setdefault(fill.venue_order_id, []).append(fill)
+            if fill.client_order_id is not None:
+                fills_by_client_id.setdefault(fill.client_order_id, []).append(fill)
         reported: set[ClientOrderId] = set()
         for report in order_reports:
             order = self._order_for(report.client_order_id, report.venue_order_id)
@@ -147,7 +182,9 @@ class Reconciler:
                 continue
             reported.add(order.client_order_id)
             vid = order.venue_order_id
-            self._apply_fills(order, fills_by_order.get(vid, []) if vid is not None else [])
+            own = (fills_by_order.get(vid, []) if vid is not None
+                   else fills_by_client_id.get(order.client_order_id, []))
+            self._apply_fills(order, own)
             if not order.is_closed:
                 self._close_missing(order, account_id)
         if position_reports and not self._engine._config.filter_position_reports:

@@ -94,6 +94,7 @@ _SEVERITY = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALT
 _HALTED = TradingState.HALTED
 _REDUCING = TradingState.REDUCING
 _INITIALIZED = OrderStatus.INITIALIZED
+_DENIED = OrderStatus.DENIED
 
 
 class NetPositionSource(Protocol):
@@ -148,9 +149,12 @@ class RiskEngine(Component):
         self._checks = risk_checks.OrderChecks(cache, self._net_position)
         # Ids approved lately (insertion-ordered, bounded: memory stays flat on a
         # long run; older duplicates are still caught through the cache).
-        self._seen_ids: dict[Any, None] = {}
+        # Client order ids this worker decided on: True approved, False denied
+        # (bounded, oldest first out).
+        self._seen_ids: dict[Any, bool] = {}
         self.approved_count = 0
         self.resent_forwarded = 0
+        self.resends_dropped = 0
         self.denied_count = 0
         self.denied_by_reason: dict[str, int] = {}
         self.command_count = 0
@@ -230,15 +234,22 @@ class RiskEngine(Component):
 
     def _handle_submit(self, command: SubmitOrder) -> None:
         init = command.order
-        if command.resend and (
-            init.client_order_id in self._seen_ids
-            or self._cache.order(init.client_order_id) is not None
-        ):
-            # Checked (and approved) before this worker or exec restarted: exec
-            # applies it once, whether it got the first send or not.
-            self.resent_forwarded += 1
-            self._forward(init.instrument_id.venue, command)
-            return
+        if command.resend:
+            cached = self._cache.order(init.client_order_id)
+            approved = self._seen_ids.get(init.client_order_id)
+            if approved is False or (cached is not None and cached.status is _DENIED):
+                # Denied already (the denial and the resend crossed): the trader has
+                # or will get the answer; a second check could approve it.
+                self.resends_dropped += 1
+                _log.info("RiskEngine: %s sent again, but it was denied; not forwarded",
+                          init.client_order_id)
+                return
+            if approved or (cached is not None and cached.status is not _INITIALIZED):
+                # Approved before this worker or exec restarted: exec applies it
+                # once, whether it got the first send or not.
+                self.resent_forwarded += 1
+                self._forward(init.instrument_id.venue, command)
+                return
         if self.bypass:
             self.approved_count += 1
             self._forward(init.instrument_id.venue, command)
@@ -252,10 +263,7 @@ class RiskEngine(Component):
         if reason is not None:
             self._deny(command, reason)
             return
-        seen = self._seen_ids
-        seen[init.client_order_id] = None
-        if len(seen) > _MAX_SEEN_IDS:
-            del seen[next(iter(seen))]
+        self._remember(init.client_order_id, approved=True)
         self.approved_count += 1
         self._forward(init.instrument_id.venue, command)
 
@@ -338,6 +346,8 @@ class RiskEngine(Component):
         now = self._clock.timestamp_ns()
         if type(command) is SubmitOrder:
             init = command.order
+            if init.client_order_id not in self._seen_ids:  # a duplicate keeps its verdict
+                self._remember(init.client_order_id, approved=False)
             _log.warning("RiskEngine: denied %s: %s", init.client_order_id, reason)
             event: Any = order_event(OrderDenied, init, new_id(), now, reason=reason)
         else:
@@ -349,6 +359,12 @@ class RiskEngine(Component):
         self._msgbus.publish(topics.exec_commands(event.instrument_id.venue), event)
 
     # -- helpers ----------------------------------------------------------------------------
+
+    def _remember(self, client_order_id: Any, approved: bool) -> None:
+        seen = self._seen_ids
+        seen[client_order_id] = approved
+        if len(seen) > _MAX_SEEN_IDS:
+            del seen[next(iter(seen))]
 
     def _net_position(
         self, instrument_id: InstrumentId, strategy_id: StrategyId | None = None
@@ -363,6 +379,7 @@ class RiskEngine(Component):
             "commands": self.command_count,
             "approved": self.approved_count,
             "resent_forwarded": self.resent_forwarded,
+            "resends_dropped": self.resends_dropped,
             "denied": self.denied_count,
         }
         for code, count in self.denied_by_reason.items():

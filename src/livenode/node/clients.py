@@ -25,7 +25,7 @@ if TYPE_CHECKING:
         SubmitOrder,
     )
     from livenode.model.data import BarType
-    from livenode.model.identifiers import AccountId, InstrumentId, Venue
+    from livenode.model.identifiers import AccountId, ClientOrderId, InstrumentId, Venue
     from livenode.model.reports import (
         FillReport,
         OrderStatusReport,
@@ -159,6 +159,14 @@ class LiveExecutionClient(LiveClient):
 
     async def generate_order_status_reports(self) -> list[OrderStatusReport]:
         """Open orders as the venue knows them, for reconciliation at start."""
+        return []
+
+    async def generate_order_status_reports_for(
+        self, client_order_ids: list[ClientOrderId]
+    ) -> list[OrderStatusReport]:
+        """The venue's state of these orders, open or closed. A venue that cannot be
+        asked per order answers nothing: reconciliation then closes the orders it
+        does not report open (rejected if never accepted, else canceled)."""
         return []
 
     async def generate_fill_reports(self) -> list[FillReport]:

@@ -263,6 +263,9 @@ class RecordingExecClient:
     order_reports: list[Any] = field(default_factory=list)
     fill_reports: list[Any] = field(default_factory=list)
     position_reports: list[Any] = field(default_factory=list)
+    # Orders the venue no longer holds open, served only when asked for by id.
+    closed_reports: list[Any] = field(default_factory=list)
+    asked_for: list[Any] = field(default_factory=list)
     fail: bool = False
     report_delay: Any = None  # an asyncio.Event to wait on before reporting
 
@@ -287,6 +290,10 @@ class RecordingExecClient:
         if self.report_delay is not None:
             await self.report_delay.wait()
         return list(self.order_reports)
+
+    async def generate_order_status_reports_for(self, client_order_ids: list[Any]) -> list[Any]:
+        self.asked_for.extend(client_order_ids)
+        return [r for r in self.closed_reports if r.client_order_id in client_order_ids]
 
     async def generate_fill_reports(self) -> list[Any]:
         return list(self.fill_reports)

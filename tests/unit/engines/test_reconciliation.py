@@ -185,3 +185,39 @@ async def test_a_client_that_does_not_answer_times_out() -> None:
     h = Harness()
     h.client.report_delay = asyncio.Event()  # never set
     assert await h.engine.reconcile(0.05) is False
+
+
+async def test_order_in_flight_when_its_events_were_lost_gets_the_venues_final_state() -> None:
+    """A killed process lost an order's acceptance and fill: the node holds it SUBMITTED
+    (no venue order id) while the venue filled it. Reconciliation asks the venue for
+    that order and applies the venue's fill (its trade id), not a rejection."""
+    h = Harness()
+    sub = h.cached("SUBMITTED", "C-LOST")
+    h.client.closed_reports = [
+        status_report("V-LOST", OrderStatus.FILLED, filled_qty="2.000", coid="C-LOST")]
+    h.client.fill_reports = [fill_report("V-LOST", "T-LOST", "2.000", "100.00", coid="C-LOST")]
+    assert await h.engine.reconcile(1.0)
+    assert h.client.asked_for == [ClientOrderId("C-LOST")]
+    assert sub.status is OrderStatus.FILLED and sub.trade_ids == {TradeId("T-LOST")}
+    assert sub.venue_order_id == VenueOrderId("V-LOST")
+    assert h.engine._reconciler.closed_missing == 0
+    assert h.engine._reconciler.inferred_fills == 0
+
+
+async def test_order_canceled_at_the_venue_while_its_events_were_lost_ends_canceled() -> None:
+    h = Harness()
+    acc = h.cached("ACCEPTED", "C-GONE", vid="V-GONE")
+    h.client.closed_reports = [status_report("V-GONE", OrderStatus.CANCELED, coid="C-GONE")]
+    assert await h.engine.reconcile(1.0)
+    assert acc.status is OrderStatus.CANCELED
+    assert h.engine._reconciler.closed_missing == 0
+
+
+async def test_fill_of_an_order_without_venue_id_is_found_by_client_order_id() -> None:
+    """A venue that cannot be asked per order: the fill reports still name the
+    client order id, so the fill is applied before the order is closed."""
+    h = Harness()
+    sub = h.cached("SUBMITTED", "C-NOVID")
+    h.client.fill_reports = [fill_report("V-X", "T-X", "2.000", "100.00", coid="C-NOVID")]
+    assert await h.engine.reconcile(1.0)
+    assert sub.trade_ids == {TradeId("T-X")} and sub.status is OrderStatus.FILLED

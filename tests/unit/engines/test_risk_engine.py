@@ -522,3 +522,29 @@ def test_a_resent_submit_of_an_unknown_order_is_checked_like_a_new_one() -> None
     h.send(bad)
     assert len(h.denials) == 1 and h.denials[0].client_order_id == bad.order.client_order_id
     assert h.engine.counters()["resent_forwarded"] == 0
+
+
+def test_a_resent_submit_of_an_order_this_worker_denied_is_not_approved_on_second_look() -> None:
+    # The denial and the trader's resend (after an exec restart) cross: the order was
+    # denied while HALTED; trading resumed before the resend arrived. Approving it now
+    # would send an order to the venue that the trader already holds as DENIED.
+    h = Harness(trading_state="HALTED")
+    first = submit(order_init(coid="CROSSED-1"))
+    h.send(first)
+    assert len(h.denials) == 1 and h.denials[0].reason.startswith("TRADING_HALTED")
+    h.engine.set_trading_state("ACTIVE", "exec is back")
+    h.send(msgspec.structs.replace(first, resend=True))
+    assert h.approved == [] and len(h.denials) == 1
+    counters = h.engine.counters()
+    assert counters["resends_dropped"] == 1 and counters["resent_forwarded"] == 0
+
+
+def test_a_duplicate_of_an_approved_order_keeps_it_approved_for_a_resend() -> None:
+    h = Harness()
+    first = submit(order_init(coid="DUP-1"))
+    h.send(first)
+    h.send(first)  # a plain duplicate is denied...
+    assert h.approved == [first] and h.denials[-1].reason.startswith("DUPLICATE_CLIENT_ORDER_ID")
+    again = msgspec.structs.replace(first, resend=True)
+    h.send(again)  # ...and the order stays approved: its resend goes through
+    assert h.approved == [first, again]

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from livenode.core.uuid import new_id
 from livenode.model.events import OrderSubmitted
-from livenode.model.identifiers import AccountId
+from livenode.model.identifiers import AccountId, ClientOrderId
 from livenode.node.clients import ClientContext, LiveExecutionClient
 
 if TYPE_CHECKING:
@@ -111,6 +111,14 @@ class SimExecClient(LiveExecutionClient):
 
     async def generate_order_status_reports(self) -> list[OrderStatusReport]:
         reports: list[OrderStatusReport] = await _resolve(self.sim_venue.order_status_reports())
+        return reports
+
+    async def generate_order_status_reports_for(
+        self, client_order_ids: list[ClientOrderId]
+    ) -> list[OrderStatusReport]:
+        ids = [str(cid) for cid in client_order_ids]
+        reports: list[OrderStatusReport] = await _resolve(
+            self.sim_venue.order_status_reports_for(ids))
         return reports
 
     async def generate_fill_reports(self) -> list[FillReport]:

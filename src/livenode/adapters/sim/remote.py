@@ -32,6 +32,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, cast
 
+import msgspec
 import zmq
 
 from livenode.adapters.sim.remote_protocol import (
@@ -377,6 +378,11 @@ class RemoteSimVenue:
 
     async def order_status_reports(self, open_only: bool = True) -> list[Any]:
         return await self._items("order_status_reports", open_only)
+
+    async def order_status_reports_for(self, client_order_ids: list[str]) -> list[Any]:
+        reply = await self._request("order_status_reports_for",
+                                    msgspec.msgpack.encode(client_order_ids))
+        return [self._codec.decode(raw) for raw in reply.items]
 
     async def fill_reports(self) -> list[Any]:
         return await self._items("fill_reports")

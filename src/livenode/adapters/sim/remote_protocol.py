@@ -57,6 +57,7 @@ Op = Literal[
     "cancel",
     "cancel_all",
     "order_status_reports",
+    "order_status_reports_for",
     "fill_reports",
     "position_reports",
     "instruments",
@@ -78,7 +79,8 @@ class Request(VenueFrame, frozen=True):
     """Client to server. ``payload`` is a codec-encoded command for the order ops.
 
     ``open_only`` applies to ``order_status_reports`` only (closed orders too when
-    False), mirroring `SimVenue.order_status_reports(open_only)`.
+    False), mirroring `SimVenue.order_status_reports(open_only)`. The ``payload`` of
+    ``order_status_reports_for`` is the msgpack list of the client order ids asked.
     """
 
     request_id: int

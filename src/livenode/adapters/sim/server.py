@@ -397,6 +397,9 @@ class SimVenueServer:
             items = venue.instruments()
         elif op == "order_status_reports":
             items = venue.order_status_reports(request.open_only)
+        elif op == "order_status_reports_for":
+            ids = msgspec.msgpack.decode(request.payload, type=list[str])
+            items = venue.order_status_reports_for(ids)
         elif op == "fill_reports":
             items = venue.fill_reports()
         else:  # position_reports: the Literal type admits nothing else

@@ -548,6 +548,20 @@ class SimVenue:
             out.extend(self._events.order_status_report(o, ts) for o in orders)
         return out
 
+    def order_status_reports_for(self, client_order_ids: list[str]) -> list[Any]:
+        """The venue's state of each order asked, open or closed (unknown ids left out):
+        reconciliation asks this for orders the node holds open or in flight that the
+        venue does not report open."""
+        ts = self._clock.timestamp_ns()
+        out: list[Any] = []
+        for cid in client_order_ids:
+            for engine in self._engines.values():
+                order = engine.get(cid)
+                if order is not None:
+                    out.append(self._events.order_status_report(order, ts))
+                    break
+        return out
+
     def fill_reports(self) -> list[Any]:
         ts = self._clock.timestamp_ns()
         return [self._events.fill_report(f, ts) for f in self._fills]
