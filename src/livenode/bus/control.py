@@ -214,6 +214,12 @@ class StatusReply(ControlMessage, frozen=True):
     # Venues trading is halted to by the supervisor (venue process down, not yet
     # reconciled), with the reason: never hidden behind RUNNING.
     halted_venues: dict[str, str] = {}
+    # Per exec worker: orders its venue has not answered for longer than
+    # inflight_timeout (only workers with any).
+    stalled_orders: dict[str, int] = {}
+    # Per worker with a cache database: its writer's state (healthy, pending,
+    # lag_seconds, fault, trading), as the worker last reported it.
+    databases: dict[str, dict[str, Any]] = {}
 
 
 class StopRequest(ControlMessage, frozen=True):

@@ -31,6 +31,7 @@ from livenode.bus.control import (
 from livenode.cache.shm import ShmError
 from livenode.cache.shm.cleanup import remove_stale_segments
 from livenode.cli.market_view import format_market_view, read_market_view
+from livenode.cli.summary import database_fragment
 from livenode.supervisor.rundir import RunDir, default_base, find_run_dirs
 
 EXIT_OK = 0
@@ -241,6 +242,8 @@ def status_to_builtins(reply: StatusReply) -> dict[str, Any]:
             for w in reply.workers
         ],
         "halted_venues": dict(reply.halted_venues),
+        "stalled_orders": dict(reply.stalled_orders),
+        "databases": dict(reply.databases),
     }
 
 
@@ -261,6 +264,10 @@ def format_status(reply: StatusReply) -> str:
         )
     for venue, reason in sorted(reply.halted_venues.items()):
         lines.append(f"venue {venue} HALTED: {reason}")
+    for worker, count in sorted(reply.stalled_orders.items()):
+        lines.append(f"{worker}: {count} order(s) stalled (no answer from the venue)")
+    for worker, database in sorted(reply.databases.items()):
+        lines.append(f"{worker} cache database: {database_fragment(database)}")
     return "\n".join(lines)
 
 

@@ -120,6 +120,8 @@ async def _status_loop(supervisor: Supervisor, interval: float, say: Any) -> Non
                 fills=sum(s.get("fills", 0) for s in traders),
                 open_positions=open_positions,
                 pnl=pnl,
+                stalled=sum(s.get("stalled", 0) for name, s in stats
+                            if supervisor.handles[name].role == "exec"),
                 database=_worst_database(
                     [s["database"] for name, s in stats
                      if supervisor.handles[name].role == "exec" and s.get("database")]

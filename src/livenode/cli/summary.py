@@ -73,6 +73,7 @@ class StatusMeter:
             open_positions=stats.open_positions(),
             pnl=stats.pnl_totals(),
             database=stats.database_status(),
+            stalled=stats.stalled_orders,
         )
 
 
@@ -85,6 +86,7 @@ def status_line(
     open_positions: dict[str, Decimal],
     pnl: dict[str, Decimal],
     database: dict[str, Any] | None = None,
+    stalled: int = 0,
 ) -> str:
     """``status t=12s ticks/s=402 orders=37 fills=12 open=BTCUSDT.SIM:+0.02 pnl=+1.23 USDT``,
     then ``db=ok`` or ``db=DOWN(HALTED) pending=N lag=Ns`` with a cache database."""
@@ -96,6 +98,10 @@ def status_line(
     )
     if database is not None:
         line += " " + database_fragment(database)
+    if stalled:
+        # Orders a venue has not answered for longer than inflight_timeout: never
+        # hidden behind a healthy-looking line.
+        line += f" stalled={stalled}"
     return line
 
 

@@ -105,6 +105,17 @@ class ExecEngineConfig(ConfigStruct, frozen=True, kw_only=True):
     # Ignore position reports during reconciliation (venues that net positions
     # across strategies report positions the node cannot attribute).
     filter_position_reports: bool = False
+    # An order SUBMITTED or PENDING_UPDATE/PENDING_CANCEL for longer than this
+    # (seconds) is stalled: asked about at its venue and brought to the venue's
+    # state; until then the status line shows it (stalled=N). 0 turns it off.
+    inflight_timeout: float = 5.0
+    # How often (seconds) the engine looks for stalled orders.
+    inflight_check_interval: float = 1.0
+
+    def __post_init__(self) -> None:
+        for name in ("inflight_timeout", "inflight_check_interval"):
+            if getattr(self, name) < 0:
+                raise _field_error(name, ValueError(f"must be >= 0, got {getattr(self, name)}"))
 
 
 class PortfolioConfig(ConfigStruct, frozen=True, kw_only=True):

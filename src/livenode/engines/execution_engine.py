@@ -94,6 +94,9 @@ class ExecutionEngine(Component):
     `client_errors`, `routing_errors` (see `counters()`).
     """
 
+    #: Seconds to wait for the venue's answer about an order sent again (then submit).
+    RESEND_LOOKUP_TIMEOUT = 10.0
+
     def __init__(
         self,
         msgbus: MessageBus,
@@ -117,6 +120,14 @@ class ExecutionEngine(Component):
         self.invalid_transition_count = 0
         self.unknown_order_events = 0
         self.resends_ignored = 0
+        self.resends_adopted = 0
+        # Lookups at the venue of orders sent again that this worker does not know.
+        self._resend_lookups: set[asyncio.Task[None]] = set()
+        # Stalled orders (in flight longer than `inflight_timeout`) being asked about.
+        self._stall_queries: set[ClientOrderId] = set()
+        self.stalled = 0
+        self.stall_queries = 0
+        self.stalls_resolved = 0
         self.client_errors = 0
         self.routing_errors = 0
         self.database_denials = 0
@@ -249,6 +260,7 @@ class ExecutionEngine(Component):
             self.resends_ignored += 1
             _log.info("ExecutionEngine: %s sent again after a restart; already here", coid)
             return
+        unknown_resend = command.resend and order is None
         if order is None:
             order = Order(init)
             self._cache.add_order(order)
@@ -270,6 +282,49 @@ class ExecutionEngine(Component):
             self._deny(init, f"{NO_EXEC_CLIENT}: no execution client for venue {venue}")
             return
         self._awaiting_first_event.add(coid)
+        if unknown_resend:
+            # Sent again after this worker restarted, and not in what it loaded: the
+            # first send may have reached the venue before the kill lost its record.
+            # Ask the venue first; submitting again would be a second order.
+            task = asyncio.get_running_loop().create_task(
+                self._adopt_or_submit(command, order, client))
+            self._resend_lookups.add(task)
+            task.add_done_callback(self._resend_lookups.discard)
+            return
+        self._hand_to_client(command, order, client)
+
+    async def _adopt_or_submit(self, command: SubmitOrder, order: Order,
+                               client: ExecutionClient) -> None:
+        coid = order.client_order_id
+        try:
+            reports = await asyncio.wait_for(
+                client.generate_order_status_reports_for([coid]), self.RESEND_LOOKUP_TIMEOUT)
+            fills = await asyncio.wait_for(
+                client.generate_fill_reports(), self.RESEND_LOOKUP_TIMEOUT) if reports else []
+        except Exception as exc:
+            # Cannot tell: submit. A venue that has it refuses the duplicate id, so
+            # the worst case is a rejection to reconcile, never a second order.
+            _log.error("ExecutionEngine: %s sent again; could not ask %s whether it has "
+                       "it (%r); submitting", coid, client.name, exc)
+            reports, fills = [], []
+        if order.is_closed:
+            return
+        if not reports:
+            self._hand_to_client(command, order, client)
+            return
+        report = reports[0]
+        self.resends_adopted += 1
+        _log.warning("ExecutionEngine: %s sent again after a restart: %s already has it "
+                     "(%s); adopted, not sent twice", coid, client.name,
+                     report.order_status.value)
+        own = [f for f in fills
+               if f.client_order_id == coid or f.venue_order_id == report.venue_order_id]
+        self._reconciler.align(order, report, own)
+
+    def _hand_to_client(self, command: SubmitOrder, order: Order,
+                        client: ExecutionClient) -> None:
+        init = command.order
+        coid = init.client_order_id
         try:
             client.submit_order(command)
         except Exception as exc:
@@ -484,8 +539,90 @@ class ExecutionEngine(Component):
             "external_orders": self._reconciler.external_orders,
             "external_fills": self._reconciler.external_fills,
             "resends_ignored": self.resends_ignored,
+            "resends_adopted": self.resends_adopted,
             "inflight": len(self.inflight_orders()),
+            "stalled": self.stalled,
+            "stall_queries": self.stall_queries,
+            "stalls_resolved": self.stalls_resolved,
         }
+
+    # -- stalled orders -----------------------------------------------------------------------
+
+    _STALL_TIMER = "ExecEngine.inflight_check"
+
+    def _on_start(self) -> None:
+        config = self._config
+        if config.inflight_timeout > 0 and config.inflight_check_interval > 0:
+            self._clock.set_timer(self._STALL_TIMER,
+                                  int(config.inflight_check_interval * 1e9), self._check_stalled)
+
+    def _on_stop(self) -> None:
+        self._clock.cancel_timer(self._STALL_TIMER)
+
+    def stalled_orders(self) -> list[Order]:
+        """Orders in flight (sent, or pending update/cancel) for longer than
+        `inflight_timeout` without an answer from their venue."""
+        limit = int(self._config.inflight_timeout * 1e9)
+        now = self._clock.timestamp_ns()
+        return [o for o in self.inflight_orders() if now - o.ts_last > limit]
+
+    def _check_stalled(self, _event: Any = None) -> None:
+        """Timer: ask each venue about its stalled orders (one query at a time per order)."""
+        stalled = self.stalled_orders()
+        self.stalled = len(stalled)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a clock driven by hand, outside a loop: count only
+            return
+        by_venue: dict[Venue, list[Order]] = {}
+        for order in stalled:
+            if order.client_order_id not in self._stall_queries:
+                by_venue.setdefault(order.instrument_id.venue, []).append(order)
+        for venue, orders in by_venue.items():
+            client = self._clients.get(venue)
+            if client is None:
+                continue
+            self._stall_queries.update(o.client_order_id for o in orders)
+            task = loop.create_task(self._resolve_stalled(client, orders))
+            self._resend_lookups.add(task)
+            task.add_done_callback(self._resend_lookups.discard)
+
+    async def _resolve_stalled(self, client: ExecutionClient, orders: list[Order]) -> None:
+        ids = [o.client_order_id for o in orders]
+        self.stall_queries += 1
+        _log.warning("ExecutionEngine: %d order(s) without an answer from %s for over %gs "
+                     "(%s); asking the venue", len(ids), client.name,
+                     self._config.inflight_timeout, ", ".join(str(i) for i in ids[:5]))
+        try:
+            reports = await asyncio.wait_for(client.generate_order_status_reports_for(ids),
+                                             self.RESEND_LOOKUP_TIMEOUT)
+            fills = await asyncio.wait_for(client.generate_fill_reports(),
+                                           self.RESEND_LOOKUP_TIMEOUT) if reports else []
+        except NotImplementedError:
+            _log.error("ExecutionEngine: %s cannot report single orders; %d order(s) stay "
+                       "stalled", client.name, len(ids))
+            return
+        except Exception as exc:
+            _log.error("ExecutionEngine: asking %s about stalled orders failed: %r",
+                       client.name, exc)
+            return
+        finally:
+            self._stall_queries.difference_update(ids)
+        by_id = {r.client_order_id: r for r in reports}
+        for order in orders:
+            report = by_id.get(order.client_order_id)
+            if report is None:
+                continue  # not at the venue (yet): asked again next time, still shown
+            own = [f for f in fills if f.client_order_id == order.client_order_id
+                   or f.venue_order_id == report.venue_order_id]
+            before = order.status
+            self._reconciler.align(order, report, own)
+            if order.status is not before:
+                self.stalls_resolved += 1
+                _log.warning("ExecutionEngine: stalled %s is %s at %s: now %s",
+                             order.client_order_id, report.order_status.value,
+                             client.name, order.status.value)
+        self.stalled = len(self.stalled_orders())
 
     def _on_dispose(self) -> None:
         if self._database is not None:

@@ -304,6 +304,10 @@ class Reconciler:
         )
         return order
 
+    def align(self, order: Order, report: OrderStatusReport, fills: list[FillReport]) -> None:
+        """Bring one order to the state the venue reports, with its fills (each once)."""
+        self._align(order, report, fills)
+
     def _align(self, order: Order, report: OrderStatusReport, fills: list[FillReport]) -> None:
         account_id = report.account_id
         status = report.order_status

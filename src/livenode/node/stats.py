@@ -295,7 +295,14 @@ class NodeStats:
             "open_positions": {k: str(v) for k, v in self.open_positions().items()},
             "pnl": {k: str(v) for k, v in self.pnl_totals().items()},
             "database": self.database_status(),
+            "stalled": self.stalled_orders,
         }
+
+    @property
+    def stalled_orders(self) -> int:
+        """Orders in flight past the execution engine's `inflight_timeout` (0 without one)."""
+        engine = self._kernel.exec_engine
+        return engine.stalled if engine is not None else 0
 
     def database_status(self) -> dict[str, Any] | None:
         """The cache database writer's state (None without a database), with the

@@ -782,6 +782,10 @@ class Supervisor:
             state=self.state,
             workers=workers,
             halted_venues=dict(self._venues_down),
+            stalled_orders={name: s["stalled"] for name, s in self.stats.items()
+                            if s.get("stalled")},
+            databases={name: s["database"] for name, s in self.stats.items()
+                       if s.get("database")},
         )
 
     def workers_summary(self) -> list[dict[str, Any]]:

@@ -324,19 +324,24 @@ class Worker:
         if is_trader and go.resync_role == "data" and go.resync_venues:
             self._resubscribe(node, go.resync_venues)
         if is_trader and go.resync_role in ("risk", "exec"):
-            self._resend_unanswered(node, go.resync_worker)
+            self._resend_unanswered(node, go.resync_worker, go.resync_role)
         if node.kernel.exec_engine is not None and go.resync_role in ("trader", "risk"):
             strategies = set(go.resync_venues) if go.resync_role == "trader" else None
             self._replay_execution_state(node, strategies)
 
-    def _resend_unanswered(self, node: TradingNode, restarted: str) -> None:
+    def _resend_unanswered(self, node: TradingNode, restarted: str, role: str) -> None:
         """Submit again (``resend``) every order of ours still INITIALIZED: its submit
-        may have died with the restarted worker. Risk and exec apply it once."""
+        may have died with the restarted worker. After an exec restart, every order
+        not closed too: the killed exec worker may have sent it to the venue without
+        its record reaching the database; the new one asks the venue before it sends
+        an order it does not know. Risk and exec apply each once."""
         kernel = node.kernel
         now = time.time_ns()
         count = 0
         for order in kernel.cache.orders():
-            if order.status is not OrderStatus.INITIALIZED:
+            if order.status is not OrderStatus.INITIALIZED and (
+                role != "exec" or order.is_closed
+            ):
                 continue
             init = order.init_event
             command = SubmitOrder(

@@ -96,3 +96,14 @@ def test_msgspec_options_are_inherited_by_every_struct() -> None:
         assert issubclass(cls, msgspec.Struct)
         with pytest.raises(TypeError):  # kw_only on every class: no positional arguments
             cls("x")
+
+
+def test_a_negative_inflight_timeout_is_refused_naming_the_field() -> None:
+    from livenode.config.loader import load_config_str
+
+    config = load_config_str("[exec_engine]\ninflight_timeout = 2.5\n", resolve=False)
+    assert config.exec_engine.inflight_timeout == 2.5
+    with pytest.raises(ConfigError) as err:
+        load_config_str("[exec_engine]\ninflight_timeout = -1\n", resolve=False)
+    assert err.value.path == "exec_engine.inflight_timeout", err.value
+    assert ">= 0" in err.value.message

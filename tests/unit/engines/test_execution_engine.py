@@ -364,9 +364,19 @@ def test_a_fill_of_an_unknown_order_is_adopted_as_external(h: Harness) -> None:
     assert counters["external_fills"] == 1 and counters["unknown_order_events"] == 0
 
 
-def test_a_resent_submit_is_applied_once(h: Harness) -> None:
+async def _until(check: Any, what: str, turns: int = 1000) -> None:
+    """Let the loop run until `check()` holds (the engine's venue lookup is a task)."""
+    for _ in range(turns):
+        if check():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"not reached: {what}")
+
+
+async def test_a_resent_submit_is_applied_once(h: Harness) -> None:
     # The trader sends a submit again after a restart (SubmitOrder.resend): an order
-    # exec already has goes to the venue once; one it never got goes out now.
+    # exec already has goes to the venue once; one it never got goes out now, once
+    # the venue said it does not have it.
     import msgspec
 
     known = h.open_order(coid="R-1")
@@ -379,4 +389,64 @@ def test_a_resent_submit_is_applied_once(h: Harness) -> None:
     assert h.engine.counters()["resends_ignored"] == 2
     lost = msgspec.structs.replace(submit(order_init(coid="R-3")), resend=True)
     h.send(lost)
-    assert h.client.commands == [*before, lost]
+    await _until(lambda: h.client.commands == [*before, lost], "the lost order submitted")
+    assert h.client.asked_for == [lost.order.client_order_id]
+
+
+async def test_a_resent_submit_the_venue_already_has_is_adopted_not_sent_twice(
+    h: Harness,
+) -> None:
+    # This exec worker was killed after sending the order and before its database
+    # write: it does not know the order, the venue filled it. The trader sends it
+    # again; exec asks the venue, takes the order's state and fill from it, and
+    # never sends it a second time.
+    import msgspec
+
+    from livenode.model.identifiers import ClientOrderId, TradeId, VenueOrderId
+
+    from .test_reconciliation import fill_report, status_report
+
+    init = order_init(coid="R-KILLED")
+    h.client.closed_reports = [
+        status_report("V-K", OrderStatus.FILLED, qty=str(init.quantity),
+                      filled_qty=str(init.quantity), coid="R-KILLED")]
+    h.client.fill_reports = [
+        fill_report("V-K", "T-K", str(init.quantity), "100.00", coid="R-KILLED")]
+    events = h.env.record(topics.order_events(init.strategy_id))
+    h.send(msgspec.structs.replace(submit(init), resend=True))
+    order = h.env.cache.order(ClientOrderId("R-KILLED"))
+    await _until(lambda: order.status is OrderStatus.FILLED, "the order filled from the venue")
+    assert h.client.commands == []  # nothing sent to the venue
+    assert order.trade_ids == {TradeId("T-K")} and order.venue_order_id == VenueOrderId("V-K")
+    assert h.engine.counters()["resends_adopted"] == 1
+    assert [type(e).__name__ for e in events][-1] == "OrderFilled"
+
+
+async def test_an_order_the_venue_never_answers_is_stalled_asked_about_and_resolved(
+    h: Harness,
+) -> None:
+    # The acceptance was lost (a venue restart, a dropped message): after
+    # inflight_timeout the engine counts the order stalled, asks the venue, and takes
+    # the venue's state; one the venue does not know stays stalled and counted.
+    from livenode.model.identifiers import ClientOrderId, VenueOrderId
+
+    from .test_reconciliation import status_report
+
+    lost_ack = order_init(coid="S-1")
+    unknown = order_init(coid="S-2")
+    for init in (lost_ack, unknown):
+        h.send(submit(init))
+        h.event(submitted(init))
+    h.client.closed_reports = [
+        status_report("V-S1", OrderStatus.ACCEPTED, qty=str(lost_ack.quantity), coid="S-1")]
+    h.env.clock.advance_time(4_000_000_000)  # within inflight_timeout (5 s): not asked
+    await _until(lambda: True, "a loop turn")
+    assert h.client.asked_for == [] and h.engine.counters()["stalled"] == 0
+    h.env.clock.advance_time(2_000_000_000)
+    await _until(lambda: h.engine.counters()["stalls_resolved"] == 1, "the stall resolved")
+    order = h.env.cache.order(ClientOrderId("S-1"))
+    assert order.status is OrderStatus.ACCEPTED and order.venue_order_id == VenueOrderId("V-S1")
+    assert set(h.client.asked_for) == {ClientOrderId("S-1"), ClientOrderId("S-2")}
+    counters = h.engine.counters()
+    assert counters["stalled"] == 1 and counters["stall_queries"] == 1
+    assert h.env.cache.order(ClientOrderId("S-2")).status is OrderStatus.SUBMITTED

@@ -41,6 +41,10 @@ def test_status_line_has_the_promised_fields() -> None:
     assert line == "status t=4s ticks/s=402 orders=7 fills=3 open=BTCUSDT.SIM:-0.02 pnl=+1.00 USDT"
     flat = status_line(seconds=0, ticks_per_second=0, orders=0, fills=0, open_positions={}, pnl={})
     assert "open=flat" in flat and "pnl=0" in flat
+    assert "stalled" not in flat
+    stalled = status_line(seconds=0, ticks_per_second=0, orders=2, fills=0,
+                          open_positions={}, pnl={}, stalled=2)
+    assert stalled.endswith(" stalled=2")
 
 
 def test_summary_table_states_every_fact() -> None:
