@@ -220,6 +220,9 @@ class StatusReply(ControlMessage, frozen=True):
     # Per worker with a cache database: its writer's state (healthy, pending,
     # lag_seconds, fault, trading), as the worker last reported it.
     databases: dict[str, dict[str, Any]] = {}
+    # Instruments whose new orders an exec worker denies because the venue reports
+    # another position: instrument -> reason.
+    halted_instruments: dict[str, str] = {}
 
 
 class StopRequest(ControlMessage, frozen=True):

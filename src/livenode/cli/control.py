@@ -244,6 +244,7 @@ def status_to_builtins(reply: StatusReply) -> dict[str, Any]:
         "halted_venues": dict(reply.halted_venues),
         "stalled_orders": dict(reply.stalled_orders),
         "databases": dict(reply.databases),
+        "halted_instruments": dict(reply.halted_instruments),
     }
 
 
@@ -264,6 +265,8 @@ def format_status(reply: StatusReply) -> str:
         )
     for venue, reason in sorted(reply.halted_venues.items()):
         lines.append(f"venue {venue} HALTED: {reason}")
+    for instrument, reason in sorted(reply.halted_instruments.items()):
+        lines.append(f"instrument {instrument} HALTED: {reason}")
     for worker, count in sorted(reply.stalled_orders.items()):
         lines.append(f"{worker}: {count} order(s) stalled (no answer from the venue)")
     for worker, database in sorted(reply.databases.items()):

@@ -122,6 +122,9 @@ async def _status_loop(supervisor: Supervisor, interval: float, say: Any) -> Non
                 pnl=pnl,
                 stalled=sum(s.get("stalled", 0) for name, s in stats
                             if supervisor.handles[name].role == "exec"),
+                halted=sorted({i for name, s in stats
+                               if supervisor.handles[name].role == "exec"
+                               for i in s.get("halted_instruments", {})}),
                 database=_worst_database(
                     [s["database"] for name, s in stats
                      if supervisor.handles[name].role == "exec" and s.get("database")]

@@ -74,6 +74,7 @@ class StatusMeter:
             pnl=stats.pnl_totals(),
             database=stats.database_status(),
             stalled=stats.stalled_orders,
+            halted=sorted(stats.halted_instruments),
         )
 
 
@@ -87,6 +88,7 @@ def status_line(
     pnl: dict[str, Decimal],
     database: dict[str, Any] | None = None,
     stalled: int = 0,
+    halted: list[str] | None = None,
 ) -> str:
     """``status t=12s ticks/s=402 orders=37 fills=12 open=BTCUSDT.SIM:+0.02 pnl=+1.23 USDT``,
     then ``db=ok`` or ``db=DOWN(HALTED) pending=N lag=Ns`` with a cache database."""
@@ -102,6 +104,8 @@ def status_line(
         # Orders a venue has not answered for longer than inflight_timeout: never
         # hidden behind a healthy-looking line.
         line += f" stalled={stalled}"
+    if halted:
+        line += f" halted={','.join(halted)}"
     return line
 
 

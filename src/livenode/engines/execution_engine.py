@@ -69,6 +69,7 @@ _log = logging.getLogger("livenode.engines.exec")
 NO_EXEC_CLIENT = "NO_EXEC_CLIENT"
 CLIENT_ERROR = "CLIENT_ERROR"
 DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
+POSITION_MISMATCH = "POSITION_MISMATCH"
 
 # Every order event a client (or the risk engine) reports; an order's
 # OrderInitialized never comes from outside, it is the order.
@@ -125,7 +126,10 @@ class ExecutionEngine(Component):
         self._resend_lookups: set[asyncio.Task[None]] = set()
         # Stalled orders (in flight longer than `inflight_timeout`) being asked about.
         self._stall_queries: set[ClientOrderId] = set()
+        # Venues whose positions are being asked about (see `_recheck_positions`).
+        self._position_checks: set[Venue] = set()
         self.stalled = 0
+        self.mismatch_denials = 0
         self.stall_queries = 0
         self.stalls_resolved = 0
         self.client_errors = 0
@@ -275,6 +279,12 @@ class ExecutionEngine(Component):
                     self.database_denials += 1
                     self._deny(init, reason)
                     return
+        mismatch = self._reconciler.mismatched.get(init.instrument_id)
+        if mismatch is not None:
+            self.mismatch_denials += 1
+            self._deny(init, f"{POSITION_MISMATCH}: trading {init.instrument_id} is halted: "
+                             f"{mismatch}")
+            return
         venue = init.instrument_id.venue
         client = self._clients.get(venue)
         if client is None:
@@ -542,6 +552,8 @@ class ExecutionEngine(Component):
             "resends_adopted": self.resends_adopted,
             "inflight": len(self.inflight_orders()),
             "stalled": self.stalled,
+            "halted_instruments": len(self._reconciler.mismatched),
+            "mismatch_denials": self.mismatch_denials,
             "stall_queries": self.stall_queries,
             "stalls_resolved": self.stalls_resolved,
         }
@@ -574,6 +586,14 @@ class ExecutionEngine(Component):
             loop = asyncio.get_running_loop()
         except RuntimeError:  # a clock driven by hand, outside a loop: count only
             return
+        halted_venues = {iid.venue for iid in self._reconciler.mismatched}
+        for venue in halted_venues - self._position_checks:
+            client = self._clients.get(venue)
+            if client is not None:
+                self._position_checks.add(venue)
+                check = loop.create_task(self._recheck_positions(client))
+                self._resend_lookups.add(check)
+                check.add_done_callback(self._resend_lookups.discard)
         by_venue: dict[Venue, list[Order]] = {}
         for order in stalled:
             if order.client_order_id not in self._stall_queries:
@@ -586,6 +606,26 @@ class ExecutionEngine(Component):
             task = loop.create_task(self._resolve_stalled(client, orders))
             self._resend_lookups.add(task)
             task.add_done_callback(self._resend_lookups.discard)
+
+    async def _recheck_positions(self, client: ExecutionClient) -> None:
+        """Ask the venue again about instruments halted for a position mismatch: a
+        late fill may have closed the gap; then their orders resume."""
+        try:
+            reports = await asyncio.wait_for(client.generate_position_status_reports(),
+                                             self.RESEND_LOOKUP_TIMEOUT)
+        except Exception as exc:
+            _log.error("ExecutionEngine: asking %s for its positions failed: %r",
+                       client.name, exc)
+            return
+        finally:
+            self._position_checks.discard(client.venue)
+        for report in reports:
+            if report.instrument_id in self._reconciler.mismatched:
+                self._reconciler.recheck_position(report)
+
+    def halted_instruments(self) -> dict[str, str]:
+        """Instruments whose orders are denied for a position mismatch, with the reason."""
+        return {str(iid): reason for iid, reason in self._reconciler.mismatched.items()}
 
     async def _resolve_stalled(self, client: ExecutionClient, orders: list[Order]) -> None:
         ids = [o.client_order_id for o in orders]

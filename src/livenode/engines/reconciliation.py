@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from livenode.core.clock import Clock
     from livenode.engines.clients import ExecutionClient
     from livenode.engines.execution_engine import ExecutionEngine
-    from livenode.model.identifiers import AccountId, Venue, VenueOrderId
+    from livenode.model.identifiers import AccountId, InstrumentId, Venue, VenueOrderId
 
 __all__ = ["EXTERNAL_STRATEGY_ID", "NOT_AT_VENUE", "Reconciler"]
 
@@ -90,6 +90,9 @@ class Reconciler:
         self.inferred_fills = 0
         self.closed_missing = 0
         self.position_mismatches = 0
+        # Instruments whose position the venue reports differently from the cache,
+        # with the amounts: trading them is halted (fail-closed) until they agree.
+        self.mismatched: dict[InstrumentId, str] = {}
 
     # -- entry points -----------------------------------------------------------------------
 
@@ -426,6 +429,10 @@ class Reconciler:
 
     # -- positions --------------------------------------------------------------------------
 
+    def recheck_position(self, report: PositionStatusReport) -> None:
+        """Compare one venue position report with the cache (see `mismatched`)."""
+        self._check_position(report)
+
     def _check_position(self, report: PositionStatusReport) -> None:
         # Positions follow from fills, so a mismatch is reported, not patched:
         # the operator decides (the venue may net several strategies).
@@ -436,12 +443,17 @@ class Reconciler:
         venue_qty = report.quantity.as_decimal()
         if report.position_side.value == "SHORT":
             venue_qty = -venue_qty
+        iid = report.instrument_id
         if venue_qty != cached:
-            self.position_mismatches += 1
-            _log.error(
-                "reconciliation: %s position at the venue %s, in the cache %s",
-                report.instrument_id, venue_qty, cached,
-            )
+            reason = f"position at the venue {venue_qty}, in the cache {cached}"
+            if self.mismatched.get(iid) != reason:
+                self.position_mismatches += 1
+                _log.error("reconciliation: %s %s; new orders for it are denied until "
+                           "they agree", iid, reason)
+            self.mismatched[iid] = reason
+        elif self.mismatched.pop(iid, None) is not None:
+            _log.warning("reconciliation: %s position agrees with the venue again (%s); "
+                         "orders for it resume", iid, venue_qty)
 
 
 def _missing_fill_price(order: Order, report: OrderStatusReport) -> Decimal | None:

@@ -296,6 +296,7 @@ class NodeStats:
             "pnl": {k: str(v) for k, v in self.pnl_totals().items()},
             "database": self.database_status(),
             "stalled": self.stalled_orders,
+            "halted_instruments": self.halted_instruments,
         }
 
     @property
@@ -303,6 +304,12 @@ class NodeStats:
         """Orders in flight past the execution engine's `inflight_timeout` (0 without one)."""
         engine = self._kernel.exec_engine
         return engine.stalled if engine is not None else 0
+
+    @property
+    def halted_instruments(self) -> dict[str, str]:
+        """Instruments whose new orders are denied for a position mismatch, with why."""
+        engine = self._kernel.exec_engine
+        return engine.halted_instruments() if engine is not None else {}
 
     def database_status(self) -> dict[str, Any] | None:
         """The cache database writer's state (None without a database), with the

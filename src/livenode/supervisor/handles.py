@@ -25,6 +25,10 @@ from livenode.config.workers import WorkerConfig
 # A worker exits with this code when it could not start (bad import, client that
 # cannot connect): the supervisor stops the node instead of restarting it.
 EXIT_BOOT_FAILED = 3
+# A worker that stopped by itself because the supervisor stopped answering exits
+# with this code: if the supervisor is in fact alive, the exit is unexpected and its
+# on_exit policy applies (the worker's StopAck does not make it a requested stop).
+EXIT_LIFELINE_LOST = 4
 
 
 class WorkerState(enum.Enum):

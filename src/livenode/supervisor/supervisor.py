@@ -61,6 +61,7 @@ from livenode.supervisor.bus_security import absolute_keys_dir, bus_keys, warn_i
 from livenode.supervisor.cores import WorkerCores, allowed_cores, pin, plan_cores
 from livenode.supervisor.handles import (
     EXIT_BOOT_FAILED,
+    EXIT_LIFELINE_LOST,
     WorkerHandle,
     WorkerState,
     now,
@@ -537,7 +538,11 @@ class Supervisor:
             if not handle.reap():
                 continue
             self._exited.set()
-            expected = self._stopping or handle.stop_acked
+            # A worker that stopped by itself (not asked: no stop in progress) for a
+            # lost lifeline exits EXIT_LIFELINE_LOST: unexpected, its policy applies.
+            self_stopped = handle.process is not None and (
+                handle.process.returncode == EXIT_LIFELINE_LOST)
+            expected = self._stopping or (handle.stop_acked and not self_stopped)
             level = logging.INFO if expected and not handle.killed else logging.WARNING
             _log.log(level, "worker %s (%s) pid %d: %s", handle.name, handle.role,
                      handle.pid, handle.exit_status)
@@ -786,6 +791,8 @@ class Supervisor:
                             if s.get("stalled")},
             databases={name: s["database"] for name, s in self.stats.items()
                        if s.get("database")},
+            halted_instruments={iid: reason for s in self.stats.values()
+                                for iid, reason in s.get("halted_instruments", {}).items()},
         )
 
     def workers_summary(self) -> list[dict[str, Any]]:

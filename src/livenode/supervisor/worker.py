@@ -63,7 +63,7 @@ from livenode.model.identifiers import Venue
 from livenode.node.node import TradingNode
 from livenode.supervisor.bus_security import bus_keys
 from livenode.supervisor.cores import actual_cores
-from livenode.supervisor.handles import EXIT_BOOT_FAILED
+from livenode.supervisor.handles import EXIT_BOOT_FAILED, EXIT_LIFELINE_LOST
 from livenode.supervisor.lifeline import set_parent_death_signal
 from livenode.supervisor.topology import bus_subscribers, exact
 
@@ -85,6 +85,7 @@ class Worker:
         self.node: TradingNode | None = None
         self._go = asyncio.Event()
         self._last_ack = time.monotonic()
+        self._lifeline_lost = False
         self._spec: WorkerSpec | None = None
         self._publisher: ZmqPublisher | None = None
         self._subscriber: ZmqSubscriber | None = None
@@ -141,6 +142,8 @@ class Worker:
                     summary_json=json.dumps(summary, default=str).encode(),
                 )
             )
+            if self._lifeline_lost:
+                return EXIT_LIFELINE_LOST
             return 0 if clean else 1
         finally:
             for task in tasks:
@@ -566,13 +569,23 @@ class Worker:
 
     async def _heartbeats(self, control: ControlSocket, spec: WorkerSpec) -> None:
         self._control = control
+        suspected_at: float | None = None  # _last_ack when silence was first seen
         while True:
             await asyncio.sleep(spec.heartbeat_interval)
             if os.getppid() != self.parent_pid:
+                self._lifeline_lost = True
                 self._stop("supervisor gone (parent pid changed)")
                 return
             silent = time.monotonic() - self._last_ack
-            if silent > spec.heartbeat_timeout:
+            if silent <= spec.heartbeat_timeout:
+                suspected_at = None
+            elif suspected_at != self._last_ack:
+                # Seen once: our own loop may have been starved (a busy or shared
+                # core) with the supervisor's answers unread in the socket. Ask once
+                # more and give the control loop a turn before believing it.
+                suspected_at = self._last_ack
+            else:
+                self._lifeline_lost = True
                 self._stop(f"supervisor silent for {silent:.1f}s")
                 return
             try:

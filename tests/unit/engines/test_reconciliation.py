@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import msgspec
+
 from livenode.bus import topics
 from livenode.config import ExecEngineConfig
 from livenode.core.uuid import new_id
@@ -221,3 +223,42 @@ async def test_fill_of_an_order_without_venue_id_is_found_by_client_order_id() -
     h.client.fill_reports = [fill_report("V-X", "T-X", "2.000", "100.00", coid="C-NOVID")]
     assert await h.engine.reconcile(1.0)
     assert sub.trade_ids == {TradeId("T-X")} and sub.status is OrderStatus.FILLED
+
+
+async def test_a_position_mismatch_halts_the_instrument_until_the_venue_agrees() -> None:
+    """Fail-closed: the venue says long 1, the cache says flat. New orders for the
+    instrument are denied with the amounts; cancels still go out; when the venue's
+    position agrees again (asked on the engine's check timer), orders resume."""
+    from livenode.model.commands import SubmitOrder
+
+    from .helpers import submit
+
+    h = Harness(inflight_check_interval=1.0)
+    h.engine.start()
+    long_one = PositionStatusReport(
+        account_id=ACCOUNT, instrument_id=IID, position_side=PositionSide.LONG,
+        quantity=Quantity.from_str("1.000"), report_id=new_id(), ts_last=T0, ts_init=T0,
+    )
+    h.client.position_reports = [long_one]
+    denials = h.env.record(topics.order_events(STRAT))
+    assert await h.engine.reconcile(1.0)
+    assert h.engine.halted_instruments() == {
+        str(IID): "position at the venue 1.000, in the cache 0"}
+    h.env.msgbus.publish(topics.exec_commands(IID.venue), submit(order_init(coid="C-HALT")))
+    assert not any(type(c) is SubmitOrder for c in h.client.commands)
+    (denied,) = denials
+    assert denied.reason.startswith("POSITION_MISMATCH: trading BTCUSDT.SIM is halted: "
+                                    "position at the venue 1.000, in the cache 0"), denied
+    # The venue's position is flat again (say, the fill that explains it was undone).
+    h.client.position_reports = [msgspec.structs.replace(
+        long_one, position_side=PositionSide.FLAT, quantity=Quantity.from_str("0.000"))]
+    h.env.clock.advance_time(1_000_000_000)
+    for _ in range(100):
+        if not h.engine.halted_instruments():
+            break
+        await asyncio.sleep(0)
+    assert h.engine.halted_instruments() == {}
+    h.env.msgbus.publish(topics.exec_commands(IID.venue), submit(order_init(coid="C-GO")))
+    assert [c.order.client_order_id for c in h.client.commands
+            if type(c) is SubmitOrder] == [ClientOrderId("C-GO")]
+    assert h.engine.counters()["mismatch_denials"] == 1
