@@ -303,6 +303,10 @@ class TradingNodeConfig(ConfigStruct, frozen=True, kw_only=True):
     # stored state to it before it starts. No effect without a database.
     save_state: bool = True
     load_state: bool = True
+    # Also save every running strategy's state this often (seconds) while it runs,
+    # so a killed process resumes from at most this far back; 0: at stop only.
+    # A state equal to the one stored last is not written again.
+    save_state_interval: Annotated[float, msgspec.Meta(ge=0)] = 0.0
     # Where the node keeps its files (the SQLite cache database), relative to
     # the working directory unless absolute; created when first needed.
     data_dir: str = "data"

@@ -248,7 +248,8 @@ class Kernel:
         self.strategy_store = DatabaseStrategyStore(
             database, ours, load=config.load_state, save=config.save_state
         )
-        self.trader.use_state_store(self.strategy_store)
+        self.trader.use_state_store(
+            self.strategy_store, config.save_state_interval if config.save_state else 0.0)
         if config.load_state:
             _log.info("cache database %s: stored state for %d of %d strateg(y/ies)",
                       database.backend.describe(), len(ours), len(self.strategies))

@@ -55,6 +55,8 @@ class DatabaseStrategyStore:
         """Queue `state` as the stored state of `strategy_id` (a no-op with saving off)."""
         if not self.save_enabled:
             return
+        if self._stored.get(strategy_id) == state:
+            return  # unchanged since the last save (a periodic save of an idle strategy)
         self._stored[strategy_id] = dict(state)
         self.database.put_strategy_state(strategy_id, state)
         self.saved += 1

@@ -111,6 +111,11 @@ class StrategyState:
         # goes to FAULTED and on_start is not called.
         self._call("on_load", self.on_load, dict(state))
 
+    def save_state(self) -> None:
+        """Store what `on_save` returns now (the trader calls it on its save timer;
+        the strategy's stop calls it too). Never raises."""
+        self._save_state()
+
     def _save_state(self) -> None:
         """Store what `on_save` returns; a failure is logged and counted, never raised."""
         store = self._state_store

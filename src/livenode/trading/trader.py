@@ -32,6 +32,8 @@ __all__ = ["Trader"]
 
 _log = logging.getLogger("livenode.trading.trader")
 _S = ComponentState
+# The trader's clock timer for periodic strategy state saves.
+_SAVE_TIMER = "Trader.save_state"
 # Extra seconds on top of the slowest strategy's manage_stop_timeout for the whole stop.
 _STOP_GRACE = 2.0
 
@@ -73,6 +75,7 @@ class Trader(Component):
         self._on_stop_node = on_stop_node
         self._strategies: dict[StrategyId, Strategy] = {}
         self._state_store: StrategyStateStore | None = None
+        self._save_interval = 0.0
         self.faults: list[tuple[StrategyId, str]] = []
         # Safety net behind each strategy's own guard: if a strategy's bus handler
         # still raises (a bug in dispatch itself), fault that strategy, not others.
@@ -106,10 +109,15 @@ class Trader(Component):
         strategy.use_state_store(self._state_store)
         self._strategies[strategy.id] = strategy
 
-    def use_state_store(self, store: StrategyStateStore | None) -> None:
+    def use_state_store(
+        self, store: StrategyStateStore | None, save_interval: float = 0.0
+    ) -> None:
         """Give every strategy (those added later too) `store` for `on_load` /
-        `on_save`; None: strategies keep no state. Set before the trader starts."""
+        `on_save`; None: strategies keep no state. With `save_interval` (seconds)
+        > 0, running strategies also save every that often, not only at their
+        stop. Set before the trader starts."""
         self._state_store = store
+        self._save_interval = save_interval
         for strategy in self._strategies.values():
             strategy.use_state_store(store)
 
@@ -149,8 +157,18 @@ class Trader(Component):
                 _log.exception("starting strategy %s failed", strategy.id)
                 if not strategy.is_faulted:
                     strategy.fault()
+        if self._state_store is not None and self._save_interval > 0:
+            self._clock.set_timer(_SAVE_TIMER, int(self._save_interval * 1e9),
+                                  self._save_running)
+
+    def _save_running(self, _event: Any = None) -> None:
+        """Timer: each running strategy saves its state (a no-op when unchanged)."""
+        for strategy in self._strategies.values():
+            if strategy.state is _S.RUNNING:
+                strategy.save_state()
 
     def _on_stop(self) -> None:
+        self._clock.cancel_timer(_SAVE_TIMER)
         # The synchronous stop (e.g. at dispose): managed cancels/closes are sent
         # but not awaited. The node's ordered shutdown uses `stop_async`.
         for strategy in self._strategies.values():
@@ -178,6 +196,7 @@ class Trader(Component):
         Returns True when every strategy stopped within the bound and every managed
         stop cancelled and flattened what it had (a clean stop), else False.
         """
+        self._clock.cancel_timer(_SAVE_TIMER)
         if self.state not in (_S.RUNNING, _S.DEGRADED):
             return True
         clean = True

@@ -215,3 +215,38 @@ async def test_the_stop_waits_for_saved_states_to_be_written(
         assert database_.status().pending == 0
     finally:
         node.dispose()
+
+
+async def test_save_state_interval_saves_running_strategies_without_a_stop(
+    database: dict[str, Any],
+) -> None:
+    """With save_state_interval, the stored state follows a running strategy, so a
+    node killed without a stop resumes from at most that far back."""
+    config = _config({**database, "flush_on_start": True}, save_state_interval=0.2)
+    node = TradingNode(config, asyncio.get_running_loop())
+    node.build()
+    run = asyncio.create_task(node.run_async())
+    try:
+        assert await asyncio.wait_for(node.wait_started(), WAIT)
+        counter = _counters(node)["QuoteCounter-001"]
+        await asyncio.wait_for(counter.reached.wait(), WAIT)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + WAIT
+        while True:  # the store is written by the trader's timer, not by a stop
+            node.kernel.database.wait_written(WAIT)
+            stored = _stored(config).get("QuoteCounter-001")
+            if stored is not None and int(stored["total"]) >= 5:
+                break
+            assert loop.time() < deadline, f"no periodic save within {WAIT}s: {stored}"
+            await asyncio.sleep(0.05)
+        assert node.is_running and counter.state is ComponentState.RUNNING
+        assert stored["runs"] == b"1"
+    finally:
+        await asyncio.wait_for(node.stop_async("test"), WAIT)
+        await asyncio.wait_for(run, WAIT)
+        node.dispose()
+
+
+def test_a_negative_save_state_interval_is_refused() -> None:
+    with pytest.raises(ValueError, match="save_state_interval"):
+        _config({"type": "sqlite", "path": "x.sqlite"}, save_state_interval=-1)
