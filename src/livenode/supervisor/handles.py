@@ -53,6 +53,8 @@ class WorkerHandle:
     state: WorkerState = WorkerState.STARTING
     started_at: float = 0.0
     last_heartbeat: float = 0.0
+    # `last_heartbeat` when its silence was first noticed (see the heartbeat check).
+    silence_seen_at: float | None = None
     actual_cores: tuple[int, ...] = ()
     counters: WorkerCounters = field(default_factory=WorkerCounters)
     restarts: int = 0

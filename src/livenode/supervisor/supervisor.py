@@ -683,7 +683,13 @@ class Supervisor:
                 if handle.state not in (WorkerState.READY, WorkerState.RUNNING):
                     continue
                 silent = t - handle.last_heartbeat
-                if silent > cfg.heartbeat_timeout:
+                if silent <= cfg.heartbeat_timeout:
+                    handle.silence_seen_at = None
+                elif handle.silence_seen_at != handle.last_heartbeat:
+                    # Seen once: our own loop may have been starved with the worker's
+                    # heartbeats unread in the socket; look again next tick.
+                    handle.silence_seen_at = handle.last_heartbeat
+                else:
                     _log.error("worker %s silent for %.1fs (> %gs): killing it", handle.name,
                                silent, cfg.heartbeat_timeout)
                     handle.kill()
