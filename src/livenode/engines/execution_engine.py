@@ -47,6 +47,7 @@ from livenode.model.events import (
     OrderFilled,
     OrderInitialized,
     OrderModifyRejected,
+    PositionChanged,
     order_event,
 )
 from livenode.model.identifiers import PositionId
@@ -122,6 +123,7 @@ class ExecutionEngine(Component):
         self.unknown_order_events = 0
         self.resends_ignored = 0
         self.resends_adopted = 0
+        self.events_resent = 0
         # Lookups at the venue of orders sent again that this worker does not know.
         self._resend_lookups: set[asyncio.Task[None]] = set()
         # Stalled orders (in flight longer than `inflight_timeout`) being asked about.
@@ -263,6 +265,7 @@ class ExecutionEngine(Component):
             # The first send arrived (see SubmitOrder.resend): nothing to do twice.
             self.resends_ignored += 1
             _log.info("ExecutionEngine: %s sent again after a restart; already here", coid)
+            self._send_missed_events(order, command.known_events)
             return
         unknown_resend = command.resend and order is None
         if order is None:
@@ -343,6 +346,25 @@ class ExecutionEngine(Component):
             if order.status is OrderStatus.INITIALIZED:
                 # The order never left: deny it so the strategy is told.
                 self._deny(init, f"{CLIENT_ERROR}: {client.name}: {exc!r}")
+
+    def _send_missed_events(self, order: Order, known: int) -> None:
+        """The sender of a resend holds `known` of the order's events: publish the
+        ones after them (with the position they moved), so its view catches up."""
+        missed = order.events[known:] if known > 0 else []
+        if not missed:
+            return
+        self.events_resent += len(missed)
+        _log.info("ExecutionEngine: %s: sending %d event(s) its sender missed (%s)",
+                  order.client_order_id, len(missed),
+                  ", ".join(type(e).__name__ for e in missed))
+        topic = topics.order_events(order.strategy_id)
+        for event in missed:
+            self._msgbus.publish(topic, event)
+        position = self._cache.position(netting_position_id(order.instrument_id,
+                                                            order.strategy_id))
+        if position is not None and any(type(e) is OrderFilled for e in missed):
+            self._msgbus.publish(topics.position_events(order.strategy_id),
+                                 position.snapshot_event(PositionChanged))
 
     def _deny(self, init: Any, reason: str) -> None:
         now = self._clock.timestamp_ns()
@@ -550,6 +572,7 @@ class ExecutionEngine(Component):
             "external_fills": self._reconciler.external_fills,
             "resends_ignored": self.resends_ignored,
             "resends_adopted": self.resends_adopted,
+            "events_resent": self.events_resent,
             "inflight": len(self.inflight_orders()),
             "stalled": self.stalled,
             "halted_instruments": len(self._reconciler.mismatched),

@@ -48,6 +48,10 @@ class SubmitOrder(TradingCommand, frozen=True, kw_only=True):
     # ignores it when it knows the order. So a command is delivered at least once
     # and applied once.
     resend: bool = False
+    # With resend: how many of the order's events the trader has applied. Exec,
+    # which has the order, sends the trader the ones after those (an answer the
+    # trader missed, e.g. a cancel made while it was restarting).
+    known_events: int = 0
 
     @property
     def instrument_id(self) -> InstrumentId:

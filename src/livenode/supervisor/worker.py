@@ -350,7 +350,7 @@ class Worker:
             command = SubmitOrder(
                 trader_id=kernel.trader_id, strategy_id=init.strategy_id, command_id=new_id(),
                 ts_init=now, ts_trigger=now, order=init, position_id=order.position_id,
-                resend=True,
+                resend=True, known_events=len(order.events),
             )
             kernel.msgbus.publish(topics.RISK_COMMANDS, command)
             count += 1

@@ -450,3 +450,32 @@ async def test_an_order_the_venue_never_answers_is_stalled_asked_about_and_resol
     counters = h.engine.counters()
     assert counters["stalled"] == 1 and counters["stall_queries"] == 1
     assert h.env.cache.order(ClientOrderId("S-2")).status is OrderStatus.SUBMITTED
+
+
+def test_a_resend_of_an_order_exec_closed_sends_the_sender_what_it_missed(h: Harness) -> None:
+    # The trader missed the cancel (it was restarting); it still holds the order
+    # ACCEPTED and sends it again after an exec restart, saying it has 3 events.
+    import msgspec
+
+    from livenode.model.events import OrderCanceled
+
+    init = h.open_order(coid="R-MISSED")
+    order = h.env.cache.order(init.client_order_id)
+    cancel = OrderCanceled(
+        trader_id=init.trader_id, strategy_id=init.strategy_id,
+        instrument_id=init.instrument_id, client_order_id=init.client_order_id,
+        event_id=new_id(), ts_event=h.env.clock.timestamp_ns(),
+        ts_init=h.env.clock.timestamp_ns())
+    h.event(cancel)
+    assert order.is_closed and len(order.events) == 4
+    h.order_events.clear()
+    before = list(h.client.commands)
+    h.send(msgspec.structs.replace(submit(init), resend=True, known_events=3))
+    assert h.client.commands == before  # nothing to the venue
+    assert [e.event_id for e in h.order_events] == [cancel.event_id]
+    counters = h.engine.counters()
+    assert counters["resends_ignored"] == 1 and counters["events_resent"] == 1
+    # A sender that has every event gets nothing.
+    h.order_events.clear()
+    h.send(msgspec.structs.replace(submit(init), resend=True, known_events=4))
+    assert h.order_events == []
