@@ -71,6 +71,8 @@ NO_EXEC_CLIENT = "NO_EXEC_CLIENT"
 CLIENT_ERROR = "CLIENT_ERROR"
 DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
 POSITION_MISMATCH = "POSITION_MISMATCH"
+# A stalled order the venue does not know is closed after this many inflight_timeouts.
+_STALL_GIVE_UP = 3
 
 # Every order event a client (or the risk engine) reports; an order's
 # OrderInitialized never comes from outside, it is the order.
@@ -672,9 +674,16 @@ class ExecutionEngine(Component):
         finally:
             self._stall_queries.difference_update(ids)
         by_id = {r.client_order_id: r for r in reports}
+        give_up = int(self._config.inflight_timeout * _STALL_GIVE_UP * 1e9)
+        now = self._clock.timestamp_ns()
         for order in orders:
             report = by_id.get(order.client_order_id)
             if report is None:
+                if now - order.ts_last > give_up and not order.is_closed:
+                    # The venue has said for long enough that it does not have it: a
+                    # submit never arrived (rejected), a cancel's order is gone.
+                    self.stalls_resolved += 1
+                    self._reconciler.close_missing(order, client.account_id)
                 continue  # not at the venue (yet): asked again next time, still shown
             own = [f for f in fills if f.client_order_id == order.client_order_id
                    or f.venue_order_id == report.venue_order_id]

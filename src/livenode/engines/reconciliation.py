@@ -401,6 +401,11 @@ class Reconciler:
             ts_event=report.ts_last,
         )
 
+    def close_missing(self, order: Order, account_id: AccountId) -> None:
+        """Close an order the venue does not know: rejected if never accepted, else
+        canceled (logged with the reason)."""
+        self._close_missing(order, account_id)
+
     def _close_missing(self, order: Order, account_id: AccountId) -> None:
         self.closed_missing += 1
         if order.status in (OrderStatus.SUBMITTED, OrderStatus.INITIALIZED):

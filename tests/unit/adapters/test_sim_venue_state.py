@@ -155,3 +155,16 @@ async def test_a_state_file_that_cannot_be_written_stops_the_batch_and_says_so(t
     assert len(events.items) == before
     venue.stop()
     venue.close()
+
+
+async def test_a_cancel_of_an_order_the_venue_does_not_know_is_answered_with_a_state_file(
+    tmp_path: Path,
+):
+    # The answer to a cancel of an unknown order carries a stand-in order with no
+    # instrument; saving the batch used to raise, so the rejection never went out.
+    venue, events = await static_venue(tmp_path, state_path=str(tmp_path / "venue.sqlite"))
+    venue.cancel(cancel(submit("BUY", "LIMIT", "0.1", price="49000.00")))
+    rejected = await events.wait_for(lambda m: type(m).__name__ == "OrderCancelRejected")
+    assert "not found" in rejected[0].reason
+    venue.stop()
+    venue.close()

@@ -450,6 +450,14 @@ async def test_an_order_the_venue_never_answers_is_stalled_asked_about_and_resol
     counters = h.engine.counters()
     assert counters["stalled"] == 1 and counters["stall_queries"] == 1
     assert h.env.cache.order(ClientOrderId("S-2")).status is OrderStatus.SUBMITTED
+    # The venue keeps saying it does not have S-2: after 3 inflight_timeouts the
+    # submit is taken as never arrived (rejected), and nothing is stalled any more.
+    for _ in range(12):
+        h.env.clock.advance_time(1_000_000_000)
+        await _until(lambda: h.engine._stall_queries == set(), "the query answered")
+    assert h.env.cache.order(ClientOrderId("S-2")).status is OrderStatus.REJECTED
+    h.env.clock.advance_time(1_000_000_000)
+    assert h.engine.counters()["stalled"] == 0
 
 
 def test_a_resend_of_an_order_exec_closed_sends_the_sender_what_it_missed(h: Harness) -> None:

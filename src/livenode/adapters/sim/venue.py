@@ -172,6 +172,8 @@ class SimVenue:
         fills: list[tuple[str, Fill]] = []
         for action in actions:
             order = action.order
+            if order.tag is None:
+                continue  # the stand-in of an order the venue does not know: no state
             symbol = self._by_id[order.tag[0].instrument_id]
             if order.status != "REJECTED":  # never in a book: nothing to keep
                 orders[order.client_order_id] = (symbol, order)
