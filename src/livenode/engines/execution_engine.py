@@ -322,8 +322,9 @@ class ExecutionEngine(Component):
         if order is None or not order.is_closed:
             return False
         reason = f"{ORDER_CLOSED}: order is closed ({order.status.value})"
-        _log.warning("ExecutionEngine: %s of %s refused: %s", type(command).__name__,
-                     command.client_order_id, reason)
+        # INFO: a cancel crossing a fill is a normal race, not a fault.
+        _log.info("ExecutionEngine: %s of %s refused: %s", type(command).__name__,
+                  command.client_order_id, reason)
         now = self._clock.timestamp_ns()
         self.process(order_event(rejection, command, new_id(), now, reason=reason))
         return True
