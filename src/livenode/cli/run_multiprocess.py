@@ -169,6 +169,7 @@ def merged_summary(supervisor: Supervisor) -> dict[str, Any]:
         "risk_denials": {},
         "fills": [],
         "positions": [],
+        "closed_positions": [],
         "accounts": [],
     }
     base["counters"] = dict(base.get("counters", {}))
@@ -186,6 +187,9 @@ def merged_summary(supervisor: Supervisor) -> dict[str, Any]:
             base["risk_denials"][key] = base["risk_denials"].get(key, 0) + value
         base["fills"] = base["fills"] + extra["fills"]
         base["positions"] = base["positions"] + extra["positions"]
+        base["closed_positions"] = (
+            base.get("closed_positions", []) + extra.get("closed_positions", [])
+        )
     # Balances from the exec workers: they apply every account state first and stop
     # last, after in-flight orders settled. A trader may stop before the account
     # state of its last (manage_stop) fill reached it: its balances can lag a fill.

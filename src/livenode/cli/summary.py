@@ -17,6 +17,7 @@ from livenode.node.stats import LATENCY_QUANTILES, ORDER_STATUS_KEYS
 
 __all__ = [
     "StatusMeter",
+    "closed_position_lines",
     "instrument_line",
     "latency_lines",
     "startup_lines",
@@ -162,6 +163,7 @@ def summary_table(summary: dict[str, Any]) -> list[str]:
             )
     else:
         lines.append("  none")
+    lines.extend(closed_position_lines(summary))
     lines.append("balances")
     if summary["accounts"]:
         for account in summary["accounts"]:
@@ -182,6 +184,33 @@ def summary_table(summary: dict[str, Any]) -> list[str]:
     how = "clean" if shutdown["clean"] else "NOT clean"
     reason = f" ({shutdown['reason']})" if shutdown.get("reason") else ""
     lines.append(f"shutdown       {how} in {shutdown['seconds']:.2f} s{reason}")
+    return lines
+
+
+#: Closed cycles the table lists (the newest); `--summary-json` has them all.
+MAX_CLOSED_LINES = 20
+
+
+def closed_position_lines(summary: dict[str, Any]) -> list[str]:
+    """The closed position cycles (flat to flat; a flip closes one), newest last."""
+    rows = summary.get("closed_positions") or []
+    if not rows:
+        return []
+    lines = [f"closed positions ({len(rows)})"]
+    lines.append(
+        f"  {'instrument':<20} {'side':<5} {'peak qty':>12} {'avg open':>14} "
+        f"{'avg close':>14} {'realized':>16} {'commissions':>16}"
+    )
+    if len(rows) > MAX_CLOSED_LINES:
+        lines.append(f"  ... {len(rows) - MAX_CLOSED_LINES} earlier (see --summary-json)")
+    for row in rows[-MAX_CLOSED_LINES:]:
+        lines.append(
+            f"  {row['instrument_id']:<20} {row['side'] or '?':<5} "
+            f"{row['peak_qty'] or '?':>12} {row['avg_px_open']:>14} "
+            f"{row['avg_px_close'] or 'n/a':>14} "
+            f"{_money_text(row['realized_pnl'], row['currency']):>16} "
+            f"{_money_text(row['commissions'], row['currency']):>16}"
+        )
     return lines
 
 

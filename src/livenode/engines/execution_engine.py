@@ -36,6 +36,7 @@ from livenode.core.uuid import new_id
 from livenode.engines.clients import EXEC_ENGINE_PROCESS, ExecutionClient
 from livenode.engines.positions import apply_fill_to_position
 from livenode.engines.reconciliation import Reconciler
+from livenode.engines.risk_checks import ORDER_CLOSED
 from livenode.model.accounts import CashAccount, MarginAccount
 from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
 from livenode.model.enums import AccountType, OrderStatus
@@ -395,10 +396,27 @@ class ExecutionEngine(Component):
         self.process(order_event(rejection, command, new_id(), now, reason=reason))
 
     def _modify(self, command: ModifyOrder) -> None:
-        self._route(command, "modify_order", OrderModifyRejected)
+        if not self._refused_as_closed(command, OrderModifyRejected):
+            self._route(command, "modify_order", OrderModifyRejected)
 
     def _cancel(self, command: CancelOrder) -> None:
-        self._route(command, "cancel_order", OrderCancelRejected)
+        if not self._refused_as_closed(command, OrderCancelRejected):
+            self._route(command, "cancel_order", OrderCancelRejected)
+
+    def _refused_as_closed(self, command: Any, rejection: type) -> bool:
+        """Answer a modify/cancel of a closed order here (a denied order never
+        reached a venue; a filled or canceled one has nothing left to change): the
+        strategy gets the rejection, the venue nothing. True when refused."""
+        order = self._cache.order(command.client_order_id)
+        if order is None or not order.is_closed:
+            return False
+        reason = f"{ORDER_CLOSED}: order is closed ({order.status.value})"
+        # INFO: a cancel crossing a fill is a normal race, not a fault.
+        _log.info("ExecutionEngine: %s of %s refused: %s", type(command).__name__,
+                  command.client_order_id, reason)
+        now = self._clock.timestamp_ns()
+        self.process(order_event(rejection, command, new_id(), now, reason=reason))
+        return True
 
     def _cancel_all(self, command: CancelAllOrders) -> None:
         self._route(command, "cancel_all_orders", None)
@@ -479,12 +497,13 @@ class ExecutionEngine(Component):
             self._database.put_order_event(event)
         # The position takes the fill before anyone hears of it: a strategy's
         # on_order_filled already sees the position that fill made.
-        position_event = apply_fill_to_position(self._cache, event) if is_fill else None
+        position_events = apply_fill_to_position(self._cache, event) if is_fill else ()
         self._publish_order_event(event)
         if is_fill:
             self.fill_count += 1
-            if position_event is not None:
-                self._msgbus.publish(topics.position_events(event.strategy_id), position_event)
+            topic = topics.position_events(event.strategy_id)
+            for position_event in position_events:
+                self._msgbus.publish(topic, position_event)
         self._notify_settle()
         return True
 

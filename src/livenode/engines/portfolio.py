@@ -9,6 +9,13 @@ Unrealized PnL is marked at the price the position could be closed at now: a lon
 at the bid, a short at the ask, of the latest quote. It is computed when asked,
 never per quote: the quote handler only stores the quote.
 
+A netting position lives in cycles (flat to flat; a flip closes one and opens
+the next, see `livenode.model.position`). Each snapshot describes its current
+cycle; realized PnL of the cycles before it is kept per instrument and strategy,
+so `realized_pnl` is the lifetime total. The `PositionClosed` snapshots of the
+cycles closed while the portfolio listened are kept too (`closed_positions`,
+the last `MAX_CLOSED_KEPT`).
+
 Strategies read it through `PortfolioFacade` (read-only).
 """
 
@@ -16,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -39,6 +47,9 @@ __all__ = ["Portfolio", "PortfolioFacade"]
 _log = logging.getLogger("livenode.engines.portfolio")
 
 _ZERO = Decimal(0)
+
+#: `PositionClosed` snapshots the portfolio keeps (`closed_positions`).
+MAX_CLOSED_KEPT = 10_000
 
 
 def _dec(value: Any) -> Decimal:
@@ -78,6 +89,9 @@ class Portfolio(Component):
         self._by_instrument: dict[InstrumentId, dict[PositionId, None]] = {}
         # Realized PnL of positions closed and then replaced (netting reuses ids).
         self._realized_archive: dict[tuple[InstrumentId, StrategyId], Money] = {}
+        # Closed cycles, oldest first (bounded; `closed_count` counts them all).
+        self._closed: deque[PositionClosed] = deque(maxlen=MAX_CLOSED_KEPT)
+        self.closed_count = 0
         self._quotes: dict[InstrumentId, QuoteTick] = {}
         self._accounts: dict[AccountId, AccountState] = {}
         self._account_waiters: list[asyncio.Event] = []
@@ -92,9 +106,9 @@ class Portfolio(Component):
 
     def _load_from_cache(self) -> None:
         """Start from what the cache holds (e.g. recovered from the database)."""
-        for position in self._cache.positions_open():
+        for position in self._cache.positions():
             try:
-                self._store(position.snapshot_event(PositionOpened))
+                self._load_position(position)
             except Exception:
                 _log.exception("Portfolio: cannot snapshot cached position %s", position.id)
         for iid in self._cache.instrument_ids():
@@ -102,18 +116,41 @@ class Portfolio(Component):
             if quote is not None:
                 self._quotes[iid] = quote
 
+    def _load_position(self, position: Any) -> None:
+        """A cached position: its current cycle, its closed cycles, and the realized
+        PnL of the cycles before the current one (so lifetime totals stay right)."""
+        cycles = position.closed_cycles
+        if position.is_open:
+            current = position.snapshot_event(PositionOpened)
+        elif cycles:
+            current = cycles[-1]
+        else:
+            return  # flat without a closed cycle (rebuilt from a snapshot): nothing
+        self._closed.extend(cycles)
+        self.closed_count += len(cycles)
+        before = position.lifetime_realized_pnl - current.realized_pnl
+        if before.raw:
+            key = (current.instrument_id, current.strategy_id)
+            kept = self._realized_archive.get(key)
+            self._realized_archive[key] = before if kept is None else kept + before
+        self._store(current)
+
     def _on_quote(self, quote: QuoteTick) -> None:
         self._quotes[quote.instrument_id] = quote
 
     def _on_position_event(self, event: Any) -> None:
         self.position_events += 1
+        if type(event) is PositionClosed:
+            self._closed.append(event)
+            self.closed_count += 1
         self._store(event)
 
     def _store(self, event: Any) -> None:
         pid = event.position_id
         previous = self._positions.get(pid)
         if previous is not None and type(event) is PositionOpened:
-            # The id is reused for a new position: keep the old one's realized PnL.
+            # The id is reused for a new cycle (after a close, or a flip's
+            # PositionClosed): keep the old cycle's realized PnL.
             key = (previous.instrument_id, previous.strategy_id)
             kept = self._realized_archive.get(key)
             pnl = previous.realized_pnl
@@ -265,7 +302,7 @@ class Portfolio(Component):
     def realized_pnl(
         self, instrument_id: InstrumentId, strategy_id: StrategyId | None = None
     ) -> Money | None:
-        """Realized PnL (net of commissions, as the positions report it); None if no position."""
+        """Lifetime realized PnL: every cycle, net of commissions; None if no position."""
         snaps = self._snapshots(instrument_id, strategy_id)
         if not snaps:
             return None
@@ -277,6 +314,18 @@ class Portfolio(Component):
             if iid == instrument_id and (strategy_id is None or sid == strategy_id):
                 total = total + kept
         return total
+
+    def closed_positions(
+        self,
+        instrument_id: InstrumentId | None = None,
+        strategy_id: StrategyId | None = None,
+    ) -> list[PositionClosed]:
+        """The `PositionClosed` snapshots of closed cycles, oldest first (filtered)."""
+        return [
+            e for e in self._closed
+            if (instrument_id is None or e.instrument_id == instrument_id)
+            and (strategy_id is None or e.strategy_id == strategy_id)
+        ]
 
     def total_pnl(
         self, instrument_id: InstrumentId, strategy_id: StrategyId | None = None
@@ -356,6 +405,7 @@ class Portfolio(Component):
             "position_events": self.position_events,
             "account_events": self.account_events,
             "positions": len(self._positions),
+            "closed_positions": self.closed_count,
         }
 
     @property
@@ -423,6 +473,14 @@ class PortfolioFacade:
     ) -> Money | None:
         """See `Portfolio.realized_pnl`."""
         return self._portfolio.realized_pnl(instrument_id, strategy_id)
+
+    def closed_positions(
+        self,
+        instrument_id: InstrumentId | None = None,
+        strategy_id: StrategyId | None = None,
+    ) -> list[PositionClosed]:
+        """See `Portfolio.closed_positions`."""
+        return self._portfolio.closed_positions(instrument_id, strategy_id)
 
     def total_pnl(
         self, instrument_id: InstrumentId, strategy_id: StrategyId | None = None

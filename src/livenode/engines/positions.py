@@ -4,22 +4,22 @@ execution mirror of processes that only follow its events."""
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from livenode.cache.cache import Cache
-from livenode.model.events import OrderFilled, PositionChanged, PositionClosed, PositionOpened
+from livenode.model.events import OrderFilled, PositionChanged, PositionEvent, PositionOpened
 from livenode.model.position import Position
 
 _log = logging.getLogger("livenode.engines.positions")
 
 
-def apply_fill_to_position(cache: Cache, fill: OrderFilled) -> Any | None:
+def apply_fill_to_position(cache: Cache, fill: OrderFilled) -> list[PositionEvent]:
     """Apply `fill` to its position in `cache` (opening it if needed).
 
-    Returns the position event to publish (PositionOpened/Changed/Closed), or None
-    when the position could not take the fill (unknown instrument, refused fill),
-    which is logged: the order took the fill, and a position refusing it must not
-    stop the caller.
+    Returns the position events to publish, in order: PositionOpened, Changed or
+    Closed, or for a flip PositionClosed (the old cycle) then PositionOpened (the
+    new one). Empty when the position could not take the fill (unknown
+    instrument, refused fill), which is logged: the order took the fill, and a
+    position refusing it must not stop the caller.
     """
     instrument = cache.instrument(fill.instrument_id)
     if instrument is None:
@@ -29,22 +29,25 @@ def apply_fill_to_position(cache: Cache, fill: OrderFilled) -> Any | None:
             fill.client_order_id,
             fill.instrument_id,
         )
-        return None
+        return []
     position = cache.position(fill.position_id) if fill.position_id is not None else None
     try:
         if position is None:
             position = Position(instrument, fill)
-            kind: type = PositionOpened
+            events: list[PositionEvent] = [position.snapshot_event(PositionOpened)]
         else:
             # A closed netting position reopens in place (Position.apply resets it).
             reopening = position.is_closed
-            position.apply(fill)
-            if reopening:
-                kind = PositionOpened
+            closed = position.apply(fill)
+            if closed is None:
+                kind = PositionOpened if reopening else PositionChanged
+                events = [position.snapshot_event(kind)]
+            elif position.is_open:
+                events = [closed, position.snapshot_event(PositionOpened)]  # a flip
             else:
-                kind = PositionClosed if position.is_closed else PositionChanged
+                events = [closed]
     except ValueError:
         _log.exception("position %s refused fill %s", fill.position_id, fill.trade_id)
-        return None
+        return []
     cache.update_position(position)
-    return position.snapshot_event(kind)
+    return events

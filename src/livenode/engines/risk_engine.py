@@ -321,7 +321,7 @@ class RiskEngine(Component):
         if order is None:
             return f"{ORDER_UNKNOWN}: {command.client_order_id} is not in the cache"
         if order.is_closed:
-            return f"{ORDER_CLOSED}: {command.client_order_id} is {order.status.value}"
+            return f"{ORDER_CLOSED}: order is closed ({order.status.value})"
         venue = command.instrument_id.venue
         state = self.trading_state_for(venue)
         if state is TradingState.HALTED:

@@ -248,8 +248,13 @@ def order_event(
 class PositionEvent(Message, frozen=True, kw_only=True):
     """A snapshot of a position after a fill (see `Position.snapshot_event`).
 
-    `signed_qty` is positive long, negative short; `avg_px_close` is None until
-    the position was reduced; PnL and commissions are in the quote currency.
+    Every field describes the position's current *cycle* (flat to flat): a flip
+    publishes `PositionClosed` for the old cycle, then `PositionOpened` for the
+    new one (see `livenode.model.position`). `signed_qty` is positive long,
+    negative short; `avg_px_close` is None until the cycle was reduced;
+    `peak_qty` is the largest quantity of the cycle and `entry` the side of its
+    opening fill (both None from a version that did not send them); PnL and
+    commissions are in the quote currency.
     """
 
     trader_id: TraderId
@@ -274,6 +279,9 @@ class PositionEvent(Message, frozen=True, kw_only=True):
     event_id: str
     ts_event: int
     ts_init: int
+    # Last, with defaults: array-like encodings of older versions still decode.
+    peak_qty: Quantity | None = None
+    entry: OrderSide | None = None
 
     @property
     def is_open(self) -> bool:
@@ -286,11 +294,11 @@ class PositionOpened(PositionEvent, frozen=True, kw_only=True):
 
 
 class PositionChanged(PositionEvent, frozen=True, kw_only=True):
-    """A fill changed an open position (or flipped its side)."""
+    """A fill changed an open position (a flip is PositionClosed + PositionOpened)."""
 
 
 class PositionClosed(PositionEvent, frozen=True, kw_only=True):
-    """A fill made the position flat."""
+    """A fill made the position flat, or flipped it (the old cycle's last snapshot)."""
 
 
 # -- accounts, components, trading state -----------------------------------------

@@ -139,8 +139,10 @@ def _build_transitions() -> dict[tuple[OrderStatus, type[OrderEvent]], Target]:
         (_S.EXPIRED, OrderFilled): LATE_FILL,
     }
     # Modify/cancel rejects outside PENDING_* are informational: the answer to a
-    # request that crossed a fill, a cancel or an update.
+    # request that crossed a fill, a cancel or an update, or that was sent for an
+    # order already closed (denied included: the strategy must hear the answer).
     for status in (
+        _S.DENIED,
         _S.SUBMITTED,
         _S.ACCEPTED,
         _S.TRIGGERED,

@@ -3,16 +3,23 @@
 One position per instrument and strategy: buys and sells net into one signed
 quantity. Adding at a price moves the average open price (quantity-weighted);
 reducing realizes PnL against it, `(px - avg_px_open) * closed_qty * multiplier`
-(sign by side); a fill larger than the position flips it, realizing PnL on the
-closed part and opening the rest at the fill price. Commissions in the quote
-currency are deducted from realized PnL; commissions in other currencies are
-kept apart (`commissions_by_currency`).
+(sign by side). Commissions in the quote currency are deducted from realized
+PnL; commissions in other currencies are kept apart (`commissions_by_currency`).
+
+A position lives in *cycles*: from flat to flat. A fill larger than the open
+quantity flips the position: it is split into a close of the open quantity and
+an open of the rest, its commission split pro rata (the close's share rounded
+half to even, the open takes the remainder). The close ends the cycle (its
+`PositionClosed` snapshot is kept in `closed_cycles`), the rest starts a new
+cycle at the fill price. Each cycle has its own average prices, realized PnL,
+commissions, peak quantity, opening/closing orders and timestamps;
+`lifetime_realized_pnl` adds up every cycle.
 
 Arithmetic is exact: average prices are kept as fractions and every PnL amount
 is rounded once, half to even, to the quote currency's precision. Floats appear
 only in the reporting properties (`avg_px_open`, `signed_qty`, ...).
 
-A fill after the position closed opens a new lifecycle with the same id (netting
+A fill after the position closed opens a new cycle with the same id (netting
 reuses it): PnL, commissions and timestamps restart from zero.
 """
 
@@ -21,6 +28,8 @@ from __future__ import annotations
 import uuid
 from collections import deque
 from fractions import Fraction
+
+import msgspec
 
 from livenode.model.enums import OrderSide, PositionSide
 from livenode.model.events import (
@@ -47,6 +56,8 @@ from livenode.model.objects import Currency, Money, Price, Quantity
 #: inspection), and trade ids it remembers to refuse a duplicate fill.
 MAX_FILLS_KEPT = 1_000
 MAX_TRADE_IDS_KEPT = 10_000
+#: Closed cycles a position keeps (`closed_cycles`); `cycle_count` counts all.
+MAX_CYCLES_KEPT = 1_000
 
 
 def netting_position_id(instrument_id: InstrumentId, strategy_id: StrategyId) -> PositionId:
@@ -75,6 +86,10 @@ class Position:
         # raised if a fill ever carries more digits).
         self._qp = instrument.size_precision
         self._trade_ids: dict[TradeId, None] = {}  # insertion-ordered: oldest purged first
+        self._closed_cycles: deque[PositionClosed] = deque(maxlen=MAX_CYCLES_KEPT)
+        self._closed_cycle_count = 0
+        # Realized PnL of the cycles before the current one (quote currency).
+        self._realized_before = Money.zero(self.quote_currency)
         self._reset(fill)
         self.apply(fill)
 
@@ -101,7 +116,11 @@ class Position:
         magnitude = event.quantity.raw * 10 ** (self._qp - event.quantity.precision)
         sign = {PositionSide.LONG: 1, PositionSide.SHORT: -1}.get(event.side, 0)
         self._signed = sign * magnitude
-        self._peak = magnitude
+        peak = event.peak_qty
+        self._peak = (
+            magnitude if peak is None
+            else max(magnitude, peak.raw * 10 ** (self._qp - peak.precision))
+        )
         # repr: the float's shortest decimal form, not its binary expansion.
         self._avg_open = Fraction(repr(event.avg_px_open))
         close = event.avg_px_close
@@ -111,15 +130,20 @@ class Position:
         self._commissions = {event.commissions.currency: event.commissions}
         self._fills = deque(maxlen=MAX_FILLS_KEPT)
         self._fill_count = 0
+        self._fresh = False
+        self._closed_cycles = deque(maxlen=MAX_CYCLES_KEPT)
+        self._closed_cycle_count = 0
+        self._realized_before = Money.zero(self.quote_currency)
         self.opening_order_id = event.opening_order_id
         self.closing_order_id = event.closing_order_id
-        self.entry = OrderSide.SELL if sign < 0 else OrderSide.BUY
+        self.entry = event.entry or (OrderSide.SELL if sign < 0 else OrderSide.BUY)
         self.ts_opened = event.ts_opened
         self.ts_closed = event.ts_closed
         return self
 
     def _reset(self, fill: OrderFilled) -> None:
-        """Start a lifecycle at `fill` (construction, or reopening a closed position)."""
+        """Start a cycle at `fill` (construction, reopening a closed position, a flip)."""
+        self._fresh = True  # no fill applied in this cycle yet
         self._signed = 0
         self._peak = 0
         self._avg_open = Fraction(0)
@@ -139,21 +163,24 @@ class Position:
 
     # -- updates -------------------------------------------------------------------
 
-    def apply(self, fill: OrderFilled) -> None:
-        """Apply a fill (ValueError for another instrument or a duplicate trade id)."""
+    def apply(self, fill: OrderFilled) -> PositionClosed | None:
+        """Apply a fill (ValueError for another instrument or a duplicate trade id).
+
+        Returns the `PositionClosed` snapshot of the cycle the fill ended (it made
+        the position flat, or flipped it: then the position is open again, in a
+        new cycle started by the rest of the fill), else None.
+        """
         if fill.instrument_id != self.instrument_id:
             raise ValueError(
                 f"position {self.id}: fill {fill.trade_id} is for {fill.instrument_id}"
             )
         if fill.trade_id in self._trade_ids:
             raise ValueError(f"position {self.id}: duplicate trade id {fill.trade_id}")
-        if self._fills and self._signed == 0:
-            self._reset(fill)  # a closed netting position reopens as a new lifecycle
+        if self._signed == 0 and not self._fresh:
+            self._next_cycle(fill)  # a closed netting position reopens as a new cycle
         self._trade_ids[fill.trade_id] = None
         if len(self._trade_ids) > MAX_TRADE_IDS_KEPT:
             del self._trade_ids[next(iter(self._trade_ids))]
-        self._fills.append(fill)
-        self._fill_count += 1
         self.account_id = fill.account_id
 
         qty = fill.last_qty
@@ -164,6 +191,42 @@ class Position:
             self._closed_raw *= scale
             self._qp = qty.precision
         q = qty.raw * 10 ** (self._qp - qty.precision)
+        signed = self._signed
+        buying = fill.order_side is OrderSide.BUY
+        if signed == 0 or (signed > 0) == buying or q <= abs(signed):
+            self._apply_part(fill, q)
+            return self._close_cycle() if self._signed == 0 else None
+        # Flip: close the open quantity, open the rest, commission pro rata.
+        held = abs(signed)
+        commission = fill.commission
+        close_fee = div_round_half_even(commission.raw * held, q)
+        close_part = msgspec.structs.replace(
+            fill,
+            last_qty=Quantity(held, self._qp),
+            commission=Money(close_fee, commission.precision, commission.currency),
+        )
+        open_part = msgspec.structs.replace(
+            fill,
+            last_qty=Quantity(q - held, self._qp),
+            commission=Money(commission.raw - close_fee, commission.precision,
+                             commission.currency),
+        )
+        self._apply_part(close_part, held)
+        closed = self._close_cycle()
+        self._next_cycle(open_part)
+        self._apply_part(open_part, q - held)
+        return closed
+
+    def _next_cycle(self, fill: OrderFilled) -> None:
+        """End the (flat) cycle and start the next one at `fill`."""
+        self._realized_before = self._realized_before + self._realized
+        self._reset(fill)
+
+    def _apply_part(self, fill: OrderFilled, q: int) -> None:
+        """Apply `q` (raw at `_qp`) of `fill`, which does not flip the position."""
+        self._fresh = False
+        self._fills.append(fill)
+        self._fill_count += 1
         px = Fraction(fill.last_px.raw, 10**fill.last_px.precision)
         signed = self._signed
         direction = 1 if fill.order_side is OrderSide.BUY else -1
@@ -180,31 +243,29 @@ class Position:
             # Opening or adding: quantity-weighted average open price.
             held = abs(signed)
             self._avg_open = (self._avg_open * held + px * q) / (held + q)
-            self._signed = signed + direction * q
         else:
-            held = abs(signed)
-            closing = min(q, held)
             side_sign = 1 if signed > 0 else -1
-            pnl = (px - self._avg_open) * closing * side_sign
+            pnl = (px - self._avg_open) * q * side_sign
             self._realized = self._realized + self._money(
                 pnl * self.multiplier.raw, self._qp + self.multiplier.precision
             )
             closed_before = self._closed_raw
             prev_close = self._avg_close if self._avg_close is not None else Fraction(0)
-            self._avg_close = (prev_close * closed_before + px * closing) / (
-                closed_before + closing
-            )
-            self._closed_raw = closed_before + closing
-            self._signed = signed + direction * q
-            if q > held:
-                # Flip: the rest of the fill opens the other side at the fill price.
-                self._avg_open = px
-                self.entry = fill.order_side
-                self.opening_order_id = fill.client_order_id
-            elif q == held:
+            self._avg_close = (prev_close * closed_before + px * q) / (closed_before + q)
+            self._closed_raw = closed_before + q
+            if q == abs(signed):
                 self.closing_order_id = fill.client_order_id
                 self.ts_closed = fill.ts_event
+        self._signed = signed + direction * q
         self._peak = max(self._peak, abs(self._signed))
+
+    def _close_cycle(self) -> PositionClosed:
+        """Record the cycle that just went flat; its `PositionClosed` snapshot."""
+        closed = self.snapshot_event(PositionClosed)
+        assert isinstance(closed, PositionClosed)
+        self._closed_cycles.append(closed)
+        self._closed_cycle_count += 1
+        return closed
 
     def _money(self, amount: Fraction, scale: int) -> Money:
         """`amount / 10**scale` in the quote currency, rounded half to even."""
@@ -264,7 +325,7 @@ class Position:
 
     @property
     def peak_qty(self) -> Quantity:
-        """Largest absolute quantity held in this lifecycle."""
+        """Largest absolute quantity held in this cycle."""
         return Quantity(self._peak, self._qp)
 
     @property
@@ -279,16 +340,33 @@ class Position:
 
     @property
     def realized_pnl(self) -> Money:
-        """Realized PnL of this lifecycle, net of quote-currency commissions."""
+        """Realized PnL of this cycle, net of quote-currency commissions."""
         return self._realized
 
     @property
+    def lifetime_realized_pnl(self) -> Money:
+        """Realized PnL of every cycle this object saw (a position rebuilt from a
+        snapshot starts from that snapshot's cycle), net of commissions."""
+        return self._realized_before + self._realized
+
+    @property
+    def closed_cycles(self) -> list[PositionClosed]:
+        """The `PositionClosed` snapshots of the cycles closed so far, oldest first
+        (the last `MAX_CYCLES_KEPT`; a flat position's current cycle is the last)."""
+        return list(self._closed_cycles)
+
+    @property
+    def cycle_count(self) -> int:
+        """Number of cycles closed so far."""
+        return self._closed_cycle_count
+
+    @property
     def commissions(self) -> Money:
-        """Total commissions paid in the quote currency."""
+        """Commissions of this cycle in the quote currency (a flip's share only)."""
         return self._commissions.get(self.quote_currency, Money.zero(self.quote_currency))
 
     def commissions_by_currency(self) -> dict[Currency, Money]:
-        """Total commissions per currency (a copy)."""
+        """Commissions of this cycle per currency (a copy)."""
         return dict(self._commissions)
 
     @property
@@ -313,7 +391,10 @@ class Position:
 
     @property
     def events(self) -> list[OrderFilled]:
-        """The last fills of this lifecycle (at most `MAX_FILLS_KEPT`), in order (a copy)."""
+        """The last fills of this cycle (at most `MAX_FILLS_KEPT`), in order (a copy).
+
+        A flip appears as its two parts: the close in the old cycle, the open in
+        the new one (same trade id, quantities and commission split)."""
         return list(self._fills)
 
     @property
@@ -323,12 +404,12 @@ class Position:
 
     @property
     def event_count(self) -> int:
-        """Number of fills in this lifecycle."""
+        """Number of fills in this cycle."""
         return self._fill_count
 
     @property
     def trade_ids(self) -> frozenset[TradeId]:
-        """Trade ids of the fills applied (the last `MAX_TRADE_IDS_KEPT`, all lifecycles)."""
+        """Trade ids of the fills applied (the last `MAX_TRADE_IDS_KEPT`, all cycles)."""
         return frozenset(self._trade_ids)
 
     @property
@@ -364,7 +445,7 @@ class Position:
         """A PositionOpened/Changed/Closed snapshot of the current state.
 
         `kind` defaults to Closed when flat, Opened after the first fill of a
-        lifecycle, Changed otherwise. Unrealized PnL is marked at `last`
+        cycle, Changed otherwise. Unrealized PnL is marked at `last`
         (default: the last fill price). `event_id` defaults to a new uuid4 hex,
         `ts_init` to the last fill's; `ts_event` is the last fill's.
         """
@@ -387,6 +468,8 @@ class Position:
             side=self.side,
             quantity=self.quantity,
             signed_qty=self.signed_qty,
+            peak_qty=self.peak_qty,
+            entry=self.entry,
             last_qty=fill.last_qty,
             last_px=fill.last_px,
             avg_px_open=self.avg_px_open,
@@ -405,4 +488,4 @@ class Position:
         return f"Position({self.id}, {self.side.value} {self.quantity} {self.instrument_id})"
 
 
-__all__ = ["Position", "netting_position_id"]
+__all__ = ["MAX_CYCLES_KEPT", "Position", "netting_position_id"]

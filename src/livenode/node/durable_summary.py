@@ -3,8 +3,9 @@
 A process's own counters start again at zero when it is restarted, and a node
 restarted on its database continues a book that an earlier run began; only the
 database has all of it. When `[cache.database]` is configured, the summary's
-orders, fills, positions and balances are therefore read back from it after the
-node stopped (every run of this trader id since its last flush), and checked:
+orders, fills, balances and closed position cycles (rebuilt from the stored
+fills; this run's own under ``this_run``) are therefore read back from it after
+the node stopped (every run of this trader id since its last flush), and checked:
 the fills, added up per instrument, must give the positions the node itself
 reported. A difference is an error in the summary (``errors``) and exit 1; a
 summary that disagrees with itself must never pass silently.
@@ -24,9 +25,9 @@ from livenode.cache.database import DatabaseError, DatabaseState
 from livenode.config import TradingNodeConfig
 from livenode.engines.recovery import restore_execution_state
 from livenode.model.enums import OrderSide, OrderStatus
-from livenode.model.events import AccountState, OrderFilled
+from livenode.model.events import AccountState, OrderFilled, PositionClosed
 from livenode.node.database import build_cache_database
-from livenode.node.stats import account_row, fill_row
+from livenode.node.stats import account_row, closed_position_row, fill_row
 
 __all__ = ["DurableBooks", "apply_durable_books", "durable_summary", "load_durable_books"]
 
@@ -58,6 +59,8 @@ class DurableBooks:
     # Signed net quantity per instrument, added up from the fills: per strategy.
     net_by_strategy: dict[tuple[str, str], Decimal] = field(default_factory=dict)
     accounts: list[tuple[AccountState, AccountState]] = field(default_factory=list)
+    # The position cycles the stored fills close (a flip closes one), by ts_closed.
+    closed_positions: list[PositionClosed] = field(default_factory=list)
 
     def net(self, strategies: set[str] | None = None) -> dict[str, Decimal]:
         """Net quantity per instrument over ``strategies`` (None: all of them)."""
@@ -102,6 +105,10 @@ def books_from_state(state: DatabaseState, source: str) -> DurableBooks:
         signed = qty if event.order_side is OrderSide.BUY else -qty
         books.net_by_strategy[key] = books.net_by_strategy.get(key, Decimal(0)) + signed
     books.accounts = [state.accounts[key] for key in sorted(state.accounts)]
+    books.closed_positions = sorted(
+        (cycle for position in cache.positions() for cycle in position.closed_cycles),
+        key=lambda c: (c.ts_closed or 0, str(c.position_id)),
+    )
     return books
 
 
@@ -118,6 +125,7 @@ def apply_durable_books(
         "orders": summary.get("orders"),
         "fills": len(summary.get("fills", [])),
         "accounts": summary.get("accounts"),
+        "closed_positions": summary.get("closed_positions", []),
     }
     by_status = Counter(books.orders_by_status)
     # Denied orders never reached the execution engine (risk denied them): only the
@@ -131,6 +139,12 @@ def apply_durable_books(
     summary.setdefault("counters", {})["fills"] = len(books.fills)
     if books.accounts:
         summary["accounts"] = [account_row(first, last) for first, last in books.accounts]
+    closed = [c for c in books.closed_positions
+              if strategies is None or str(c.strategy_id) in strategies]
+    summary["closed_positions"] = [closed_position_row(c) for c in closed]
+    for row in summary.get("positions", []):
+        iid = row["instrument_id"]
+        row["closed_cycles"] = sum(1 for c in closed if str(c.instrument_id) == iid)
     summary["durable_source"] = books.source
     errors: list[str] = []
     from_fills = books.net(strategies)

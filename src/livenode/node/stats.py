@@ -224,7 +224,9 @@ class NodeStats:
 
         Read from the portfolio (which follows position events on the bus), so
         realized PnL is net of commissions, as the positions report it; unrealized
-        PnL is marked at the latest quote (None when there is none).
+        PnL is marked at the latest quote (None when there is none). Realized PnL
+        is the lifetime total, every cycle; ``closed_cycles`` counts the cycles
+        closed (listed in `closed_positions`).
         """
         portfolio = self._kernel.portfolio
         if portfolio is None:
@@ -235,6 +237,7 @@ class NodeStats:
             if realized is None:
                 continue  # never traded
             unrealized = portfolio.unrealized_pnl(instrument_id)
+            closed = len(portfolio.closed_positions(instrument_id))
             rows.append(
                 {
                     "instrument_id": str(instrument_id),
@@ -242,9 +245,18 @@ class NodeStats:
                     "realized_pnl": _money(realized),
                     "unrealized_pnl": None if unrealized is None else _money(unrealized),
                     "currency": str(realized.currency.code),
+                    "closed_cycles": closed,
                 }
             )
         return sorted(rows, key=lambda r: r["instrument_id"])
+
+    def closed_positions(self) -> list[dict[str, Any]]:
+        """One row per closed position cycle (flat to flat; a flip closes one), oldest
+        first: what the portfolio heard on the bus (its last `MAX_CLOSED_KEPT`)."""
+        portfolio = self._kernel.portfolio
+        if portfolio is None:
+            return []
+        return [closed_position_row(event) for event in portfolio.closed_positions()]
 
     def accounts(self) -> list[dict[str, Any]]:
         """Balances per account now, and as first reported (for the cash-flow check)."""
@@ -363,6 +375,7 @@ class NodeStats:
             "fills": self.fill_rows(),
             "fills_truncated": self.fill_count > len(self.fills),
             "positions": self.positions(),
+            "closed_positions": self.closed_positions(),
             "accounts": self.accounts(),
             "latency": self.latency(),
         }
@@ -425,6 +438,34 @@ def account_row(first: AccountState, last: AccountState) -> dict[str, Any]:
         "account_type": _enum_name(last.account_type),
         "balances": [balance_row(b) for b in last.balances],
         "initial_balances": [balance_row(b) for b in first.balances],
+    }
+
+
+def _float_text(value: float | None) -> str | None:
+    """A reported float (average prices) as its shortest decimal text."""
+    return None if value is None else _decimal_text(Decimal(repr(value)))
+
+
+def closed_position_row(event: Any) -> dict[str, Any]:
+    """A closed position cycle (its `PositionClosed` snapshot) as a JSON-ready row."""
+    entry = event.entry
+    return {
+        "instrument_id": str(event.instrument_id),
+        "strategy_id": str(event.strategy_id),
+        "position_id": str(event.position_id),
+        "side": None if entry is None else ("LONG" if entry.value == "BUY" else "SHORT"),
+        "peak_qty": None if event.peak_qty is None
+        else _decimal_text(event.peak_qty.as_decimal()),
+        "avg_px_open": _float_text(event.avg_px_open),
+        "avg_px_close": _float_text(event.avg_px_close),
+        "realized_pnl": _money(event.realized_pnl),
+        "commissions": _money(event.commissions),
+        "currency": str(event.realized_pnl.currency.code),
+        "opening_order_id": str(event.opening_order_id),
+        "closing_order_id": None if event.closing_order_id is None
+        else str(event.closing_order_id),
+        "ts_opened": event.ts_opened,
+        "ts_closed": event.ts_closed,
     }
 
 

@@ -19,6 +19,7 @@ from livenode.model.events import (
     OrderCancelRejected,
     OrderDenied,
     OrderFilled,
+    OrderModifyRejected,
     OrderSubmitted,
     PositionChanged,
     PositionClosed,
@@ -78,9 +79,11 @@ class Harness:
         self.event(accepted(o, vid=f"V-{o.client_order_id}"))
         return o
 
-    def fill(self, side: OrderSide, qty: str, px: str, trade_id: str) -> Any:
+    def fill(self, side: OrderSide, qty: str, px: str, trade_id: str,
+             commission: str = "0") -> Any:
         o = self.open_order(side=side, qty=qty, price=px)
-        self.event(filled(o, qty, px, trade_id, vid=f"V-{o.client_order_id}"))
+        self.event(filled(o, qty, px, trade_id, vid=f"V-{o.client_order_id}",
+                          commission=commission))
         return o
 
 
@@ -229,24 +232,49 @@ def test_position_lifecycle_open_add_reduce_flip_close(h: Harness) -> None:
     h.fill(OrderSide.BUY, "1.000", "100.00", "T-1")     # open long 1 @ 100
     h.fill(OrderSide.BUY, "1.000", "110.00", "T-2")     # add: long 2 @ 105
     h.fill(OrderSide.SELL, "1.000", "120.00", "T-3")    # reduce: +15 realized
-    h.fill(OrderSide.SELL, "3.000", "100.00", "T-4")    # flip: -5 realized, short 2 @ 100
+    h.fill(OrderSide.SELL, "3.000", "100.00", "T-4")    # flip: -5, cycle closed at +10;
+    #                                                     a new cycle short 2 @ 100
     h.fill(OrderSide.BUY, "2.000", "90.00", "T-5")      # close: +20 realized
     kinds = [type(e) for e in h.position_events]
     assert kinds == [
         PositionOpened,
         PositionChanged,
         PositionChanged,
-        PositionChanged,
+        PositionClosed,
+        PositionOpened,
         PositionClosed,
     ]
     sides = [e.side for e in h.position_events]
-    assert sides == [PositionSide.LONG, PositionSide.LONG, PositionSide.LONG, PositionSide.SHORT,
-                     PositionSide.FLAT]
+    assert sides == [PositionSide.LONG, PositionSide.LONG, PositionSide.LONG, PositionSide.FLAT,
+                     PositionSide.SHORT, PositionSide.FLAT]
     assert h.position_events[1].avg_px_open == 105.0
-    assert h.position_events[3].signed_qty == -2.0
-    assert h.position_events[-1].realized_pnl == Money.new("30", USDT)
+    assert h.position_events[3].realized_pnl == Money.new("10", USDT)
+    assert h.position_events[3].avg_px_close == 110.0  # (120 + 100) / 2
+    assert h.position_events[4].signed_qty == -2.0 and h.position_events[4].avg_px_open == 100.0
+    assert h.position_events[-1].realized_pnl == Money.new("20", USDT)
     position = h.env.cache.position(PID)
     assert position.is_closed and h.env.cache.positions_open() == []
+    assert position.lifetime_realized_pnl == Money.new("30", USDT)
+
+
+def test_a_flip_publishes_position_closed_then_opened(h: Harness) -> None:
+    """Issue 10: SELL 2@120 (fee 0.12), BUY 3@100 (fee 0.30)."""
+    h.fill(OrderSide.SELL, "2.000", "120.00", "T-1", commission="0.12")
+    flip = h.fill(OrderSide.BUY, "3.000", "100.00", "T-2", commission="0.30")
+    opened, closed, reopened = h.position_events
+    assert (type(opened), type(closed), type(reopened)) == (
+        PositionOpened, PositionClosed, PositionOpened)
+    assert closed.realized_pnl == Money.new("39.68", USDT)
+    assert closed.commissions == Money.new("0.32", USDT)
+    assert closed.closing_order_id == flip.client_order_id
+    assert reopened.realized_pnl == Money.new("-0.10", USDT)
+    assert reopened.commissions == Money.new("0.10", USDT)
+    assert reopened.opening_order_id == flip.client_order_id
+    assert reopened.side is PositionSide.LONG and reopened.quantity.as_decimal() == 1
+    assert reopened.last_qty.as_decimal() == 1 and closed.last_qty.as_decimal() == 2
+    # the order hears of the fill once, whole
+    fills = [e for e in h.order_events if type(e) is OrderFilled]
+    assert [f.last_qty.as_decimal() for f in fills] == [2, 3]
 
 
 def test_closed_position_reopens_with_position_opened(h: Harness) -> None:
@@ -487,3 +515,59 @@ def test_a_resend_of_an_order_exec_closed_sends_the_sender_what_it_missed(h: Har
     h.order_events.clear()
     h.send(msgspec.structs.replace(submit(init), resend=True, known_events=4))
     assert h.order_events == []
+
+
+# -- modify/cancel of a closed order -------------------------------------------------------
+
+
+def _denied_order(h: Harness) -> Any:
+    o = order_init()
+    h.env.cache.add_order(Order(o))
+    h.send(_denied(o, "TRADING_HALTED: trading is HALTED"))
+    assert h.env.cache.order(o.client_order_id).status is OrderStatus.DENIED
+    return o
+
+
+def test_the_risk_engines_modify_rejection_of_a_denied_order_reaches_the_strategy() -> None:
+    h = Harness()
+    o = _denied_order(h)
+    verdict = OrderModifyRejected(
+        trader_id=TRADER, strategy_id=STRAT, instrument_id=IID,
+        client_order_id=o.client_order_id, reason="ORDER_CLOSED: order is closed (DENIED)",
+        event_id=new_id(), ts_event=T0, ts_init=T0,
+    )
+    h.send(verdict)
+    assert [type(e) for e in h.order_events] == [OrderDenied, OrderModifyRejected]
+    assert h.order_events[-1].reason == "ORDER_CLOSED: order is closed (DENIED)"
+    assert h.env.cache.order(o.client_order_id).status is OrderStatus.DENIED
+    assert h.engine.invalid_transition_count == 0
+
+
+def test_cancel_of_a_denied_order_is_rejected_here_as_closed() -> None:
+    h = Harness()
+    o = _denied_order(h)
+    h.send(cancel(o.client_order_id))
+    assert [type(e) for e in h.order_events] == [OrderDenied, OrderCancelRejected]
+    assert h.order_events[-1].reason == "ORDER_CLOSED: order is closed (DENIED)"
+    assert h.client.commands == []  # the venue never knew the order
+    assert h.env.cache.order(o.client_order_id).status is OrderStatus.DENIED
+    assert h.engine.invalid_transition_count == 0
+
+
+def test_modify_of_a_denied_order_is_rejected_here_as_closed() -> None:
+    h = Harness()
+    o = _denied_order(h)
+    h.send(modify(o.client_order_id, qty="2.000"))
+    assert [type(e) for e in h.order_events] == [OrderDenied, OrderModifyRejected]
+    assert h.order_events[-1].reason == "ORDER_CLOSED: order is closed (DENIED)"
+    assert h.client.commands == []
+
+
+def test_cancel_of_a_filled_order_is_rejected_without_asking_the_venue(h: Harness) -> None:
+    o = h.fill(OrderSide.BUY, "1.000", "100.00", "T-1")
+    sent = len(h.client.commands)
+    h.send(cancel(o.client_order_id))
+    assert type(h.order_events[-1]) is OrderCancelRejected
+    assert h.order_events[-1].reason == "ORDER_CLOSED: order is closed (FILLED)"
+    assert len(h.client.commands) == sent
+    assert h.env.cache.order(o.client_order_id).status is OrderStatus.FILLED

@@ -181,3 +181,35 @@ def test_facade_is_read_only(h: Harness) -> None:
         assert not hasattr(facade, mutator)
     with pytest.raises(AttributeError):
         facade.extra = 1  # type: ignore[attr-defined]
+
+
+def test_a_flip_keeps_the_lifetime_total_and_records_the_closed_cycle(h: Harness) -> None:
+    """Issue 10 on the portfolio: SELL 2@120 (fee 0.12), BUY 3@100 (fee 0.30), SELL 1@105
+    (fee 0.05). The flip's PositionClosed (39.68) and PositionOpened (-0.10) add up."""
+    p = h.portfolio
+    h.fill(OrderSide.SELL, "2.000", "120.00", commission="0.12")
+    h.fill(OrderSide.BUY, "3.000", "100.00", commission="0.30")
+    assert p.net_position(IID) == Decimal("1")
+    assert p.realized_pnl(IID) == usdt("39.58")  # 39.68 - 0.10
+    (closed,) = p.closed_positions()
+    assert closed.realized_pnl == usdt("39.68") and closed.peak_qty.as_decimal() == 2
+    assert p.closed_positions(IID, OTHER) == []
+    h.quote("104.00", "105.00")
+    assert p.unrealized_pnl(IID) == usdt("4") and p.total_pnl(IID) == usdt("43.58")
+    h.fill(OrderSide.SELL, "1.000", "105.00", commission="0.05")
+    assert p.is_flat(IID)
+    assert p.realized_pnl(IID) == usdt("44.53")  # 39.68 + 4.85
+    assert [c.realized_pnl for c in p.closed_positions(IID)] == [usdt("39.68"), usdt("4.85")]
+    assert p.counters()["closed_positions"] == 2
+    assert p.facade.closed_positions() == p.closed_positions()
+
+
+def test_starts_from_the_cache_with_the_cycles_a_flip_closed() -> None:
+    h = Harness()
+    h.fill(OrderSide.SELL, "2.000", "120.00", commission="0.12")
+    h.fill(OrderSide.BUY, "3.000", "100.00", commission="0.30")
+    fresh = Portfolio(h.env.msgbus, h.env.cache, h.env.clock, PortfolioConfig(),
+                      component_id="Portfolio2")
+    assert fresh.net_position(IID) == 1
+    assert fresh.realized_pnl(IID) == usdt("39.58")
+    assert [c.realized_pnl for c in fresh.closed_positions()] == [usdt("39.68")]

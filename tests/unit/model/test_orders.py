@@ -196,6 +196,14 @@ def test_cancel_reject_returns_to_the_status_before_the_request() -> None:
     assert triggered.status is S.TRIGGERED
 
 
+def test_a_denied_order_records_the_answer_to_a_modify_or_cancel() -> None:
+    """Refused before: the strategy never heard that its modify/cancel failed."""
+    order = order_in(S.DENIED)
+    order.apply(event(OrderModifyRejected, reason="ORDER_CLOSED: order is closed (DENIED)"))
+    order.apply(event(OrderCancelRejected, reason="ORDER_CLOSED: order is closed (DENIED)"))
+    assert order.status is S.DENIED and isinstance(order.last_event, OrderCancelRejected)
+
+
 def test_fill_racing_a_cancel_then_the_cancel() -> None:
     order = order_in(S.PENDING_CANCEL)
     order.apply(filled(qty="0.400", order_type=OrderType.STOP_LIMIT))

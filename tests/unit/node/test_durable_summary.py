@@ -78,3 +78,39 @@ def test_the_check_covers_only_the_strategies_the_node_reported() -> None:
     books = books_from_state(_state(), "x")
     assert apply_durable_books(_summary("2.000"), books, strategies={str(STRAT)}) == []
     assert apply_durable_books(_summary("3.000"), books, strategies={str(STRAT)}) != []
+
+
+def test_the_closed_position_cycles_come_from_every_stored_fill() -> None:
+    """A flip split over two runs: the first sold 2@120 (fee 0.12), the second bought
+    3@100 (fee 0.30); the summary lists the short's cycle from the stored fills."""
+    import msgspec
+
+    from livenode.model.position import netting_position_id
+    from tests.unit.engines.helpers import make_instrument
+
+    sell = order_init(side=OrderSide.SELL, qty="2.000", price="120.00", coid="S-1")
+    buy = order_init(qty="3.000", coid="B-1")
+    events: list[Any] = []
+    for init in (sell, buy):
+        events += [init, submitted(init), accepted(init, vid=f"V-{init.client_order_id}")]
+    fills = [filled(sell, "2.000", "120.00", "T-1", commission="0.12", vid="V-S-1"),
+             filled(buy, "3.000", "100.00", "T-2", commission="0.30", vid="V-B-1")]
+    # stored as the execution engine applied them: with the netting position id
+    pid = netting_position_id(IID, STRAT)
+    events += [msgspec.structs.replace(f, position_id=pid) for f in fills]
+    state = DatabaseState(instruments=[make_instrument()], order_events=events)
+    books = books_from_state(state, "sqlite test.sqlite")
+    summary = _summary("1.000")
+    summary["closed_positions"] = []  # this run saw no cycle close
+    assert apply_durable_books(summary, books) == []
+    (closed,) = summary["closed_positions"]
+    assert closed["side"] == "SHORT" and closed["peak_qty"] == "2.000"
+    assert closed["realized_pnl"] == "39.68000000" and closed["commissions"] == "0.32000000"
+    assert closed["avg_px_open"] == "120.0" and closed["avg_px_close"] == "100.0"
+    assert (closed["opening_order_id"], closed["closing_order_id"]) == ("S-1", "B-1")
+    assert summary["positions"][0]["closed_cycles"] == 1
+    assert summary["this_run"]["closed_positions"] == []
+    # a strategy the trader workers do not host: none of its cycles
+    other = _summary("0")
+    assert apply_durable_books(other, books, {"S-OTHER"}) == []
+    assert other["closed_positions"] == [] and other["positions"][0]["closed_cycles"] == 0

@@ -77,3 +77,36 @@ def test_startup_lines_name_trader_mode_clients_strategies(
     assert (
         "  strategies  MarketMaker-001 (BTCUSDT.SIM), EMACross-001 (ETHUSDT-PERP.SIM)" in lines
     )
+
+
+CLOSED_ROW = {
+    "instrument_id": "BTC-PERP.SIM", "strategy_id": "S-001", "position_id": "BTC-PERP.SIM-S-001",
+    "side": "SHORT", "peak_qty": "2.000", "avg_px_open": "120.0", "avg_px_close": "100.0",
+    "realized_pnl": "39.68000000", "commissions": "0.32000000", "currency": "USDT",
+    "opening_order_id": "O-1", "closing_order_id": "O-2", "ts_opened": 1, "ts_closed": 2,
+}
+
+
+def test_summary_table_lists_the_closed_position_cycles() -> None:
+    summary = dict(SUMMARY, closed_positions=[CLOSED_ROW])
+    lines = summary_table(summary)
+    at = lines.index("closed positions (1)")
+    assert lines[at + 1].split() == ["instrument", "side", "peak", "qty", "avg", "open", "avg",
+                                     "close", "realized", "commissions"]
+    assert lines[at + 2].split() == ["BTC-PERP.SIM", "SHORT", "2.000", "120.0", "100.0",
+                                     "+39.68", "USDT", "+0.32", "USDT"]
+    assert lines[at + 3] == "balances"
+    # none closed: no section; the table of a summary without the key still prints
+    assert not any(line.startswith("closed positions") for line in summary_table(SUMMARY))
+
+
+def test_summary_table_lists_only_the_newest_closed_cycles() -> None:
+    from livenode.cli.summary import MAX_CLOSED_LINES
+
+    rows = [dict(CLOSED_ROW, realized_pnl=f"{n}.00000000") for n in range(MAX_CLOSED_LINES + 3)]
+    lines = summary_table(dict(SUMMARY, closed_positions=rows))
+    at = lines.index(f"closed positions ({MAX_CLOSED_LINES + 3})")
+    assert lines[at + 2] == "  ... 3 earlier (see --summary-json)"
+    assert "+3.00 USDT" in lines[at + 3]
+    assert f"+{MAX_CLOSED_LINES + 2}.00 USDT" in lines[at + 2 + MAX_CLOSED_LINES]
+    assert lines[at + 3 + MAX_CLOSED_LINES] == "balances"

@@ -1,0 +1,64 @@
+"""`NodeStats`: per-instrument lifetime totals and the closed position cycles (issue 10)."""
+
+from __future__ import annotations
+
+import asyncio
+from decimal import Decimal
+
+from livenode.config import TradingNodeConfig
+from livenode.engines.clients import EXEC_ENGINE_PROCESS
+from livenode.model.enums import OrderSide
+from livenode.model.orders import Order
+from livenode.node.kernel import Kernel
+from livenode.node.stats import NodeStats
+from tests.unit.engines.helpers import (
+    T0,
+    accepted,
+    filled,
+    make_instrument,
+    order_init,
+    submitted,
+)
+
+
+async def test_a_flip_shows_lifetime_totals_and_the_closed_cycle(
+    empty_config: TradingNodeConfig,
+) -> None:
+    kernel = Kernel(empty_config, asyncio.get_running_loop())
+    stats = NodeStats(kernel)
+    stats.start()
+    kernel.cache.add_instrument(make_instrument())
+    # SELL 2@120 (fee 0.12), BUY 3@100 (fee 0.30) flips the short into a long of 1.
+    for n, (side, qty, px, fee) in enumerate(
+        [(OrderSide.SELL, "2.000", "120.00", "0.12"), (OrderSide.BUY, "3.000", "100.00", "0.30")]
+    ):
+        init = order_init(side=side, qty=qty, price=px, coid=f"O-{n + 1}")
+        kernel.cache.add_order(Order(init))
+        for event in (submitted(init), accepted(init, vid=f"V-{n}"),
+                      filled(init, qty, px, f"T-{n}", commission=fee, vid=f"V-{n}")):
+            kernel.msgbus.send(EXEC_ENGINE_PROCESS, event)
+    summary = stats.summary()
+    (row,) = summary["positions"]
+    assert row["net_quantity"] == "1.000"
+    assert row["realized_pnl"] == "39.58000000"  # lifetime: 39.68 - 0.10
+    assert row["closed_cycles"] == 1
+    (closed,) = summary["closed_positions"]
+    assert closed == {
+        "instrument_id": "BTCUSDT.SIM",
+        "strategy_id": "S-001",
+        "position_id": "BTCUSDT.SIM-S-001",
+        "side": "SHORT",
+        "peak_qty": "2.000",
+        "avg_px_open": "120.0",
+        "avg_px_close": "100.0",
+        "realized_pnl": "39.68000000",
+        "commissions": "0.32000000",
+        "currency": "USDT",
+        "opening_order_id": "O-1",
+        "closing_order_id": "O-2",
+        "ts_opened": T0,
+        "ts_closed": T0,
+    }
+    assert stats.pnl_totals() == {"USDT": Decimal("39.58")}  # no quote: unrealized 0
+    stats.close()
+    kernel.dispose()
