@@ -16,8 +16,10 @@ def livenode(tmp_path: Path) -> Iterator[Callable[..., LivenodeProcess]]:
     """Factory: `livenode("run", config, ...)` starts the CLI; killed at teardown if still up."""
     started: list[LivenodeProcess] = []
 
-    def start(*args: object) -> LivenodeProcess:
-        process = LivenodeProcess(*args, stderr_path=tmp_path / f"stderr-{len(started)}.log")
+    def start(*args: object, cwd: Path | None = None) -> LivenodeProcess:
+        stderr_path = tmp_path / f"stderr-{len(started)}.log"
+        process = (LivenodeProcess(*args, stderr_path=stderr_path) if cwd is None
+                   else LivenodeProcess(*args, stderr_path=stderr_path, cwd=cwd))
         started.append(process)
         return process
 

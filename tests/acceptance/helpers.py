@@ -35,7 +35,9 @@ def livenode_command() -> list[str]:
 class LivenodeProcess:
     """One `livenode ...` subprocess under test."""
 
-    def __init__(self, *args: str | os.PathLike[str], stderr_path: Path) -> None:
+    def __init__(
+        self, *args: str | os.PathLike[str], stderr_path: Path, cwd: Path = ROOT
+    ) -> None:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p
@@ -45,7 +47,7 @@ class LivenodeProcess:
         self._stderr = open(stderr_path, "wb")  # noqa: SIM115 - closed in wait()
         self.proc = subprocess.Popen(
             [*livenode_command(), *map(str, args)],
-            cwd=ROOT,
+            cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,

@@ -21,7 +21,7 @@ def _block(text: str, lang: str) -> str:
 
 
 def test_readme_strategy_runs_from_its_config(
-    livenode: Callable[..., LivenodeProcess], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    livenode: Callable[..., LivenodeProcess], tmp_path: Path
 ) -> None:
     readme = (ROOT / "README.md").read_text()
     (tmp_path / "my_strategies.py").write_text(_block(readme, "python"))
@@ -29,12 +29,16 @@ def test_readme_strategy_runs_from_its_config(
     config = sandbox[: sandbox.index("[[strategies]]")]
     config = re.sub(r"(?m)^# .*(\n# .*)*\n*\Z", "", config)  # drop the strategies' comment
     (tmp_path / "my.toml").write_text(config + "\n" + _block(readme, "toml"))
-    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     summary_path = tmp_path / "my.summary.json"
 
-    node = livenode("run", tmp_path / "my.toml", "--duration", "3", "--summary-json", summary_path)
+    # As typed: from the directory holding my_strategies.py, with no PYTHONPATH for it.
+    node = livenode("run", "my.toml", "--duration", "3", "--summary-json", "my.summary.json",
+                    cwd=tmp_path)
     assert node.wait(timeout=90) == 0, node.output()
     summary = json.loads(summary_path.read_text())
     assert summary["strategies"] == ["DipBuyer-001"]
     assert summary["counters"]["fills"] >= 1, node.output()
     assert summary["shutdown"]["clean"]
+    # One buy per dip while flat and idle, then the managed flatten at stop.
+    sides = [fill["side"] for fill in summary["fills"]]
+    assert sides.count("BUY") == 1 and sides[-1] == "SELL", sides

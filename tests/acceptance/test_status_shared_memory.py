@@ -48,16 +48,22 @@ def test_status_shows_live_prices_and_positions_from_shared_memory(
         capture_output=True, text=True, timeout=60,
     )
     assert table.returncode == 0 and "BTCUSDT.SIM" in table.stdout
+    assert re.search(r"(?m)^account +currency +total +free +locked$", table.stdout), table.stdout
+    assert re.search(r"(?m)^\S+ +USDT +[-\d.]+ +[-\d.]+ +[-\d.]+$", table.stdout), table.stdout
 
-    # The live view redraws (clear screen + table) until Ctrl-C.
+    # The live view until Ctrl-C: into a pipe (not a terminal) as plain snapshots,
+    # one after the other, separated by an empty line; no terminal control codes.
     watch = LivenodeProcess("status", "--trader", "SHMSTATUS-001", "--watch", "0.2",
                             stderr_path=tmp_path / "watch.err")
     try:
+        watch.wait_for_line(r"^node SHMSTATUS-001 ", timeout=60)
         watch.wait_for_line(r"BTCUSDT\.SIM", timeout=60)
-        watch.wait_for_line(r"\x1b\[H\x1b\[2J", timeout=60)  # a second frame
+        watch.wait_for_line(r"^$", timeout=60)  # a second snapshot follows
+        watch.wait_for_line(r"^node SHMSTATUS-001 ", timeout=60)
         watch.wait_for_line(r"BTCUSDT\.SIM", timeout=60)
         watch.send(signal.SIGINT)
         assert watch.wait(timeout=30) == 0
+        assert "\x1b" not in watch.output()
     finally:
         watch.kill()
 

@@ -129,13 +129,24 @@ def _no_answer(run_dir: RunDir, timeout: float) -> int:
 
 
 def _watch(args: argparse.Namespace) -> int:
-    """Redraw the status every `--watch` seconds until Ctrl-C or the node is gone."""
+    """Redraw the status every `--watch` seconds until Ctrl-C or the node is gone.
+
+    On a terminal each snapshot replaces the last (like `top`); otherwise (a pipe,
+    a file) the snapshots are printed one after the other, plain text separated by
+    an empty line, with no terminal control codes.
+    """
     if args.watch <= 0:
         print("error: --watch: expected a positive number of seconds", file=sys.stderr)
         return EXIT_FAILED
+    redraw = sys.stdout.isatty()
+    first = True
     try:
         while True:
-            print("\x1b[H\x1b[2J", end="")  # home + clear: redraw in place
+            if redraw:
+                print("\x1b[H\x1b[2J", end="")  # home + clear: redraw in place
+            elif not first:
+                print()
+            first = False
             code = _status(args)
             sys.stdout.flush()
             if code != EXIT_OK:

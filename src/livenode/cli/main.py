@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from livenode import __version__
 from livenode.cli.config_cmd import add_config_parser, run_config_command
 from livenode.cli.control import add_control_parsers, run_control_command
 from livenode.cli.keys_cmd import add_keys_parser, run_keys_command
@@ -25,6 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="livenode",
         description="livenode: a live trading node for Python.",
         epilog="See README.md for a tour, docs/ARCHITECTURE.md for the design.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"livenode {__version__}",
+        help="print the version and exit",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True

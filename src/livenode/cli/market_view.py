@@ -72,6 +72,8 @@ def read_market_view(trader_id: str, instance_id: str) -> dict[str, Any]:
 
 
 def format_market_view(view: dict[str, Any]) -> list[str]:
+    """The view as table lines: quotes, then positions and balances (each with a header
+    line, left out when there are none)."""
     lines = [
         f"{'instrument':<22} {'bid':>14} {'ask':>14} {'bid size':>12} {'ask size':>12} {'age':>9}"
     ]
@@ -91,7 +93,10 @@ def format_market_view(view: dict[str, Any]) -> list[str]:
                 f"{p['strategy_id']:<18} {p['instrument_id']:<22} {p['side']:<6} "
                 f"{p['quantity']:>12} {p['realized_pnl']:>18} {p['unrealized_pnl']:>18}"
             )
-    for b in view["balances"]:
-        lines.append(f"{b['account_id']:<10} {b['currency']:<5} total {b['total']:>20} "
-                     f"free {b['free']:>20} locked {b['locked']:>16}")
+    if view["balances"]:
+        lines.append(f"{'account':<18} {'currency':<8} {'total':>20} {'free':>20} "
+                     f"{'locked':>20}")
+        for b in view["balances"]:
+            lines.append(f"{b['account_id']:<18} {b['currency']:<8} {b['total']:>20} "
+                         f"{b['free']:>20} {b['locked']:>20}")
     return lines

@@ -24,7 +24,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any, NamedTuple, TypeGuard
@@ -161,10 +163,34 @@ def load_config(path: str | Path, *, resolve: bool = True) -> TradingNodeConfig:
 # ------------------------------------------------------------------------- resolving
 
 
+def working_dir_on_path() -> str | None:
+    """Put the working directory on `sys.path` (last) unless it is there; return it.
+
+    Config import paths (``path``, ``config_path``, ``factory``) are resolved like
+    ``python -m`` resolves modules: a ``my_strategies.py`` in the directory the node
+    is started from is importable without ``PYTHONPATH``. It goes last, so it never
+    shadows an installed package or a ``PYTHONPATH`` entry. None: no working
+    directory (it was removed).
+    """
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        return None
+    real = os.path.realpath(cwd)
+    # "" on sys.path (python -c, the REPL) means the working directory too.
+    if all(os.path.realpath(entry or os.curdir) != real for entry in sys.path):
+        sys.path.append(cwd)
+    return cwd
+
+
 def import_object(import_path: str, path: str) -> Any:
-    """Import ``"package.module:Name"``; failures name the field `path` and the reason."""
+    """Import ``"package.module:Name"``; failures name the field `path` and the reason.
+
+    The working directory is on the import path (see `working_dir_on_path`).
+    """
     module_name, _, attr_path = import_path.partition(":")
     where = f"cannot import {show_value(import_path)}"
+    cwd = working_dir_on_path()
     try:
         obj: Any = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -172,8 +198,12 @@ def import_object(import_path: str, path: str) -> Any:
         # exists but one of its own imports is missing" (a broken install).
         missing = exc.name or ""
         if missing == module_name or module_name.startswith(missing + "."):
+            file = module_name.replace(".", "/") + ".py"
+            looked = f"the working directory {cwd} and sys.path" if cwd else "sys.path"
             raise ConfigError(
-                path, f"{where}: module {show_value(module_name)} not found"
+                path,
+                f"{where}: module {show_value(module_name)} not found (looked for {file} "
+                f"in {looked}; is the file there?)",
             ) from None
         raise ConfigError(
             path, f"{where}: importing module {show_value(module_name)} failed: {exc}"

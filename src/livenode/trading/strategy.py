@@ -106,6 +106,8 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyState, StrategyHandlers
         self.clock: Clock | None = None
         self.order_factory: OrderFactory | None = None
         self._order_registry: OrderRegistry | None = None
+        # Submitted orders still INITIALIZED (see `is_flat_and_idle`).
+        self._unacknowledged: dict[Any, Order] = {}
         self._fault_callback: FaultCallback | None = None
         self.events_handled = 0
         self.error_count = 0

@@ -26,7 +26,14 @@ from livenode.model.commands import (
     UnsubscribeQuoteTicks,
     UnsubscribeTradeTicks,
 )
-from livenode.model.enums import ComponentState, OrderSide, OrderType, PositionSide, PriceType
+from livenode.model.enums import (
+    ComponentState,
+    OrderSide,
+    OrderStatus,
+    OrderType,
+    PositionSide,
+    PriceType,
+)
 
 if TYPE_CHECKING:
     from logging import Logger
@@ -37,6 +44,7 @@ if TYPE_CHECKING:
     from livenode.model.data import BarType
     from livenode.model.identifiers import (
         ClientId,
+        ClientOrderId,
         InstrumentId,
         PositionId,
         StrategyId,
@@ -74,6 +82,7 @@ class StrategyCommands:
     _flatten_attempts: int
     _dust_logged: set[Any]
     _order_registry: Callable[[Order], None] | None
+    _unacknowledged: dict[ClientOrderId, Order]
     _data_subs: dict[str, tuple[Callable[[Any], None], Any]]
     _handle_quote_tick: Callable[[Any], None]
     _handle_trade_tick: Callable[[Any], None]
@@ -227,6 +236,8 @@ class StrategyCommands:
             return False
         if self._order_registry is not None:
             self._order_registry(order)
+        self._forget_acknowledged()
+        self._unacknowledged[order.client_order_id] = order
         self.orders_submitted += 1
         self._send_trading_command(
             SubmitOrder, order=order.init_event, position_id=position_id
@@ -351,6 +362,47 @@ class StrategyCommands:
             return False
         notional = instrument.notional_value(position.quantity, price)
         return notional.as_decimal() < instrument.min_notional.as_decimal()
+
+    # -- state queries ----------------------------------------------------------------------
+
+    def is_flat_and_idle(self, instrument_id: InstrumentId) -> bool:
+        """Whether this strategy holds no position in `instrument_id` and has no order
+        for it that could still fill: none working at the venue, none in flight (sent,
+        awaiting the venue's answer) and none submitted but not yet acknowledged.
+
+        `portfolio.is_flat` answers only the first half: between a `submit_order` and
+        its fill the position is still flat, so a strategy that asks it on every tick
+        buys again and again while its first order is on its way. Ask this instead
+        before opening a new position. Other strategies' orders and positions do not
+        count; the cache this reads is updated before any order or position event
+        reaches a handler, so `on_order_filled` already sees the position it made.
+        """
+        self._require_registered()
+        cache = self.cache
+        assert cache is not None
+        if cache.orders_open_count(instrument_id=instrument_id, strategy_id=self.id):
+            return False
+        if cache.orders_inflight(instrument_id=instrument_id, strategy_id=self.id):
+            return False
+        self._forget_acknowledged()
+        if any(o.instrument_id == instrument_id for o in self._unacknowledged.values()):
+            return False
+        return not cache.positions_open(instrument_id=instrument_id, strategy_id=self.id)
+
+    def _forget_acknowledged(self) -> None:
+        """Drop submitted orders that left INITIALIZED (they are in flight, working or
+        closed now, which the cache's indexes answer)."""
+        if not self._unacknowledged or self.cache is None:
+            return
+        cache = self.cache
+        done = [
+            cid for cid, order in self._unacknowledged.items()
+            # The cache's copy when it has one: without an order registry the execution
+            # engine caches an order object of its own.
+            if (cache.order(cid) or order).status is not OrderStatus.INITIALIZED
+        ]
+        for cid in done:
+            del self._unacknowledged[cid]
 
     # -- manage_stop helpers ---------------------------------------------------------------
 

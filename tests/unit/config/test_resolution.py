@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
 import pytest
 
 from livenode.config import (
@@ -60,12 +64,36 @@ def test_exec_client_without_data_client_and_no_strategies_is_valid() -> None:
     assert list(config.exec_clients) == ["OTHER"] and config.strategies == []
 
 
-def test_factory_module_missing() -> None:
+def test_factory_module_missing_hints_at_where_it_was_looked_for() -> None:
     text = '[data_clients.SIM]\nfactory = "livenode.adapters.nope:Factory"'
     assert error_of(text) == (
         'data_clients.SIM.factory: cannot import "livenode.adapters.nope:Factory": '
-        'module "livenode.adapters.nope" not found'
+        'module "livenode.adapters.nope" not found (looked for livenode/adapters/nope.py in '
+        f"the working directory {os.getcwd()} and sys.path; is the file there?)"
     )
+
+
+def test_strategy_module_in_the_working_directory_is_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Not on sys.path: only the working directory makes it importable.
+    (tmp_path / "livenode_cwd_strategies.py").write_text(
+        "from tests.unit.config.helpers import DemoStrategy, DemoStrategyConfig\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    text = (
+        '[[strategies]]\npath = "livenode_cwd_strategies:DemoStrategy"\n'
+        'config_path = "livenode_cwd_strategies:DemoStrategyConfig"\n'
+        '[strategies.config]\ninstrument_id = "BTCUSDT.SIM"\n'
+    )
+    try:
+        config = load_config_str(text)
+        strategy_cls, _ = resolve_strategy(config.strategies[0], "strategies[0]")
+        assert strategy_cls is helpers.DemoStrategy
+        assert sys.path[-1] == str(tmp_path)  # last: never shadows an installed package
+    finally:
+        sys.modules.pop("livenode_cwd_strategies", None)
 
 
 def test_factory_attribute_missing() -> None:
