@@ -2,7 +2,7 @@
 
 One frame per message, ``topic NUL envelope``: the topic bytes lead the frame so
 ZeroMQ's prefix filtering on SUB sockets works on it, and a single frame costs a
-quarter of a topic frame plus a payload frame (see DESIGN.md). The envelope is a
+quarter of a topic frame plus a payload frame (see docs/ARCHITECTURE.md). The envelope is a
 msgpack array ``[publisher, seq, ts_sent, payload]``, ``seq`` counting per
 publisher and topic (a subscriber sees every message of a topic it takes, so a
 jump in ``seq`` is a real loss, whatever prefixes it chose); ``payload`` is the message

@@ -3,7 +3,7 @@
 The portfolio follows the bus, not the execution engine's objects: position
 snapshots on `events.position.*`, account states on `events.account.*`, quotes on
 `data.quotes.*`. So it works the same whether the execution engine lives in its
-process or behind a socket (DESIGN.md: placement is configuration).
+process or behind a socket (placement is configuration, docs/ARCHITECTURE.md).
 
 Unrealized PnL is marked at the price the position could be closed at now: a long
 at the bid, a short at the ask, of the latest quote. It is computed when asked,

@@ -20,7 +20,7 @@ venue's orders still there).
 
 Sockets are driven through ``zmq.FD`` (edge-triggered: drain until EAGAIN, look
 at ``zmq.EVENTS`` after a send), not ``zmq.asyncio`` (a Future per message costs
-30-50 us per hop, DESIGN.md).
+30-50 us per hop, docs/benchmarks.md).
 """
 
 from __future__ import annotations
