@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,14 +33,12 @@ import zmq
 
 from livenode.bus.control import (
     Ack,
-    BusPeer,
     ControlSocket,
     Failed,
     Go,
     Heartbeat,
     Hello,
     Ready,
-    SetTradingState,
     StateChanged,
     StatusReply,
     StatusRequest,
@@ -49,9 +46,6 @@ from livenode.bus.control import (
     StopAck,
     StopRequest,
     VenueReconciled,
-    VenueRestarted,
-    WorkerSpec,
-    WorkerStatus,
 )
 from livenode.cache.shm import ShmTables, remove_stale_segments
 from livenode.config import TradingNodeConfig
@@ -67,6 +61,7 @@ from livenode.supervisor.handles import (
     now,
     spawn_worker,
 )
+from livenode.supervisor.restart_policy import restart_delay
 from livenode.supervisor.rundir import RunDir, create_run_dir
 from livenode.supervisor.services import (
     Service,
@@ -76,12 +71,20 @@ from livenode.supervisor.services import (
     stop_service,
     wait_ready,
 )
+from livenode.supervisor.specs import WorkerSpecs
+from livenode.supervisor.status_report import (
+    health_fields,
+    worker_status,
+    worker_summaries,
+    workers_summary,
+)
 from livenode.supervisor.topology import (
     derive_workers,
     node_members,
     subscriptions,
     validate_topology,
 )
+from livenode.supervisor.venue_states import VenueStates
 
 _log = logging.getLogger("livenode.supervisor")
 
@@ -99,16 +102,6 @@ _RESYNC_FROM: dict[str, frozenset[str]] = {
     "risk": frozenset({"data", "exec", "trader"}),
     "exec": frozenset({"data", "trader"}),
 }
-
-
-def free_tcp_port(host: str) -> int:
-    """A port the OS considers free on `host` now (the worker binds it moments later;
-    on a busy host another process could take it first, and the worker then fails
-    to start with an error naming the endpoint)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class Supervisor:
@@ -145,8 +138,11 @@ class Supervisor:
             w.name: WorkerHandle(w, self.plan.workers[w.name], publisher_id=w.name)
             for w in workers
         }
-        self._subscriptions = subscriptions(workers, shared_market=config.cache.shared_memory)
-        self._config_json = msgspec.json.encode(self.config)
+        self._specs = WorkerSpecs(
+            self.config, self.handles,
+            subscriptions(workers, shared_market=config.cache.shared_memory),
+            msgspec.json.encode(self.config),
+        )
         self._events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         self._stop_requested = asyncio.Event()
         self._stop_now = False
@@ -160,8 +156,7 @@ class Supervisor:
         self.stop_requested_at: float | None = None  # UNIX seconds
         self.failure: str | None = None
         self.started_at = time.time()
-        # Venues whose service is down or not reconciled since: venue -> reason.
-        self._venues_down: dict[str, str] = {}
+        self.venues = VenueStates(self.handles, self._send_control)
         self._service_tasks: set[asyncio.Task[None]] = set()
         self.shutdown_seconds: float | None = None
         self.run_dir: RunDir | None = None
@@ -169,7 +164,6 @@ class Supervisor:
         self._tasks: list[asyncio.Task[Any]] = []
         self._restart_timers: dict[str, asyncio.TimerHandle] = {}
         self.services: list[Service] = []
-        self._tcp_endpoints: dict[str, str] = {}
         self.shared_tables: ShmTables | None = None
         self.stats: dict[str, dict[str, Any]] = {}
 
@@ -351,60 +345,9 @@ class Supervisor:
             self._fail(f"start timed out after {timeout:g}s: worker(s) not READY: "
                        f"{', '.join(waiting)}")
 
-    def _spec(self, handle: WorkerHandle) -> WorkerSpec:
-        assert self.run_dir is not None
-        peers = [
-            BusPeer(
-                worker=sub.peer,
-                publisher_id=self.handles[sub.peer].publisher_id,
-                endpoint=self._publish_endpoint(sub.peer),
-                prefixes=list(sub.prefixes),
-            )
-            for sub in self._subscriptions[handle.name]
-        ]
-        return WorkerSpec(
-            worker=handle.name,
-            role=handle.role,
-            members=list(handle.config.members),
-            cores=list(handle.cores),
-            publish_endpoint=self._publish_endpoint(handle.name),
-            publisher_id=handle.publisher_id,
-            peers=peers,
-            export_prefixes=sorted(
-                {
-                    prefix
-                    for other, subs in self._subscriptions.items()
-                    if other != handle.name
-                    for sub in subs
-                    if sub.peer == handle.name
-                    for prefix in sub.prefixes
-                }
-            ),
-            heartbeat_interval=self.config.supervisor.heartbeat_interval,
-            heartbeat_timeout=self.config.supervisor.heartbeat_timeout,
-            node_config_json=self._config_json,
-            instance_id=self.instance_id,
-            run_dir=str(self.run_dir.path),
-            restarts=handle.restarts,
-            consumers={
-                self.handles[other].publisher_id: list(sub.prefixes)
-                for other, subs in self._subscriptions.items()
-                if other != handle.name
-                for sub in subs
-                if sub.peer == handle.name
-            },
-        )
-
-    def _publish_endpoint(self, worker: str) -> str:
-        """Where `worker` binds its bus publisher: an ipc socket in the run directory,
-        or a TCP port chosen once per worker (kept across its restarts)."""
-        assert self.run_dir is not None
-        bus = self.config.message_bus
-        if bus.transport == "ipc":
-            return self.run_dir.publish_endpoint(worker)
-        if worker not in self._tcp_endpoints:
-            self._tcp_endpoints[worker] = f"tcp://{bus.tcp_host}:{free_tcp_port(bus.tcp_host)}"
-        return self._tcp_endpoints[worker]
+    def _send_control(self, msg: Any, identity: bytes) -> None:
+        assert self._control is not None
+        self._control.send(msg, to=identity)
 
     def _go(self, handle: WorkerHandle) -> None:
         if handle.state is WorkerState.READY and self._control is not None:
@@ -437,7 +380,8 @@ class Supervisor:
             _log.warning("control message %s from unknown peer %r", kind.__name__, peer)
             return
         if kind is Hello:
-            self._control.send(self._spec(handle), to=peer)
+            assert self.run_dir is not None
+            self._control.send(self._specs.spec(handle, self.run_dir), to=peer)
             if self._stopping:
                 # The stop began before this worker connected: the Stop sent to it
                 # then could not be routed. It builds, reads this, aborts its start.
@@ -463,7 +407,7 @@ class Supervisor:
                         self._control.send(resync, to=other.identity)
                 self._go(handle)
                 if handle.role == "exec":
-                    self._set_venue_state(handle, "ACTIVE", f"{handle.name} is back")
+                    self.venues.exec_worker_changed(handle, "ACTIVE", f"{handle.name} is back")
             elif all(h.state is WorkerState.READY for h in self.handles.values()):
                 self._all_ready.set()
         elif kind is Heartbeat:
@@ -481,16 +425,10 @@ class Supervisor:
             if not msg.clean:
                 _log.warning("%s stopped uncleanly: %s", handle.name, msg.detail)
         elif kind is VenueReconciled:
-            self._on_venue_reconciled(msg)
+            self.venues.reconciled(msg)
         elif kind is Failed:
             handle.failure = msg.error
             self._fail(f"worker {handle.name} ({handle.role}) failed to start: {msg.error}")
-
-    def _set_venue_state(self, exec_handle: WorkerHandle, state: str, reason: str) -> None:
-        for venue in exec_handle.config.members:
-            if state == "ACTIVE" and venue in self._venues_down:
-                continue  # its venue process is not back (or not reconciled) yet
-            self._send_trading_state(venue, state, reason)
 
     # -- children, signals, health ----------------------------------------------------------
 
@@ -563,23 +501,19 @@ class Supervisor:
                        f"{handle.exit_status}")
             return
         if handle.role == "exec":
-            self._set_venue_state(handle, "HALTED", f"{handle.name} is down ({handle.exit_status})")
+            self.venues.exec_worker_changed(handle, "HALTED",
+                                            f"{handle.name} is down ({handle.exit_status})")
         if handle.config.on_exit == "stop":
             self._fail(f"worker {handle.name} ({handle.role}) died: {handle.exit_status}; "
                        "its policy is to stop the node")
             return
         cfg = self.config.supervisor
-        t = now()
-        handle.crash_times.append(t)
-        while handle.crash_times and t - handle.crash_times[0] > cfg.restart_window:
-            handle.crash_times.popleft()
-        if len(handle.crash_times) > cfg.max_restarts:
+        delay = restart_delay(handle.crash_times, cfg, now())
+        if delay is None:
             handle.state = WorkerState.FATAL
             self._fail(f"worker {handle.name} ({handle.role}) crashed {len(handle.crash_times)} "
                        f"times within {cfg.restart_window:g}s: crash loop, stopping the node")
             return
-        delay = min(cfg.restart_backoff * 2 ** (len(handle.crash_times) - 1),
-                    cfg.restart_backoff_max)
         handle.state = WorkerState.BACKOFF
         _log.warning("restarting %s in %.2fs (restart %d)", handle.name, delay, handle.restarts + 1)
         loop = asyncio.get_running_loop()
@@ -592,19 +526,14 @@ class Supervisor:
             self._fail(f"service {spec.name} died: {service.exit_status}")
             return
         cfg = self.config.supervisor
-        t = now()
-        service.crash_times.append(t)
-        while service.crash_times and t - service.crash_times[0] > cfg.restart_window:
-            service.crash_times.popleft()
-        if len(service.crash_times) > cfg.max_restarts:
+        delay = restart_delay(service.crash_times, cfg, now())
+        if delay is None:
             self._fail(f"service {spec.name} crashed {len(service.crash_times)} times within "
                        f"{cfg.restart_window:g}s: crash loop, stopping the node")
             return
         reason = f"service {spec.name} is down ({service.exit_status})"
         if spec.venue:
-            self._halt_venue(spec.venue, reason)
-        delay = min(cfg.restart_backoff * 2 ** (len(service.crash_times) - 1),
-                    cfg.restart_backoff_max)
+            self.venues.halt(spec.venue, reason)
         _log.warning("%s; restarting it in %.2fs (restart %d)", reason, delay,
                      service.restarts + 1)
         task = asyncio.ensure_future(self._restart_service(service, delay))
@@ -627,34 +556,8 @@ class Supervisor:
             self._fail(str(exc))
             return
         _log.warning("service %s is back (pid %d)", old.spec.name, service.process.pid)
-        venue = old.spec.venue
-        if venue and self._control is not None:
-            self._venues_down[venue] = (f"service {old.spec.name} restarted; reconnecting and "
-                                        "reconciling")
-            for handle in self.handles.values():
-                if handle.role == "exec" and handle.alive:
-                    self._control.send(VenueRestarted(venue=venue), to=handle.identity)
-
-    def _halt_venue(self, venue: str, reason: str) -> None:
-        self._venues_down[venue] = reason
-        self._send_trading_state(venue, "HALTED", reason)
-
-    def _send_trading_state(self, venue: str, state: str, reason: str) -> None:
-        assert self._control is not None
-        for risk in (h for h in self.handles.values() if h.role == "risk" and h.alive):
-            self._control.send(SetTradingState(state=state, venue=venue, reason=reason),
-                               to=risk.identity)
-
-    def _on_venue_reconciled(self, msg: VenueReconciled) -> None:
-        if not msg.ok:
-            reason = f"{msg.worker} could not reconnect and reconcile {msg.venue}: {msg.detail}"
-            _log.error("%s; trading to %s stays HALTED", reason, msg.venue)
-            self._halt_venue(msg.venue, reason)
-            return
-        if self._venues_down.pop(msg.venue, None) is not None:
-            _log.warning("venue %s reconnected and reconciled by %s: trading resumes",
-                         msg.venue, msg.worker)
-            self._send_trading_state(msg.venue, "ACTIVE", f"venue {msg.venue} is back")
+        if old.spec.venue:
+            self.venues.venue_restarted(old.spec.venue, old.spec.name)
 
     def _restart(self, handle: WorkerHandle) -> None:
         self._restart_timers.pop(handle.name, None)
@@ -748,81 +651,20 @@ class Supervisor:
     def status(self) -> StatusReply:
         """What `livenode status` shows, straight from the handles and the OS."""
         t = now()
-        workers = []
-        for handle in self.handles.values():
-            rss, cpu = 0, 0.0
-            if handle.alive and handle.pid is not None:
-                try:
-                    first = handle.ps is None or handle.ps.pid != handle.pid
-                    if first:
-                        handle.ps = psutil.Process(handle.pid)
-                    process = handle.ps
-                    assert process is not None
-                    rss = process.memory_info().rss
-                    # Since the previous status request; the first one reports the
-                    # average since the worker started.
-                    cpu = process.cpu_percent(interval=None)
-                    if first:
-                        times = process.cpu_times()
-                        alive_for = max(time.time() - process.create_time(), 1e-3)
-                        cpu = round(100.0 * (times.user + times.system) / alive_for, 1)
-                    cores = tuple(process.cpu_affinity())
-                except psutil.Error:
-                    cores = handle.actual_cores
-            else:
-                cores = handle.actual_cores
-            workers.append(
-                WorkerStatus(
-                    name=handle.name,
-                    role=handle.role,
-                    pid=handle.pid or 0,
-                    cores=list(cores),
-                    state=handle.state.value,
-                    uptime_s=round(t - handle.started_at, 3) if handle.alive else 0.0,
-                    heartbeat_age_s=round(t - handle.last_heartbeat, 3),
-                    restarts=handle.restarts,
-                    counters=handle.counters,
-                    rss_bytes=rss,
-                    cpu_percent=cpu,
-                )
-            )
         return StatusReply(
             trader_id=self.config.trader_id,
             instance_id=self.instance_id,
             supervisor_pid=os.getpid(),
             state=self.state,
-            workers=workers,
-            halted_venues=dict(self._venues_down),
-            stalled_orders={name: s["stalled"] for name, s in self.stats.items()
-                            if s.get("stalled")},
-            databases={name: s["database"] for name, s in self.stats.items()
-                       if s.get("database")},
-            halted_instruments={iid: reason for s in self.stats.values()
-                                for iid, reason in s.get("halted_instruments", {}).items()},
+            workers=[worker_status(handle, t) for handle in self.handles.values()],
+            halted_venues=dict(self.venues.down),
+            **health_fields(self.stats),
         )
 
     def workers_summary(self) -> list[dict[str, Any]]:
-        """Per worker, for `--summary-json`: name, role, pid, cores, exit status (and when,
-        UNIX seconds), whether it was killed, restarts, whether its stop was clean."""
-        return [
-            {
-                "name": h.name,
-                "role": h.role,
-                "pid": h.pid,
-                "cores": list(h.actual_cores),
-                "exit_status": h.exit_status,
-                "exited_at": h.exited_at,
-                "killed": h.killed,
-                "restarts": h.restarts,
-                "stop_clean": h.stop_clean,
-            }
-            for h in self.handles.values()
-        ]
+        """Per worker, for `--summary-json` (see `status_report.workers_summary`)."""
+        return workers_summary(self.handles.values())
 
     def worker_summaries(self) -> dict[str, dict[str, Any]]:
         """The node facts each worker reported with its stop acknowledgement."""
-        out = {}
-        for handle in self.handles.values():
-            if handle.summary_json:
-                out[handle.name] = json.loads(handle.summary_json)
-        return out
+        return worker_summaries(self.handles.values())

@@ -1,0 +1,88 @@
+"""What the supervisor reports: `livenode status` (from the handles, the workers'
+last heartbeats and the OS) and the per-worker part of `--summary-json`."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import psutil
+
+from livenode.bus.control import WorkerStatus
+from livenode.supervisor.handles import WorkerHandle
+
+__all__ = ["health_fields", "worker_status", "worker_summaries", "workers_summary"]
+
+
+def worker_status(handle: WorkerHandle, t: float) -> WorkerStatus:
+    """One worker's status line, with its memory, CPU and actual cores from the OS."""
+    rss, cpu = 0, 0.0
+    cores = handle.actual_cores
+    if handle.alive and handle.pid is not None:
+        try:
+            first = handle.ps is None or handle.ps.pid != handle.pid
+            if first:
+                handle.ps = psutil.Process(handle.pid)
+            process = handle.ps
+            assert process is not None
+            rss = process.memory_info().rss
+            # Since the previous status request; the first one reports the average
+            # since the worker started.
+            cpu = process.cpu_percent(interval=None)
+            if first:
+                times = process.cpu_times()
+                alive_for = max(time.time() - process.create_time(), 1e-3)
+                cpu = round(100.0 * (times.user + times.system) / alive_for, 1)
+            cores = tuple(process.cpu_affinity())
+        except psutil.Error:
+            cores = handle.actual_cores
+    return WorkerStatus(
+        name=handle.name,
+        role=handle.role,
+        pid=handle.pid or 0,
+        cores=list(cores),
+        state=handle.state.value,
+        uptime_s=round(t - handle.started_at, 3) if handle.alive else 0.0,
+        heartbeat_age_s=round(t - handle.last_heartbeat, 3),
+        restarts=handle.restarts,
+        counters=handle.counters,
+        rss_bytes=rss,
+        cpu_percent=cpu,
+    )
+
+
+def health_fields(stats: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """From the workers' last heartbeat facts: stalled orders and cache database state
+    per worker, and the instruments halted for a position mismatch."""
+    return {
+        "stalled_orders": {name: s["stalled"] for name, s in stats.items() if s.get("stalled")},
+        "databases": {name: s["database"] for name, s in stats.items() if s.get("database")},
+        "halted_instruments": {iid: reason for s in stats.values()
+                               for iid, reason in s.get("halted_instruments", {}).items()},
+    }
+
+
+def workers_summary(handles: Iterable[WorkerHandle]) -> list[dict[str, Any]]:
+    """Per worker, for `--summary-json`: name, role, pid, cores, exit status (and when,
+    UNIX seconds), whether it was killed, restarts, whether its stop was clean."""
+    return [
+        {
+            "name": h.name,
+            "role": h.role,
+            "pid": h.pid,
+            "cores": list(h.actual_cores),
+            "exit_status": h.exit_status,
+            "exited_at": h.exited_at,
+            "killed": h.killed,
+            "restarts": h.restarts,
+            "stop_clean": h.stop_clean,
+        }
+        for h in handles
+    ]
+
+
+def worker_summaries(handles: Iterable[WorkerHandle]) -> dict[str, dict[str, Any]]:
+    """The node facts each worker reported with its stop acknowledgement."""
+    return {h.name: json.loads(h.summary_json) for h in handles if h.summary_json}
