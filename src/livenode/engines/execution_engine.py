@@ -370,6 +370,7 @@ class ExecutionEngine(Component):
                                  position.snapshot_event(PositionChanged))
 
     def _deny(self, init: Any, reason: str) -> None:
+        _log.warning("ExecutionEngine: denied %s: %s", init.client_order_id, reason)
         now = self._clock.timestamp_ns()
         self.process(order_event(OrderDenied, init, new_id(), now, reason=reason))
 
