@@ -55,10 +55,15 @@ from livenode.cache.shm import ShmTables, segment_prefix
 from livenode.config import load_config_str
 from livenode.core.logging import setup_logging
 from livenode.core.uuid import new_id
+from livenode.engines.peer_recovery import (
+    publish_account_states,
+    publish_instruments,
+    replay_execution_state,
+    resend_unanswered,
+)
 from livenode.model.codec import Codec
-from livenode.model.commands import SubmitOrder
-from livenode.model.enums import OrderStatus, TradingState
-from livenode.model.events import PositionChanged, StateReplayed
+from livenode.model.enums import TradingState
+from livenode.model.events import StateReplayed
 from livenode.model.identifiers import Venue
 from livenode.node.node import TradingNode
 from livenode.supervisor.bus_security import bus_keys
@@ -333,27 +338,9 @@ class Worker:
             self._replay_execution_state(node, strategies)
 
     def _resend_unanswered(self, node: TradingNode, restarted: str, role: str) -> None:
-        """Submit again (``resend``) every order of ours still INITIALIZED: its submit
-        may have died with the restarted worker. After an exec restart, every order
-        not closed too: the killed exec worker may have sent it to the venue without
-        its record reaching the database; the new one asks the venue before it sends
-        an order it does not know. Risk and exec apply each once."""
         kernel = node.kernel
-        now = time.time_ns()
-        count = 0
-        for order in kernel.cache.orders():
-            if order.status is not OrderStatus.INITIALIZED and (
-                role != "exec" or order.is_closed
-            ):
-                continue
-            init = order.init_event
-            command = SubmitOrder(
-                trader_id=kernel.trader_id, strategy_id=init.strategy_id, command_id=new_id(),
-                ts_init=now, ts_trigger=now, order=init, position_id=order.position_id,
-                resend=True, known_events=len(order.events),
-            )
-            kernel.msgbus.publish(topics.RISK_COMMANDS, command)
-            count += 1
+        count = resend_unanswered(kernel.cache, kernel.msgbus, kernel.trader_id,
+                                  exec_restarted=role == "exec")
         if count:
             _log.warning("%s: sent %d unanswered submit(s) again after %s restarted",
                          self.name, count, restarted)
@@ -435,71 +422,24 @@ class Worker:
             await asyncio.sleep(0.01)  # the publisher offers no event; it reads on its FD
 
     def _replay_execution_state(self, node: TradingNode, strategies: set[str] | None) -> None:
-        """For a restarted trader or risk worker: the open orders (every event, from
-        their OrderInitialized on) and the open positions (a snapshot each) of
-        `strategies` (None: all), so its cache knows what its predecessor knew."""
         kernel = node.kernel
-        msgbus = kernel.msgbus
-        orders = positions = 0
-        for order in kernel.cache.orders_open():
-            if strategies is not None and str(order.strategy_id) not in strategies:
-                continue
-            topic = topics.order_events(order.strategy_id)
-            for event in order.events:
-                msgbus.publish(topic, event)
-            orders += 1
-        for position in kernel.cache.positions_open():
-            if strategies is not None and str(position.strategy_id) not in strategies:
-                continue
-            msgbus.publish(topics.position_events(position.strategy_id),
-                           position.snapshot_event(PositionChanged))
-            positions += 1
+        orders, positions = replay_execution_state(
+            kernel.cache, kernel.msgbus, kernel.trader_id, self._publisher_id(), strategies)
         _log.info("%s: replayed %d open order(s) and %d open position(s)", self.name,
                   orders, positions)
-        spec = self._spec
-        now = time.time_ns()
-        msgbus.publish(
-            topics.EXECUTION_REPLAYED,
-            StateReplayed(
-                trader_id=kernel.trader_id,
-                publisher=spec.publisher_id if spec is not None else self.name,
-                role="exec",
-                strategies=None if strategies is None else sorted(strategies),
-                orders=orders,
-                positions=positions,
-                event_id=new_id(),
-                ts_event=now,
-                ts_init=now,
-            ),
-        )
+
+    def _publisher_id(self) -> str:
+        return self._spec.publisher_id if self._spec is not None else self.name
 
     def _publish_snapshots(self, node: TradingNode) -> None:
         """State created before the peers joined (instruments, account states): send it
         again now that every subscription is live, so no peer starts without it."""
         kernel = node.kernel
-        msgbus = kernel.msgbus
         if kernel.data_engine is not None:
-            instruments = kernel.cache.instruments()
-            for instrument in instruments:
-                msgbus.publish(topics.instrument(instrument.id), instrument)
-            now = time.time_ns()
-            spec = self._spec
-            msgbus.publish(
-                topics.EXECUTION_REPLAYED,
-                StateReplayed(
-                    trader_id=kernel.trader_id,
-                    publisher=spec.publisher_id if spec is not None else self.name,
-                    role="data",
-                    instruments=len(instruments),
-                    event_id=new_id(),
-                    ts_event=now,
-                    ts_init=now,
-                ),
-            )
+            publish_instruments(kernel.cache, kernel.msgbus, kernel.trader_id,
+                                self._publisher_id())
         if kernel.exec_engine is not None:
-            for account in kernel.cache.accounts():
-                state = account.last_event
-                msgbus.publish(topics.account_events(state.account_id), state)
+            publish_account_states(kernel.cache, kernel.msgbus)
 
     _control: ControlSocket | None = None
 
