@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -374,6 +374,9 @@ class LiveExecutionClient(LiveClient):
         task = self._loop.create_task(self._await(pending, command))
         self._command_tasks.add(task)
         task.add_done_callback(self._command_tasks.discard)
+        if isinstance(pending, Coroutine):
+            # A task cancelled before its first step never starts the hook's coroutine.
+            task.add_done_callback(lambda _: pending.close())
 
     async def _await(self, pending: Awaitable[None], command: ExecCommand) -> None:
         try:
