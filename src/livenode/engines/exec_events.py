@@ -96,8 +96,16 @@ class ExecEventBuilder:
         self, about: OrderRef, ts_event: int, ts_init: int | None = None
     ) -> OrderSubmitted:
         """The order left for the venue."""
+        # Spelled out (no field dict): every submit builds one, on the hot path.
         return OrderSubmitted(
-            account_id=self.account_id, **_ids(about, ts_event, _or(ts_init, ts_event))
+            trader_id=about.trader_id,
+            strategy_id=about.strategy_id,
+            instrument_id=about.instrument_id,
+            client_order_id=about.client_order_id,
+            account_id=self.account_id,
+            event_id=new_id(),
+            ts_event=ts_event,
+            ts_init=ts_event if ts_init is None else ts_init,
         )
 
     def order_accepted(
@@ -106,9 +114,15 @@ class ExecEventBuilder:
     ) -> OrderAccepted:
         """The venue accepted the order under `venue_order_id`."""
         return OrderAccepted(
+            trader_id=about.trader_id,
+            strategy_id=about.strategy_id,
+            instrument_id=about.instrument_id,
+            client_order_id=about.client_order_id,
             venue_order_id=venue_order_id,
             account_id=self.account_id,
-            **_ids(about, ts_event, _or(ts_init, ts_event)),
+            event_id=new_id(),
+            ts_event=ts_event,
+            ts_init=ts_event if ts_init is None else ts_init,
         )
 
     def order_rejected(
@@ -190,7 +204,13 @@ class ExecEventBuilder:
             currency=commission.currency if currency is None else currency,
             commission=commission,
             liquidity_side=liquidity_side,
-            **_ids(about, ts_event, _or(ts_init, ts_event)),
+            trader_id=about.trader_id,
+            strategy_id=about.strategy_id,
+            instrument_id=about.instrument_id,
+            client_order_id=about.client_order_id,
+            event_id=new_id(),
+            ts_event=ts_event,
+            ts_init=ts_event if ts_init is None else ts_init,
         )
 
     # -- account -----------------------------------------------------------------------

@@ -356,3 +356,20 @@ def test_a_factory_declares_no_services_by_default() -> None:
     assert Plain.services("X", None, "/run") == []
     with pytest.raises(NotImplementedError):
         Plain.create("X", None, None)  # type: ignore[arg-type]
+
+
+def test_the_seam_imports_no_outer_layer() -> None:
+    import ast
+    from pathlib import Path
+
+    import livenode.engines.clients as clients
+    import livenode.engines.exec_events as exec_events
+
+    outer = ("livenode.trading", "livenode.node", "livenode.supervisor", "livenode.adapters",
+             "livenode.cli")
+    for module in (clients, exec_events):
+        assert module.__file__ is not None
+        tree = ast.parse(Path(module.__file__).read_text())
+        names = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        names += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        assert not [n for n in names if n.startswith(outer)], module.__name__
