@@ -35,7 +35,7 @@ def collect_service_specs(config: TradingNodeConfig, run_dir: str) -> list[Servi
         for name, client_config in getattr(config, section).items():
             factory, factory_config = resolve_client_config(client_config, f"{section}.{name}")
             if not (isinstance(factory, type) and issubclass(factory, ClientFactory)):
-                raise TypeError(
+                raise ValueError(
                     f"{section}.{name}.factory: {factory!r} does not subclass "
                     "livenode.engines.clients.ClientFactory"
                 )

@@ -373,3 +373,24 @@ def test_the_seam_imports_no_outer_layer() -> None:
         names = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
         names += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
         assert not [n for n in names if n.startswith(outer)], module.__name__
+
+
+def test_the_supervisor_asks_every_factory_for_its_services_and_refuses_a_non_factory(
+    tmp_path: Any,
+) -> None:
+    import json
+
+    from livenode.config import load_config_str
+    from livenode.supervisor.services import collect_service_specs
+
+    def config(factory: str, client: dict[str, Any]) -> Any:
+        return load_config_str(json.dumps({
+            "trader_id": "SEAM-001",
+            "data_clients": {"X": {"factory": factory, "config": client}},
+        }), "json")
+
+    fixture = "tests.fixtures.node.clients:StuckDisconnectDataClientFactory"
+    assert collect_service_specs(config(fixture, {"venue": "X"}), str(tmp_path)) == []
+    duck = "tests.unit.config.helpers:DemoDataClientFactory"
+    with pytest.raises(ValueError, match=r"data_clients\.X\.factory: .* does not subclass"):
+        collect_service_specs(config(duck, {}), str(tmp_path))
