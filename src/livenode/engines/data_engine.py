@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from livenode.bus import topics
 from livenode.core.component import Component
 from livenode.engines.bar_aggregation import BarAggregator, make_aggregator, uses_quotes
-from livenode.engines.clients import DATA_ENGINE_PROCESS, DataClient
+from livenode.engines.clients import DATA_ENGINE_PROCESS, LiveDataClient
 from livenode.model.commands import (
     SubscribeBars,
     SubscribeQuoteTicks,
@@ -78,7 +78,7 @@ class DataEngine(Component):
         self._msgbus = msgbus
         self._cache = cache
         self._config = config
-        self._clients: dict[Venue, DataClient] = {}
+        self._clients: dict[Venue, LiveDataClient] = {}
         self._refs: dict[tuple[str, Any], int] = {}
         # bar type -> aggregator (engine-built bars only); per instrument the
         # aggregators fed by its quotes or trades, for one dict lookup per tick.
@@ -119,7 +119,7 @@ class DataEngine(Component):
 
     # -- clients ----------------------------------------------------------------------------
 
-    def register_client(self, client: DataClient) -> None:
+    def register_client(self, client: LiveDataClient) -> None:
         """Route the subscriptions of `client.venue` to `client`.
 
         Raises:
@@ -133,7 +133,7 @@ class DataEngine(Component):
             )
         self._clients[venue] = client
 
-    def deregister_client(self, client: DataClient) -> None:
+    def deregister_client(self, client: LiveDataClient) -> None:
         """Forget the client of `client.venue` (no-op when it is not the registered one)."""
         if self._clients.get(client.venue) is client:
             del self._clients[client.venue]
@@ -143,7 +143,7 @@ class DataEngine(Component):
         """Venues with a data client, in registration order."""
         return list(self._clients)
 
-    def client(self, venue: Venue) -> DataClient | None:
+    def client(self, venue: Venue) -> LiveDataClient | None:
         """The data client of `venue`, if any."""
         return self._clients.get(venue)
 
@@ -178,7 +178,7 @@ class DataEngine(Component):
             return
         handler(command)
 
-    def _client_for(self, command: Any) -> DataClient | None:
+    def _client_for(self, command: Any) -> LiveDataClient | None:
         client = self._clients.get(command.venue)
         if client is None:
             self.command_errors += 1
@@ -190,7 +190,9 @@ class DataEngine(Component):
             )
         return client
 
-    def _acquire(self, kind: str, key: Any, client: DataClient, call: Callable[[], Any]) -> bool:
+    def _acquire(
+        self, kind: str, key: Any, client: LiveDataClient, call: Callable[[], Any]
+    ) -> bool:
         """Count one subscriber; call the client for the first. False if the client failed."""
         ref = (kind, key)
         count = self._refs.get(ref, 0)
@@ -205,7 +207,9 @@ class DataEngine(Component):
         self._refs[ref] = count + 1
         return True
 
-    def _release(self, kind: str, key: Any, client: DataClient, call: Callable[[], Any]) -> bool:
+    def _release(
+        self, kind: str, key: Any, client: LiveDataClient, call: Callable[[], Any]
+    ) -> bool:
         """Drop one subscriber; call the client for the last. False if there was none."""
         ref = (kind, key)
         count = self._refs.get(ref, 0)
@@ -281,7 +285,7 @@ class DataEngine(Component):
 
     # -- aggregation ------------------------------------------------------------------------
 
-    def _start_aggregator(self, bar_type: BarType, client: DataClient) -> bool:
+    def _start_aggregator(self, bar_type: BarType, client: LiveDataClient) -> bool:
         try:
             agg = make_aggregator(
                 bar_type,
@@ -309,7 +313,7 @@ class DataEngine(Component):
         agg.start()
         return True
 
-    def _stop_aggregator(self, bar_type: BarType, client: DataClient) -> None:
+    def _stop_aggregator(self, bar_type: BarType, client: LiveDataClient) -> None:
         agg = self._aggregators.pop(bar_type)
         agg.stop()
         iid = bar_type.instrument_id

@@ -33,7 +33,7 @@ import msgspec
 from livenode.bus import topics
 from livenode.core.component import Component
 from livenode.core.uuid import new_id
-from livenode.engines.clients import EXEC_ENGINE_PROCESS, ExecutionClient
+from livenode.engines.clients import CLIENT_ERROR, EXEC_ENGINE_PROCESS, LiveExecutionClient
 from livenode.engines.positions import apply_fill_to_position
 from livenode.engines.reconciliation import Reconciler
 from livenode.engines.risk_checks import ORDER_CLOSED
@@ -69,7 +69,6 @@ __all__ = ["DATABASE_UNAVAILABLE", "NO_EXEC_CLIENT", "ExecutionEngine", "positio
 _log = logging.getLogger("livenode.engines.exec")
 
 NO_EXEC_CLIENT = "NO_EXEC_CLIENT"
-CLIENT_ERROR = "CLIENT_ERROR"
 DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
 POSITION_MISMATCH = "POSITION_MISMATCH"
 # A stalled order the venue does not know is closed after this many inflight_timeouts.
@@ -114,7 +113,7 @@ class ExecutionEngine(Component):
         self._msgbus = msgbus
         self._cache = cache
         self._config = config
-        self._clients: dict[Venue, ExecutionClient] = {}
+        self._clients: dict[Venue, LiveExecutionClient] = {}
         # Submitted to a client but no event back yet: in flight for the stop sequence.
         self._awaiting_first_event: set[ClientOrderId] = set()
         self._settled: asyncio.Event | None = None
@@ -209,7 +208,7 @@ class ExecutionEngine(Component):
 
     # -- clients ----------------------------------------------------------------------------
 
-    def register_client(self, client: ExecutionClient) -> None:
+    def register_client(self, client: LiveExecutionClient) -> None:
         """Route the commands of `client.venue` to `client`.
 
         Raises:
@@ -223,7 +222,7 @@ class ExecutionEngine(Component):
             )
         self._clients[venue] = client
 
-    def deregister_client(self, client: ExecutionClient) -> None:
+    def deregister_client(self, client: LiveExecutionClient) -> None:
         """Forget the client of `client.venue` (no-op when it is not the registered one)."""
         if self._clients.get(client.venue) is client:
             del self._clients[client.venue]
@@ -233,12 +232,12 @@ class ExecutionEngine(Component):
         """Venues with an execution client, in registration order."""
         return list(self._clients)
 
-    def client(self, venue: Venue) -> ExecutionClient | None:
+    def client(self, venue: Venue) -> LiveExecutionClient | None:
         """The execution client of `venue`, if any."""
         return self._clients.get(venue)
 
     @property
-    def clients(self) -> list[ExecutionClient]:
+    def clients(self) -> list[LiveExecutionClient]:
         """The registered execution clients."""
         return list(self._clients.values())
 
@@ -310,7 +309,7 @@ class ExecutionEngine(Component):
         self._hand_to_client(command, order, client)
 
     async def _adopt_or_submit(self, command: SubmitOrder, order: Order,
-                               client: ExecutionClient) -> None:
+                               client: LiveExecutionClient) -> None:
         coid = order.client_order_id
         try:
             reports = await asyncio.wait_for(
@@ -338,7 +337,7 @@ class ExecutionEngine(Component):
         self._reconciler.align(order, report, own)
 
     def _hand_to_client(self, command: SubmitOrder, order: Order,
-                        client: ExecutionClient) -> None:
+                        client: LiveExecutionClient) -> None:
         init = command.order
         coid = init.client_order_id
         try:
@@ -652,7 +651,7 @@ class ExecutionEngine(Component):
             self._resend_lookups.add(task)
             task.add_done_callback(self._resend_lookups.discard)
 
-    async def _recheck_positions(self, client: ExecutionClient) -> None:
+    async def _recheck_positions(self, client: LiveExecutionClient) -> None:
         """Ask the venue again about instruments halted for a position mismatch: a
         late fill may have closed the gap; then their orders resume."""
         try:
@@ -672,7 +671,7 @@ class ExecutionEngine(Component):
         """Instruments whose orders are denied for a position mismatch, with the reason."""
         return {str(iid): reason for iid, reason in self._reconciler.mismatched.items()}
 
-    async def _resolve_stalled(self, client: ExecutionClient, orders: list[Order]) -> None:
+    async def _resolve_stalled(self, client: LiveExecutionClient, orders: list[Order]) -> None:
         ids = [o.client_order_id for o in orders]
         self.stall_queries += 1
         _log.warning("ExecutionEngine: %d order(s) without an answer from %s for over %gs "

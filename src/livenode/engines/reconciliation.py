@@ -49,7 +49,7 @@ from livenode.model.reports import FillReport, OrderStatusReport, PositionStatus
 if TYPE_CHECKING:
     from livenode.cache.cache import Cache
     from livenode.core.clock import Clock
-    from livenode.engines.clients import ExecutionClient
+    from livenode.engines.clients import LiveExecutionClient
     from livenode.engines.execution_engine import ExecutionEngine
     from livenode.model.identifiers import AccountId, InstrumentId, Venue, VenueOrderId
 
@@ -96,7 +96,7 @@ class Reconciler:
 
     # -- entry points -----------------------------------------------------------------------
 
-    async def reconcile(self, clients: list[ExecutionClient], timeout: float) -> bool:
+    async def reconcile(self, clients: list[LiveExecutionClient], timeout: float) -> bool:
         """Reconcile every client's venue; False if a client failed or ran out of time."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

@@ -18,7 +18,7 @@ import msgspec
 
 from livenode.cache.database import DatabaseError
 from livenode.config import ClientConfig, ConfigError, resolve_client_config
-from livenode.node.clients import ClientFactory, LiveDataClient, LiveExecutionClient
+from livenode.engines.clients import ClientFactory, LiveDataClient, LiveExecutionClient
 from livenode.node.kernel import Kernel
 
 __all__ = ["BuildError", "TradingNodeBuilder"]
@@ -39,8 +39,8 @@ class TradingNodeBuilder:
 
     def __init__(self, kernel: Kernel) -> None:
         self._kernel = kernel
-        self._data_factories: dict[str, ClientFactory] = {}
-        self._exec_factories: dict[str, ClientFactory] = {}
+        self._data_factories: dict[str, type[ClientFactory]] = {}
+        self._exec_factories: dict[str, type[ClientFactory]] = {}
         self._built = False
 
     @property
@@ -48,12 +48,12 @@ class TradingNodeBuilder:
         """Whether `build` has run."""
         return self._built
 
-    def add_data_client_factory(self, name: str, factory: ClientFactory) -> None:
+    def add_data_client_factory(self, name: str, factory: type[ClientFactory]) -> None:
         """Use `factory` for the data client `name` instead of the config's import path."""
         self._check_not_built()
         self._data_factories[name] = factory
 
-    def add_exec_client_factory(self, name: str, factory: ClientFactory) -> None:
+    def add_exec_client_factory(self, name: str, factory: type[ClientFactory]) -> None:
         """Use `factory` for the exec client `name` instead of the config's import path."""
         self._check_not_built()
         self._exec_factories[name] = factory
@@ -112,7 +112,7 @@ class TradingNodeBuilder:
         kind: str,
         name: str,
         client_config: ClientConfig,
-        factory: ClientFactory | None,
+        factory: type[ClientFactory] | None,
     ) -> Any:
         path = f"{kind}_clients.{name}"
         if factory is None:
@@ -127,7 +127,7 @@ class TradingNodeBuilder:
         return client
 
 
-def _convert(factory: ClientFactory, client_config: ClientConfig, path: str) -> Any:
+def _convert(factory: type[ClientFactory], client_config: ClientConfig, path: str) -> Any:
     """Validate a client's config table against an explicitly registered factory."""
     config_type = getattr(factory, "config_type", None)
     if config_type is None:

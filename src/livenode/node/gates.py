@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from livenode.core.errors import LivenodeError
-from livenode.node.clients import LiveClient, LiveExecutionClient
+from livenode.engines.clients import LiveClient, LiveExecutionClient
 
 __all__ = [
     "StartAborted",

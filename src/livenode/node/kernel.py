@@ -29,6 +29,12 @@ from livenode.cache.shm.writer import ShmWriter
 from livenode.config import TradingNodeConfig, resolve_strategy, strategy_id_of
 from livenode.core.clock import Clock, LiveClock
 from livenode.core.uuid import new_id
+from livenode.engines.clients import (
+    ClientContext,
+    LiveClient,
+    LiveDataClient,
+    LiveExecutionClient,
+)
 from livenode.engines.data_engine import DataEngine
 from livenode.engines.data_mirror import DataMirror
 from livenode.engines.execution_engine import ExecutionEngine
@@ -37,12 +43,6 @@ from livenode.engines.portfolio import Portfolio
 from livenode.engines.recovery import restore_execution_state
 from livenode.engines.risk_engine import RiskEngine
 from livenode.model.identifiers import TraderId, Venue
-from livenode.node.clients import (
-    ClientContext,
-    LiveClient,
-    LiveDataClient,
-    LiveExecutionClient,
-)
 from livenode.node.database import build_cache_database
 from livenode.node.strategy_state import DatabaseStrategyStore
 from livenode.trading.strategy import Strategy
@@ -69,6 +69,7 @@ class Kernel:
             accepts data clients), ``risk`` the `RiskEngine`, ``exec`` the
             `ExecutionEngine` (and accepts exec clients), ``trader`` the
             `Portfolio`, the `Trader` and the configured strategies.
+        run_dir: the supervisor's run directory in a worker (`ClientContext.run_dir`).
         on_stop_node: called by the trader when a strategy configured with
             ``on_fault = "stop_node"`` fails; the node turns it into a stop.
 
@@ -83,6 +84,7 @@ class Kernel:
         roles: Iterable[str] = ALL_ROLES,
         on_stop_node: Callable[..., Any] | None = None,
         members: Iterable[str] | None = None,
+        run_dir: str | None = None,
     ) -> None:
         roles = frozenset(roles)
         unknown = roles - ALL_ROLES
@@ -101,15 +103,14 @@ class Kernel:
         self.clock: Clock = clock if clock is not None else LiveClock(loop)
         self.msgbus = MessageBus(self.trader_id, self.clock)
         self.cache = Cache(config.cache)
-        # Per-process resources shared by the clients of one adapter (the sim
-        # venue lives here); owned by this kernel, never a module global.
-        self.resources: dict[str, Any] = {}
+        # What client factories get; the objects the clients of one adapter share
+        # (the sim venue) live in it, owned by this kernel, never a module global.
         self.context = ClientContext(
             loop=loop,
             msgbus=self.msgbus,
             cache=self.cache,
             clock=self.clock,
-            resources=self.resources,
+            run_dir=run_dir,
         )
         self.data_clients: dict[str, LiveDataClient] = {}
         self.exec_clients: dict[str, LiveExecutionClient] = {}

@@ -45,8 +45,8 @@ import uvloop
 from livenode.cache.shm import ShmTables, remove_stale_segments
 from livenode.config import TradingNodeConfig
 from livenode.core.clock import Clock
+from livenode.engines.clients import ClientFactory
 from livenode.node.builder import TradingNodeBuilder
-from livenode.node.clients import ClientFactory
 from livenode.node.gates import (
     StartAborted,
     StartupGateError,
@@ -107,8 +107,10 @@ class TradingNode:
         before_trading: awaited after the connection and reconciliation gates and
             before the portfolio gate and the strategies (a worker's READY/Go
             handshake with its supervisor).
-        resources: put into the clients' shared resources (a worker passes its
-            run directory, so adapters can find per-node endpoints).
+        run_dir: the supervisor's run directory (a worker passes it, so adapters
+            find per-node endpoints: `ClientContext.run_dir`).
+        shared: objects the clients share, each under its type
+            (`ClientContext.provide`; e.g. one sim venue for two nodes of a test).
         restarted: this process replaces one of the same node that died (a worker
             restarted by its supervisor): ``cache.database.flush_on_start`` does not
             apply, the state is its predecessor's.
@@ -128,7 +130,8 @@ class TradingNode:
         roles: Iterable[str] = ALL_ROLES,
         members: Iterable[str] | None = None,
         before_trading: Callable[[], Awaitable[None]] | None = None,
-        resources: dict[str, Any] | None = None,
+        run_dir: str | None = None,
+        shared: Iterable[object] = (),
         shared_tables: ShmTables | None = None,
         restarted: bool = False,
     ) -> None:
@@ -145,8 +148,9 @@ class TradingNode:
                 on_stop_node=self._on_stop_node,
                 roles=roles,
                 members=members,
+                run_dir=run_dir,
             )
-            self.kernel.resources.update(resources or {})
+            self.kernel.context.provide(*shared)
             self.kernel.restarted = restarted
             self.shared_tables, self._owns_shared = self._shared_tables(shared_tables)
             if self.shared_tables is not None:
@@ -220,11 +224,11 @@ class TradingNode:
 
     # -- build -------------------------------------------------------------------------------
 
-    def add_data_client_factory(self, name: str, factory: ClientFactory) -> None:
+    def add_data_client_factory(self, name: str, factory: type[ClientFactory]) -> None:
         """Use `factory` for data client `name` (overrides the config's import path)."""
         self._builder.add_data_client_factory(name, factory)
 
-    def add_exec_client_factory(self, name: str, factory: ClientFactory) -> None:
+    def add_exec_client_factory(self, name: str, factory: type[ClientFactory]) -> None:
         """Use `factory` for exec client `name` (overrides the config's import path)."""
         self._builder.add_exec_client_factory(name, factory)
 

@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from livenode.config import TradingNodeConfig, resolve_client_config
-from livenode.node.services import ServiceSpec
+from livenode.engines.clients import ClientFactory, ServiceSpec
 from livenode.supervisor.handles import describe_exit
 
 _log = logging.getLogger("livenode.supervisor.services")
@@ -34,10 +34,12 @@ def collect_service_specs(config: TradingNodeConfig, run_dir: str) -> list[Servi
     for section in ("data_clients", "exec_clients"):
         for name, client_config in getattr(config, section).items():
             factory, factory_config = resolve_client_config(client_config, f"{section}.{name}")
-            services = getattr(factory, "services", None)
-            if services is None:
-                continue
-            for spec in services(name, factory_config, run_dir):
+            if not (isinstance(factory, type) and issubclass(factory, ClientFactory)):
+                raise ValueError(
+                    f"{section}.{name}.factory: {factory!r} does not subclass "
+                    "livenode.engines.clients.ClientFactory"
+                )
+            for spec in factory.services(name, factory_config, run_dir):
                 specs.setdefault(spec.name, spec)
     return list(specs.values())
 

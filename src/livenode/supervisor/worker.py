@@ -189,7 +189,7 @@ class Worker:
             roles=frozenset({spec.role}),
             members=tuple(spec.members),
             before_trading=self._ready_and_wait_for_go,
-            resources={"run_dir": spec.run_dir},
+            run_dir=spec.run_dir,
             shared_tables=self._shared,
             restarted=spec.restarts > 0,
         )

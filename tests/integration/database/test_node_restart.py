@@ -22,7 +22,7 @@ import pytest
 from tests.fixtures.database.redis_server import RedisServer
 
 from livenode.adapters.sim.config import SimDataClientConfig
-from livenode.adapters.sim.factories import venue_resource_key
+from livenode.adapters.sim.factories import SimVenues
 from livenode.adapters.sim.venue import SimVenue
 from livenode.config import TradingNodeConfig, load_config_str
 from livenode.core.clock import LiveClock
@@ -72,10 +72,10 @@ async def test_restart_on_the_database_resumes_with_the_venues_truth(
     first_config = _config(database, flush=True)
     sim = msgspec.convert(first_config.data_clients["SIM"].config, SimDataClientConfig)
     venue = SimVenue(sim.venue_config, loop, clock, "SIM")
-    resources = {venue_resource_key("SIM"): venue}
+    shared = [SimVenues({"SIM": venue})]
 
     # Node 1: trade until there are fills and a resting order, then stop as is.
-    node1 = TradingNode(first_config, loop, clock=clock, resources=resources)
+    node1 = TradingNode(first_config, loop, clock=clock, shared=shared)
     traded = asyncio.Event()
 
     def watch(event: Any) -> None:
@@ -101,7 +101,7 @@ async def test_restart_on_the_database_resumes_with_the_venues_truth(
 
     # Node 2 on the same database: everything node 1 knew is back before it starts.
     node2 = TradingNode(_config(database, flush=False), loop, clock=clock,
-                        resources=resources)
+                        shared=shared)
     node2.build()
     restored = {o.client_order_id for o in node2.kernel.cache.orders()}
     assert orders_before <= restored

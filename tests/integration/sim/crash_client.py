@@ -16,9 +16,9 @@ from livenode.adapters.sim import SimExecClientConfig, SimExecClientFactory
 from livenode.bus.message_bus import MessageBus
 from livenode.cache.cache import Cache
 from livenode.core.clock import LiveClock
+from livenode.engines.clients import EXEC_ENGINE_PROCESS, ClientContext
 from livenode.model.events import OrderAccepted
 from livenode.model.identifiers import TraderId
-from livenode.node.clients import EXEC_ENGINE_PROCESS, ClientContext
 
 
 async def main(run_dir: str, price: str) -> None:
@@ -26,7 +26,7 @@ async def main(run_dir: str, price: str) -> None:
     clock = LiveClock(loop)
     msgbus = MessageBus(TraderId("TESTER-001"), clock)
     context = ClientContext(loop=loop, msgbus=msgbus, cache=Cache(), clock=clock,
-                            resources={"run_dir": run_dir})
+                            run_dir=run_dir)
     events = Recorder()
     msgbus.register(EXEC_ENGINE_PROCESS, events)
     client = SimExecClientFactory.create("SIM", SimExecClientConfig(), context)

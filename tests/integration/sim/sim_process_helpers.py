@@ -10,17 +10,16 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from livenode.adapters.sim import SimDataClientConfig, SimDataClientFactory
 from livenode.bus.message_bus import MessageBus
 from livenode.cache.cache import Cache
 from livenode.config import DataEngineConfig, ExecEngineConfig
 from livenode.core.clock import LiveClock
+from livenode.engines.clients import ClientContext
 from livenode.engines.data_engine import DataEngine
 from livenode.engines.execution_engine import ExecutionEngine
 from livenode.model.identifiers import TraderId
-from livenode.node.clients import ClientContext
 
 REPO = Path(__file__).resolve().parents[3]
 READY_TIMEOUT = 30.0
@@ -89,14 +88,14 @@ class NodeSide:
 
 
 def node_side(run_dir: Path | None) -> NodeSide:
-    """Engines over one bus and cache; ``resources["run_dir"]`` set like a worker does."""
+    """Engines over one bus and cache; ``run_dir`` set like a worker does."""
     loop = asyncio.get_running_loop()
     clock = LiveClock(loop)
     msgbus = MessageBus(TraderId("TESTER-001"), clock)
     cache = Cache()
-    resources: dict[str, Any] = {} if run_dir is None else {"run_dir": str(run_dir)}
+
     context = ClientContext(loop=loop, msgbus=msgbus, cache=cache, clock=clock,
-                            resources=resources)
+                            run_dir=None if run_dir is None else str(run_dir))
     data_engine = DataEngine(msgbus, cache, clock, DataEngineConfig())
     exec_engine = ExecutionEngine(msgbus, cache, clock, ExecEngineConfig())
     return NodeSide(context, data_engine, exec_engine)

@@ -37,6 +37,7 @@ from livenode.adapters.sim import (
     SimExecClient,
     SimExecClientConfig,
     SimExecClientFactory,
+    SimVenues,
     SimVenueUnavailable,
     venue_endpoints,
 )
@@ -85,7 +86,7 @@ async def test_clients_trade_against_the_venue_process(run_dir, server) -> None:
     exec_client = SimExecClientFactory.create(
         "SIM", SimExecClientConfig(venue_mode="process"), node.context
     )
-    remote = node.context.resources["sim.venue.SIM"]
+    remote = node.context.shared(SimVenues).venues["SIM"]
     assert isinstance(remote, RemoteSimVenue)
     assert data_client.sim_venue is remote and exec_client.sim_venue is remote
     cmd_ep, md_ep = venue_endpoints(run_dir, "SIM")

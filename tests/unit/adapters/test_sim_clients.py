@@ -16,10 +16,12 @@ from livenode.adapters.sim import (
     SimExecClientConfig,
     SimExecClientFactory,
     SimVenue,
+    SimVenues,
 )
 from livenode.bus.message_bus import MessageBus
 from livenode.cache.cache import Cache
 from livenode.core.clock import LiveClock
+from livenode.engines.clients import DATA_ENGINE_PROCESS, EXEC_ENGINE_PROCESS, ClientContext
 from livenode.model.data import QuoteTick, TradeTick
 from livenode.model.events import (
     AccountState,
@@ -30,7 +32,6 @@ from livenode.model.events import (
 )
 from livenode.model.identifiers import AccountId, TraderId, Venue
 from livenode.model.instruments import CurrencyPair, PerpetualContract
-from livenode.node.clients import DATA_ENGINE_PROCESS, EXEC_ENGINE_PROCESS, ClientContext
 from tests.unit.adapters.sim_helpers import (
     BTC_ID,
     ETH_ID,
@@ -47,7 +48,7 @@ async def context() -> ClientContext:
     loop = asyncio.get_running_loop()
     clock = LiveClock(loop)
     msgbus = MessageBus(TraderId("TESTER-001"), clock)
-    return ClientContext(loop=loop, msgbus=msgbus, cache=Cache(), clock=clock, resources={})
+    return ClientContext(loop=loop, msgbus=msgbus, cache=Cache(), clock=clock)
 
 
 def endpoints(context: ClientContext) -> tuple[Recorder, Recorder]:
@@ -66,7 +67,7 @@ async def test_factories_share_the_venue_through_resources(context):
     data_client = SimDataClientFactory.create("SIM", data_config(), context)
     exec_client = SimExecClientFactory.create("SIM", SimExecClientConfig(), context)
     assert isinstance(data_client, SimDataClient) and isinstance(exec_client, SimExecClient)
-    venue = context.resources["sim.venue.SIM"]
+    venue = context.shared(SimVenues).venues["SIM"]
     assert isinstance(venue, SimVenue)
     assert data_client.sim_venue is venue and exec_client.sim_venue is venue
     assert data_client.venue == Venue("SIM") and exec_client.account_id == AccountId("SIM-001")

@@ -26,6 +26,7 @@ from livenode.adapters.sim import (
     SimExecClientFactory,
     SimVenue,
     SimVenueConfig,
+    SimVenues,
     venue_endpoints,
 )
 from livenode.adapters.sim.factories import resolve_venue_mode
@@ -34,10 +35,10 @@ from livenode.adapters.sim.server import SimVenueServer
 from livenode.bus.message_bus import MessageBus
 from livenode.cache.cache import Cache
 from livenode.core.clock import LiveClock
+from livenode.engines.clients import ClientContext
 from livenode.model.codec import Codec
 from livenode.model.events import AccountState, OrderAccepted, OrderFilled
 from livenode.model.identifiers import TraderId
-from livenode.node.clients import ClientContext
 from livenode.node.services import ServiceSpec
 from tests.unit.adapters.sim_helpers import BTC_ID, Recorder, submit, venue_config, wait_until
 
@@ -55,9 +56,10 @@ def run_dir() -> Any:
 def context_for(run_dir: Path | None) -> ClientContext:
     loop = asyncio.get_running_loop()
     clock = LiveClock(loop)
-    resources: dict[str, Any] = {} if run_dir is None else {"run_dir": str(run_dir)}
+
     return ClientContext(loop=loop, msgbus=MessageBus(TraderId("TESTER-001"), clock),
-                         cache=Cache(), clock=clock, resources=resources)
+                         cache=Cache(), clock=clock,
+                         run_dir=None if run_dir is None else str(run_dir))
 
 
 @pytest.fixture
@@ -167,10 +169,10 @@ def test_venue_endpoints_and_mode_resolution():
     assert venue_endpoints("/run/x", "SIM") == (
         "ipc:///run/x/sim-SIM-cmd.ipc", "ipc:///run/x/sim-SIM-md.ipc"
     )
-    assert resolve_venue_mode("auto", {}) == "embedded"
-    assert resolve_venue_mode("auto", {"run_dir": "/x"}) == "process"
-    assert resolve_venue_mode("embedded", {"run_dir": "/x"}) == "embedded"
-    assert resolve_venue_mode("process", {}) == "process"
+    assert resolve_venue_mode("auto", None) == "embedded"
+    assert resolve_venue_mode("auto", "/x") == "process"
+    assert resolve_venue_mode("embedded", "/x") == "embedded"
+    assert resolve_venue_mode("process", None) == "process"
 
 
 async def test_auto_mode_builds_remote_venues_under_a_supervisor(run_dir: Path):
@@ -179,7 +181,7 @@ async def test_auto_mode_builds_remote_venues_under_a_supervisor(run_dir: Path):
     exec_client = SimExecClientFactory.create("SIM", SimExecClientConfig(), context)
     data_client = SimDataClientFactory.create("SIM", SimDataClientConfig(), context)
     assert isinstance(exec_client, SimExecClient) and isinstance(data_client, SimDataClient)
-    remote = context.resources["sim.venue.SIM"]
+    remote = context.shared(SimVenues).venues["SIM"]
     assert isinstance(remote, RemoteSimVenue)
     assert exec_client.sim_venue is remote and data_client.sim_venue is remote
     assert remote.command_endpoint == venue_endpoints(run_dir, "SIM")[0]
@@ -188,7 +190,7 @@ async def test_auto_mode_builds_remote_venues_under_a_supervisor(run_dir: Path):
 async def test_auto_mode_without_run_dir_stays_embedded():
     context = context_for(None)
     SimDataClientFactory.create("SIM", SimDataClientConfig(), context)
-    assert isinstance(context.resources["sim.venue.SIM"], SimVenue)
+    assert isinstance(context.shared(SimVenues).venues["SIM"], SimVenue)
 
 
 async def test_mixed_modes_in_one_process_are_refused(run_dir: Path):
@@ -203,7 +205,7 @@ async def test_mixed_modes_in_one_process_are_refused(run_dir: Path):
 
 
 async def test_process_mode_without_run_dir_says_what_is_missing():
-    with pytest.raises(LookupError, match=r"resources\['run_dir'\]"):
+    with pytest.raises(LookupError, match=r"context\.run_dir"):
         SimExecClientFactory.create(
             "SIM", SimExecClientConfig(venue_mode="process"), context_for(None)
         )

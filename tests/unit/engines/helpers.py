@@ -1,6 +1,7 @@
 """Builders and small recording clients for the engine tests.
 
-The recording clients implement the `livenode.engines.clients` Protocols: they
+The recording clients offer what the engines call of `livenode.engines.clients`
+(duck-typed, not subclasses of the seam's classes): they
 are the engines' own edge (the sim venue is tested with the adapters).
 """
 

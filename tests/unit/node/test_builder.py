@@ -9,8 +9,8 @@ import msgspec
 import pytest
 
 from livenode.config import ConfigError
+from livenode.engines.clients import ClientContext
 from livenode.node.builder import BuildError, TradingNodeBuilder
-from livenode.node.clients import ClientContext
 from livenode.node.kernel import Kernel
 from tests.fixtures.node.clients import (
     FixtureClientConfig,

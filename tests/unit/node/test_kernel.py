@@ -28,7 +28,7 @@ async def test_full_kernel_builds_every_component(sandbox_config: TradingNodeCon
     assert kernel.context.msgbus is kernel.msgbus
     assert kernel.context.cache is kernel.cache
     assert kernel.context.clock is kernel.clock
-    assert kernel.context.resources is kernel.resources
+    assert kernel.context.run_dir is None
     assert kernel.context.loop is loop
     kernel.dispose()
     kernel.dispose()
@@ -37,7 +37,8 @@ async def test_full_kernel_builds_every_component(sandbox_config: TradingNodeCon
 async def test_two_kernels_share_nothing(sandbox_config: TradingNodeConfig) -> None:
     loop = asyncio.get_running_loop()
     a, b = Kernel(sandbox_config, loop), Kernel(sandbox_config, loop)
-    assert a.msgbus is not b.msgbus and a.cache is not b.cache and a.resources is not b.resources
+    assert a.msgbus is not b.msgbus and a.cache is not b.cache
+    assert a.context.shared(dict) is not b.context.shared(dict)
     assert a.instance_id != b.instance_id
     a.dispose()
     b.dispose()

@@ -20,6 +20,7 @@ from livenode.adapters.sim.exec_client import SimExecClient
 from livenode.adapters.sim.factories import (
     SimDataClientFactory,
     SimExecClientFactory,
+    SimVenues,
     venue_endpoints,
 )
 from livenode.adapters.sim.remote import RemoteSimVenue, SimVenueUnavailable
@@ -38,5 +39,6 @@ __all__ = [
     "SimVenue",
     "SimVenueConfig",
     "SimVenueUnavailable",
+    "SimVenues",
     "venue_endpoints",
 ]

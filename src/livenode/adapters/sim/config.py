@@ -140,7 +140,7 @@ class SimVenueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 
 #: Where the venue runs: "embedded" in the node's process, "process" as a venue
 #: process of its own (started by the supervisor, reached over ZeroMQ), "auto":
-#: "process" when the node runs under a supervisor (``resources["run_dir"]`` is
+#: "process" when the node runs under a supervisor (``ClientContext.run_dir`` is
 #: set), else "embedded".
 VenueMode = Literal["auto", "embedded", "process"]
 

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from livenode.adapters.sim.remote_protocol import QUOTE, TRADE
+from livenode.engines.clients import ClientContext, LiveDataClient
 from livenode.model.data import QuoteTick, TradeTick
 from livenode.model.identifiers import InstrumentId
-from livenode.node.clients import ClientContext, LiveDataClient
 
 if TYPE_CHECKING:
     from livenode.adapters.sim.remote import RemoteSimVenue

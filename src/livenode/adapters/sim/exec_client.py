@@ -2,28 +2,27 @@
 
 On connect it attaches to the venue's account (the venue answers with the
 current `AccountState`, forwarded to `ExecEngine.process`). Commands go to the
-venue after an `OrderSubmitted` stamped with the time of sending; every event
-the venue sends back is forwarded unchanged through `_handle_event`.
+venue synchronously (the base class has stamped tick-to-trade and sent
+`OrderSubmitted` before `_submit_order` runs); every event the venue sends back,
+built with the seam's `ExecEventBuilder`, is forwarded unchanged through
+`_handle_event`.
 
 The venue is the in-process `SimVenue` or a `RemoteSimVenue` in front of a
 venue process. The remote one is connected first (``await connect()``), attached
 with a round trip (``await attach()``, which returns once the venue's
 `AccountState` was delivered) and answers the reports asynchronously.
 
-``latencies_ns`` keeps the last ``max_latency_samples`` tick-to-trade latencies
-(``clock.timestamp_ns() - command.ts_trigger`` at submit) for benchmarks.
+``latencies_ns`` (of the base class) keeps the last ``max_latency_samples``
+tick-to-trade latencies for benchmarks.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from livenode.core.uuid import new_id
-from livenode.model.events import OrderSubmitted
+from livenode.engines.clients import ClientContext, LiveExecutionClient
 from livenode.model.identifiers import AccountId, ClientOrderId
-from livenode.node.clients import ClientContext, LiveExecutionClient
 
 if TYPE_CHECKING:
     from livenode.adapters.sim.remote import RemoteSimVenue
@@ -43,11 +42,11 @@ class SimExecClient(LiveExecutionClient):
         account_id: AccountId | None = None,
         max_latency_samples: int = 100_000,
     ) -> None:
-        super().__init__(name, sim_venue.venue, account_id or sim_venue.account_id, context)
+        super().__init__(name, sim_venue.venue, account_id or sim_venue.account_id, context,
+                         max_latency_samples=max_latency_samples)
         self.sim_venue = sim_venue
         # A remote venue's account is known only once connected: checked then.
         self._expected_account_id = account_id
-        self.latencies_ns: deque[int] = deque(maxlen=max(1, max_latency_samples))
 
     async def _connect(self) -> None:
         venue = self.sim_venue
@@ -76,33 +75,18 @@ class SimExecClient(LiveExecutionClient):
         if disconnect is not None:
             await disconnect()
 
-    # -- commands ---------------------------------------------------------------------
+    # -- commands: synchronous hooks (no task per command) ------------------------------
 
-    def submit_order(self, command: SubmitOrder) -> None:
-        now = self._clock.timestamp_ns()
-        self.latencies_ns.append(now - command.ts_trigger)
-        init = command.order
-        self._handle_event(
-            OrderSubmitted(
-                trader_id=init.trader_id,
-                strategy_id=init.strategy_id,
-                instrument_id=init.instrument_id,
-                client_order_id=init.client_order_id,
-                account_id=self.account_id,
-                event_id=new_id(),
-                ts_event=now,
-                ts_init=now,
-            )
-        )
+    def _submit_order(self, command: SubmitOrder) -> None:
         self.sim_venue.submit(command)
 
-    def modify_order(self, command: ModifyOrder) -> None:
+    def _modify_order(self, command: ModifyOrder) -> None:
         self.sim_venue.modify(command)
 
-    def cancel_order(self, command: CancelOrder) -> None:
+    def _cancel_order(self, command: CancelOrder) -> None:
         self.sim_venue.cancel(command)
 
-    def cancel_all_orders(self, command: CancelAllOrders) -> None:
+    def _cancel_all_orders(self, command: CancelAllOrders) -> None:
         self.sim_venue.cancel_all(command)
 
     # -- reconciliation ---------------------------------------------------------------
@@ -128,16 +112,6 @@ class SimExecClient(LiveExecutionClient):
     async def generate_position_status_reports(self) -> list[PositionStatusReport]:
         reports: list[PositionStatusReport] = await _resolve(self.sim_venue.position_reports())
         return reports
-
-    def latency_percentiles(self, *quantiles: float) -> dict[float, int]:
-        """Nearest-rank percentiles (0-100) of ``latencies_ns``; empty if no samples."""
-        data: list[Any] = sorted(self.latencies_ns)
-        if not data:
-            return {}
-        qs = quantiles or (50.0, 90.0, 99.0)
-        return {
-            q: data[min(len(data) - 1, max(0, round(q / 100 * len(data)) - 1))] for q in qs
-        }
 
 
 async def _resolve(result: Any) -> Any:

@@ -3,23 +3,24 @@
 Where the venue runs is ``venue_mode`` (see `config.VenueMode`):
 
 - **embedded**: the venue is built once per node by the data client factory,
-  from its config's ``venue_config``, and kept in
-  ``context.resources[f"sim.venue.{venue}"]``; the execution client factory
-  finds it there (the node builds data clients first).
+  from its config's ``venue_config``, and kept in the node's `SimVenues`
+  (``context.shared(SimVenues)``); the execution client factory finds it there
+  (the node builds data clients first).
 - **process**: the venue is a process of its own (`server`), started by the
   supervisor from `SimDataClientFactory.services`; both factories build a
-  `RemoteSimVenue` (one per process, kept under the same resources key) at
-  `venue_endpoints(run_dir, venue)`. The exec factory needs no data client.
-- **auto**: "process" when ``context.resources`` holds ``"run_dir"`` (a
-  supervisor's worker puts its run directory there), else "embedded".
+  `RemoteSimVenue` (one per process, kept in the same `SimVenues`) at
+  `venue_endpoints(context.run_dir, venue)`. The exec factory needs no data client.
+- **auto**: "process" when ``context.run_dir`` is set (in a supervisor's worker),
+  else "embedded".
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import msgspec
 
@@ -29,18 +30,22 @@ from livenode.adapters.sim.exec_client import SimExecClient
 from livenode.adapters.sim.remote import RemoteSimVenue
 from livenode.adapters.sim.remote_protocol import READY_LINE
 from livenode.adapters.sim.venue import SimVenue
+from livenode.engines.clients import ClientContext, ClientFactory, ServiceSpec
 from livenode.model.identifiers import AccountId
-from livenode.node.clients import ClientContext
-from livenode.node.services import ServiceSpec
 
-#: The key a supervisor's worker sets in ``ClientContext.resources`` to its run directory.
-RUN_DIR_RESOURCE = "run_dir"
 SERVER_MODULE = "livenode.adapters.sim.server"
 
 
-def venue_resource_key(venue: str) -> str:
-    """Where a node keeps the sim venue of this name in ``ClientContext.resources``."""
-    return f"sim.venue.{venue}"
+@dataclass
+class SimVenues:
+    """The sim venues of one node (``context.shared(SimVenues)``), by venue name:
+    the in-process `SimVenue` or the process's `RemoteSimVenue` of a venue process."""
+
+    venues: dict[str, SimVenue | RemoteSimVenue] = field(default_factory=dict)
+
+    def get(self, venue: str) -> SimVenue | RemoteSimVenue | None:
+        """The venue of this name, if a sim client of this node built it."""
+        return self.venues.get(venue)
 
 
 def venue_endpoints(run_dir: str | Path, venue: str) -> tuple[str, str]:
@@ -49,10 +54,10 @@ def venue_endpoints(run_dir: str | Path, venue: str) -> tuple[str, str]:
     return f"ipc://{base / f'sim-{venue}-cmd.ipc'}", f"ipc://{base / f'sim-{venue}-md.ipc'}"
 
 
-def resolve_venue_mode(mode: str, resources: dict[str, Any]) -> str:
+def resolve_venue_mode(mode: str, run_dir: str | None) -> str:
     """"embedded" or "process": "auto" is "process" under a supervisor (``run_dir`` set)."""
     if mode == "auto":
-        return "process" if RUN_DIR_RESOURCE in resources else "embedded"
+        return "process" if run_dir is not None else "embedded"
     return mode
 
 
@@ -60,8 +65,8 @@ def _remote_venue(
     who: str, venue: str, timeout: float, context: ClientContext
 ) -> RemoteSimVenue:
     """The process's one `RemoteSimVenue` of `venue`, built on first use."""
-    key = venue_resource_key(venue)
-    existing = context.resources.get(key)
+    venues = context.shared(SimVenues)
+    existing = venues.get(venue)
     if isinstance(existing, RemoteSimVenue):
         return existing
     if existing is not None:
@@ -69,31 +74,31 @@ def _remote_venue(
             f"{who}: venue {venue!r} is embedded in this process (another sim client has "
             "venue_mode 'embedded'); give the sim data and exec clients the same venue_mode"
         )
-    run_dir = context.resources.get(RUN_DIR_RESOURCE)
+    run_dir = context.run_dir
     if run_dir is None:
         raise LookupError(
-            f"{who}: venue_mode 'process' needs context.resources['run_dir'] (the "
-            "supervisor's run directory, where the venue process binds its sockets)"
+            f"{who}: venue_mode 'process' needs context.run_dir (the supervisor's run "
+            "directory, where the venue process binds its sockets)"
         )
     cmd, md = venue_endpoints(run_dir, venue)
     remote = RemoteSimVenue(venue, cmd, md, context.loop, context.clock, timeout=timeout)
-    context.resources[key] = remote
+    venues.venues[venue] = remote
     return remote
 
 
-class SimDataClientFactory:
+class SimDataClientFactory(ClientFactory):
     """Builds the venue (or its remote proxy) once per process and a `SimDataClient`."""
 
     config_type: ClassVar[type] = SimDataClientConfig
 
     @staticmethod
     def create(name: str, config: SimDataClientConfig, context: ClientContext) -> SimDataClient:
-        if resolve_venue_mode(config.venue_mode, context.resources) == "process":
+        if resolve_venue_mode(config.venue_mode, context.run_dir) == "process":
             who = f"sim data client {name!r}"
             remote = _remote_venue(who, config.venue, config.connect_timeout, context)
             return SimDataClient(name, remote, context)
-        key = venue_resource_key(config.venue)
-        venue = context.resources.get(key)
+        venues = context.shared(SimVenues)
+        venue = venues.get(config.venue)
         if isinstance(venue, RemoteSimVenue):
             raise ValueError(
                 f"sim data client {name!r}: venue {config.venue!r} runs as a process here "
@@ -101,7 +106,7 @@ class SimDataClientFactory:
             )
         if venue is None:
             venue = SimVenue(config.venue_config, context.loop, context.clock, config.venue)
-            context.resources[key] = venue
+            venues.venues[config.venue] = venue
         return SimDataClient(name, venue, context)
 
     @staticmethod
@@ -139,7 +144,7 @@ class SimDataClientFactory:
                             venue=config.venue, on_exit=config.venue_on_exit)]
 
 
-class SimExecClientFactory:
+class SimExecClientFactory(ClientFactory):
     """Builds a `SimExecClient` on the process's sim venue (embedded or remote)."""
 
     config_type: ClassVar[type] = SimExecClientConfig
@@ -147,12 +152,12 @@ class SimExecClientFactory:
     @staticmethod
     def create(name: str, config: SimExecClientConfig, context: ClientContext) -> SimExecClient:
         account_id = None if config.account_id is None else AccountId(config.account_id)
-        if resolve_venue_mode(config.venue_mode, context.resources) == "process":
+        if resolve_venue_mode(config.venue_mode, context.run_dir) == "process":
             who = f"sim exec client {name!r}"
             remote = _remote_venue(who, config.venue, config.connect_timeout, context)
             # The account id is checked at connect, when the venue process tells it.
             return SimExecClient(name, remote, context, account_id, config.max_latency_samples)
-        venue = context.resources.get(venue_resource_key(config.venue))
+        venue = context.shared(SimVenues).get(config.venue)
         if venue is None:
             raise LookupError(
                 f"sim exec client {name!r}: no sim venue {config.venue!r} in this node; "

@@ -22,7 +22,7 @@ from livenode.adapters.sim.matching import (
     SimOrder,
     Status,
 )
-from livenode.core.uuid import new_id
+from livenode.engines.exec_events import ExecEventBuilder
 from livenode.model.enums import (
     AccountType,
     LiquiditySide,
@@ -34,16 +34,11 @@ from livenode.model.enums import (
 )
 from livenode.model.events import (
     AccountState,
-    OrderAccepted,
-    OrderCanceled,
     OrderCancelRejected,
-    OrderExpired,
     OrderFilled,
     OrderModifyRejected,
     OrderRejected,
-    OrderTriggered,
     OrderUpdated,
-    order_event,
 )
 from livenode.model.identifiers import ClientOrderId, TradeId, VenueOrderId
 from livenode.model.instruments import Instrument
@@ -66,15 +61,25 @@ def currency_of(code: str) -> Currency:
 
 
 class EventFactory:
-    """Builds the venue's outgoing messages for one account."""
+    """Builds the venue's outgoing messages for one account, with the seam's
+    `ExecEventBuilder` (this class only translates the matching engine's integers)."""
 
     def __init__(
         self, account_id: Any, instruments: dict[str, Instrument], account: SimCashAccount
     ) -> None:
-        self.account_id = account_id
+        self._build = ExecEventBuilder(account_id)
         self._instruments = instruments
         self._account = account
         self._currencies: dict[str, Currency] = {}
+
+    @property
+    def account_id(self) -> Any:
+        """The account the messages are for."""
+        return self._build.account_id
+
+    @account_id.setter
+    def account_id(self, value: Any) -> None:
+        self._build.account_id = value
 
     def _ccy(self, code: str) -> Currency:
         ccy = self._currencies.get(code)
@@ -85,61 +90,52 @@ class EventFactory:
     # -- order events -----------------------------------------------------------------
 
     def rejected(self, init: Any, reason: str, ts: int) -> OrderRejected:
-        return order_event(
-            OrderRejected, init, new_id(), ts, account_id=self.account_id, reason=reason
-        )
+        return self._build.order_rejected(init, reason, ts)
 
-    def command_rejected(self, command: Any, what: str, reason: str, ts: int) -> Any:
-        cls = OrderModifyRejected if what == "modify" else OrderCancelRejected
-        return order_event(cls, command, new_id(), ts, reason=reason)
+    def command_rejected(
+        self, command: Any, what: str, reason: str, ts: int
+    ) -> OrderModifyRejected | OrderCancelRejected:
+        if what == "modify":
+            return self._build.order_modify_rejected(command, reason, ts)
+        return self._build.order_cancel_rejected(command, reason, ts)
 
     def status(self, action: Status, command: Any) -> Any:
         order = action.order
         kind = action.kind
+        ts = action.ts
         if order.tag is None:  # an order the venue never saw: answer from the command
             return self.command_rejected(
-                command, "modify" if kind == MODIFY_REJECTED else "cancel", action.reason, action.ts
+                command, "modify" if kind == MODIFY_REJECTED else "cancel", action.reason, ts
             )
         init = order.tag[0]
-        common = {
-            "trader_id": init.trader_id,
-            "strategy_id": init.strategy_id,
-            "instrument_id": init.instrument_id,
-            "client_order_id": init.client_order_id,
-            "event_id": new_id(),
-            "ts_event": action.ts,
-            "ts_init": action.ts,
-        }
+        build = self._build
         if kind == ACCEPTED:
-            return OrderAccepted(
-                venue_order_id=VenueOrderId(order.venue_order_id),
-                account_id=self.account_id,
-                **common,
-            )
+            return build.order_accepted(init, VenueOrderId(order.venue_order_id), ts)
         if kind == REJECTED:
-            return OrderRejected(account_id=self.account_id, reason=action.reason, **common)
+            return build.order_rejected(init, action.reason, ts)
         if kind == CANCELED:
-            return OrderCanceled(**common)
+            return build.order_canceled(init, ts)
         if kind == EXPIRED:
-            return OrderExpired(**common)
+            return build.order_expired(init, ts)
         if kind == TRIGGERED:
-            return OrderTriggered(**common)
+            return build.order_triggered(init, ts)
         if kind == UPDATED:
-            return self._updated(order, init, common)
+            return self._updated(order, init, ts)
         if kind == MODIFY_REJECTED:
-            return OrderModifyRejected(reason=action.reason, **common)
+            return build.order_modify_rejected(init, action.reason, ts)
         if kind == CANCEL_REJECTED:
-            return OrderCancelRejected(reason=action.reason, **common)
+            return build.order_cancel_rejected(init, action.reason, ts)
         raise ValueError(f"unknown matching action {kind!r}")
 
-    def _updated(self, order: SimOrder, init: Any, common: dict[str, Any]) -> OrderUpdated:
+    def _updated(self, order: SimOrder, init: Any, ts: int) -> OrderUpdated:
         inst = self._instrument_of(init)
         pp, sp = inst.price_precision, inst.size_precision
-        return OrderUpdated(
-            quantity=Quantity(order.quantity, sp),
-            price=None if order.price is None else Price(order.price, pp),
-            trigger_price=None if order.trigger_price is None else Price(order.trigger_price, pp),
-            **common,
+        return self._build.order_updated(
+            init,
+            Quantity(order.quantity, sp),
+            None if order.price is None else Price(order.price, pp),
+            None if order.trigger_price is None else Price(order.trigger_price, pp),
+            ts,
         )
 
     def _instrument_of(self, init: Any) -> Instrument:
@@ -150,13 +146,9 @@ class EventFactory:
         init, position_id = order.tag
         inst = self._instrument_of(init)
         ccy = inst.quote_currency
-        return OrderFilled(
-            trader_id=init.trader_id,
-            strategy_id=init.strategy_id,
-            instrument_id=init.instrument_id,
-            client_order_id=init.client_order_id,
+        return self._build.order_filled(
+            init,
             venue_order_id=VenueOrderId(order.venue_order_id),
-            account_id=self.account_id,
             trade_id=TradeId(fill.trade_id),
             position_id=position_id,
             order_side=init.side,
@@ -166,9 +158,7 @@ class EventFactory:
             currency=ccy,
             commission=Money(fill.commission, ccy.precision, ccy),
             liquidity_side=_LIQ[fill.liquidity],
-            event_id=new_id(),
             ts_event=fill.ts,
-            ts_init=fill.ts,
         )
 
     # -- account ----------------------------------------------------------------------
@@ -188,15 +178,7 @@ class EventFactory:
                     free=Money(total - locked, p, ccy),
                 )
             )
-        return AccountState(
-            account_id=self.account_id,
-            account_type=AccountType.CASH,
-            balances=balances,
-            reported=True,
-            event_id=new_id(),
-            ts_event=ts_event,
-            ts_init=ts_init,
-        )
+        return self._build.account_state(AccountType.CASH, balances, ts_event, ts_init)
 
     # -- reports ----------------------------------------------------------------------
 
@@ -204,8 +186,8 @@ class EventFactory:
         init = order.tag[0]
         inst = self._instrument_of(init)
         pp, sp = inst.price_precision, inst.size_precision
-        return OrderStatusReport(
-            account_id=self.account_id,
+        return self._build.order_status_report(
+            ts,
             instrument_id=init.instrument_id,
             client_order_id=init.client_order_id,
             venue_order_id=VenueOrderId(order.venue_order_id),
@@ -221,18 +203,16 @@ class EventFactory:
             expire_time_ns=order.expire_time_ns,
             post_only=order.post_only,
             reduce_only=order.reduce_only,
-            report_id=new_id(),
             ts_accepted=order.ts_accepted,
             ts_last=order.ts_last,
-            ts_init=ts,
         )
 
     def fill_report(self, fill: Fill, ts: int) -> FillReport:
         init = fill.order.tag[0]
         inst = self._instrument_of(init)
         ccy = inst.quote_currency
-        return FillReport(
-            account_id=self.account_id,
+        return self._build.fill_report(
+            ts,
             instrument_id=init.instrument_id,
             venue_order_id=VenueOrderId(fill.order.venue_order_id),
             client_order_id=ClientOrderId(fill.order.client_order_id),
@@ -242,9 +222,7 @@ class EventFactory:
             last_px=Price(fill.price, inst.price_precision),
             commission=Money(fill.commission, ccy.precision, ccy),
             liquidity_side=_LIQ[fill.liquidity],
-            report_id=new_id(),
             ts_event=fill.ts,
-            ts_init=ts,
         )
 
     def position_report(self, symbol: str, pos: NetPosition, ts: int) -> PositionStatusReport:
@@ -255,13 +233,11 @@ class EventFactory:
         avg = None
         if pos.qty:
             avg = float(pos.cost / pos.qty / 10**inst.price_precision)
-        return PositionStatusReport(
-            account_id=self.account_id,
+        return self._build.position_status_report(
+            ts,
             instrument_id=inst.id,
             position_side=side,
             quantity=Quantity(abs(pos.qty), inst.size_precision),
             avg_px_open=avg,
-            report_id=new_id(),
             ts_last=pos.ts_last,
-            ts_init=ts,
         )
