@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 
 DATA_ENGINE_PROCESS = "DataEngine.process"
 EXEC_ENGINE_PROCESS = "ExecEngine.process"
+#: `ClientContext.resources` key of the node's ``request_stop(reason, *, failure=None)``:
+#: a client whose source ended (a finished replay) asks the node to stop; with
+#: ``failure`` the run ends as failed (exit 1).
+REQUEST_NODE_STOP = "node.request_stop"
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,9 @@ class LiveClient:
         """
         await self.disconnect()
         await self.connect()
+
+    def on_trading_started(self) -> None:
+        """Called once the strategies have started (and subscribed); nothing by default."""
 
     async def _connect(self) -> None:
         raise NotImplementedError("a client must implement _connect")

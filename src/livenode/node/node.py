@@ -46,7 +46,7 @@ from livenode.cache.shm import ShmTables, remove_stale_segments
 from livenode.config import TradingNodeConfig
 from livenode.core.clock import Clock
 from livenode.node.builder import TradingNodeBuilder
-from livenode.node.clients import ClientFactory
+from livenode.node.clients import REQUEST_NODE_STOP, ClientFactory
 from livenode.node.gates import (
     StartAborted,
     StartupGateError,
@@ -147,6 +147,7 @@ class TradingNode:
                 members=members,
             )
             self.kernel.resources.update(resources or {})
+            self.kernel.resources[REQUEST_NODE_STOP] = self._client_request_stop
             self.kernel.restarted = restarted
             self.shared_tables, self._owns_shared = self._shared_tables(shared_tables)
             if self.shared_tables is not None:
@@ -338,6 +339,12 @@ class TradingNode:
         _log.info("stop requested: %s", reason)
         self._stop_requested.set()
 
+    def _client_request_stop(self, reason: str, *, failure: str | None = None) -> None:
+        """A client asks for the stop (its source ended); with `failure` the run failed."""
+        if failure is not None and self.failure is None:
+            self.failure = failure
+        self.stop(reason)
+
     def _on_stop_node(self, *args: Any) -> None:
         """The trader asks the node to stop because a strategy failed."""
         detail = " ".join(str(a) for a in args) or "a strategy asked the node to stop"
@@ -427,6 +434,9 @@ class TradingNode:
         if self._stop_requested.is_set():
             raise StartAborted
         kernel.start_trader()
+        # The strategies have subscribed: a client may start a finite source now.
+        for client in kernel.data_clients.values():
+            client.on_trading_started()
         kernel.freeze_heap()
 
     async def _gate(
