@@ -8,6 +8,8 @@ is skipped per `on_bad_line`; a missing file fails `config validate`.
 from __future__ import annotations
 
 import json
+import re
+import signal
 from collections.abc import Callable
 from pathlib import Path
 
@@ -132,3 +134,78 @@ def test_config_validate_fails_on_a_missing_replay_file(livenode: Start, tmp_pat
     err = node.stderr()
     assert "data_clients.SIM.config.venue_config.feed.replay_path: replay file" in err, err
     assert "gone.csv' not found" in err
+
+
+# -- §4: say what happened -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("log_fills", [True, False])
+def test_rejects_denials_and_fills_are_logged_with_their_reason_and_counted(
+    livenode: Start, tmp_path: Path, log_fills: bool
+) -> None:
+    # On the first quote: SELL 0.01 fills, a post-only BUY at the ask would take (the
+    # venue rejects it), BUY 0.00001 is below the min notional (risk denies it).
+    config = replay_config(
+        tmp_path, [DATA / "generic_quotes_trades.csv"],
+        strategy='order_qtys = ["SELL 0.01", "POST 0.01", "0.00001"]',
+    )
+    text = config.read_text().replace(
+        "[data_clients.SIM]", f"[logging]\nlog_fills = {str(log_fills).lower()}\n\n"
+        "[data_clients.SIM]", 1,
+    )
+    config.write_text(text)
+    summary_path = tmp_path / "s.json"
+    node = livenode("run", config, "--summary-json", summary_path)
+    assert node.wait(timeout=90) == 0, node.output()
+    err = node.stderr()
+    summary = json.loads(summary_path.read_text())
+    rejected = [line for line in err.splitlines() if "livenode.orders: rejected " in line]
+    denied = [line for line in err.splitlines() if "livenode.orders: denied " in line]
+    fills = [line for line in err.splitlines() if "livenode.orders: fill " in line]
+    assert len(rejected) == 1 and " INFO " in rejected[0], err
+    assert "ReplayProbe-001" in rejected[0] and "BTCUSDT.SIM: " in rejected[0]
+    assert "post-only" in rejected[0].split("BTCUSDT.SIM: ", 1)[1], rejected
+    assert len(denied) == 1 and "NOTIONAL_BELOW_MIN" in denied[0], err
+    if log_fills:
+        assert len(fills) == summary["counters"]["fills"] >= 1, err
+        assert re.search(r" fill ReplayProbe-001 O-\S+ SELL 0\.01000 @ 42000\.\d\d BTCUSDT\.SIM "
+                         r"\(TAKER, commission [\d.]+ USDT\)", fills[0]), fills
+    else:
+        assert fills == [] and summary["counters"]["fills"] >= 1
+    assert sum(summary["rejections"].values()) == 1, summary["rejections"]
+    (reason,) = summary["rejections"]
+    assert "post-only" in reason and not any(ch.isdigit() for ch in reason), reason
+    assert sum(summary["risk_denials"].values()) == 1
+    assert summary["orders"]["by_status"]["rejected"] == 1
+    # Every order the strategy made, the denied one included (was orders_initialized: 0).
+    assert "orders_initialized" not in summary["counters"]
+    assert summary["counters"]["orders_created"] == summary["orders"]["total"] >= 3
+    assert any(line.startswith(f"rejections     {reason}: 1") for line in node.lines), node.output()
+
+
+@pytest.mark.parametrize(("on_fault", "code"), [("fault", 1), ("continue", 0)])
+def test_a_faulted_strategy_shows_in_status_summary_json_and_exit_code(
+    livenode: Start, tmp_path: Path, on_fault: str, code: int
+) -> None:
+    config = replay_config(
+        tmp_path, [DATA / "generic_quotes_trades.csv"],
+        strategy=f'raise_on_quote = 2\non_fault = "{on_fault}"',
+    )
+    # At recorded speed, no stop at the end: the node runs on after the fault.
+    config.write_text(config.read_text().replace("replay_speed = 0.0", "replay_speed = 1.0")
+                      .replace("stop_at_end = true", ""))
+    summary_path = tmp_path / "s.json"
+    node = livenode("run", config, "--summary-json", summary_path)
+    node.wait_for_line(r"^status .* FAULTED=ReplayProbe-001$", timeout=60)
+    node.send(signal.SIGINT)
+    assert node.wait(timeout=90) == code, node.output()
+    last_line = "RuntimeError: deliberate handler failure"
+    effect = " (on_fault = continue)" if on_fault == "continue" else ""
+    assert f"FAULTED        ReplayProbe-001: {last_line}{effect}" in node.lines, node.output()
+    summary = json.loads(summary_path.read_text())
+    assert summary["faulted_strategies"] == {
+        "ReplayProbe-001": {"error": last_line, "on_fault": on_fault}
+    }
+    assert summary["strategy_states"]["ReplayProbe-001"]["state"] == "FAULTED"
+    assert summary["exit_code"] == code
+    assert summary["shutdown"]["clean"] is True

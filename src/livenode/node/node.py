@@ -56,7 +56,7 @@ from livenode.node.gates import (
     run_gate,
 )
 from livenode.node.kernel import ALL_ROLES, Kernel
-from livenode.node.stats import NodeStats
+from livenode.node.stats import NodeStats, faults_fail_run
 from livenode.node.strategy_state import wait_saved
 
 __all__ = ["FORCED_EXIT_BASE", "NodeState", "StartupGateError", "TradingNode", "resolve_loop"]
@@ -212,10 +212,13 @@ class TradingNode:
 
     @property
     def exit_code(self) -> int:
-        """0 after a clean stop; 1 after a gate failure, a run-time failure or an unclean stop."""
+        """0 after a clean stop; 1 after a gate failure, a run-time failure, an unclean
+        stop, or a strategy that FAULTED (unless its ``on_fault = "continue"``)."""
         if self.gate_error is not None or self.failure is not None:
             return 1
         if self.shutdown_clean is False:
+            return 1
+        if faults_fail_run(self.stats.faulted_strategies()):
             return 1
         return 0
 

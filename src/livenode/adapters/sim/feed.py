@@ -230,7 +230,8 @@ class SimFeed:
             self._pending = next(self._replay, None)  # type: ignore[arg-type]
         self.updates += emitted
         if self._pending is None:
-            self._log_replay_end("pass finished" if cfg.loop_replay else "finished")
+            if not cfg.loop_replay:
+                self._log_replay_end()
             if cfg.loop_replay:
                 self._open_replay()
                 if self._pending is None:
