@@ -49,6 +49,7 @@ class SimDataClient(LiveDataClient):
         self._trade_subs: set[InstrumentId] = set()
         self.ticks_forwarded = 0
         self._replay_watch: asyncio.Task[None] | None = None
+        self._trading_started = False  # a reconnect then starts a replay at once
 
     def _embedded_replay(self) -> bool:
         feed = getattr(self.sim_venue, "feed", None)  # only the in-process venue has one
@@ -61,11 +62,16 @@ class SimDataClient(LiveDataClient):
         self.sim_venue.subscribe_market(self._on_market)
         if not self._embedded_replay():
             self.sim_venue.start()
+        elif self._trading_started:  # a reconnect while the node runs
+            self._start_replay()
 
     def on_trading_started(self) -> None:
         """The strategies run and have subscribed: start a replay now, and watch its end."""
-        if not self.is_connected or not self._embedded_replay():
-            return
+        self._trading_started = True
+        if self.is_connected and self._embedded_replay():
+            self._start_replay()
+
+    def _start_replay(self) -> None:
         self.sim_venue.start()
         if self._replay_watch is None:
             self._replay_watch = self._loop.create_task(self._watch_replay())
