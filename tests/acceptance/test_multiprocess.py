@@ -104,6 +104,9 @@ def _check_ordered_stop(summary: dict[str, Any], log: str) -> None:
     # The supervisor's log says the same, line by line.
     reaped = re.findall(r"livenode\.supervisor: worker (\S+) \((\w+)\) pid \d+: exit 0", log)
     assert [role for _, role in reaped] == SHUTDOWN_ORDER, reaped
+    # Every worker's lines carry its name (issue 10 §4): one "RUNNING" line per worker.
+    running = re.findall(r"^\S+ INFO +(?:\[(\S+)\] )?livenode\.node: node \S+ RUNNING$", log, re.M)
+    assert sorted(running) == sorted(w["name"] for w in summary["workers"]), running
     # Orders that manage_stop sent after the stop began were filled by the venue
     # (through risk and exec) before the trader exited; cancels leave no open order.
     stop_ns, trader_exit_ns = requested * 1e9, workers["trader"]["exited_at"] * 1e9

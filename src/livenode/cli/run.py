@@ -31,7 +31,6 @@ from livenode.cli.summary import (
     write_summary_json,
 )
 from livenode.config import ConfigError, TradingNodeConfig, load_config
-from livenode.core.logging import setup_logging
 from livenode.node.builder import BuildError
 from livenode.node.durable_summary import durable_summary
 from livenode.node.node import StartupGateError, TradingNode
@@ -107,7 +106,11 @@ def run_command(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         _error(f"{args.config}: {exc}")
         return EXIT_CONFIG_ERROR
-    setup_logging(config.logging.level)
+    try:
+        config.logging.apply()
+    except OSError as exc:
+        _error(f"{args.config}: logging.file: cannot open {config.logging.file}: {exc.strerror}")
+        return EXIT_CONFIG_ERROR
     try:
         # Before anything is created: a node whose sockets other users could reach
         # does not start (the run directory holds the bus and control sockets).

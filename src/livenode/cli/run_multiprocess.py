@@ -17,6 +17,7 @@ from typing import Any
 from livenode.cli.summary import status_line, summary_table, write_summary_json
 from livenode.config import ConfigError, TradingNodeConfig
 from livenode.node.durable_summary import durable_summary
+from livenode.node.stats import faults_fail_run
 from livenode.supervisor.cores import CorePlanError
 from livenode.supervisor.supervisor import Supervisor
 from livenode.supervisor.topology import TopologyError
@@ -67,6 +68,8 @@ async def run_supervised(
         )
     if supervisor.failure is not None:
         error(f"the node stopped because of a failure: {supervisor.failure}")
+    if faults_fail_run(summary.get("faulted_strategies", {})) and code == 0:
+        summary["exit_code"] = code = EXIT_FAILURE
     for book_error in book_errors:
         error(f"the books do not add up: {book_error}")
     if book_errors:
@@ -122,6 +125,7 @@ async def _status_loop(supervisor: Supervisor, interval: float, say: Any) -> Non
                 pnl=pnl,
                 stalled=sum(s.get("stalled", 0) for name, s in stats
                             if supervisor.handles[name].role == "exec"),
+                faulted=sorted({sid for s in traders for sid in s.get("faulted", [])}),
                 halted=sorted({i for name, s in stats
                                if supervisor.handles[name].role == "exec"
                                for i in s.get("halted_instruments", {})}),
@@ -167,6 +171,8 @@ def merged_summary(supervisor: Supervisor) -> dict[str, Any]:
         "fills_truncated": False,
         "orders": {"total": 0, "by_status": {}, "open": []},
         "risk_denials": {},
+        "rejections": {},
+        "faulted_strategies": {},
         "fills": [],
         "positions": [],
         "closed_positions": [],
@@ -185,6 +191,12 @@ def merged_summary(supervisor: Supervisor) -> dict[str, Any]:
         base["orders"]["open"] = base["orders"]["open"] + extra["orders"]["open"]
         for key, value in extra["risk_denials"].items():
             base["risk_denials"][key] = base["risk_denials"].get(key, 0) + value
+        base["rejections"] = dict(base.get("rejections", {}))
+        for key, value in extra.get("rejections", {}).items():
+            base["rejections"][key] = base["rejections"].get(key, 0) + value
+        base["faulted_strategies"] = {
+            **base.get("faulted_strategies", {}), **extra.get("faulted_strategies", {})
+        }
         base["fills"] = base["fills"] + extra["fills"]
         base["positions"] = base["positions"] + extra["positions"]
         base["closed_positions"] = (

@@ -76,6 +76,7 @@ class StatusMeter:
             database=stats.database_status(),
             stalled=stats.stalled_orders,
             halted=sorted(stats.halted_instruments),
+            faulted=sorted(stats.faulted_strategies()),
         )
 
 
@@ -90,6 +91,7 @@ def status_line(
     database: dict[str, Any] | None = None,
     stalled: int = 0,
     halted: list[str] | None = None,
+    faulted: list[str] | None = None,
 ) -> str:
     """``status t=12s ticks/s=402 orders=37 fills=12 open=BTCUSDT.SIM:+0.02 pnl=+1.23 USDT``,
     then ``db=ok`` or ``db=DOWN(HALTED) pending=N lag=Ns`` with a cache database."""
@@ -107,6 +109,8 @@ def status_line(
         line += f" stalled={stalled}"
     if halted:
         line += f" halted={','.join(halted)}"
+    if faulted:
+        line += f" FAULTED={','.join(faulted)}"
     return line
 
 
@@ -146,6 +150,12 @@ def summary_table(summary: dict[str, Any]) -> list[str]:
     if summary["risk_denials"]:
         denials = ", ".join(f"{reason}: {n}" for reason, n in summary["risk_denials"].items())
         lines.append(f"risk denials   {denials}")
+    if summary.get("rejections"):
+        rejections = ", ".join(f"{reason}: {n}" for reason, n in summary["rejections"].items())
+        lines.append(f"rejections     {rejections}")
+    for sid, row in sorted(summary.get("faulted_strategies", {}).items()):
+        effect = "" if row.get("on_fault") != "continue" else " (on_fault = continue)"
+        lines.append(f"FAULTED        {sid}: {row.get('error') or '?'}{effect}")
     stuck = [sid for sid, st in summary.get("strategy_states", {}).items()
              if st.get("manage_stop_timed_out")]
     if stuck:

@@ -223,9 +223,59 @@ class MessageBusConfig(ConfigStruct, frozen=True, kw_only=True):
 
 
 class LoggingConfig(ConfigStruct, frozen=True, kw_only=True):
-    """Logging of the node (`livenode.core.logging.setup_logging`)."""
+    """Logging of the node (`livenode.core.logging.setup_logging`).
+
+    Always to stderr; also to ``file`` when set, rotated at ``file_max_bytes`` with
+    ``file_backups`` old files kept. In multiprocess mode each worker writes its own
+    file, the worker's name inserted before the suffix (``node.log`` →
+    ``node-trader-1.log``), and every line names the worker. ``format = "json"``
+    writes JSON lines. ``levels`` sets per-component levels
+    (``{ "adapters.sim" = "DEBUG" }``). ``log_fills`` logs each fill at INFO
+    (rejections and denials are always logged at INFO, with their reason).
+    Records go through a queue to a listener thread: logging never blocks the loop.
+    """
 
     level: LogLevel = "INFO"
+    file: str | None = None
+    file_max_bytes: PositiveInt = 50_000_000
+    file_backups: Annotated[int, msgspec.Meta(ge=0)] = 5
+    format: Literal["text", "json"] = "text"
+    levels: dict[str, LogLevel] = {}
+    log_fills: bool = True
+
+    def __post_init__(self) -> None:
+        if self.file is not None and not self.file.strip():
+            raise ValueError('file: expected a file path or no value, got ""')
+        for name in self.levels:
+            if not re.fullmatch(r"[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*", name):
+                raise ValueError(
+                    f"levels: expected the key to be a component like \"adapters.sim\", "
+                    f"got {show_value(name)}"
+                )
+
+    def file_for(self, process_name: str | None) -> str | None:
+        """The log file of one process: ``file``, or with ``-{process_name}`` before
+        the suffix in a multiprocess worker."""
+        if self.file is None or not process_name:
+            return self.file
+        head, dot, suffix = self.file.rpartition(".")
+        if not dot or "/" in suffix:
+            return f"{self.file}-{process_name}"
+        return f"{head}-{process_name}.{suffix}"
+
+    def apply(self, process_name: str | None = None) -> None:
+        """Configure the process's logging from this section."""
+        from livenode.core.logging import setup_logging
+
+        setup_logging(
+            self.level,
+            process_name=process_name,
+            file=self.file_for(process_name),
+            file_max_bytes=self.file_max_bytes,
+            file_backups=self.file_backups,
+            json_lines=self.format == "json",
+            levels=self.levels,
+        )
 
 
 class TimeoutsConfig(ConfigStruct, frozen=True, kw_only=True):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -120,6 +120,20 @@ class ClientContext:
     clock: Clock
     run_dir: str | None = None
     _shared: dict[type, Any] = field(default_factory=dict, repr=False, compare=False)
+    # The node's stop, for a client whose source ended (see `request_stop`).
+    _stop: list[Callable[..., None]] = field(default_factory=list, repr=False, compare=False)
+
+    def on_stop_request(self, stop: Callable[..., None]) -> None:
+        """The node: call ``stop(reason, failure=...)`` when a client asks for the stop."""
+        self._stop[:] = [stop]
+
+    def request_stop(self, reason: str, *, failure: str | None = None) -> bool:
+        """A client whose source ended (a finished replay with ``stop_at_end``) asks the
+        node to stop; with `failure` the run ends as failed (exit 1). False when no
+        node listens (a client used on its own)."""
+        for stop in self._stop:
+            stop(reason, failure=failure)
+        return bool(self._stop)
 
     @property
     def is_worker(self) -> bool:
@@ -201,6 +215,10 @@ class LiveClient:
         """
         await self.disconnect()
         await self.connect()
+
+    def on_trading_started(self) -> None:
+        """Called once the strategies have started (and subscribed): a replay starts
+        its feed here. Nothing by default."""
 
     async def _connect(self) -> None:
         raise NotImplementedError("a client must implement _connect")

@@ -56,7 +56,7 @@ from livenode.node.gates import (
     run_gate,
 )
 from livenode.node.kernel import ALL_ROLES, Kernel
-from livenode.node.stats import NodeStats
+from livenode.node.stats import NodeStats, faults_fail_run
 from livenode.node.strategy_state import wait_saved
 
 __all__ = ["FORCED_EXIT_BASE", "NodeState", "StartupGateError", "TradingNode", "resolve_loop"]
@@ -151,6 +151,7 @@ class TradingNode:
                 run_dir=run_dir,
             )
             self.kernel.context.provide(*shared)
+            self.kernel.context.on_stop_request(self._client_request_stop)
             self.kernel.restarted = restarted
             self.shared_tables, self._owns_shared = self._shared_tables(shared_tables)
             if self.shared_tables is not None:
@@ -215,10 +216,13 @@ class TradingNode:
 
     @property
     def exit_code(self) -> int:
-        """0 after a clean stop; 1 after a gate failure, a run-time failure or an unclean stop."""
+        """0 after a clean stop; 1 after a gate failure, a run-time failure, an unclean
+        stop, or a strategy that FAULTED (unless its ``on_fault = "continue"``)."""
         if self.gate_error is not None or self.failure is not None:
             return 1
         if self.shutdown_clean is False:
+            return 1
+        if faults_fail_run(self.stats.faulted_strategies()):
             return 1
         return 0
 
@@ -342,6 +346,12 @@ class TradingNode:
         _log.info("stop requested: %s", reason)
         self._stop_requested.set()
 
+    def _client_request_stop(self, reason: str, *, failure: str | None = None) -> None:
+        """A client asks for the stop (its source ended); with `failure` the run failed."""
+        if failure is not None and self.failure is None:
+            self.failure = failure
+        self.stop(reason)
+
     def _on_stop_node(self, *args: Any) -> None:
         """The trader asks the node to stop because a strategy failed."""
         detail = " ".join(str(a) for a in args) or "a strategy asked the node to stop"
@@ -431,6 +441,9 @@ class TradingNode:
         if self._stop_requested.is_set():
             raise StartAborted
         kernel.start_trader()
+        # The strategies have subscribed: a client may start a finite source now.
+        for client in kernel.data_clients.values():
+            client.on_trading_started()
         kernel.freeze_heap()
 
     async def _gate(

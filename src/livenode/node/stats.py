@@ -14,25 +14,41 @@ right even after the cache purged closed orders.
 
 from __future__ import annotations
 
+import logging
+import re
 import time
+import traceback
 from collections import Counter
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from livenode.bus import topics
-from livenode.model.enums import OrderStatus
+from livenode.model.enums import ComponentState, OrderStatus
 from livenode.model.events import (
     AccountState,
+    OrderCancelRejected,
     OrderDenied,
     OrderFilled,
     OrderInitialized,
+    OrderModifyRejected,
+    OrderRejected,
     OrderSubmitted,
 )
 
 if TYPE_CHECKING:
     from livenode.node.kernel import Kernel
 
-__all__ = ["LATENCY_QUANTILES", "ORDER_STATUS_KEYS", "NodeStats"]
+__all__ = [
+    "LATENCY_QUANTILES",
+    "ORDER_STATUS_KEYS",
+    "NodeStats",
+    "exception_line",
+    "faults_fail_run",
+    "reason_key",
+]
+
+# Orders refused (venue rejections, risk denials) and fills, one INFO line each.
+_orders_log = logging.getLogger("livenode.orders")
 
 # Keys of `orders.by_status` in the summary, in the order the table shows them.
 ORDER_STATUS_KEYS = (
@@ -93,6 +109,10 @@ class NodeStats:
         self.fills: list[OrderFilled] = []
         self.final_status: Counter[str] = Counter()
         self.denials: Counter[str] = Counter()
+        self.rejections: Counter[str] = Counter()
+        # Logged where the strategies live (one line per event in a multiprocess node).
+        self._log_orders = kernel.trader is not None
+        self._log_fills = self._log_orders and kernel.config.logging.log_fills
         self.initial_accounts: dict[str, AccountState] = {}
         self.last_accounts: dict[str, AccountState] = {}
         self._subscribed = False
@@ -130,6 +150,20 @@ class NodeStats:
         bus.unsubscribe(topics.ALL_ACCOUNT_EVENTS, self._on_account_state)
         self._subscribed = False
 
+    def faulted_strategies(self) -> dict[str, dict[str, str]]:
+        """FAULTED strategies: the last line of the exception and their ``on_fault``."""
+        trader = self._kernel.trader
+        if trader is None:
+            return {}
+        return {
+            str(s.id): {
+                "error": exception_line(getattr(s, "last_error", None)),
+                "on_fault": str(s.config.on_fault),
+            }
+            for s in trader.strategies()
+            if s.state is ComponentState.FAULTED
+        }
+
     @property
     def orders_total(self) -> int:
         """Orders created so far: submitted to a venue or denied before it."""
@@ -162,6 +196,19 @@ class NodeStats:
             order = self._kernel.cache.order(event.client_order_id)
             if order is not None and order.status is OrderStatus.FILLED:
                 self.final_status["filled"] += 1
+            if self._log_fills:
+                _orders_log.info(
+                    "fill %s %s %s %s @ %s %s (%s, commission %s) %s",
+                    event.strategy_id,
+                    event.client_order_id,
+                    event.order_side.value,
+                    event.last_qty,
+                    event.last_px,
+                    event.instrument_id,
+                    event.liquidity_side.value,
+                    event.commission,
+                    event.trade_id,
+                )
             return
         if isinstance(event, OrderInitialized):
             self.orders_initialized += 1
@@ -173,6 +220,29 @@ class NodeStats:
             # By code ("SUBMIT_RATE_EXCEEDED"), not the detail text with its amounts.
             self.denials[event.reason.split(":", 1)[0]] += 1
             self.final_status["denied"] += 1
+            if self._log_orders:
+                _orders_log.info(
+                    "denied %s %s %s: %s",
+                    event.strategy_id, event.client_order_id, event.instrument_id, event.reason,
+                )
+            return
+        if isinstance(event, OrderRejected):
+            self.rejections[reason_key(event.reason)] += 1
+            self.final_status["rejected"] += 1
+            if self._log_orders:
+                _orders_log.info(
+                    "rejected %s %s %s: %s",
+                    event.strategy_id, event.client_order_id, event.instrument_id, event.reason,
+                )
+            return
+        if isinstance(event, (OrderModifyRejected, OrderCancelRejected)):
+            if self._log_orders:
+                what = "modify" if isinstance(event, OrderModifyRejected) else "cancel"
+                _orders_log.info(
+                    "%s rejected %s %s %s: %s",
+                    what, event.strategy_id, event.client_order_id, event.instrument_id,
+                    event.reason,
+                )
             return
         key = _TERMINAL_EVENTS.get(type(event).__name__)
         if key is not None:
@@ -287,9 +357,10 @@ class NodeStats:
             return {}
         states = trader.counters()
         for strategy in trader.strategies():
-            states[str(strategy.id)]["manage_stop_timed_out"] = bool(
-                getattr(strategy, "manage_stop_timed_out", False)
-            )
+            row = states[str(strategy.id)]
+            row["manage_stop_timed_out"] = bool(getattr(strategy, "manage_stop_timed_out", False))
+            row["on_fault"] = str(strategy.config.on_fault)
+            row["last_error"] = exception_line(getattr(strategy, "last_error", None)) or None
         return states
 
     def fill_rows(self) -> list[dict[str, Any]]:
@@ -309,6 +380,7 @@ class NodeStats:
             "database": self.database_status(),
             "stalled": self.stalled_orders,
             "halted_instruments": self.halted_instruments,
+            "faulted": sorted(self.faulted_strategies()),
         }
 
     @property
@@ -359,7 +431,8 @@ class NodeStats:
                 "quotes": self.quotes,
                 "trades": self.trades,
                 "order_events": self.order_events,
-                "orders_initialized": self.orders_initialized,
+                # Orders the strategies created: submitted to a venue or denied before.
+                "orders_created": self.orders_total,
                 "orders_submitted": self.orders_submitted,
                 "fills": self.fill_count,
             },
@@ -372,6 +445,8 @@ class NodeStats:
                 "open": self.open_orders(),
             },
             "risk_denials": dict(self.denials),
+            "rejections": dict(self.rejections),
+            "faulted_strategies": self.faulted_strategies(),
             "fills": self.fill_rows(),
             "fills_truncated": self.fill_count > len(self.fills),
             "positions": self.positions(),
@@ -402,10 +477,33 @@ class NodeStats:
 
 
 _TERMINAL_EVENTS = {
-    "OrderRejected": "rejected",
     "OrderCanceled": "canceled",
     "OrderExpired": "expired",
 }
+
+
+_REASON_DETAIL = re.compile(r"\s*[:(].*\Z", re.S)
+
+
+def reason_key(reason: str) -> str:
+    """What a rejection is counted by: its reason without the details (amounts, ids
+    after a colon or in parentheses): ``"insufficient balance (need 5, free 1)"`` →
+    ``"insufficient balance"``, ``"ORDER_CLOSED: order is closed"`` → ``"ORDER_CLOSED"``."""
+    key = _REASON_DETAIL.sub("", reason).strip()
+    return key or reason.strip() or "(no reason)"
+
+
+def exception_line(exc: BaseException | None) -> str:
+    """The last line of an exception as a traceback prints it (``RuntimeError: boom``)."""
+    if exc is None:
+        return ""
+    lines = traceback.format_exception_only(type(exc), exc)
+    return lines[-1].strip() if lines else type(exc).__name__
+
+
+def faults_fail_run(faulted: dict[str, dict[str, str]]) -> list[str]:
+    """The faulted strategies that make the run fail (``on_fault`` other than "continue")."""
+    return sorted(sid for sid, row in faulted.items() if row.get("on_fault") != "continue")
 
 
 def _enum_name(value: Any) -> str:

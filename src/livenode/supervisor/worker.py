@@ -180,6 +180,10 @@ class Worker:
         self, spec: WorkerSpec, context: zmq.Context[Any], loop: asyncio.AbstractEventLoop
     ) -> TradingNode:
         config = load_config_str(spec.node_config_json.decode(), "json")
+        try:
+            config.logging.apply(process_name=self.name)
+        except OSError as exc:  # keep the stderr logging set up at the start
+            _log.error("logging.file: cannot open %s: %s", config.logging.file, exc.strerror)
         if config.cache.shared_memory:
             # Attached, never created: the supervisor owns (and unlinks) the segments.
             self._shared = ShmTables.attach(segment_prefix(config.trader_id, spec.instance_id))
@@ -597,7 +601,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     set_parent_death_signal(args.parent)
-    setup_logging(args.log_level)
+    setup_logging(args.log_level, process_name=args.name)
     worker = Worker(args.name, args.control, args.parent)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(worker.run())

@@ -24,14 +24,16 @@ class StrategyConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         manage_stop_timeout: seconds to wait for the venue to confirm the
             cancels and the flattening fills; the strategy stops anyway after it.
         on_fault: what an exception in a handler does: ``"fault"`` marks only this
-            strategy FAULTED, ``"stop_node"`` also asks the node to stop.
+            strategy FAULTED (the node runs on; the run ends with exit 1),
+            ``"stop_node"`` also asks the node to stop (exit 1), ``"continue"``
+            marks it FAULTED and the run still ends with exit 0.
     """
 
     strategy_id: str | None = None
     order_id_tag: str = "001"
     manage_stop: bool = True
     manage_stop_timeout: float = 5.0
-    on_fault: Literal["fault", "stop_node"] = "fault"
+    on_fault: Literal["fault", "stop_node", "continue"] = "fault"
 
     def __post_init__(self) -> None:
         # Reject values that would only fail much later, at stop time or inside ids.

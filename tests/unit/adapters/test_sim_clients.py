@@ -222,3 +222,32 @@ async def test_config_constraints_fail_at_load_naming_the_field():
     for venue_cfg, field in bad:
         with pytest.raises(msgspec.ValidationError, match=field):
             msgspec.convert({"venue_config": venue_cfg}, SimDataClientConfig)
+
+
+async def test_replay_starts_when_trading_starts_and_asks_the_node_to_stop_at_its_end(context):
+    """Speed 0 used the whole file up at connect, before any strategy subscribed."""
+    from tests.unit.adapters.sim_helpers import DATA
+
+    stops: list[tuple[str, str | None]] = []
+    done = asyncio.Event()
+
+    def request_stop(reason: str, *, failure: str | None = None) -> None:
+        stops.append((reason, failure))
+        done.set()
+
+    context.on_stop_request(request_stop)
+    data, _ = endpoints(context)
+    client = SimDataClientFactory.create(
+        "SIM",
+        data_config(mode="replay", replay_path=str(DATA / "generic_quotes_trades.csv"),
+                    replay_speed=0.0, stop_at_end=True),
+        context,
+    )
+    await client.connect()
+    assert not client.sim_venue.is_running  # connected, nothing replayed yet
+    client.subscribe_quote_ticks(BTC_ID)  # what a strategy's on_start does
+    client.on_trading_started()
+    await asyncio.wait_for(done.wait(), 5)
+    assert len(data.of(QuoteTick)) == 2
+    assert stops == [("replay finished: 3 quotes, 3 trades", None)]
+    await client.disconnect()

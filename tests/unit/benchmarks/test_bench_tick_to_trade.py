@@ -111,7 +111,8 @@ def test_summary_latency_section_and_table_line() -> None:
         latency_percentiles=lambda *qs: {q: int(q * 1000) for q in qs},
     )
     silent = SimpleNamespace(latencies_ns=deque(), latency_percentiles=lambda *qs: {})
-    kernel = SimpleNamespace(exec_clients={"SIM": client, "IDLE": silent, "FIX": object()})
+    kernel = SimpleNamespace(exec_clients={"SIM": client, "IDLE": silent, "FIX": object()},
+                             trader=None)
     latency = NodeStats(kernel).latency()  # type: ignore[arg-type]
     assert latency == {
         "tick_to_trade_ns": {

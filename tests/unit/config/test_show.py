@@ -93,3 +93,16 @@ _values = st.recursive(
 @given(st.dictionaries(_keys, _values, max_size=6))
 def test_toml_writer_round_trips_through_tomllib(data: dict) -> None:
     assert tomllib.loads(dumps_toml(data)) == data
+
+
+def test_toml_is_written_by_tomli_w_a_declared_dependency() -> None:
+    """Issue 10 §7: no hand-written TOML emitter; `tomli-w` writes it."""
+    import tomli_w
+
+    data = tomllib.loads(dump_config(load_config(CONFIGS / "good" / "full.toml")))
+    assert dumps_toml(data) == tomli_w.dumps(data)
+    pyproject = tomllib.loads((Path(__file__).parents[3] / "pyproject.toml").read_text())
+    deps = pyproject["project"]["dependencies"]
+    assert any(d.replace("_", "-").startswith("tomli-w") for d in deps)
+    with pytest.raises(ValueError, match="null"):
+        dumps_toml({"a": [1, None]})

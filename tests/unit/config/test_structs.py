@@ -107,3 +107,26 @@ def test_a_negative_inflight_timeout_is_refused_naming_the_field() -> None:
         load_config_str("[exec_engine]\ninflight_timeout = -1\n", resolve=False)
     assert err.value.path == "exec_engine.inflight_timeout", err.value
     assert ">= 0" in err.value.message
+
+
+def test_logging_section_file_rotation_format_levels() -> None:
+    from livenode.config import load_config_str
+
+    config = load_config_str(
+        '[logging]\nlevel = "WARNING"\nfile = "logs/node.log"\nfile_max_bytes = 1000\n'
+        'file_backups = 3\nformat = "json"\nlog_fills = false\n'
+        'levels = { "adapters.sim" = "DEBUG" }\n',
+        "toml",
+    )
+    log = config.logging
+    assert (log.level, log.file, log.file_max_bytes, log.file_backups) == (
+        "WARNING", "logs/node.log", 1000, 3)
+    assert (log.format, log.log_fills, log.levels) == ("json", False, {"adapters.sim": "DEBUG"})
+    # Each worker of a multiprocess node writes a file of its own.
+    assert log.file_for(None) == "logs/node.log"
+    assert log.file_for("trader-1") == "logs/node-trader-1.log"
+    assert LoggingConfig(file="node").file_for("data-1") == "node-data-1"
+    with pytest.raises(ConfigError, match=r"logging\.levels\[\"adapters\.sim\"\]: expected one of"):
+        load_config_str('[logging]\nlevels = { "adapters.sim" = "LOUD" }\n', "toml")
+    with pytest.raises(ConfigError, match=r"logging.levels: expected the key to be a component"):
+        load_config_str('[logging]\nlevels = { "a b" = "INFO" }\n', "toml")

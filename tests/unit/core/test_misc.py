@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import json
 import logging
 import re
+import threading
+from pathlib import Path
 
 import pytest
 
@@ -16,7 +19,7 @@ from livenode.core.errors import (
     LivenodeError,
     TimerError,
 )
-from livenode.core.logging import setup_logging
+from livenode.core.logging import flush_logging, setup_logging, shutdown_logging
 from livenode.core.uuid import new_id
 
 
@@ -41,6 +44,7 @@ def livenode_logger():
     logger = logging.getLogger("livenode")
     saved = (list(logger.handlers), logger.level)
     yield logger
+    shutdown_logging()
     for h in list(logger.handlers):
         logger.removeHandler(h)
     for h in saved[0]:
@@ -57,6 +61,7 @@ def test_setup_logging_format_and_level(livenode_logger: logging.Logger) -> None
     setup_logging("warning", stream=stream)
     logging.getLogger("livenode.test").info("hidden")
     logging.getLogger("livenode.test").warning("shown %d", 42)
+    flush_logging()
     out = stream.getvalue()
     assert "hidden" not in out
     assert re.match(
@@ -70,6 +75,7 @@ def test_setup_logging_is_idempotent(livenode_logger: logging.Logger) -> None:
     setup_logging("DEBUG", stream=second)
     assert len(_ours(livenode_logger)) == 1
     logging.getLogger("livenode.x").debug("once")
+    flush_logging()
     assert first.getvalue() == ""
     assert second.getvalue().count("once") == 1
 
@@ -79,9 +85,81 @@ def test_setup_logging_defaults_to_stderr(
 ) -> None:
     setup_logging("INFO")
     logging.getLogger("livenode.y").info("to stderr")
+    flush_logging()
     assert "to stderr" in capsys.readouterr().err
 
 
 def test_setup_logging_rejects_unknown_level(livenode_logger: logging.Logger) -> None:
     with pytest.raises(ValueError, match="LOUD"):
         setup_logging("LOUD")
+
+
+def test_logging_never_blocks_the_caller_on_a_slow_stream(
+    livenode_logger: logging.Logger,
+) -> None:
+    """A queue handler and a listener thread: a stuck stream does not stall the logger."""
+    gate = threading.Event()
+
+    class StuckStream(io.StringIO):
+        def write(self, text: str) -> int:
+            assert gate.wait(10), "the test never opened the gate"
+            return super().write(text)
+
+    stream = StuckStream()
+    setup_logging("INFO", stream=stream)
+    logging.getLogger("livenode.hot").info("first")
+    logging.getLogger("livenode.hot").info("second")  # returns although "first" is stuck
+    assert stream.getvalue() == ""
+    gate.set()
+    flush_logging()
+    assert "first" in stream.getvalue() and "second" in stream.getvalue()
+
+
+def test_logging_file_rotates_by_size_and_count(
+    livenode_logger: logging.Logger, tmp_path: Path
+) -> None:
+    log_file = tmp_path / "node.log"
+    setup_logging("INFO", stream=io.StringIO(), file=str(log_file), file_max_bytes=400,
+                  file_backups=2)
+    for i in range(60):
+        logging.getLogger("livenode.rot").info("line %03d %s", i, "x" * 20)
+    flush_logging()
+    shutdown_logging()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["node.log", "node.log.1", "node.log.2"], names
+    assert all(p.stat().st_size <= 400 for p in tmp_path.iterdir())
+    assert "line 059" in log_file.read_text()
+
+
+def test_logging_json_lines_process_name_and_component_levels(
+    livenode_logger: logging.Logger,
+) -> None:
+    stream = io.StringIO()
+    setup_logging("INFO", stream=stream, process_name="trader-1", json_lines=True,
+                  levels={"adapters.sim": "DEBUG", "livenode.bus": "ERROR"})
+    logging.getLogger("livenode.adapters.sim.feed").debug("sim detail %d", 1)
+    logging.getLogger("livenode.bus.bridge").warning("bus warning hidden")
+    logging.getLogger("livenode.node").debug("node debug hidden")
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        logging.getLogger("livenode.node").exception("it failed")
+    flush_logging()
+    rows = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [r["message"] for r in rows] == ["sim detail 1", "it failed"]
+    assert rows[0]["level"] == "DEBUG" and rows[0]["logger"] == "livenode.adapters.sim.feed"
+    assert all(r["process"] == "trader-1" for r in rows)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", rows[0]["ts"])
+    assert "RuntimeError: boom" in rows[1]["exc"]
+    # A new setup forgets the previous per-component levels.
+    setup_logging("INFO", stream=stream)
+    assert logging.getLogger("livenode.adapters.sim").level == logging.NOTSET
+
+
+def test_text_lines_name_the_process(livenode_logger: logging.Logger) -> None:
+    stream = io.StringIO()
+    setup_logging("INFO", stream=stream, process_name="data-1")
+    logging.getLogger("livenode.node").info("node X RUNNING")
+    flush_logging()
+    assert re.search(r"Z INFO    \[data-1\] livenode\.node: node X RUNNING\n$",
+                     stream.getvalue())

@@ -45,6 +45,7 @@ multiprocess mode (see ``docs/sim-venue.md``, "Venue process").
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Literal
 
 import msgspec
@@ -100,7 +101,14 @@ class SimFeedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     ``replay_speed`` times the recorded pace (0 = as fast as possible), looping
     when ``loop_replay``. ``replay_timestamps = "venue"`` stamps ticks with the
     venue clock when emitted (so timers and bars work live); ``"recorded"`` keeps
-    the file's timestamps.
+    the file's timestamps. The replay starts once the strategies have subscribed
+    (in-process venue), so nothing is replayed before anyone listens; its end is
+    logged ("replay finished: N quotes, M trades, ..."). ``stop_at_end`` stops the
+    node cleanly when every file is done (a backtest through the live node).
+    ``on_bad_line``: ``"stop"`` ends the feed at a line that cannot be read and
+    stops the node with a failure (exit 1); ``"skip"`` logs the line and goes on.
+    The replay files must exist when the config is loaded (relative paths are
+    relative to the working directory).
     """
 
     mode: Literal["random_walk", "replay"] = "random_walk"
@@ -114,6 +122,25 @@ class SimFeedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     loop_replay: bool = False
     replay_timestamps: Literal["venue", "recorded"] = "venue"
     replay_batch_size: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    stop_at_end: bool = False
+    on_bad_line: Literal["stop", "skip"] = "stop"
+
+    def __post_init__(self) -> None:
+        if self.mode != "replay" or not self.replay_path:
+            return
+        paths = [self.replay_path] if isinstance(self.replay_path, str) else self.replay_path
+        for path in paths:
+            if not os.path.isfile(path):
+                where = "" if os.path.isabs(path) else f" (in {os.getcwd()})"
+                what = "is not a file" if os.path.exists(path) else "not found"
+                raise ValueError(f"replay_path: replay file {path!r} {what}{where}")
+
+    @property
+    def replay_paths(self) -> list[str]:
+        """``replay_path`` as a list (empty when unset)."""
+        if not self.replay_path:
+            return []
+        return [self.replay_path] if isinstance(self.replay_path, str) else list(self.replay_path)
 
 
 class SimVenueConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

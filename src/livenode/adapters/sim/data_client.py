@@ -2,7 +2,11 @@
 
 On connect it subscribes to the venue's market (receiving every instrument at
 once, delivered to `DataEngine.process`) and starts the venue's feed; quotes and
-trades are forwarded only for subscribed instruments. It holds the venue only
+trades are forwarded only for subscribed instruments. A replay on an in-process
+venue starts later, in `on_trading_started` (once the strategies have subscribed:
+at speed 0 the whole file would otherwise be gone before anyone listened); its
+end then stops the node when ``stop_at_end`` says so, and a bad line that stopped
+it (``on_bad_line = "stop"``) stops the node with a failure. It holds the venue only
 through the message-shaped methods (`subscribe_market` / `unsubscribe_market`,
 `set_market_interest`, `start` / `stop`), so the venue may be the in-process
 `SimVenue` or a `RemoteSimVenue` in front of a venue process; a venue with an
@@ -15,6 +19,7 @@ the moment it hands the tick over, which is the moment this client receives it.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -43,17 +48,54 @@ class SimDataClient(LiveDataClient):
         self._quote_subs: set[InstrumentId] = set()
         self._trade_subs: set[InstrumentId] = set()
         self.ticks_forwarded = 0
+        self._replay_watch: asyncio.Task[None] | None = None
+        self._trading_started = False  # a reconnect then starts a replay at once
+
+    def _embedded_replay(self) -> bool:
+        feed = getattr(self.sim_venue, "feed", None)  # only the in-process venue has one
+        return feed is not None and feed.config.mode == "replay"
 
     async def _connect(self) -> None:
         connect = getattr(self.sim_venue, "connect", None)
         if connect is not None:  # a remote venue: learn its instruments first
             await connect()
         self.sim_venue.subscribe_market(self._on_market)
+        if not self._embedded_replay():
+            self.sim_venue.start()
+        elif self._trading_started:  # a reconnect while the node runs
+            self._start_replay()
+
+    def on_trading_started(self) -> None:
+        """The strategies run and have subscribed: start a replay now, and watch its end."""
+        self._trading_started = True
+        if self.is_connected and self._embedded_replay():
+            self._start_replay()
+
+    def _start_replay(self) -> None:
         self.sim_venue.start()
+        if self._replay_watch is None:
+            self._replay_watch = self._loop.create_task(self._watch_replay())
+
+    async def _watch_replay(self) -> None:
+        feed = getattr(self.sim_venue, "feed", None)
+        if feed is None:
+            return
+        await feed.done.wait()
+        error = feed.error
+        if error is not None and feed.config.on_bad_line == "stop":
+            self._context.request_stop(f"replay failed: {error}",
+                                       failure=f"replay failed: {error}")
+        elif feed.config.stop_at_end:
+            self._context.request_stop(
+                f"replay finished: {feed.replay_quotes} quotes, {feed.replay_trades} trades"
+            )
 
     async def _disconnect(self) -> None:
         # In-process the venue lives and dies with the node; its feed stops with
         # the data link. A venue process keeps running (its stop() does nothing).
+        if self._replay_watch is not None:
+            self._replay_watch.cancel()
+            self._replay_watch = None
         self.sim_venue.unsubscribe_market(self._on_market)
         self.sim_venue.stop()
         disconnect = getattr(self.sim_venue, "disconnect", None)

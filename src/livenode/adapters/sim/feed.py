@@ -17,7 +17,10 @@ wake-ups per second, not one ``call_later`` handle per tick.
   loop in between so commands and other tasks still run.
 
 ``done`` (an `asyncio.Event`) is set when a finite feed has emitted everything;
-a replay error stops the feed and is kept in ``error``.
+a replay error stops the feed and is kept in ``error`` (with ``on_bad_line =
+"skip"`` a bad line is logged, counted in ``bad_lines`` and skipped instead). The
+end of a replay is logged: "replay finished: N quotes, M trades, <first> ..
+<last>" (recorded timestamps, UTC).
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 from livenode.adapters.sim.config import SimFeedConfig
 from livenode.adapters.sim.market import RandomWalk, RawQuote, RawTrade
-from livenode.adapters.sim.replay import ReplayError, ReplayRecord
+from livenode.adapters.sim.replay import OnBadLine, ReplayError, ReplayRecord
 
 _log = logging.getLogger("livenode.adapters.sim.feed")
 
@@ -47,7 +51,7 @@ class SimFeed:
         on_quote: QuoteSink,
         on_trade: TradeSink,
         walks: dict[str, RandomWalk] | None = None,
-        replay: Callable[[], Iterator[ReplayRecord]] | None = None,
+        replay: Callable[[OnBadLine | None], Iterator[ReplayRecord]] | None = None,
         on_wake: Callable[[int], None] | None = None,
     ) -> None:
         self.config = config
@@ -70,6 +74,12 @@ class SimFeed:
         self._t0 = 0.0
         self._last_ts = 0
         self._replay_t0_ns = 0
+        # Replay facts (for the "replay finished" line and the node's summary).
+        self.replay_quotes = 0
+        self.replay_trades = 0
+        self.replay_first_ts: int | None = None
+        self.replay_last_ts: int | None = None
+        self.bad_lines = 0
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -81,7 +91,13 @@ class SimFeed:
         self._t0 = self._loop.time()
         self._last_ts = self._now_ns()
         if self.config.mode == "replay":
-            self._open_replay()
+            try:
+                self._open_replay()
+            except ReplayError as exc:  # a file that cannot be opened, a bad first line
+                self.error = exc
+                _log.error("sim feed stopped: %s", exc)
+                self._finish()
+                return
         self._handle = self._loop.call_soon(self._wake)
 
     def stop(self) -> None:
@@ -103,6 +119,7 @@ class SimFeed:
         except ReplayError as exc:
             self.error = exc
             _log.error("sim feed stopped: %s", exc)
+            self._log_replay_end("stopped by a bad line")
             self._finish()
             return
         if self.running:
@@ -145,10 +162,38 @@ class SimFeed:
             self._finish()
         return self._interval
 
+    def _skip_bad_line(self, error: ReplayError) -> None:
+        self.bad_lines += 1
+        _log.warning("replay: skipped %s", error)
+
+    def replay_facts(self) -> dict[str, int | str | None]:
+        """What the replay emitted so far (JSON-ready)."""
+        return {
+            "quotes": self.replay_quotes,
+            "trades": self.replay_trades,
+            "first_ts": _iso(self.replay_first_ts),
+            "last_ts": _iso(self.replay_last_ts),
+            "bad_lines_skipped": self.bad_lines,
+            "error": None if self.error is None else str(self.error),
+        }
+
+    def _log_replay_end(self, how: str = "finished") -> None:
+        skipped = f", {self.bad_lines} bad line(s) skipped" if self.bad_lines else ""
+        _log.info(
+            "replay %s: %d quotes, %d trades, %s .. %s%s",
+            how,
+            self.replay_quotes,
+            self.replay_trades,
+            _iso(self.replay_first_ts) or "-",
+            _iso(self.replay_last_ts) or "-",
+            skipped,
+        )
+
     def _open_replay(self) -> None:
         if self._replay_factory is None:
             raise ReplayError("replay mode needs replay files (feed.replay_path)")
-        self._replay = self._replay_factory()
+        skip = self._skip_bad_line if self.config.on_bad_line == "skip" else None
+        self._replay = self._replay_factory(skip)
         self._pending = next(self._replay, None)
         self._t0 = self._loop.time()
         self._replay_t0_ns = self._pending.ts if self._pending is not None else 0
@@ -172,14 +217,21 @@ class SimFeed:
             if limit is not None and emitted >= limit:
                 break
             ts = now if venue_ts else rec.ts
+            if self.replay_first_ts is None:
+                self.replay_first_ts = rec.ts
+            self.replay_last_ts = rec.ts
             if isinstance(rec.data, RawQuote):
+                self.replay_quotes += 1
                 self._on_quote(rec.symbol, rec.data, ts)
             else:
+                self.replay_trades += 1
                 self._on_trade(rec.symbol, rec.data, ts)
             emitted += 1
             self._pending = next(self._replay, None)  # type: ignore[arg-type]
         self.updates += emitted
         if self._pending is None:
+            if not cfg.loop_replay:
+                self._log_replay_end()
             if cfg.loop_replay:
                 self._open_replay()
                 if self._pending is None:
@@ -188,3 +240,12 @@ class SimFeed:
                 self._finish()
             return self._interval
         return 0.0 if speed <= 0 else self._interval
+
+
+def _iso(ts_ns: int | None) -> str | None:
+    """Nanoseconds since the epoch as ISO 8601 UTC with nanoseconds (None stays None)."""
+    if ts_ns is None:
+        return None
+    seconds, nanos = divmod(ts_ns, 1_000_000_000)
+    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{stamp}.{nanos:09d}Z"

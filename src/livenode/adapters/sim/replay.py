@@ -4,7 +4,9 @@ Readers are lazy generators (a file of any size streams) of `ReplayRecord`s in
 file order; `merge_files` merges several files by timestamp. Prices and sizes
 become raw integers at the instrument's precision (rounded half up). A line
 that cannot be read raises `ReplayError` naming the file, the line number and
-what was wrong.
+what was wrong; with an ``on_bad`` callback (``on_bad_line = "skip"``) the
+readers hand it that error instead and go on with the next line (a file that
+cannot be opened, or a generic file without its header, still raises).
 
 Generic format (``replay_format = "generic"``)
 ------------------------------------------------
@@ -54,7 +56,7 @@ from __future__ import annotations
 import csv
 import heapq
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -64,6 +66,18 @@ from livenode.adapters.sim.orders import InstrumentSpec
 
 class ReplayError(ValueError):
     """A replay file that cannot be read; the message names the file and line."""
+
+
+#: Called with the error of a bad line when bad lines are skipped.
+OnBadLine = Callable[[ReplayError], None]
+
+
+def _bad(path: str, line_no: int, exc: Exception, on_bad: OnBadLine | None) -> None:
+    """Raise the error of a bad line, or hand it to ``on_bad`` (which skips it)."""
+    error = ReplayError(f"{path}:{line_no}: {exc}")
+    if on_bad is None:
+        raise error from None
+    on_bad(error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,23 +155,31 @@ def _symbol_for_file(path: str, specs: dict[str, InstrumentSpec]) -> str:
     )
 
 
-def read_file(path: str, fmt: str, specs: dict[str, InstrumentSpec]) -> Iterator[ReplayRecord]:
-    """Records of one file in file order; ``specs`` is keyed by the symbol used in files."""
+def read_file(
+    path: str, fmt: str, specs: dict[str, InstrumentSpec], on_bad: OnBadLine | None = None
+) -> Iterator[ReplayRecord]:
+    """Records of one file in file order; ``specs`` is keyed by the symbol used in files.
+
+    A bad line raises `ReplayError`, or is given to ``on_bad`` and skipped.
+    """
     fmt = detect_format(path, fmt)
     if fmt == "generic":
-        return _read_generic(path, specs)
+        return _read_generic(path, specs, on_bad)
     if fmt == "binance_bookticker":
-        return _read_binance_bookticker(path, specs)
+        return _read_binance_bookticker(path, specs, on_bad)
     if fmt == "binance_trades":
-        return _read_binance_trades(path, specs)
+        return _read_binance_trades(path, specs, on_bad)
     raise ReplayError(f"{path}: unknown replay format {fmt!r}")
 
 
 def merge_files(
-    paths: Iterable[str], fmt: str, specs: dict[str, InstrumentSpec]
+    paths: Iterable[str],
+    fmt: str,
+    specs: dict[str, InstrumentSpec],
+    on_bad: OnBadLine | None = None,
 ) -> Iterator[ReplayRecord]:
     """All files' records merged by timestamp (ties keep file order)."""
-    readers = [read_file(p, fmt, specs) for p in paths]
+    readers = [read_file(p, fmt, specs, on_bad) for p in paths]
     if len(readers) == 1:
         return readers[0]
     return heapq.merge(*readers, key=lambda r: r.ts)
@@ -176,7 +198,9 @@ def _rows(path: str) -> Iterator[tuple[int, list[str]]]:
             yield line_no, row
 
 
-def _read_generic(path: str, specs: dict[str, InstrumentSpec]) -> Iterator[ReplayRecord]:
+def _read_generic(
+    path: str, specs: dict[str, InstrumentSpec], on_bad: OnBadLine | None
+) -> Iterator[ReplayRecord]:
     rows = _rows(path)
     header_line = next(rows, None)
     if header_line is None:
@@ -225,7 +249,8 @@ def _read_generic(path: str, specs: dict[str, InstrumentSpec]) -> Iterator[Repla
             else:
                 raise ValueError(f"type {kind!r} is not 'quote' or 'trade'")
         except (ValueError, IndexError) as exc:
-            raise ReplayError(f"{path}:{line_no}: {exc}") from None
+            _bad(path, line_no, exc, on_bad)
+            continue
         yield ReplayRecord(ts, spec.symbol, data)
 
 
@@ -235,7 +260,7 @@ def _ms_or_us(value: str) -> int:
 
 
 def _read_binance_bookticker(
-    path: str, specs: dict[str, InstrumentSpec]
+    path: str, specs: dict[str, InstrumentSpec], on_bad: OnBadLine | None
 ) -> Iterator[ReplayRecord]:
     spec = specs[_symbol_for_file(path, specs)]
     pp, sp = spec.price_precision, spec.size_precision
@@ -255,11 +280,14 @@ def _read_binance_bookticker(
                 ts,
             )
         except (ValueError, IndexError) as exc:
-            raise ReplayError(f"{path}:{line_no}: {exc}") from None
+            _bad(path, line_no, exc, on_bad)
+            continue
         yield ReplayRecord(ts, spec.symbol, quote)
 
 
-def _read_binance_trades(path: str, specs: dict[str, InstrumentSpec]) -> Iterator[ReplayRecord]:
+def _read_binance_trades(
+    path: str, specs: dict[str, InstrumentSpec], on_bad: OnBadLine | None
+) -> Iterator[ReplayRecord]:
     spec = specs[_symbol_for_file(path, specs)]
     pp, sp = spec.price_precision, spec.size_precision
     for line_no, row in _rows(path):
@@ -280,5 +308,6 @@ def _read_binance_trades(path: str, specs: dict[str, InstrumentSpec]) -> Iterato
                 ts,
             )
         except (ValueError, IndexError) as exc:
-            raise ReplayError(f"{path}:{line_no}: {exc}") from None
+            _bad(path, line_no, exc, on_bad)
+            continue
         yield ReplayRecord(ts, spec.symbol, trade)

@@ -478,7 +478,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse_args(argv)
     from livenode.core.logging import setup_logging
 
-    setup_logging(args.log_level)
+    setup_logging(args.log_level, process_name=f"sim-{args.venue}")
     try:
         if args.config_file is not None:
             raw = Path(args.config_file).read_bytes()

@@ -42,7 +42,7 @@ from livenode.adapters.sim.instruments import (
 )
 from livenode.adapters.sim.market import RandomWalk, RawQuote, RawTrade, to_raw
 from livenode.adapters.sim.matching import ACCEPTED, Fill, InstrumentSpec, MatchingEngine, SimOrder
-from livenode.adapters.sim.replay import merge_files
+from livenode.adapters.sim.replay import OnBadLine, merge_files
 from livenode.adapters.sim.state_store import StoredVenue, VenueStateError, VenueStateStore
 from livenode.adapters.sim.venue_events import EventFactory, currency_of
 from livenode.core.clock import Clock
@@ -214,8 +214,8 @@ class SimVenue:
             paths = [path] if isinstance(path, str) else list(path)
             fmt = feed_cfg.replay_format
 
-            def replay() -> Any:
-                return merge_files(paths, fmt, specs)
+            def replay(on_bad: OnBadLine | None) -> Any:
+                return merge_files(paths, fmt, specs, on_bad)
 
         return SimFeed(
             feed_cfg,
