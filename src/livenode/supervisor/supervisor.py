@@ -231,7 +231,9 @@ class Supervisor:
                 asyncio.ensure_future(self._event_loop()),
                 asyncio.ensure_future(self._watchdog()),
             ]
-            if await self._start_services(loop):
+            # A stop requested this early (a signal held while the run directory was
+            # being made) spawns no worker: there is nothing to start, only to undo.
+            if await self._start_services(loop) and not self._stop_requested.is_set():
                 for handle in self.handles.values():
                     self._spawn(handle)
                 await self._start_phase()
@@ -290,7 +292,8 @@ class Supervisor:
         return (
             self.failure is None
             and not any(h.killed for h in self.handles.values())
-            and all(h.stop_clean is True for h in self.handles.values())
+            # A worker never spawned (the stop came first) had nothing to stop.
+            and all(h.stop_clean is True or h.process is None for h in self.handles.values())
         )
 
     # -- start ------------------------------------------------------------------------------
