@@ -7,6 +7,7 @@ Every test runs under the `mp` harness: nothing may be left behind.
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,22 @@ def test_a_second_multiprocess_node_of_the_same_instance_is_refused(
     assert status["instance_id"] == "one" and status["supervisor_pid"] == first.proc.pid
     assert mp.cli("stop", "--instance", "one").returncode == 0
     assert first.wait(timeout=90) == 0, first.output()
+
+
+def test_a_config_without_trader_id_says_so_in_the_startup_summary(
+    mp: MultiprocessHarness, tmp_path: Path  # noqa: F811
+) -> None:
+    """A missing trader_id is allowed (many embedded configs rely on it) but no longer
+    silent: the startup summary names the default it runs as."""
+    text = SANDBOX.read_text().replace('trader_id = "SANDBOX-001"\n', "")
+    assert "trader_id" not in text
+    config = tmp_path / "no-trader.toml"
+    config.write_text(text)
+    node = mp.start("run", config)
+    node.wait_for_line(
+        r"^  trader +TRADER-001 \(the default: the config sets no trader_id\)$", timeout=60
+    )
+    node.wait_for_line(r"^running", timeout=60)
+    node.send(signal.SIGINT)
+    assert node.wait(timeout=60) == 0, node.output()
+    assert "no trader_id in" in node.stderr()

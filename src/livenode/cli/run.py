@@ -41,7 +41,7 @@ from livenode.cli.summary import (
     summary_table,
     write_summary_json,
 )
-from livenode.config import ConfigError, TradingNodeConfig, load_config
+from livenode.config import ConfigError, TradingNodeConfig, load_config, sets_field
 from livenode.core.logging import setup_logging
 from livenode.core.uuid import new_id
 from livenode.node.builder import BuildError
@@ -145,12 +145,18 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 async def _run(config: TradingNodeConfig, args: argparse.Namespace) -> int:
+    # A missing trader_id is allowed (the embedded configs of tests and examples rely
+    # on it) but said: every such config runs as the same trader.
+    defaulted = not sets_field(args.config, "trader_id")
+    if defaulted:
+        _log.warning("no trader_id in %s: running as the default %s", args.config,
+                     config.trader_id)
     if config.mode == "multiprocess":
-        for line in startup_lines(config, args.config):
+        for line in startup_lines(config, args.config, trader_defaulted=defaulted):
             _say(line)
         return await run_supervised(config, args, _say, _error)
     try:
-        for line in startup_lines(config, args.config):
+        for line in startup_lines(config, args.config, trader_defaulted=defaulted):
             _say(line)
     except ConfigError as exc:
         _error(f"{args.config}: {exc}")
