@@ -194,6 +194,17 @@ def find_run_dirs(
             continue
         if trader_id is not None and not path.name.startswith(f"{trader_id}-"):
             continue
-        if instance_id is not None and not path.name.endswith(f"-{instance_id}"):
+        run_dir = RunDir(path)
+        if instance_id is not None and _instance_of(run_dir) != instance_id:
             continue
-        yield RunDir(path)
+        yield run_dir
+
+
+def _instance_of(run_dir: RunDir) -> str | None:
+    """The instance id its pid file names (the directory name cannot tell where the
+    trader id ends: both may contain dashes)."""
+    try:
+        instance = run_dir.read_owner().get("instance_id")
+    except (OSError, ValueError):
+        return None
+    return instance if isinstance(instance, str) else None
