@@ -237,6 +237,7 @@ def merged_summary(supervisor: Supervisor) -> dict[str, Any]:
         "seconds": round(supervisor.shutdown_seconds or 0.0, 3),
         "reason": supervisor.stop_reason,
         "requested_at": supervisor.stop_requested_at,
+        "forced": supervisor.forced_signal is not None,
     }
     base["exit_code"] = 0 if supervisor.clean else 1
     base["workers"] = supervisor.workers_summary()

@@ -377,6 +377,8 @@ class TradingNode:
             "clean": bool(self.shutdown_clean) if self.shutdown_clean is not None else False,
             "seconds": round(self.shutdown_seconds or 0.0, 3),
             "reason": self._stop_reason,
+            # True only in the summary a forced exit (a second signal) writes.
+            "forced": False,
         }
         facts["started"] = self._started.is_set()
         facts["failure"] = self.failure
