@@ -43,10 +43,9 @@ SANDBOX_MP = ROOT / "configs" / "sandbox-multiprocess.toml"
 #: signal handlers, the start gates and RUNNING, all within some 20 ms here, then
 #: the run itself).
 SWEEP = (
-    ("start", 0.0), ("start", 0.05), ("start", 0.15), ("start", 0.25),
+    ("start", 0.0), ("start", 0.05), ("start", 0.15),
     ("line", 0.0), ("line", 0.002), ("line", 0.004), ("line", 0.007), ("line", 0.01),
-    ("line", 0.014), ("line", 0.02), ("line", 0.03), ("line", 0.05), ("line", 0.1),
-    ("line", 0.4), ("line", 1.0),
+    ("line", 0.02), ("line", 0.03), ("line", 0.05), ("line", 0.2), ("line", 1.0),
 )
 #: After the run directory appears (the SIGTERM hole): the first milliseconds.
 RUN_DIR_SWEEP = (0.0, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.008, 0.012, 0.02, 0.04)
