@@ -60,6 +60,10 @@ def add_control_parsers(subparsers: Any) -> None:
 
 def _add_target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trader", help="trader id of the node (needed when several run)")
+    parser.add_argument(
+        "--instance",
+        help="instance id of the node (needed when several nodes of one trader id run)",
+    )
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
     parser.add_argument("--run-base", type=Path, help=argparse.SUPPRESS)
 
@@ -105,20 +109,34 @@ def _stop_single(target: RunDir, now: bool) -> int:
 
 
 def _running(args: argparse.Namespace) -> list[RunDir]:
-    return [d for d in find_run_dirs(args.trader, args.run_base) if d.is_alive()]
+    return [
+        d for d in find_run_dirs(args.trader, args.run_base, getattr(args, "instance", None))
+        if d.is_alive()
+    ]
 
 
 def _not_found(args: argparse.Namespace) -> int:
     who = f" of trader {args.trader}" if args.trader else ""
+    if getattr(args, "instance", None):
+        who += f" with instance {args.instance}"
     print(f"error: no running node{who} found (run directories under "
           f"{args.run_base or default_base()})", file=sys.stderr)
     return EXIT_NOT_FOUND
 
 
 def _several(targets: list[RunDir]) -> int:
-    names = ", ".join(d.path.name for d in targets)
-    print(f"error: several nodes are running ({names}); choose one with --trader",
-          file=sys.stderr)
+    described = []
+    for target in targets:
+        try:
+            owner = target.read_owner()
+        except (OSError, ValueError):
+            continue
+        described.append(
+            f"trader {owner.get('trader_id')} instance {owner.get('instance_id')} "
+            f"(pid {owner.get('pid')})"
+        )
+    print(f"error: several nodes are running: {'; '.join(described)}; choose one with "
+          "--trader and/or --instance", file=sys.stderr)
     return EXIT_FAILED
 
 

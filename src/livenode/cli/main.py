@@ -8,8 +8,16 @@ Only commands that work are listed; others arrive with the issues that build the
 
 from __future__ import annotations
 
-import argparse
+import signal
 import sys
+
+if sys.argv[1:2] == ["run"] and __name__ in ("livenode.cli.main", "__main__"):
+    # `livenode run`: hold SIGINT/SIGTERM from the first line of ours, before the
+    # imports, until the node has its handlers (see livenode.cli.run). A signal
+    # before this point finds nothing of the node created yet.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+
+import argparse
 
 from livenode import __version__
 from livenode.cli.config_cmd import add_config_parser, run_config_command

@@ -6,20 +6,31 @@ status line every `status_interval` seconds and, on stop, a final summary table
 (and the same facts as JSON with ``--summary-json``).
 
 Exit codes: 0 clean stop; 1 failure at run time (a start gate, a strategy that
-stops the node, an unclean shutdown); 2 invalid config or usage; 128 + N when a
-second signal N forced an immediate exit during the stop (130 for Ctrl-C).
+stops the node, an unclean shutdown, a node of the same trader id and instance
+already running); 2 invalid config or usage; 128 + N when a second signal N
+forced an immediate exit during the stop (130 for Ctrl-C).
+
+Signals: SIGINT and SIGTERM are blocked from the first thing `run` does until
+the node (or the supervisor) has installed its handlers, so a signal at any
+moment of the start is held and then handled like any other (an ordered stop),
+never by Python's default action half-way through creating the run directory or
+the shared memory. A forced exit (a second signal during the stop) still
+removes the run directory and the shared memory and writes the summary it has.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import uvloop
 
 from livenode.cli.run_multiprocess import run_supervised
@@ -30,11 +41,13 @@ from livenode.cli.summary import (
     summary_table,
     write_summary_json,
 )
-from livenode.config import ConfigError, TradingNodeConfig, load_config
+from livenode.config import ConfigError, TradingNodeConfig, load_config, sets_field
+from livenode.core.uuid import new_id
 from livenode.node.builder import BuildError
 from livenode.node.durable_summary import durable_summary
 from livenode.node.node import StartupGateError, TradingNode
 from livenode.supervisor.rundir import (
+    NodeAlreadyRunningError,
     RunDir,
     UnsafeRunBaseError,
     create_run_dir,
@@ -98,6 +111,9 @@ def _error(message: str) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     """Run the node for parsed `args`; return the exit code."""
+    # Held until the node's own handlers are in place (see the module docstring);
+    # a signal that arrives after they are removed again waits for the exit.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     # Readers (people, tests) follow stdout as it happens, also through a pipe.
     if hasattr(sys.stdout, "reconfigure"):
         sys.stdout.reconfigure(line_buffering=True)
@@ -132,22 +148,49 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 async def _run(config: TradingNodeConfig, args: argparse.Namespace) -> int:
+    # A missing trader_id is allowed (the embedded configs of tests and examples rely
+    # on it) but said: every such config runs as the same trader.
+    defaulted = not sets_field(args.config, "trader_id")
+    if defaulted:
+        _log.warning("no trader_id in %s: running as the default %s", args.config,
+                     config.trader_id)
     if config.mode == "multiprocess":
-        for line in startup_lines(config, args.config):
+        for line in startup_lines(config, args.config, trader_defaulted=defaulted):
             _say(line)
         return await run_supervised(config, args, _say, _error)
     try:
-        for line in startup_lines(config, args.config):
+        for line in startup_lines(config, args.config, trader_defaulted=defaulted):
             _say(line)
-        run_dir: list[RunDir] = []  # created once the instance id is known
-        node = TradingNode(config, force_exit=lambda code: _forced_exit(run_dir, code))
-        # A single-process node has a run directory too (pid file only): the way
-        # `livenode status` and `livenode stop` find it, like a supervised one.
-        run_dir.append(create_run_dir(config.trader_id, node.kernel.instance_id))
     except ConfigError as exc:
         _error(f"{args.config}: {exc}")
         return EXIT_CONFIG_ERROR
+    if config.instance_id is None:
+        config = msgspec.structs.replace(config, instance_id=new_id())
+    assert config.instance_id is not None
+    try:
+        # A single-process node has a run directory too (pid file only): the way
+        # `livenode status` and `livenode stop` find it, like a supervised one.
+        # Created before anything else, so a second node of the same trader id and
+        # instance is refused before it touches the running one's shared memory.
+        run_dir = create_run_dir(config.trader_id, config.instance_id)
+    except NodeAlreadyRunningError as exc:
+        _error(str(exc))
+        return EXIT_FAILURE
+    except (UnsafeRunBaseError, OSError) as exc:
+        _error(str(exc))
+        return EXIT_FAILURE
+    holder: list[TradingNode] = []
+    try:
+        node = TradingNode(
+            config, force_exit=lambda code: _forced_exit(run_dir, holder, args, code)
+        )
+        holder.append(node)
+    except ConfigError as exc:
+        run_dir.remove()
+        _error(f"{args.config}: {exc}")
+        return EXIT_CONFIG_ERROR
     except Exception as exc:  # a strategy or engine that cannot be constructed
+        run_dir.remove()
         _log.exception("building the node failed")
         _error(f"building the node failed: {type(exc).__name__}: {exc}")
         return EXIT_FAILURE
@@ -166,17 +209,35 @@ async def _run(config: TradingNodeConfig, args: argparse.Namespace) -> int:
             return EXIT_FAILURE
         return await _run_node(node, config, args)
     finally:
-        node.dispose()
-        for directory in run_dir:
-            directory.remove()
+        try:
+            node.dispose()
+        finally:
+            run_dir.remove()
 
 
-def _forced_exit(run_dir: list[RunDir], code: int) -> None:
-    """A second signal during the stop: leave now, but leave no run directory."""
-    for directory in run_dir:
-        directory.remove()
-    os.write(2, f"livenode: forced exit ({code})\n".encode())
-    os._exit(code)
+def _forced_exit(
+    run_dir: RunDir, holder: list[TradingNode], args: argparse.Namespace, code: int
+) -> None:
+    """A second signal during the stop: leave now, but leave no run directory (the node
+    has unlinked its shared memory) and write the summary the node has so far."""
+    try:
+        run_dir.remove()
+        for node in holder:
+            summary = node.summary()
+            summary["exit_code"] = code
+            summary["shutdown"]["clean"] = False
+            summary["shutdown"]["forced"] = True
+            if summary["started"]:
+                for line in summary_table(summary):
+                    _say(line)
+            if args.summary_json is not None:
+                write_summary_json(summary, args.summary_json)
+    except BaseException as exc:  # a forced exit exits, whatever the summary does
+        with contextlib.suppress(BaseException):
+            os.write(2, f"livenode: the summary failed at the forced exit: {exc!r}\n".encode())
+    finally:
+        os.write(2, f"livenode: forced exit ({code})\n".encode())
+        os._exit(code)
 
 
 async def _run_node(node: TradingNode, config: TradingNodeConfig, args: argparse.Namespace) -> int:

@@ -17,8 +17,10 @@ from typing import Any
 from livenode.cli.summary import status_line, summary_table, write_summary_json
 from livenode.config import ConfigError, TradingNodeConfig
 from livenode.node.durable_summary import durable_summary
+from livenode.node.node import FORCED_EXIT_BASE
 from livenode.node.stats import faults_fail_run
 from livenode.supervisor.cores import CorePlanError
+from livenode.supervisor.rundir import NodeAlreadyRunningError
 from livenode.supervisor.supervisor import Supervisor
 from livenode.supervisor.topology import TopologyError
 
@@ -49,12 +51,25 @@ async def run_supervised(
     duration = asyncio.ensure_future(_stop_after(supervisor, args.duration))
     try:
         code = await run_task
+    except NodeAlreadyRunningError as exc:
+        error(str(exc))
+        return EXIT_FAILURE
     finally:
         for task in (status_task, announce, duration):
             task.cancel()
     summary = merged_summary(supervisor)
+    forced = supervisor.forced_signal is not None
+    if supervisor.forced_signal is not None:
+        # A second signal killed the workers: exit 128 + N as in single mode, and
+        # still print (and write) what the supervisor knows.
+        code = FORCED_EXIT_BASE + supervisor.forced_signal
+        summary["exit_code"] = code
+        summary["shutdown"]["forced"] = True
     book_errors: list[str] = []
-    if summary.get("started"):
+    if forced and not summary.get("started"):
+        for line in summary_table(summary):
+            say(line)
+    elif summary.get("started"):
         # The traders report their strategies' positions only: compare those.
         book_errors = durable_summary(summary, config, set(summary.get("strategies", [])))
         for line in summary_table(summary):
@@ -72,7 +87,7 @@ async def run_supervised(
         summary["exit_code"] = code = EXIT_FAILURE
     for book_error in book_errors:
         error(f"the books do not add up: {book_error}")
-    if book_errors:
+    if book_errors and not forced:
         summary["exit_code"] = code = EXIT_FAILURE
     if args.summary_json is not None:
         try:
@@ -234,6 +249,7 @@ def merged_summary(supervisor: Supervisor) -> dict[str, Any]:
         "seconds": round(supervisor.shutdown_seconds or 0.0, 3),
         "reason": supervisor.stop_reason,
         "requested_at": supervisor.stop_requested_at,
+        "forced": supervisor.forced_signal is not None,
     }
     base["exit_code"] = 0 if supervisor.clean else 1
     base["workers"] = supervisor.workers_summary()

@@ -27,8 +27,16 @@ __all__ = [
 ]
 
 
-def startup_lines(config: TradingNodeConfig, config_path: str) -> list[str]:
-    """The short summary printed before the node starts."""
+#: What the startup summary adds when the config names no trader id.
+TRADER_DEFAULTED = "(the default: the config sets no trader_id)"
+
+
+def startup_lines(
+    config: TradingNodeConfig, config_path: str, *, trader_defaulted: bool = False
+) -> list[str]:
+    """The short summary printed before the node starts; `trader_defaulted` says the
+    trader id is the default one, which every config without `trader_id` shares (their
+    database and leftovers would mix)."""
     strategies = []
     for index, strategy_cfg in enumerate(config.strategies):
         strategy_cls, struct = resolve_strategy(strategy_cfg, f"strategies[{index}]")
@@ -39,7 +47,8 @@ def startup_lines(config: TradingNodeConfig, config_path: str) -> list[str]:
     clients += [f"{name} (exec)" for name in config.exec_clients]
     return [
         f"livenode run {config_path}",
-        f"  trader      {config.trader_id}",
+        f"  trader      {config.trader_id}"
+        + (f" {TRADER_DEFAULTED}" if trader_defaulted else ""),
         f"  mode        {config.mode} ({config.environment})",
         f"  clients     {', '.join(clients) or 'none'}",
         f"  strategies  {', '.join(strategies) or 'none'}",

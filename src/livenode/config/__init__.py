@@ -17,6 +17,7 @@ from livenode.config.loader import (
     resolve_client_config,
     resolve_config,
     resolve_strategy,
+    sets_field,
     strategy_id_of,
 )
 from livenode.config.structs import (
@@ -67,5 +68,6 @@ __all__ = [
     "resolve_client_config",
     "resolve_config",
     "resolve_strategy",
+    "sets_field",
     "strategy_id_of",
 ]

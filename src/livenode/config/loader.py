@@ -28,6 +28,7 @@ import os
 import re
 import sys
 import tomllib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple, TypeGuard
 
@@ -158,6 +159,14 @@ def load_config(path: str | Path, *, resolve: bool = True) -> TradingNodeConfig:
     except OSError as exc:
         raise ConfigError("", f"cannot read {path}: {exc.strerror or exc}") from None
     return load_config_str(text, fmt, resolve=resolve)
+
+
+def sets_field(path: str | Path, name: str) -> bool:
+    """Whether the config file itself sets the top-level field `name` (False when the
+    value comes from the default). For a file that `load_config` has accepted."""
+    path = Path(path)
+    fmt = _SUFFIXES.get(path.suffix.lower(), "toml")
+    return name in parse_document(path.read_text(encoding="utf-8"), fmt)
 
 
 # ------------------------------------------------------------------------- resolving
@@ -310,10 +319,12 @@ def resolve_config(config: TradingNodeConfig) -> TradingNodeConfig:
     strategy id (their orders and events would be indistinguishable).
     """
     clients: dict[str, dict[str, ClientConfig]] = {}
+    venues: dict[str, set[str] | None] = {}
     for section in ("data_clients", "exec_clients"):
         resolved_section: dict[str, ClientConfig] = {}
         for name, client_cfg in getattr(config, section).items():
-            _factory, struct = resolve_client_config(client_cfg, format_path([section, name]))
+            factory, struct = resolve_client_config(client_cfg, format_path([section, name]))
+            _add_venue(venues, name, factory, struct)
             effective = _effective(client_cfg.config, struct, type(struct))
             resolved_section[name] = msgspec.structs.replace(client_cfg, config=effective)
         clients[section] = resolved_section
@@ -330,6 +341,7 @@ def resolve_config(config: TradingNodeConfig) -> TradingNodeConfig:
                 "give each strategy a distinct order_id_tag or strategy_id",
             )
         seen[sid] = i
+        _check_instrument_ids(struct, f"strategies[{i}].config", venues)
         effective = _effective(strategy_cfg.config, struct, type(struct))
         strategies.append(msgspec.structs.replace(strategy_cfg, config=effective))
 
@@ -339,6 +351,75 @@ def resolve_config(config: TradingNodeConfig) -> TradingNodeConfig:
         exec_clients=clients["exec_clients"],
         strategies=strategies,
     )
+
+
+def _add_venue(
+    venues: dict[str, set[str] | None], name: str, factory: Any, struct: msgspec.Struct
+) -> None:
+    """Record the venue a client serves (its config's `venue`, else its name) and,
+    when its factory can tell (`configured_instruments(config)`), the instrument ids
+    it will list; None where a client's instruments are known only once connected."""
+    # The config layer does not import the adapter seam: a factory is duck-typed
+    # here (`ClientFactory.configured_instruments`, None by default).
+    lister = getattr(factory, "configured_instruments", None)
+    listed = lister(struct) if callable(lister) else None
+    if listed is not None:
+        venue, instruments = listed
+        known = venues.get(venue, set())
+        venues[venue] = None if known is None else known | set(instruments)
+        return
+    venue = getattr(struct, "venue", None) or name
+    if venue not in venues:
+        venues[str(venue)] = set()
+    # A client that lists nothing up front (an exec client): its venue is known,
+    # its instruments come from the data client of the venue, if there is one.
+
+
+def _instrument_fields(struct: msgspec.Struct) -> Iterator[tuple[str, Any]]:
+    """(field name or name[index], value) of every instrument id field of a strategy
+    config: ``instrument_id``, ``*_instrument_id`` and the ``*instrument_ids`` lists."""
+    for field_name in struct.__struct_fields__:
+        value = getattr(struct, field_name)
+        if field_name == "instrument_id" or field_name.endswith("_instrument_id"):
+            if value is not None:
+                yield field_name, value
+        elif (field_name == "instrument_ids" or field_name.endswith("_instrument_ids")) and (
+            isinstance(value, (list, tuple))
+        ):
+            for index, item in enumerate(value):
+                yield f"{field_name}[{index}]", item
+
+
+def _check_instrument_ids(
+    struct: msgspec.Struct, path: str, venues: dict[str, set[str] | None]
+) -> None:
+    """Each instrument id of a strategy is "SYMBOL.VENUE", of a configured venue, and
+    one of the instruments that venue lists (when its client lists them up front)."""
+    for field_name, value in _instrument_fields(struct):
+        field_path = join_path(path, field_name)
+        text = str(value)
+        symbol, dot, venue = text.rpartition(".")
+        if not dot or not symbol or not venue:
+            raise ConfigError(
+                field_path,
+                f'expected an instrument id "SYMBOL.VENUE" (e.g. "BTCUSDT.SIM"), got '
+                f"{show_value(text)}: the venue is missing",
+            )
+        if not venues:
+            continue  # no clients in the file (a node given its clients in code)
+        if venue not in venues:
+            raise ConfigError(
+                field_path,
+                f"venue {show_value(venue)} of {show_value(text)} is not a configured venue "
+                f"(configured: {', '.join(sorted(venues))})",
+            )
+        listed = venues[venue]
+        if listed and text not in listed:
+            raise ConfigError(
+                field_path,
+                f"{show_value(text)} is not an instrument of venue {venue} (it lists "
+                f"{', '.join(sorted(listed))})",
+            )
 
 
 def config_to_builtins(config: TradingNodeConfig) -> dict[str, Any]:

@@ -178,6 +178,13 @@ class ClientFactory:
         """
         return []
 
+    @staticmethod
+    def configured_instruments(config: Any) -> tuple[str, list[str]] | None:
+        """The venue and the instrument ids its client will list, when its config names
+        them up front (`config validate` checks the strategies' ids against them);
+        None (the default): known only once connected."""
+        return None
+
 
 # -- clients ------------------------------------------------------------------------------
 

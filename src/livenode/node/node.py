@@ -169,6 +169,7 @@ class TradingNode:
         self._stopped = asyncio.Event()
         self._stop_reason: str | None = None
         self._signals_installed: list[int] = []
+        self._signal_mask: set[int | signal.Signals] | None = None
         # Outcome, read by the CLI after `run_async` returns.
         self.failure: str | None = None
         self.gate_error: StartupGateError | None = None
@@ -390,6 +391,8 @@ class TradingNode:
             "clean": bool(self.shutdown_clean) if self.shutdown_clean is not None else False,
             "seconds": round(self.shutdown_seconds or 0.0, 3),
             "reason": self._stop_reason,
+            # True only in the summary a forced exit (a second signal) writes.
+            "forced": False,
         }
         facts["started"] = self._started.is_set()
         facts["failure"] = self.failure
@@ -515,13 +518,25 @@ class TradingNode:
         for sig in _SIGNALS:
             self._loop.add_signal_handler(sig, self._on_signal, sig)
             self._signals_installed.append(sig)
+        # `livenode run` blocks the signals until this point (so one that arrives
+        # while the node is being created is held, not lost to the default action);
+        # a held signal is delivered to the handlers above right here.
+        self._signal_mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
 
     def _remove_signal_handlers(self) -> None:
+        if not self._signals_installed:
+            return
+        # Held (not delivered to the default action) while the handlers go away;
+        # then the mask the process had before `run_async` applies again.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
         for sig in self._signals_installed:
             # The loop may be closing: nothing left to restore.
             with contextlib.suppress(RuntimeError, ValueError):
                 self._loop.remove_signal_handler(sig)
         self._signals_installed.clear()
+        if self._signal_mask is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self._signal_mask)
+            self._signal_mask = None
 
     def _on_signal(self, signum: int) -> None:
         # Runs as a loop callback (not inside the C signal handler), so it may log.

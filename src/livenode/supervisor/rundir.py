@@ -87,6 +87,20 @@ class RunDir:
         shutil.rmtree(self.path, ignore_errors=True)
 
 
+class NodeAlreadyRunningError(RuntimeError):
+    """A node with the same trader id and instance id already runs (its run directory
+    names a live owner): a second one would share its sockets and shared memory."""
+
+    def __init__(self, run_dir: RunDir, pid: object) -> None:
+        self.run_dir = run_dir
+        self.pid = pid
+        super().__init__(
+            f"a node with trader id and instance {run_dir.path.name} is already running "
+            f"(pid {pid}, run directory {run_dir.path}); stop it first (livenode stop "
+            f"--instance ...) or give this one another instance_id"
+        )
+
+
 class UnsafeRunBaseError(RuntimeError):
     """The run base directory could let another user reach the node's sockets."""
 
@@ -128,12 +142,14 @@ def create_run_dir(trader_id: str, instance_id: str, base: Path | None = None) -
 
     Raises:
         UnsafeRunBaseError: the base is not owned by this user with mode 0700.
+        NodeAlreadyRunningError: a live node of this trader id and instance owns it.
     """
     base = prepare_run_base(base)
     for stale in find_run_dirs(trader_id, base):
         if not stale.is_alive():  # left by a killed run of this trader: ours to remove
             stale.remove()
     path = base / f"{trader_id}-{instance_id}"
+    _refuse_if_running(RunDir(path))
     # Built under a hidden name and renamed into place with its pid file: a run
     # directory is never seen without its owner (another node's cleanup would
     # take it for a dead one).
@@ -148,12 +164,28 @@ def create_run_dir(trader_id: str, instance_id: str, base: Path | None = None) -
         "instance_id": instance_id,
     }
     (staging / PID_FILE).write_text(json.dumps(owner))
-    staging.rename(path)
+    try:
+        staging.rename(path)  # fails if another node put its directory there meanwhile
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        _refuse_if_running(RunDir(path))
+        raise
     return RunDir(path)
 
 
-def find_run_dirs(trader_id: str | None = None, base: Path | None = None) -> Iterator[RunDir]:
-    """Every run directory under `base`, optionally only those of `trader_id`."""
+def _refuse_if_running(run_dir: RunDir) -> None:
+    if not run_dir.path.exists():
+        return
+    if run_dir.is_alive():
+        raise NodeAlreadyRunningError(run_dir, run_dir.read_owner().get("pid"))
+    run_dir.remove()  # a dead owner's (or a half-built) directory
+
+
+def find_run_dirs(
+    trader_id: str | None = None, base: Path | None = None, instance_id: str | None = None
+) -> Iterator[RunDir]:
+    """Every run directory under `base`, optionally only those of `trader_id` and/or
+    `instance_id` (the directory is ``<trader_id>-<instance_id>``)."""
     base = base or default_base()
     if not base.is_dir():
         return
@@ -162,4 +194,17 @@ def find_run_dirs(trader_id: str | None = None, base: Path | None = None) -> Ite
             continue
         if trader_id is not None and not path.name.startswith(f"{trader_id}-"):
             continue
-        yield RunDir(path)
+        run_dir = RunDir(path)
+        if instance_id is not None and _instance_of(run_dir) != instance_id:
+            continue
+        yield run_dir
+
+
+def _instance_of(run_dir: RunDir) -> str | None:
+    """The instance id its pid file names (the directory name cannot tell where the
+    trader id ends: both may contain dashes)."""
+    try:
+        instance = run_dir.read_owner().get("instance_id")
+    except (OSError, ValueError):
+        return None
+    return instance if isinstance(instance, str) else None

@@ -88,6 +88,8 @@ from livenode.supervisor.venue_states import VenueStates
 
 _log = logging.getLogger("livenode.supervisor")
 
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
 EXIT_CLEAN = 0
 EXIT_FAILURE = 1
 
@@ -160,6 +162,9 @@ class Supervisor:
         self._service_tasks: set[asyncio.Task[None]] = set()
         self.shutdown_seconds: float | None = None
         self.run_dir: RunDir | None = None
+        # The signal that forced the stop (a second SIGINT/SIGTERM), if one did.
+        self.forced_signal: int | None = None
+        self._signal_mask: set[int | signal.Signals] | None = None
         self._control: ControlSocket | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._restart_timers: dict[str, asyncio.TimerHandle] = {}
@@ -220,7 +225,9 @@ class Supervisor:
                 asyncio.ensure_future(self._event_loop()),
                 asyncio.ensure_future(self._watchdog()),
             ]
-            if await self._start_services(loop):
+            # A stop requested this early (a signal held while the run directory was
+            # being made) spawns no worker: there is nothing to start, only to undo.
+            if await self._start_services(loop) and not self._stop_requested.is_set():
                 for handle in self.handles.values():
                     self._spawn(handle)
                 await self._start_phase()
@@ -279,7 +286,8 @@ class Supervisor:
         return (
             self.failure is None
             and not any(h.killed for h in self.handles.values())
-            and all(h.stop_clean is True for h in self.handles.values())
+            # A worker never spawned (the stop came first) had nothing to stop.
+            and all(h.stop_clean is True or h.process is None for h in self.handles.values())
         )
 
     # -- start ------------------------------------------------------------------------------
@@ -433,8 +441,13 @@ class Supervisor:
     # -- children, signals, health ----------------------------------------------------------
 
     def _install_signal_handlers(self, loop: asyncio.AbstractEventLoop) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in _SIGNALS:
             loop.add_signal_handler(sig, self._events.put_nowait, ("signal", sig))
+        # `livenode run` holds the signals until here (blocked from its first line):
+        # one that arrived while the run directory and the shared memory were being
+        # created is delivered now, to the handlers above. Workers are spawned after
+        # this, so they do not inherit a blocked mask.
+        self._signal_mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, _SIGNALS)
 
     def _watch_exit(self, pid: int) -> None:
         """Learn of a child's exit the moment it happens: its pidfd turns readable.
@@ -452,9 +465,14 @@ class Supervisor:
         loop.add_reader(fd, exited)
 
     def _remove_signal_handlers(self, loop: asyncio.AbstractEventLoop) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        if self._signal_mask is None:
+            return
+        signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)  # held while the handlers go
+        for sig in _SIGNALS:
             with contextlib.suppress(RuntimeError, ValueError):
                 loop.remove_signal_handler(sig)
+        signal.pthread_sigmask(signal.SIG_SETMASK, self._signal_mask)
+        self._signal_mask = None
 
     async def _event_loop(self) -> None:
         while True:
@@ -464,6 +482,8 @@ class Supervisor:
                 continue
             name = signal.Signals(value).name
             if self._stop_requested.is_set():
+                if self.forced_signal is None:
+                    self.forced_signal = int(value)
                 self.request_stop(f"second {name}", now=True)
             else:
                 self.request_stop(f"received {name}")

@@ -133,3 +133,34 @@ def test_headerless_segment_is_stale_only_after_the_grace_period(trader_id: str)
     assert not info.valid and info.reason == "no livenode header yet"
     [removed] = remove_stale_segments(trader_id, invalid_grace_s=-1.0)
     assert removed.name == os.path.basename(path) and not os.path.exists(path)
+
+
+def test_segment_half_created_by_a_dead_process_is_cleaned_at_once(trader_id: str) -> None:
+    """A process that dies while creating a segment (here: right after sizing the file,
+    before its header is written) leaves nothing that `livenode clean` keeps for the
+    60 s grace period: its owner is provably gone."""
+    script = (
+        "import os, sys\n"
+        "from livenode.cache.shm.segment import Segment\n"
+        "real = os.ftruncate\n"
+        "def sized_then_killed(fd, size):\n"
+        "    real(fd, size)\n"
+        "    os._exit(9)  # as if SIGKILLed between creating the file and its header\n"
+        "os.ftruncate = sized_then_killed\n"
+        f"Segment.create('livenode-{trader_id}-half-quotes', kind='quotes', row_format='q',\n"
+        f"               row_size=8, capacity=4, trader_id='{trader_id}', instance_id='half')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 9, proc.stderr
+    left = list_segments(trader_id)
+    assert left, "the killed creator left no file: the test did not interrupt a creation"
+    assert not any(s.name == f"livenode-{trader_id}-half-quotes" for s in left if not s.valid), (
+        "a half-made segment is never seen under its real name"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "livenode", "clean", "--trader", trader_id],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "removed shared memory" in result.stdout and "is gone" in result.stdout, result.stdout
+    assert list_segments(trader_id) == []

@@ -87,3 +87,73 @@ def test_show_rejects_unknown_format() -> None:
     with pytest.raises(SystemExit) as info:
         run(["config", "show", "x.toml", "--format", "yaml"])
     assert info.value.code == 2
+
+
+_SIM_NODE = """
+trader_id = "T-001"
+[data_clients.SIM]
+factory = "livenode.adapters.sim:SimDataClientFactory"
+[data_clients.SIM.config]
+venue = "SIM"
+[[data_clients.SIM.config.venue_config.instruments]]
+symbol = "BTCUSDT"
+[[data_clients.SIM.config.venue_config.instruments]]
+symbol = "ETHUSDT-PERP"
+kind = "perpetual"
+base = "ETH"
+[exec_clients.SIM]
+factory = "livenode.adapters.sim:SimExecClientFactory"
+[exec_clients.SIM.config]
+venue = "SIM"
+[[strategies]]
+path = "livenode.trading.examples.ema_cross:EMACross"
+config_path = "livenode.trading.examples.ema_cross:EMACrossConfig"
+[strategies.config]
+trade_size = "0.01"
+[[strategies]]
+path = "livenode.trading.examples.market_maker:MarketMaker"
+config_path = "livenode.trading.examples.market_maker:MarketMakerConfig"
+[strategies.config]
+trade_size = "0.01"
+instrument_id = "{second}"
+"""
+
+
+@pytest.mark.parametrize(
+    ("second", "message"),
+    [
+        ("BTCUSDT", 'strategies[1].config.instrument_id: expected an instrument id '
+                    '"SYMBOL.VENUE" (e.g. "BTCUSDT.SIM"), got "BTCUSDT": the venue is missing'),
+        ("BTCUSDT.BINANCE", 'strategies[1].config.instrument_id: venue "BINANCE" of '
+                            '"BTCUSDT.BINANCE" is not a configured venue (configured: SIM)'),
+        ("DOGEUSDT.SIM", 'strategies[1].config.instrument_id: "DOGEUSDT.SIM" is not an '
+                         "instrument of venue SIM (it lists BTCUSDT.SIM, ETHUSDT-PERP.SIM)"),
+    ],
+)
+def test_validate_checks_each_strategy_instrument_against_the_venues(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, second: str, message: str
+) -> None:
+    """An instrument id without a venue, of a venue no client serves, or that the sim
+    venue does not list, exits 2 with the field path (it used to pass validation and
+    fail at run time, the first one with a traceback)."""
+    path = tmp_path / "node.toml"
+    text = _SIM_NODE.replace("{second}", second)
+    text = text.replace('[strategies.config]\ntrade_size = "0.01"\n[[',
+                        '[strategies.config]\ntrade_size = "0.01"\n'
+                        'instrument_id = "ETHUSDT-PERP.SIM"\n[[', 1)
+    path.write_text(text)
+    assert run(["config", "validate", str(path)]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"error: {path}: {message}\n"
+
+
+def test_validate_accepts_instruments_the_venue_lists(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "node.toml"
+    text = _SIM_NODE.replace("{second}", "BTCUSDT.SIM").replace(
+        '[strategies.config]\ntrade_size = "0.01"\n[[',
+        '[strategies.config]\ntrade_size = "0.01"\ninstrument_id = "ETHUSDT-PERP.SIM"\n[[', 1)
+    path.write_text(text)
+    assert run(["config", "validate", str(path)]) == 0, capsys.readouterr().err

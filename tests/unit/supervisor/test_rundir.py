@@ -11,8 +11,10 @@ import pytest
 
 from livenode.supervisor.rundir import (
     RUN_BASE_ENV,
+    NodeAlreadyRunningError,
     UnsafeRunBaseError,
     create_run_dir,
+    find_run_dirs,
     prepare_run_base,
 )
 
@@ -63,3 +65,32 @@ def test_livenode_run_refuses_an_open_base_and_creates_nothing(tmp_path: Path) -
     assert f"error: run base {base}: mode 0777 lets other users in" in result.stderr
     assert "Traceback" not in result.stderr
     assert list(base.iterdir()) == []
+
+
+def test_a_second_run_dir_of_a_live_owner_is_refused_naming_its_pid(tmp_path: Path) -> None:
+    base = prepare_run_base(tmp_path / "base")
+    first = create_run_dir("T-001", "abc", base)
+    try:
+        with pytest.raises(NodeAlreadyRunningError) as info:
+            create_run_dir("T-001", "abc", base)
+        assert f"pid {os.getpid()}" in str(info.value) and "T-001-abc" in str(info.value)
+        assert first.is_alive() and first.read_owner()["pid"] == os.getpid()
+        other = create_run_dir("T-001", "abc-2", base)  # another instance: fine
+        assert [d.path.name for d in find_run_dirs("T-001", base, "abc")] == ["T-001-abc"]
+        assert [d.path.name for d in find_run_dirs(None, base, "abc-2")] == ["T-001-abc-2"]
+        other.remove()
+    finally:
+        first.remove()
+
+
+def test_a_run_dir_of_a_dead_owner_is_taken_over(tmp_path: Path) -> None:
+    base = prepare_run_base(tmp_path / "base")
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from livenode.supervisor.rundir import create_run_dir\n"
+        "create_run_dir('T-001', 'abc', Path(sys.argv[1]))\n"
+    )
+    subprocess.run([sys.executable, "-c", script, str(base)], check=True)
+    run_dir = create_run_dir("T-001", "abc", base)
+    assert run_dir.read_owner()["pid"] == os.getpid()
+    run_dir.remove()

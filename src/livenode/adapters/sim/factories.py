@@ -110,6 +110,11 @@ class SimDataClientFactory(ClientFactory):
         return SimDataClient(name, venue, context)
 
     @staticmethod
+    def configured_instruments(config: SimDataClientConfig) -> tuple[str, list[str]]:
+        """The venue and the instrument ids it will list (for `config validate`)."""
+        return config.venue, [f"{i.symbol}.{config.venue}" for i in config.venue_config.instruments]
+
+    @staticmethod
     def services(name: str, config: SimDataClientConfig, run_dir: str) -> list[ServiceSpec]:
         """The venue process to start before the workers ([] when the venue is embedded).
 

@@ -26,6 +26,8 @@ from livenode.cache.shm.segment import (
     SHM_DIR,
     SegmentHeader,
     process_alive,
+    process_create_time,
+    staging_creator,
 )
 
 #: Age after which a segment with an unreadable header counts as abandoned.
@@ -63,10 +65,16 @@ def _inspect(path: str, name: str, invalid_grace_s: float) -> SegmentInfo | None
         os.close(fd)
     base: dict[str, Any] = {"name": name, "path": path, "size": st.st_size, "inode": st.st_ino}
     if len(data) < HEADER_SIZE or data[:8] != MAGIC:
+        creator = staging_creator(name)
+        if creator is not None and not _created_by_live(creator, st):
+            # Half-made by a process that is gone: nobody will ever finish it.
+            return SegmentInfo(valid=False, stale=True, owner_pid=creator,
+                               reason=f"half-created by pid {creator}, which is gone", **base)
         age = time.time() - st.st_mtime
         stale = age > invalid_grace_s
         reason = f"no livenode header, {age:.0f} s old" if stale else "no livenode header yet"
-        return SegmentInfo(valid=False, stale=stale, reason=reason, **base)
+        return SegmentInfo(valid=False, stale=stale, owner_pid=creator or 0, reason=reason,
+                           **base)
     h = SegmentHeader.read(data)
     alive = process_alive(h.owner_pid, h.owner_ctime)
     reason = "" if alive else f"owner pid {h.owner_pid} is gone"
@@ -75,6 +83,15 @@ def _inspect(path: str, name: str, invalid_grace_s: float) -> SegmentInfo | None
         owner_pid=h.owner_pid, owner_ctime=h.owner_ctime, created_ns=h.created_ns,
         owner_alive=alive, stale=not alive, reason=reason, **base,
     )
+
+
+def _created_by_live(pid: int, st: os.stat_result) -> bool:
+    """Whether `pid` runs and is the process that made the file (started before it:
+    a recycled pid belongs to a process started after the file appeared)."""
+    started = process_create_time(pid)
+    if started is None:
+        return False
+    return started < 0 or started <= min(st.st_mtime, st.st_ctime) + 1.0
 
 
 def list_segments(

@@ -103,6 +103,21 @@ def process_alive(pid: int, create_time: float | None = None) -> bool:
     return abs(now - create_time) < 0.01
 
 
+#: A segment being created is named ``<name>~creating-<pid>`` until it is complete.
+STAGING_MARK = "~creating-"
+
+
+def staging_name(name: str, pid: int) -> str:
+    """The name segment `name` has while process `pid` creates it."""
+    return f"{name}{STAGING_MARK}{pid}"
+
+
+def staging_creator(name: str) -> int | None:
+    """The creating pid named by a staging name, None for any other name."""
+    _, mark, pid = name.rpartition(STAGING_MARK)
+    return int(pid) if mark and pid.isdigit() else None
+
+
 def validate_name_part(value: str, what: str) -> str:
     """Reject text that cannot be part of a segment file name."""
     if not value or "/" in value or "\x00" in value or not value.isprintable() or " " in value:
@@ -179,32 +194,47 @@ class Segment:
         if capacity <= 0 or row_size <= 0 or row_size % 8:
             raise ValueError(f"invalid segment geometry: row_size {row_size}, capacity {capacity}")
         path = os.path.join(SHM_DIR, validate_name_part(name, "segment name"))
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
-        except FileExistsError:
-            raise SegmentExistsError(
-                f"shared-memory segment {name!r} already exists: another node with the same "
-                "trader and instance id runs, or a crashed one left it (`livenode clean`)"
-            ) from None
-        try:
-            size = HEADER_SIZE + row_size * capacity
-            os.ftruncate(fd, size)  # a new file reads as zeros: every row starts at seq 0
-            buf = mmap.mmap(fd, size)
-        except BaseException:
-            os.close(fd)
-            os.unlink(path)
-            raise
-        os.close(fd)  # the mapping keeps the memory; the fd is not needed
-        pid = os.getpid()
-        fields = (
-            b"\x00" * 8, LAYOUT_VERSION, HEADER_SIZE, row_size, capacity,
-            layout_id(kind, row_format), 0, pid, psutil.Process(pid).create_time(),
-            time.time_ns(), encode_fixed(kind, 16, "table kind"),
-            encode_fixed(trader_id, 64, "trader id"), encode_fixed(instance_id, 64, "instance id"),
+        exists = SegmentExistsError(
+            f"shared-memory segment {name!r} already exists: another node with the same "
+            "trader and instance id runs, or a crashed one left it (`livenode clean`)"
         )
-        _HEADER.pack_into(buf, 0, *fields)
-        # Magic last: a segment caught half-created does not pass as valid.
-        buf[0:8] = MAGIC
+        if os.path.exists(path):
+            raise exists
+        # Built under a name that says who builds it, and linked into place only with
+        # its header written: a segment under its real name is never half-made, and
+        # one left by a creator that died mid-way names a pid that cleanup can judge
+        # at once (no grace period for a creator that is provably gone).
+        pid = os.getpid()
+        staging = os.path.join(SHM_DIR, staging_name(name, pid))
+        fd = os.open(staging, os.O_CREAT | os.O_TRUNC | os.O_RDWR, 0o600)
+        try:
+            try:
+                size = HEADER_SIZE + row_size * capacity
+                os.ftruncate(fd, size)  # a new file reads as zeros: every row starts at seq 0
+                buf = mmap.mmap(fd, size)
+            finally:
+                os.close(fd)  # the mapping keeps the memory; the fd is not needed
+            try:
+                fields = (
+                    b"\x00" * 8, LAYOUT_VERSION, HEADER_SIZE, row_size, capacity,
+                    layout_id(kind, row_format), 0, pid, psutil.Process(pid).create_time(),
+                    time.time_ns(), encode_fixed(kind, 16, "table kind"),
+                    encode_fixed(trader_id, 64, "trader id"),
+                    encode_fixed(instance_id, 64, "instance id"),
+                )
+                _HEADER.pack_into(buf, 0, *fields)
+                # Magic last: a segment caught half-created does not pass as valid.
+                buf[0:8] = MAGIC
+                try:
+                    os.link(staging, path)  # atomic, and fails if the name is taken
+                except FileExistsError:
+                    raise exists from None
+            except BaseException:
+                buf.close()
+                raise
+        finally:
+            with suppress(FileNotFoundError):
+                os.unlink(staging)
         return cls(name, buf, SegmentHeader.read(buf), owner=True)
 
     @classmethod
@@ -315,5 +345,7 @@ __all__ = [
     "layout_id",
     "process_alive",
     "process_create_time",
+    "staging_creator",
+    "staging_name",
     "validate_name_part",
 ]
