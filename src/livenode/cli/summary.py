@@ -210,6 +210,13 @@ def summary_table(summary: dict[str, Any]) -> list[str]:
 MAX_CLOSED_LINES = 20
 
 
+def _price_text(value: str | None) -> str:
+    """An average price for the table: 10 significant digits (the JSON keeps all)."""
+    if not value:
+        return "n/a"
+    return f"{Decimal(value):.10g}"
+
+
 def closed_position_lines(summary: dict[str, Any]) -> list[str]:
     """The closed position cycles (flat to flat; a flip closes one), newest last."""
     rows = summary.get("closed_positions") or []
@@ -225,8 +232,8 @@ def closed_position_lines(summary: dict[str, Any]) -> list[str]:
     for row in rows[-MAX_CLOSED_LINES:]:
         lines.append(
             f"  {row['instrument_id']:<20} {row['side'] or '?':<5} "
-            f"{row['peak_qty'] or '?':>12} {row['avg_px_open']:>14} "
-            f"{row['avg_px_close'] or 'n/a':>14} "
+            f"{row['peak_qty'] or '?':>12} {_price_text(row['avg_px_open']):>14} "
+            f"{_price_text(row['avg_px_close']):>14} "
             f"{_money_text(row['realized_pnl'], row['currency']):>16} "
             f"{_money_text(row['commissions'], row['currency']):>16}"
         )
