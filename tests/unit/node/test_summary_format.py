@@ -110,3 +110,10 @@ def test_summary_table_lists_only_the_newest_closed_cycles() -> None:
     assert "+3.00 USDT" in lines[at + 3]
     assert f"+{MAX_CLOSED_LINES + 2}.00 USDT" in lines[at + 2 + MAX_CLOSED_LINES]
     assert lines[at + 3 + MAX_CLOSED_LINES] == "balances"
+
+
+def test_closed_cycle_average_prices_are_shown_to_ten_significant_digits() -> None:
+    row = dict(CLOSED_ROW, avg_px_open="50014.93442885771", avg_px_close=None)
+    lines = summary_table(dict(SUMMARY, closed_positions=[row]))
+    at = lines.index("closed positions (1)")
+    assert lines[at + 2].split()[3:5] == ["50014.93443", "n/a"]
