@@ -138,9 +138,20 @@ def test_status_and_stop_against_a_running_node(
         assert worker["msgs_in"] > 0 and worker["msgs_out"] > 0, worker
         assert worker["restarts"] == 0 and worker["malformed"] == 0, worker
 
+    # Bus hop latency, sampled by the receiving workers: the quote's first hop and
+    # the order's two (1 in hop_latency_every = 8 messages).
+    hops = mp.wait_status(
+        lambda s: all(s["hop_latency"].get(h, {}).get("count", 0) > 0
+                      for h in ("data-SIM->trader", "trader->risk", "risk->exec-SIM")),
+        timeout=60, what="hop latency of data->trader, trader->risk, risk->exec")["hop_latency"]
+    for figures in hops.values():
+        if figures["count"]:
+            assert 0 < figures["p50"] <= figures["p99"] <= figures["max"], hops
+
     text = mp.cli("status", "--trader", "MPPLAIN-001")
     assert text.returncode == 0, text.stderr
     assert f"supervisor pid {node.proc.pid}  RUNNING" in text.stdout
+    assert re.search(r"^data-SIM->trader +\d+ +[\d.]+ ", text.stdout, re.MULTILINE), text.stdout
     for worker in status["workers"]:
         cores = ",".join(map(str, worker["cores"]))
         assert re.search(
@@ -164,6 +175,7 @@ def test_status_and_stop_against_a_running_node(
     assert summary["shutdown"] == {**summary["shutdown"], "clean": True, "reason": "livenode stop"}
     assert [w["exit_status"] for w in summary["workers"]] == ["exit 0"] * 4
     assert summary["orders"]["open"] == []  # (the fill arithmetic is the test above's)
+    assert summary["hop_latency"]["data-SIM->trader"]["count"] > 0, summary["hop_latency"]
     wait_pids_gone([w["pid"] for w in status["workers"]], timeout=10, what="worker pids")
     # Nothing to talk to any more.
     gone = mp.cli("status", "--trader", "MPPLAIN-001")

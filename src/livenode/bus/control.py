@@ -223,6 +223,9 @@ class StatusReply(ControlMessage, frozen=True):
     # Instruments whose new orders an exec worker denies because the venue reports
     # another position: instrument -> reason.
     halted_instruments: dict[str, str] = {}
+    # Bus hop latency, "publisher->worker" -> count, p50 .. p99.9, max (ns), as the
+    # receiving worker last reported it (sampled: message_bus.hop_latency_every).
+    hop_latency: dict[str, dict[str, int]] = {}
 
 
 class StopRequest(ControlMessage, frozen=True):

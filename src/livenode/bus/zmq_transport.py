@@ -50,6 +50,7 @@ import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
 from livenode.bus.curve import CurveKeys, make_client, make_server, start_authenticator
+from livenode.core.latency import LatencyHistogram
 
 HELLO_PREFIX = "_hello."
 _HELLO_PREFIX_BYTES = HELLO_PREFIX.encode()
@@ -376,8 +377,14 @@ class ZmqSubscriber:
         *,
         rcvhwm: int = 100_000,
         curve: CurveKeys | None = None,
+        latency_every: int = 0,
     ) -> None:
         self.subscriber_id = subscriber_id
+        # Hop latency (publisher's send stamp to our receive), 1 message in
+        # `latency_every` (0: off), per publisher.
+        self.hop_latency: dict[str, LatencyHistogram] = {}
+        self._latency_every = latency_every
+        self._until_sample = latency_every
         self._decode = decode
         self._on_message = on_message
         self._loop = loop
@@ -463,7 +470,21 @@ class ZmqSubscriber:
             return
         self._check_sequence(envelope.publisher, envelope.seq, topic)
         self.received += 1
+        if self._latency_every:
+            self._until_sample -= 1
+            if self._until_sample <= 0:
+                self._sample_hop(envelope, time.time_ns(), topic, msg)
+                return
         self._on_message(topic, msg)
+
+    def _sample_hop(self, envelope: Envelope, received_ns: int, topic: str, msg: Any) -> None:
+        # The message is handled first: the recording must not delay what it forwards.
+        self._until_sample = self._latency_every
+        self._on_message(topic, msg)
+        histogram = self.hop_latency.get(envelope.publisher)
+        if histogram is None:
+            histogram = self.hop_latency[envelope.publisher] = LatencyHistogram()
+        histogram.record(received_ns - envelope.ts_sent)
 
     def _check_sequence(self, publisher: str, seq: int, topic: str) -> None:
         key = (publisher, topic)

@@ -274,6 +274,7 @@ def status_to_builtins(reply: StatusReply) -> dict[str, Any]:
         "stalled_orders": dict(reply.stalled_orders),
         "databases": dict(reply.databases),
         "halted_instruments": dict(reply.halted_instruments),
+        "hop_latency": dict(reply.hop_latency),
     }
 
 
@@ -294,6 +295,15 @@ def format_status(reply: StatusReply) -> str:
         )
     for venue, reason in sorted(reply.halted_venues.items()):
         lines.append(f"venue {venue} HALTED: {reason}")
+    if reply.hop_latency:
+        lines.append(f"{'bus hop':<28} {'samples':>8} {'p50 us':>8} {'p99 us':>8} "
+                     f"{'p99.9 us':>9} {'max us':>8}")
+    for hop, figures in sorted(reply.hop_latency.items()):
+        if figures.get("count"):
+            lines.append(
+                f"{hop:<28} {figures['count']:>8} {figures['p50'] / 1e3:>8.1f} "
+                f"{figures['p99'] / 1e3:>8.1f} {figures['p99.9'] / 1e3:>9.1f} "
+                f"{figures['max'] / 1e3:>8.1f}")
     for instrument, reason in sorted(reply.halted_instruments.items()):
         lines.append(f"instrument {instrument} HALTED: {reason}")
     for worker, count in sorted(reply.stalled_orders.items()):

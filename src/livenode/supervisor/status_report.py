@@ -11,9 +11,11 @@ from typing import Any
 import psutil
 
 from livenode.bus.control import WorkerStatus
+from livenode.core.latency import LatencyHistogram
 from livenode.supervisor.handles import WorkerHandle
 
-__all__ = ["health_fields", "worker_status", "worker_summaries", "workers_summary"]
+__all__ = ["health_fields", "hop_latency", "worker_status", "worker_summaries",
+           "workers_summary"]
 
 
 def worker_status(handle: WorkerHandle, t: float) -> WorkerStatus:
@@ -61,7 +63,16 @@ def health_fields(stats: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "databases": {name: s["database"] for name, s in stats.items() if s.get("database")},
         "halted_instruments": {iid: reason for s in stats.values()
                                for iid, reason in s.get("halted_instruments", {}).items()},
+        "hop_latency": hop_latency(stats),
     }
+
+
+def hop_latency(stats: dict[str, dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Each bus hop's latency percentiles, "publisher->worker", from the histograms
+    in the receiving workers' last heartbeats (decoded here, off their loops)."""
+    return {f"{publisher}->{name}": LatencyHistogram.decode(encoded.encode("ascii")).summary()
+            for name, s in sorted(stats.items())
+            for publisher, encoded in sorted(s.get("hops_hdr", {}).items())}
 
 
 def workers_summary(handles: Iterable[WorkerHandle]) -> list[dict[str, Any]]:

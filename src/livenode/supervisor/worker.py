@@ -80,6 +80,9 @@ SUBSCRIBERS_TIMEOUT = 10.0
 SIGNAL_COALESCE_S = 1.0
 
 
+# Seconds between two encodings of a worker's hop histograms for its heartbeat.
+HOP_REPORT_INTERVAL = 2.0
+
 class Worker:
     """One worker process: control channel, bridged bus, and its role's node."""
 
@@ -91,6 +94,9 @@ class Worker:
         self._go = asyncio.Event()
         self._last_ack = time.monotonic()
         self._lifeline_lost = False
+        self._hops_encoded: dict[str, str] = {}
+        self._hops_counts: dict[str, int] = {}
+        self._hops_encoded_at = -HOP_REPORT_INTERVAL
         self._spec: WorkerSpec | None = None
         self._publisher: ZmqPublisher | None = None
         self._subscriber: ZmqSubscriber | None = None
@@ -211,7 +217,7 @@ class Worker:
         self._bridge = BusBridge(node.kernel.msgbus, self._publisher, tuple(spec.export_prefixes))
         self._subscriber = ZmqSubscriber(
             context, spec.publisher_id, codec.decode, self._bridge.deliver, loop,
-            rcvhwm=bus.rcvhwm, curve=keys,
+            rcvhwm=bus.rcvhwm, curve=keys, latency_every=bus.hop_latency_every,
         )
         for peer in spec.peers:
             self._subscriber.connect(peer.endpoint, peer.prefixes)
@@ -540,6 +546,21 @@ class Worker:
                                       counters=WorkerCounters())
             control.send(heartbeat)
 
+    def _hop_histograms(self, sub: ZmqSubscriber) -> dict[str, str]:
+        """The hop into this worker from each publisher, as encoded HdrHistograms
+        (the supervisor reads the percentiles: that is the slow part, ~1 ms, and it
+        stays off this worker's loop). Encoded (~0.1 ms) at most every
+        `HOP_REPORT_INTERVAL` seconds, and only when new samples came."""
+        now = time.monotonic()
+        if now - self._hops_encoded_at >= HOP_REPORT_INTERVAL:
+            self._hops_encoded_at = now
+            for publisher, histogram in sub.hop_latency.items():
+                count = histogram.count
+                if self._hops_counts.get(publisher) != count:
+                    self._hops_counts[publisher] = count
+                    self._hops_encoded[publisher] = histogram.encode().decode("ascii")
+        return self._hops_encoded
+
     def _heartbeat(self) -> Heartbeat:
         node = self.node
         pub, sub = self._publisher, self._subscriber
@@ -555,6 +576,8 @@ class Worker:
             late_topics=sub.late_topics if sub else 0,
         )
         stats = node.stats.status() if node is not None else {}
+        if sub is not None and sub.hop_latency:
+            stats["hops_hdr"] = self._hop_histograms(sub)
         return Heartbeat(
             worker=self.name,
             ts_ns=time.time_ns(),

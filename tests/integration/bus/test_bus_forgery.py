@@ -5,8 +5,6 @@ forged unsubscription written to a publisher does not unsubscribe its consumer."
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,20 +14,6 @@ from tests.integration.bus.test_zmq_transport import Collector, Ping, decode, en
 from livenode.bus.zmq_transport import ZmqPublisher, ZmqSubscriber
 
 CONSUMERS = {"risk": ["commands.risk\x00"]}
-
-
-@pytest.fixture
-def endpoint(tmp_path: Path) -> Iterator[str]:
-    path = tmp_path / "bus.ipc"
-    yield f"ipc://{path}"
-    assert not path.exists(), "ipc socket file left behind"
-
-
-@pytest.fixture
-def context(endpoint: str) -> Iterator[zmq.Context[Any]]:
-    ctx: zmq.Context[Any] = zmq.Context()
-    yield ctx
-    ctx.term()
 
 
 async def _until(check: Any, timeout: float = 30.0, message: Any = None) -> None:

@@ -7,7 +7,6 @@ import asyncio
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,22 +41,6 @@ def decode(data: bytes) -> Ping:
         return _decoder.decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         raise ValueError(str(exc)) from exc
-
-
-@pytest.fixture
-def endpoint(tmp_path: Path) -> Iterator[str]:
-    path = tmp_path / "bus.ipc"
-    yield f"ipc://{path}"
-    # ZeroMQ removes the ipc file when the binding socket is closed and the context
-    # terminated (the `context` fixture, torn down first, terminates it).
-    assert not path.exists(), "ipc socket file left behind"
-
-
-@pytest.fixture
-def context(endpoint: str) -> Iterator[zmq.Context[Any]]:
-    ctx: zmq.Context[Any] = zmq.Context()
-    yield ctx
-    ctx.term()  # hangs if a test left a socket open: LINGER=0 and close() prove it does not
 
 
 class Collector:

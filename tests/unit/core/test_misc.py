@@ -163,3 +163,25 @@ def test_text_lines_name_the_process(livenode_logger: logging.Logger) -> None:
     flush_logging()
     assert re.search(r"Z INFO    \[data-1\] livenode\.node: node X RUNNING\n$",
                      stream.getvalue())
+
+
+def test_latency_histogram_percentiles_merge_and_round_trip() -> None:
+    from livenode.core.latency import HIGHEST_NS, LatencyHistogram
+
+    h = LatencyHistogram()
+    assert h.summary() == {"count": 0}
+    for ns in range(1_000, 101_000, 1_000):  # 1 .. 100 us
+        h.record(ns)
+    s = h.summary()
+    assert s["count"] == 100
+    # 3 significant digits: within 0.1 % of the exact nearest rank
+    assert abs(s["p50"] - 50_000) <= 50 and abs(s["p99"] - 99_000) <= 99
+    assert abs(s["max"] - 100_000) <= 100
+    other = LatencyHistogram()
+    other.record(-5)  # clocks of two processes may disagree a little: never negative
+    other.record(HIGHEST_NS * 10)
+    other_summary = other.summary()
+    assert other_summary["count"] == 2 and other_summary["p50"] == 1
+    assert abs(other_summary["max"] - HIGHEST_NS) <= HIGHEST_NS // 1000
+    h.merge(LatencyHistogram.decode(other.encode()))
+    assert h.summary()["count"] == 102

@@ -1,0 +1,64 @@
+"""Latency histograms (HdrHistogram): record nanoseconds, read percentiles, merge.
+
+One histogram per measured path (a bus hop, tick-to-trade): constant memory
+whatever the count, 3 significant digits from 1 ns to an hour, mergeable across
+workers (`encode` / `decode` / `merge`). Costs in CPython (hdrhistogram 0.10, timeit
+on this project's 2-core host, load average 2): recording 1.1-2.0 us, so hot paths
+sample 1 in N; reading the percentiles (`summary`) about 1 ms and `encode` about
+0.1 ms, so a worker ships encoded histograms and the supervisor reads them.
+"""
+
+from __future__ import annotations
+
+from hdrh.histogram import HdrHistogram
+
+__all__ = ["HIGHEST_NS", "PERCENTILES", "LatencyHistogram"]
+
+HIGHEST_NS = 3_600_000_000_000  # one hour: anything slower is recorded as an hour
+#: The percentiles every summary carries (name -> percentile).
+PERCENTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99.9": 99.9}
+
+
+class LatencyHistogram:
+    """Nanosecond latencies with 3 significant digits."""
+
+    __slots__ = ("_h",)
+
+    def __init__(self) -> None:
+        self._h = HdrHistogram(1, HIGHEST_NS, 3)
+
+    @property
+    def count(self) -> int:
+        """How many values were recorded."""
+        return int(self._h.get_total_count())
+
+    def record(self, ns: int) -> None:
+        """Record one latency (clamped to 1 ns .. `HIGHEST_NS`: clocks of two
+        processes can disagree by a little, never by a negative hop)."""
+        self._h.record_value(1 if ns < 1 else HIGHEST_NS if ns > HIGHEST_NS else ns)
+
+    def summary(self) -> dict[str, int]:
+        """``count``, ``p50`` .. ``p99.9`` and ``max`` in nanoseconds (empty: count 0)."""
+        h = self._h
+        out = {"count": self.count}
+        if out["count"]:
+            for name, pct in PERCENTILES.items():
+                out[name] = int(h.get_value_at_percentile(pct))
+            out["max"] = int(h.get_max_value())
+        return out
+
+    def merge(self, other: LatencyHistogram) -> None:
+        """Add `other`'s values to this one."""
+        self._h.add(other._h)
+
+    def encode(self) -> bytes:
+        """The compressed, base64 form (HdrHistogram's own), to send or store."""
+        encoded: bytes = self._h.encode()
+        return encoded
+
+    @classmethod
+    def decode(cls, data: bytes) -> LatencyHistogram:
+        """A histogram from `encode`'s output."""
+        histogram = cls()
+        histogram._h = HdrHistogram.decode(data)
+        return histogram
