@@ -15,7 +15,6 @@ from livenode.adapters.sim import (
     SimExecClient,
     SimExecClientConfig,
     SimExecClientFactory,
-    SimVenue,
     SimVenues,
 )
 from livenode.bus.message_bus import MessageBus
@@ -32,6 +31,7 @@ from livenode.model.events import (
 )
 from livenode.model.identifiers import AccountId, TraderId, Venue
 from livenode.model.instruments import CurrencyPair, PerpetualContract
+from livenode.venues.sim import SimVenue
 from tests.unit.adapters.sim_helpers import (
     BTC_ID,
     ETH_ID,

@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from livenode.adapters.sim.remote_protocol import QUOTE, TRADE
 from livenode.engines.clients import ClientContext, LiveDataClient
 from livenode.model.data import QuoteTick, TradeTick
 from livenode.model.identifiers import InstrumentId
+from livenode.venues.sim.remote_protocol import QUOTE, TRADE
 
 if TYPE_CHECKING:
-    from livenode.adapters.sim.remote import RemoteSimVenue
-    from livenode.adapters.sim.venue import SimVenue
+    from livenode.venues.sim.remote import RemoteSimVenue
+    from livenode.venues.sim.venue import SimVenue
 
 
 _replace = msgspec.structs.replace

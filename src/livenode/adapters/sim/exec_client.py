@@ -25,10 +25,10 @@ from livenode.engines.clients import ClientContext, LiveExecutionClient
 from livenode.model.identifiers import AccountId, ClientOrderId
 
 if TYPE_CHECKING:
-    from livenode.adapters.sim.remote import RemoteSimVenue
-    from livenode.adapters.sim.venue import SimVenue
     from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
     from livenode.model.reports import FillReport, OrderStatusReport, PositionStatusReport
+    from livenode.venues.sim.remote import RemoteSimVenue
+    from livenode.venues.sim.venue import SimVenue
 
 
 class SimExecClient(LiveExecutionClient):

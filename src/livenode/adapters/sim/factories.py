@@ -27,13 +27,13 @@ import msgspec
 from livenode.adapters.sim.config import SimDataClientConfig, SimExecClientConfig
 from livenode.adapters.sim.data_client import SimDataClient
 from livenode.adapters.sim.exec_client import SimExecClient
-from livenode.adapters.sim.remote import RemoteSimVenue
-from livenode.adapters.sim.remote_protocol import READY_LINE
-from livenode.adapters.sim.venue import SimVenue
 from livenode.engines.clients import ClientContext, ClientFactory, ServiceSpec
 from livenode.model.identifiers import AccountId
+from livenode.venues.sim.remote import RemoteSimVenue
+from livenode.venues.sim.remote_protocol import READY_LINE, venue_endpoints
+from livenode.venues.sim.venue import SimVenue
 
-SERVER_MODULE = "livenode.adapters.sim.server"
+SERVER_MODULE = "livenode.venues.sim.server"
 
 
 @dataclass
@@ -46,12 +46,6 @@ class SimVenues:
     def get(self, venue: str) -> SimVenue | RemoteSimVenue | None:
         """The venue of this name, if a sim client of this node built it."""
         return self.venues.get(venue)
-
-
-def venue_endpoints(run_dir: str | Path, venue: str) -> tuple[str, str]:
-    """The (command, market) ipc endpoints of the venue process of `venue` in `run_dir`."""
-    base = Path(run_dir)
-    return f"ipc://{base / f'sim-{venue}-cmd.ipc'}", f"ipc://{base / f'sim-{venue}-md.ipc'}"
 
 
 def resolve_venue_mode(mode: str, run_dir: str | None) -> str:

@@ -35,7 +35,13 @@ from typing import Any, cast
 import msgspec
 import zmq
 
-from livenode.adapters.sim.remote_protocol import (
+from livenode.core.clock import Clock
+from livenode.model.codec import Codec, CodecError
+from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
+from livenode.model.events import AccountState
+from livenode.model.identifiers import AccountId, InstrumentId, Venue
+from livenode.model.instruments import Instrument
+from livenode.venues.sim.remote_protocol import (
     INSTRUMENT,
     NO_REPLY,
     QUOTE,
@@ -49,16 +55,10 @@ from livenode.adapters.sim.remote_protocol import (
     market_prefix,
     unpack_market,
 )
-from livenode.core.clock import Clock
-from livenode.model.codec import Codec, CodecError
-from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
-from livenode.model.events import AccountState
-from livenode.model.identifiers import AccountId, InstrumentId, Venue
-from livenode.model.instruments import Instrument
 
 __all__ = ["RemoteSimVenue", "SimVenueUnavailable"]
 
-_log = logging.getLogger("livenode.adapters.sim.remote")
+_log = logging.getLogger("livenode.venues.sim.remote")
 _DRAIN_BATCH = 1024
 _CLOSE_TIMEOUT = 1.0
 

@@ -29,22 +29,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from livenode.adapters.sim.account import SimCashAccount
-from livenode.adapters.sim.config import SimVenueConfig
-from livenode.adapters.sim.feed import SimFeed
-from livenode.adapters.sim.instruments import (
-    SimVenueError,
-    build_instrument,
-    build_spec,
-    parse_balance,
-    precision_reason,
-    to_raw_checked,
-)
-from livenode.adapters.sim.market import RandomWalk, RawQuote, RawTrade, to_raw
-from livenode.adapters.sim.matching import ACCEPTED, Fill, InstrumentSpec, MatchingEngine, SimOrder
-from livenode.adapters.sim.replay import OnBadLine, merge_files
-from livenode.adapters.sim.state_store import StoredVenue, VenueStateError, VenueStateStore
-from livenode.adapters.sim.venue_events import EventFactory, currency_of
 from livenode.core.clock import Clock
 from livenode.core.uuid import new_id
 from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
@@ -53,8 +37,24 @@ from livenode.model.enums import AggressorSide
 from livenode.model.identifiers import AccountId, InstrumentId, TradeId, Venue
 from livenode.model.instruments import Instrument
 from livenode.model.objects import Price, Quantity
+from livenode.venues.sim.account import SimCashAccount
+from livenode.venues.sim.config import SimVenueConfig
+from livenode.venues.sim.feed import SimFeed
+from livenode.venues.sim.instruments import (
+    SimVenueError,
+    build_instrument,
+    build_spec,
+    parse_balance,
+    precision_reason,
+    to_raw_checked,
+)
+from livenode.venues.sim.market import RandomWalk, RawQuote, RawTrade, to_raw
+from livenode.venues.sim.matching import ACCEPTED, Fill, InstrumentSpec, MatchingEngine, SimOrder
+from livenode.venues.sim.replay import OnBadLine, merge_files
+from livenode.venues.sim.state_store import StoredVenue, VenueStateError, VenueStateStore
+from livenode.venues.sim.venue_events import EventFactory, currency_of
 
-_log = logging.getLogger("livenode.adapters.sim.venue")
+_log = logging.getLogger("livenode.venues.sim.venue")
 
 MarketListener = Callable[[Any], None]
 AccountListener = Callable[[Any], None]
