@@ -34,6 +34,7 @@ import os
 import signal
 import sys
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -44,6 +45,7 @@ from livenode.core.clock import Clock, LiveClock
 from livenode.model.codec import Codec, CodecError
 from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
 from livenode.model.data import QuoteTick, TradeTick
+from livenode.model.messages import Message
 from livenode.venues.sim.config import SimVenueConfig
 from livenode.venues.sim.remote_protocol import (
     INSTRUMENT,
@@ -393,6 +395,7 @@ class SimVenueServer:
         if op == "detach":
             self._peers.pop(peer, None)
             return Reply(rid)
+        items: Sequence[Message]
         if op == "instruments":
             items = venue.instruments()
         elif op == "order_status_reports":
