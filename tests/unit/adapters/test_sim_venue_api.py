@@ -41,3 +41,19 @@ async def test_the_in_process_venue_answers_the_async_members_at_once() -> None:
     assert await venue.request_position_reports() == []
     venue.detach_account(account)
     await venue.disconnect()
+
+
+def test_the_venue_package_imports_no_adapter_and_no_outer_layer() -> None:
+    import ast
+    from pathlib import Path
+
+    import livenode.venues.sim as sim
+
+    outer = ("livenode.adapters", "livenode.engines.clients", "livenode.trading",
+             "livenode.node", "livenode.supervisor", "livenode.cli")
+    assert sim.__file__ is not None
+    for path in Path(sim.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        names = [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+        names += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        assert not [n for n in names if n.startswith(outer)], path.name
