@@ -51,7 +51,7 @@ from livenode.model.events import (
     PositionChanged,
     order_event,
 )
-from livenode.model.identifiers import PositionId
+from livenode.model.identifiers import ClientId, PositionId
 from livenode.model.orders import InvalidStateTransition, Order
 from livenode.model.position import netting_position_id
 from livenode.model.reports import FillReport, OrderStatusReport, PositionStatusReport
@@ -113,7 +113,9 @@ class ExecutionEngine(Component):
         self._msgbus = msgbus
         self._cache = cache
         self._config = config
+        # The default client of each venue, and every client by its id (its name).
         self._clients: dict[Venue, LiveExecutionClient] = {}
+        self._by_id: dict[ClientId, LiveExecutionClient] = {}
         # Submitted to a client but no event back yet: in flight for the stop sequence.
         self._awaiting_first_event: set[ClientOrderId] = set()
         self._settled: asyncio.Event | None = None
@@ -208,24 +210,44 @@ class ExecutionEngine(Component):
 
     # -- clients ----------------------------------------------------------------------------
 
-    def register_client(self, client: LiveExecutionClient) -> None:
-        """Route the commands of `client.venue` to `client`.
+    def register_client(self, client: LiveExecutionClient, *, default: bool = True) -> None:
+        """Add `client`: commands naming its id (``client_id``, its name) go to it.
+
+        With `default` (the usual case) it is also its venue's default client, which
+        takes the commands of the venue that name no client; with ``default=False``
+        it is an additional client of a venue that already has its default.
 
         Raises:
-            ValueError: a client is already registered for that venue.
+            ValueError: a default client is already registered for that venue, or a
+                client of that name is.
         """
         venue = client.venue
-        if venue in self._clients:
+        client_id = ClientId(client.name)
+        if client_id in self._by_id:
+            raise ValueError(f"ExecutionEngine: an execution client named {client.name} is "
+                             "already registered")
+        if default and venue in self._clients:
             raise ValueError(
                 f"ExecutionEngine: an execution client for venue {venue} is already "
-                f"registered ({self._clients[venue].name})"
+                f"registered ({self._clients[venue].name}); register another one with "
+                "default=False"
             )
-        self._clients[venue] = client
+        self._by_id[client_id] = client
+        if default or venue not in self._clients:
+            self._clients[venue] = client
 
     def deregister_client(self, client: LiveExecutionClient) -> None:
-        """Forget the client of `client.venue` (no-op when it is not the registered one)."""
+        """Forget `client` (no-op when it is not registered); when it was its venue's
+        default, the next client of that venue (if any) becomes the default."""
+        if self._by_id.get(ClientId(client.name)) is not client:
+            return
+        del self._by_id[ClientId(client.name)]
         if self._clients.get(client.venue) is client:
             del self._clients[client.venue]
+            for other in self._by_id.values():
+                if other.venue == client.venue:
+                    self._clients[client.venue] = other
+                    break
 
     @property
     def registered_venues(self) -> list[Venue]:
@@ -233,13 +255,40 @@ class ExecutionEngine(Component):
         return list(self._clients)
 
     def client(self, venue: Venue) -> LiveExecutionClient | None:
-        """The execution client of `venue`, if any."""
+        """The default execution client of `venue`, if any."""
         return self._clients.get(venue)
 
     @property
     def clients(self) -> list[LiveExecutionClient]:
-        """The registered execution clients."""
-        return list(self._clients.values())
+        """Every registered execution client (defaults and additional ones)."""
+        return list(self._by_id.values())
+
+    def _client_for(
+        self, venue: Venue, client_id: ClientId | None, order: Order | None
+    ) -> tuple[LiveExecutionClient | None, str]:
+        """The client a command goes to, or None and the reason.
+
+        Named (`client_id`): that client, which must serve `venue`. Else the client
+        the order was submitted through (the one of its account), else the venue's
+        default client.
+        """
+        if client_id is not None:
+            named = self._by_id.get(client_id)
+            if named is None:
+                return None, f"{NO_EXEC_CLIENT}: no execution client {client_id}"
+            if named.venue != venue:
+                return None, (f"{NO_EXEC_CLIENT}: execution client {client_id} serves venue "
+                              f"{named.venue}, not {venue}")
+            return named, ""
+        default = self._clients.get(venue)
+        if default is None:
+            return None, f"{NO_EXEC_CLIENT}: no execution client for venue {venue}"
+        account = None if order is None else order.account_id
+        if account is not None and account != default.account_id:
+            for other in self._by_id.values():
+                if other.venue == venue and other.account_id == account:
+                    return other, ""
+        return default, ""
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -290,11 +339,10 @@ class ExecutionEngine(Component):
             self._deny(init, f"{POSITION_MISMATCH}: trading {init.instrument_id} is halted: "
                              f"{mismatch}")
             return
-        venue = init.instrument_id.venue
-        client = self._clients.get(venue)
+        client, reason = self._client_for(init.instrument_id.venue, command.client_id, None)
         if client is None:
             self.routing_errors += 1
-            self._deny(init, f"{NO_EXEC_CLIENT}: no execution client for venue {venue}")
+            self._deny(init, reason)
             return
         self._awaiting_first_event.add(coid)
         if unknown_resend:
@@ -374,12 +422,12 @@ class ExecutionEngine(Component):
         self.process(order_event(OrderDenied, init, new_id(), now, reason=reason))
 
     def _route(self, command: Any, method: str, rejection: type | None) -> None:
-        venue = command.instrument_id.venue
-        client = self._clients.get(venue)
+        order = None if rejection is None else self._cache.order(command.client_order_id)
+        client, why = self._client_for(command.instrument_id.venue, command.client_id, order)
         reason = None
         if client is None:
             self.routing_errors += 1
-            reason = f"{NO_EXEC_CLIENT}: no execution client for venue {venue}"
+            reason = why
             _log.error("ExecutionEngine: %s (%s)", reason, type(command).__name__)
         else:
             try:
@@ -573,7 +621,7 @@ class ExecutionEngine(Component):
 
         See `livenode.engines.reconciliation.Reconciler`.
         """
-        return await self._reconciler.reconcile(list(self._clients.values()), timeout)
+        return await self._reconciler.reconcile(list(self._by_id.values()), timeout)
 
     # -- status -----------------------------------------------------------------------------
 
@@ -638,14 +686,13 @@ class ExecutionEngine(Component):
                 check = loop.create_task(self._recheck_positions(client))
                 self._resend_lookups.add(check)
                 check.add_done_callback(self._resend_lookups.discard)
-        by_venue: dict[Venue, list[Order]] = {}
+        by_client: dict[str, tuple[LiveExecutionClient, list[Order]]] = {}
         for order in stalled:
             if order.client_order_id not in self._stall_queries:
-                by_venue.setdefault(order.instrument_id.venue, []).append(order)
-        for venue, orders in by_venue.items():
-            client = self._clients.get(venue)
-            if client is None:
-                continue
+                client, _ = self._client_for(order.instrument_id.venue, None, order)
+                if client is not None:
+                    by_client.setdefault(client.name, (client, []))[1].append(order)
+        for client, orders in by_client.values():
             self._stall_queries.update(o.client_order_id for o in orders)
             task = loop.create_task(self._resolve_stalled(client, orders))
             self._resend_lookups.add(task)

@@ -52,6 +52,9 @@ class SubmitOrder(TradingCommand, frozen=True, kw_only=True):
     # which has the order, sends the trader the ones after those (an answer the
     # trader missed, e.g. a cancel made while it was restarting).
     known_events: int = 0
+    # The execution client to use (its name); None: the venue's default client. A
+    # modify or cancel without one follows the order (the client of its account).
+    client_id: ClientId | None = None
 
     @property
     def instrument_id(self) -> InstrumentId:
@@ -73,6 +76,9 @@ class ModifyOrder(TradingCommand, frozen=True, kw_only=True):
     quantity: Quantity | None = None
     price: Price | None = None
     trigger_price: Price | None = None
+    # The execution client to use (its name); None: the venue's default client. A
+    # modify or cancel without one follows the order (the client of its account).
+    client_id: ClientId | None = None
 
 
 class CancelOrder(TradingCommand, frozen=True, kw_only=True):
@@ -81,6 +87,9 @@ class CancelOrder(TradingCommand, frozen=True, kw_only=True):
     instrument_id: InstrumentId
     client_order_id: ClientOrderId
     venue_order_id: VenueOrderId | None = None
+    # The execution client to use (its name); None: the venue's default client. A
+    # modify or cancel without one follows the order (the client of its account).
+    client_id: ClientId | None = None
 
 
 class CancelAllOrders(TradingCommand, frozen=True, kw_only=True):
@@ -88,6 +97,9 @@ class CancelAllOrders(TradingCommand, frozen=True, kw_only=True):
 
     instrument_id: InstrumentId
     order_side: OrderSide | None = None
+    # The execution client to use (its name); None: the venue's default client. A
+    # modify or cancel without one follows the order (the client of its account).
+    client_id: ClientId | None = None
 
 
 # -- market data subscriptions ---------------------------------------------------

@@ -124,8 +124,9 @@ def describe_unconnected(clients: Iterable[LiveClient]) -> str:
 async def connect_clients(groups: Iterable[Iterable[LiveClient]]) -> None:
     """Connect the clients group after group (data, then exec), each group concurrently.
 
-    Data first: an adapter's exec client may use what its data client set up
-    (the sim venue). A failure names the client and its reason.
+    The node passes data clients first, so market data flows before orders can;
+    no adapter may depend on that order (the sim exec client finds its venue whether
+    or not the data client came first). A failure names the client and its reason.
     """
     for group in groups:
         await asyncio.gather(*(_connect(client) for client in group))

@@ -218,11 +218,18 @@ class StrategyCommands:
         )
         return False
 
-    def submit_order(self, order: Order, position_id: PositionId | None = None) -> bool:
+    def submit_order(
+        self,
+        order: Order,
+        position_id: PositionId | None = None,
+        client_id: ClientId | None = None,
+    ) -> bool:
         """Send a new order (through the risk engine); return False if refused.
 
         The order is first added to the node's cache (through the registry the
-        Trader gave), so the execution engine moves this very object.
+        Trader gave), so the execution engine moves this very object. `client_id`
+        names the execution client (None: the venue's default client); its modifies
+        and cancels then go to the same client.
         """
         self._require_registered()
         if order.strategy_id != self.id:
@@ -240,7 +247,7 @@ class StrategyCommands:
         self._unacknowledged[order.client_order_id] = order
         self.orders_submitted += 1
         self._send_trading_command(
-            SubmitOrder, order=order.init_event, position_id=position_id
+            SubmitOrder, order=order.init_event, position_id=position_id, client_id=client_id
         )
         return True
 
@@ -292,12 +299,17 @@ class StrategyCommands:
         return True
 
     def cancel_all_orders(
-        self, instrument_id: InstrumentId, order_side: OrderSide | None = None
+        self,
+        instrument_id: InstrumentId,
+        order_side: OrderSide | None = None,
+        client_id: ClientId | None = None,
     ) -> None:
-        """Ask the venue to cancel this strategy's open orders of the instrument (one side)."""
+        """Ask the venue to cancel this strategy's open orders of the instrument (one side),
+        through the execution client `client_id` (None: the venue's default client)."""
         self._require_registered()
         self._send_trading_command(
-            CancelAllOrders, instrument_id=instrument_id, order_side=order_side
+            CancelAllOrders, instrument_id=instrument_id, order_side=order_side,
+            client_id=client_id,
         )
 
     def close_position(self, position: Position, tags: list[str] | None = None) -> bool:

@@ -23,12 +23,12 @@ from tests.fixtures.database.redis_server import RedisServer
 
 from livenode.adapters.sim.config import SimDataClientConfig
 from livenode.adapters.sim.factories import SimVenues
-from livenode.adapters.sim.venue import SimVenue
 from livenode.config import TradingNodeConfig, load_config_str
 from livenode.core.clock import LiveClock
 from livenode.model.enums import PositionSide
 from livenode.model.events import OrderFilled
 from livenode.node.node import TradingNode
+from livenode.venues.sim.venue import SimVenue
 
 ROOT = Path(__file__).resolve().parents[3]
 WAIT = 60.0

@@ -31,15 +31,12 @@ from tests.unit.adapters.sim_helpers import (
 )
 
 from livenode.adapters.sim import (
-    RemoteSimVenue,
     SimDataClientConfig,
     SimDataClientFactory,
     SimExecClient,
     SimExecClientConfig,
     SimExecClientFactory,
     SimVenues,
-    SimVenueUnavailable,
-    venue_endpoints,
 )
 from livenode.bus import topics
 from livenode.model.commands import SubscribeQuoteTicks
@@ -54,6 +51,7 @@ from livenode.model.events import (
 )
 from livenode.model.identifiers import AccountId, Venue
 from livenode.model.reports import FillReport, OrderStatusReport
+from livenode.venues.sim import RemoteSimVenue, SimVenueUnavailable, venue_endpoints
 
 SIM = Venue("SIM")
 

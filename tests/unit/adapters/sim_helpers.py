@@ -7,8 +7,6 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from livenode.adapters.sim.config import SimFeedConfig, SimInstrumentConfig, SimVenueConfig
-from livenode.adapters.sim.venue import build_spec
 from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
 from livenode.model.enums import OrderSide, OrderType, TimeInForce
 from livenode.model.events import OrderInitialized
@@ -19,6 +17,8 @@ from livenode.model.identifiers import (
     TraderId,
 )
 from livenode.model.objects import Price, Quantity
+from livenode.venues.sim.config import SimFeedConfig, SimInstrumentConfig, SimVenueConfig
+from livenode.venues.sim.venue import build_spec
 
 DATA = Path(__file__).resolve().parents[2] / "fixtures" / "data" / "sim"
 

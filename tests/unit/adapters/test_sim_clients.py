@@ -15,7 +15,6 @@ from livenode.adapters.sim import (
     SimExecClient,
     SimExecClientConfig,
     SimExecClientFactory,
-    SimVenue,
     SimVenues,
 )
 from livenode.bus.message_bus import MessageBus
@@ -32,6 +31,7 @@ from livenode.model.events import (
 )
 from livenode.model.identifiers import AccountId, TraderId, Venue
 from livenode.model.instruments import CurrencyPair, PerpetualContract
+from livenode.venues.sim import SimVenue
 from tests.unit.adapters.sim_helpers import (
     BTC_ID,
     ETH_ID,
@@ -76,8 +76,35 @@ async def test_factories_share_the_venue_through_resources(context):
 
 
 async def test_exec_factory_without_venue_names_the_missing_data_client(context):
+    # The exec client may be created before the data client (no order between them):
+    # without any sim data client of the venue, its connect names what is missing.
+    client = SimExecClientFactory.create("SIM", SimExecClientConfig(), context)
     with pytest.raises(LookupError, match=r"no sim venue 'SIM'.*SimDataClientFactory"):
-        SimExecClientFactory.create("SIM", SimExecClientConfig(), context)
+        await client.connect()
+    assert not client.is_connected
+
+
+async def test_exec_client_created_and_connected_before_the_data_client(context):
+    _, execs = endpoints(context)
+    exec_client = SimExecClientFactory.create("SIM", SimExecClientConfig(), context)
+    data_client = SimDataClientFactory.create("SIM", data_config(), context)
+    venue = context.shared(SimVenues).venues["SIM"]
+    assert isinstance(venue, SimVenue)
+    assert exec_client.account_id == AccountId("SIM-001")
+    await exec_client.connect()  # first: the data client is not connected yet
+    assert exec_client.sim_venue is venue and data_client.sim_venue is venue
+    assert execs.of(AccountState)
+    await data_client.connect()
+    await data_client.disconnect()
+    await exec_client.disconnect()
+
+
+async def test_exec_client_created_first_checks_its_account_id_at_connect(context):
+    exec_client = SimExecClientFactory.create(
+        "SIM", SimExecClientConfig(account_id="SIM-002"), context)
+    SimDataClientFactory.create("SIM", data_config(), context)
+    with pytest.raises(ValueError, match="differs from the venue's account SIM-001"):
+        await exec_client.connect()
 
 
 async def test_exec_factory_rejects_a_different_account_id(context):

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from livenode.adapters.sim.market import BUYER, SELLER, RandomWalk, RawQuote, RawTrade
-from livenode.adapters.sim.replay import (
+from livenode.venues.sim.market import BUYER, SELLER, RandomWalk, RawQuote, RawTrade
+from livenode.venues.sim.replay import (
     ReplayError,
     detect_format,
     merge_files,

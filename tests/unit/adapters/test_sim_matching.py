@@ -6,8 +6,8 @@ from fractions import Fraction
 
 import pytest
 
-from livenode.adapters.sim.account import SimCashAccount
-from livenode.adapters.sim.matching import (
+from livenode.venues.sim.account import SimCashAccount
+from livenode.venues.sim.matching import (
     ACCEPTED,
     CANCEL_REJECTED,
     CANCELED,

@@ -7,8 +7,8 @@ from collections import defaultdict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livenode.adapters.sim.account import SimCashAccount
-from livenode.adapters.sim.matching import Fill, MatchingEngine, SimOrder, Status
+from livenode.venues.sim.account import SimCashAccount
+from livenode.venues.sim.matching import Fill, MatchingEngine, SimOrder, Status
 from tests.unit.adapters.test_sim_matching import SPEC
 
 order_st = st.tuples(

@@ -8,8 +8,8 @@ from fractions import Fraction
 from hypothesis import given
 from hypothesis import strategies as st
 
-from livenode.adapters.sim.account import NetPosition, SimCashAccount
-from livenode.adapters.sim.orders import InstrumentSpec
+from livenode.venues.sim.account import NetPosition, SimCashAccount
+from livenode.venues.sim.orders import InstrumentSpec
 
 SPEC = InstrumentSpec(
     symbol="ETHUSDT-PERP", kind="perpetual", base="ETH", quote="USDT",

@@ -17,21 +17,15 @@ import pytest
 import zmq
 
 from livenode.adapters.sim import (
-    RemoteSimVenue,
     SimDataClient,
     SimDataClientConfig,
     SimDataClientFactory,
     SimExecClient,
     SimExecClientConfig,
     SimExecClientFactory,
-    SimVenue,
-    SimVenueConfig,
     SimVenues,
-    venue_endpoints,
 )
 from livenode.adapters.sim.factories import resolve_venue_mode
-from livenode.adapters.sim.remote_protocol import ProtocolCodec, Reply, Request
-from livenode.adapters.sim.server import SimVenueServer
 from livenode.bus.message_bus import MessageBus
 from livenode.cache.cache import Cache
 from livenode.core.clock import LiveClock
@@ -40,6 +34,9 @@ from livenode.model.codec import Codec
 from livenode.model.events import AccountState, OrderAccepted, OrderFilled
 from livenode.model.identifiers import TraderId
 from livenode.node.services import ServiceSpec
+from livenode.venues.sim import RemoteSimVenue, SimVenue, SimVenueConfig, venue_endpoints
+from livenode.venues.sim.remote_protocol import ProtocolCodec, Reply, Request
+from livenode.venues.sim.server import SimVenueServer
 from tests.unit.adapters.sim_helpers import BTC_ID, Recorder, submit, venue_config, wait_until
 
 
@@ -218,7 +215,7 @@ def test_services_hook_gives_the_venue_process_command_line(tmp_path):
     assert isinstance(spec, ServiceSpec)
     assert spec.name == "sim-SIM" and spec.ready_line == "ready"
     argv = spec.argv
-    assert argv[:3] == [sys.executable, "-m", "livenode.adapters.sim.server"]
+    assert argv[:3] == [sys.executable, "-m", "livenode.venues.sim.server"]
     opts = dict(zip(argv[3::2], argv[4::2], strict=True))
     assert opts["--venue"] == "SIM"
     assert (opts["--command"], opts["--market"]) == venue_endpoints(run_dir, "SIM")

@@ -9,7 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from livenode.adapters.sim.remote_protocol import (
+from livenode.model.codec import Codec
+from livenode.model.data import QuoteTick
+from livenode.model.objects import Price, Quantity
+from livenode.venues.sim.remote_protocol import (
     OPS,
     QUOTE,
     Event,
@@ -22,9 +25,6 @@ from livenode.adapters.sim.remote_protocol import (
     pack_market,
     unpack_market,
 )
-from livenode.model.codec import Codec
-from livenode.model.data import QuoteTick
-from livenode.model.objects import Price, Quantity
 from tests.unit.adapters.sim_helpers import BTC_ID, ETH_ID, submit
 
 proto = ProtocolCodec()

@@ -8,8 +8,6 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from livenode.adapters.sim.config import SimFeedConfig, SimVenueConfig
-from livenode.adapters.sim.venue import SimVenue, SimVenueError
 from livenode.core.clock import LiveClock
 from livenode.model.data import QuoteTick, TradeTick
 from livenode.model.enums import (
@@ -33,6 +31,8 @@ from livenode.model.events import (
 from livenode.model.identifiers import AccountId, InstrumentId
 from livenode.model.instruments import CurrencyPair, PerpetualContract
 from livenode.model.objects import Price, Quantity
+from livenode.venues.sim.config import SimFeedConfig, SimVenueConfig
+from livenode.venues.sim.venue import SimVenue, SimVenueError
 from tests.unit.adapters.sim_helpers import (
     BTC_CFG,
     BTC_ID,

@@ -8,9 +8,9 @@ from typing import ClassVar
 
 import pytest
 
-from livenode.adapters.sim.state_store import VenueStateError, VenueStateStore
-from livenode.adapters.sim.venue import SimVenueError
 from livenode.model.events import AccountState, OrderAccepted, OrderCanceled, OrderFilled
+from livenode.venues.sim.state_store import VenueStateError, VenueStateStore
+from livenode.venues.sim.venue import SimVenueError
 from tests.unit.adapters.sim_helpers import BTC_CFG, ETH_ID, cancel, submit
 from tests.unit.adapters.test_sim_venue import static_venue
 
@@ -115,7 +115,7 @@ def test_amounts_beyond_64_bits_round_trip(tmp_path: Path):
     # raw amounts at high precisions pass 2**63: the file must hold them exactly.
     from fractions import Fraction
 
-    from livenode.adapters.sim.account import NetPosition
+    from livenode.venues.sim.account import NetPosition
 
     class Account:
         totals: ClassVar[dict[str, int]] = {"USDT": 10**25, "BTC": -(10**20)}

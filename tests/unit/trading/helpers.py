@@ -107,14 +107,15 @@ class RecordingExecClient:
         if not self.auto_accept:
             return
         init = command.order
-        self.emit(OrderSubmitted, init, account_id=ACCOUNT)
+        self.emit(OrderSubmitted, init, account_id=self.account_id)
         if init.post_only and (self.reject_post_only or self._would_cross(init)):
-            self.emit(OrderRejected, init, account_id=ACCOUNT, reason="POST_ONLY_WOULD_CROSS")
+            self.emit(OrderRejected, init, account_id=self.account_id,
+                      reason="POST_ONLY_WOULD_CROSS")
             return
         if self.reject_market and init.order_type is OrderType.MARKET:
-            self.emit(OrderRejected, init, account_id=ACCOUNT, reason="TEST_REJECT")
+            self.emit(OrderRejected, init, account_id=self.account_id, reason="TEST_REJECT")
             return
-        self.emit(OrderAccepted, init, account_id=ACCOUNT, venue_order_id=self._void(init))
+        self.emit(OrderAccepted, init, account_id=self.account_id, venue_order_id=self._void(init))
         if self.auto_fill_market and init.order_type is OrderType.MARKET:
             self.fill(init, init.quantity, self.fill_px)
 
@@ -155,7 +156,7 @@ class RecordingExecClient:
         self.emit(
             OrderFilled, ref,
             venue_order_id=order.venue_order_id or self._void(ref),
-            account_id=ACCOUNT,
+            account_id=self.account_id,
             trade_id=TradeId(f"T-{next(self._trades)}"),
             order_side=order.side,
             order_type=order.order_type,

@@ -554,3 +554,25 @@ async def test_manage_stop_retries_a_refused_close_after_a_pause(h: Harness) -> 
     closes = [c for c in h.client.of_type(SubmitOrder) if c.order.reduce_only]
     assert len(closes) == 2
     assert h.cache.positions_open(strategy_id=s.id) == [] and not s.manage_stop_timed_out
+
+
+def test_an_order_sent_through_a_named_client_goes_there_with_its_cancel(h: Harness) -> None:
+    from livenode.model.commands import CancelAllOrders
+    from livenode.model.identifiers import AccountId, ClientId
+
+    from .helpers import RecordingExecClient
+
+    second = RecordingExecClient(h.msgbus, h.clock)
+    second.name, second.account_id = "RECORDER-B", AccountId("SIM-002")
+    second._cache_lookup = h.cache.order  # type: ignore[attr-defined]
+    h.exec.register_client(second, default=False)
+    s = Recorder()
+    h.trader.add_strategy(s)
+    h.trader.start()
+    order = limit(s)
+    assert s.submit_order(order, client_id=ClientId("RECORDER-B"))
+    s.cancel_order(order)
+    s.cancel_all_orders(BTC, client_id=ClientId("RECORDER-B"))
+    assert [type(c) for c in second.commands] == [SubmitOrder, CancelOrder, CancelAllOrders]
+    assert h.client.commands == []
+    assert second.commands[0].client_id == ClientId("RECORDER-B")

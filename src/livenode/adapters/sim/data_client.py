@@ -6,12 +6,11 @@ trades are forwarded only for subscribed instruments. A replay on an in-process
 venue starts later, in `on_trading_started` (once the strategies have subscribed:
 at speed 0 the whole file would otherwise be gone before anyone listened); its
 end then stops the node when ``stop_at_end`` says so, and a bad line that stopped
-it (``on_bad_line = "stop"``) stops the node with a failure. It holds the venue only
-through the message-shaped methods (`subscribe_market` / `unsubscribe_market`,
-`set_market_interest`, `start` / `stop`), so the venue may be the in-process
-`SimVenue` or a `RemoteSimVenue` in front of a venue process; a venue with an
-async ``connect()`` / ``disconnect()`` (the remote one) is connected first and
-released last.
+it (``on_bad_line = "stop"``) stops the node with a failure. It holds the venue as a
+`SimVenueAPI` (the in-process `SimVenue` or a `RemoteSimVenue` in front of a venue
+process; it does not ask which): ``await connect()`` first, ``await disconnect()``
+last; the venue's ``replay_feed`` says whether there is an in-process replay to
+start and watch.
 
 In-process the venue stamps ``ts_init`` of each tick with the shared clock at
 the moment it hands the tick over, which is the moment this client receives it.
@@ -24,25 +23,22 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from livenode.adapters.sim.remote_protocol import QUOTE, TRADE
 from livenode.engines.clients import ClientContext, LiveDataClient
 from livenode.model.data import QuoteTick, TradeTick
 from livenode.model.identifiers import InstrumentId
+from livenode.venues.sim.remote_protocol import QUOTE, TRADE
 
 if TYPE_CHECKING:
-    from livenode.adapters.sim.remote import RemoteSimVenue
-    from livenode.adapters.sim.venue import SimVenue
+    from livenode.venues.sim.api import SimVenueAPI
 
 
 _replace = msgspec.structs.replace
 
 
 class SimDataClient(LiveDataClient):
-    """Market data from a `SimVenue`, filtered to the subscribed instruments."""
+    """Market data from a sim venue, filtered to the subscribed instruments."""
 
-    def __init__(
-        self, name: str, sim_venue: SimVenue | RemoteSimVenue, context: ClientContext
-    ) -> None:
+    def __init__(self, name: str, sim_venue: SimVenueAPI, context: ClientContext) -> None:
         super().__init__(name, sim_venue.venue, context)
         self.sim_venue = sim_venue
         self._quote_subs: set[InstrumentId] = set()
@@ -51,24 +47,19 @@ class SimDataClient(LiveDataClient):
         self._replay_watch: asyncio.Task[None] | None = None
         self._trading_started = False  # a reconnect then starts a replay at once
 
-    def _embedded_replay(self) -> bool:
-        feed = getattr(self.sim_venue, "feed", None)  # only the in-process venue has one
-        return feed is not None and feed.config.mode == "replay"
-
     async def _connect(self) -> None:
-        connect = getattr(self.sim_venue, "connect", None)
-        if connect is not None:  # a remote venue: learn its instruments first
-            await connect()
-        self.sim_venue.subscribe_market(self._on_market)
-        if not self._embedded_replay():
-            self.sim_venue.start()
+        venue = self.sim_venue
+        await venue.connect()  # a remote venue: learn its instruments first
+        venue.subscribe_market(self._on_market)
+        if venue.replay_feed is None:
+            venue.start()
         elif self._trading_started:  # a reconnect while the node runs
             self._start_replay()
 
     def on_trading_started(self) -> None:
         """The strategies run and have subscribed: start a replay now, and watch its end."""
         self._trading_started = True
-        if self.is_connected and self._embedded_replay():
+        if self.is_connected and self.sim_venue.replay_feed is not None:
             self._start_replay()
 
     def _start_replay(self) -> None:
@@ -77,7 +68,7 @@ class SimDataClient(LiveDataClient):
             self._replay_watch = self._loop.create_task(self._watch_replay())
 
     async def _watch_replay(self) -> None:
-        feed = getattr(self.sim_venue, "feed", None)
+        feed = self.sim_venue.replay_feed
         if feed is None:
             return
         await feed.done.wait()
@@ -98,16 +89,13 @@ class SimDataClient(LiveDataClient):
             self._replay_watch = None
         self.sim_venue.unsubscribe_market(self._on_market)
         self.sim_venue.stop()
-        disconnect = getattr(self.sim_venue, "disconnect", None)
-        if disconnect is not None:
-            await disconnect()
+        await self.sim_venue.disconnect()
 
     # -- subscriptions ----------------------------------------------------------------
 
     def _check(self, instrument_id: InstrumentId) -> None:
         # A remote venue lists its instruments only once connected.
-        known = self.is_connected or not hasattr(self.sim_venue, "connect")
-        if known and self.sim_venue.instrument(instrument_id) is None:
+        if self.sim_venue.is_connected and self.sim_venue.instrument(instrument_id) is None:
             self._log.warning(
                 "%s: subscription to %s, which venue %s does not list",
                 self.name,

@@ -1,16 +1,17 @@
 """`SimExecClient`: the node's order link to the simulated venue.
 
-On connect it attaches to the venue's account (the venue answers with the
-current `AccountState`, forwarded to `ExecEngine.process`). Commands go to the
-venue synchronously (the base class has stamped tick-to-trade and sent
-`OrderSubmitted` before `_submit_order` runs); every event the venue sends back,
-built with the seam's `ExecEventBuilder`, is forwarded unchanged through
-`_handle_event`.
+It holds the venue as a `SimVenueAPI` (the in-process `SimVenue` or a
+`RemoteSimVenue` in front of a venue process; it does not ask which). On connect it
+connects the venue, attaches to its account (``await attach()`` returns once the
+venue's current `AccountState` was forwarded to `ExecEngine.process`) and checks the
+account id. Commands go to the venue synchronously (the base class has stamped
+tick-to-trade and sent `OrderSubmitted` before `_submit_order` runs: no task per
+command); every event the venue sends back, built with the seam's
+`ExecEventBuilder`, is forwarded unchanged through `_handle_event`. The reports are
+awaited from the venue (a round trip to a venue process, at once in-process).
 
-The venue is the in-process `SimVenue` or a `RemoteSimVenue` in front of a
-venue process. The remote one is connected first (``await connect()``), attached
-with a round trip (``await attach()``, which returns once the venue's
-`AccountState` was delivered) and answers the reports asynchronously.
+Created before the data client that builds an embedded venue, it holds a
+`PendingSimVenue` and takes the venue at connect.
 
 ``latencies_ns`` (of the base class) keeps the last ``max_latency_samples``
 tick-to-trade latencies for benchmarks.
@@ -18,43 +19,56 @@ tick-to-trade latencies for benchmarks.
 
 from __future__ import annotations
 
-import inspect
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from livenode.adapters.sim.registry import PendingSimVenue
 from livenode.engines.clients import ClientContext, LiveExecutionClient
-from livenode.model.identifiers import AccountId, ClientOrderId
+from livenode.model.identifiers import AccountId, ClientOrderId, Venue
 
 if TYPE_CHECKING:
-    from livenode.adapters.sim.remote import RemoteSimVenue
-    from livenode.adapters.sim.venue import SimVenue
     from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
     from livenode.model.reports import FillReport, OrderStatusReport, PositionStatusReport
+    from livenode.venues.sim.api import SimVenueAPI
 
 
 class SimExecClient(LiveExecutionClient):
-    """Orders to a `SimVenue`, its events back to the execution engine."""
+    """Orders to a sim venue, its events back to the execution engine."""
 
     def __init__(
         self,
         name: str,
-        sim_venue: SimVenue | RemoteSimVenue,
+        sim_venue: SimVenueAPI | PendingSimVenue,
         context: ClientContext,
         account_id: AccountId | None = None,
         max_latency_samples: int = 100_000,
     ) -> None:
-        super().__init__(name, sim_venue.venue, account_id or sim_venue.account_id, context,
+        if isinstance(sim_venue, PendingSimVenue):
+            venue, default_account = Venue(sim_venue.venue), AccountId(f"{sim_venue.venue}-001")
+            self._pending: PendingSimVenue | None = sim_venue
+        else:
+            venue, default_account = sim_venue.venue, sim_venue.account_id
+            self._pending = None
+            self._venue: SimVenueAPI = sim_venue
+        super().__init__(name, venue, account_id or default_account, context,
                          max_latency_samples=max_latency_samples)
-        self.sim_venue = sim_venue
-        # A remote venue's account is known only once connected: checked then.
+        # A remote (or pending) venue's account is known only at connect: checked then.
         self._expected_account_id = account_id
+
+    @property
+    def sim_venue(self) -> SimVenueAPI:
+        """The venue (a pending one is taken on first use, at connect at the latest).
+
+        Raises:
+            LookupError: the venue is pending and no sim data client of the node built it.
+        """
+        if self._pending is not None:
+            self._venue = self._pending.resolve()
+            self._pending = None
+        return self._venue
 
     async def _connect(self) -> None:
         venue = self.sim_venue
-        connect = getattr(venue, "connect", None)
-        if connect is None:
-            self.account_id = venue.attach_account(self._handle_event)
-            return
-        await connect()
+        await venue.connect()
         try:
             expected = self._expected_account_id
             if expected is not None and expected != venue.account_id:
@@ -62,18 +76,16 @@ class SimExecClient(LiveExecutionClient):
                     f"sim exec client {self.name!r}: account_id {expected} differs from the "
                     f"venue's account {venue.account_id} (set venue_config.account_id instead)"
                 )
-            self.account_id = await venue.attach(self._handle_event)  # type: ignore[union-attr]
+            self.account_id = await venue.attach(self._handle_event)
         except BaseException:
             # connect() failed as a whole: release the venue (the base class will not).
             venue.detach_account(self._handle_event)
-            await venue.disconnect()  # type: ignore[union-attr]
+            await venue.disconnect()
             raise
 
     async def _disconnect(self) -> None:
         self.sim_venue.detach_account(self._handle_event)
-        disconnect = getattr(self.sim_venue, "disconnect", None)
-        if disconnect is not None:
-            await disconnect()
+        await self.sim_venue.disconnect()
 
     # -- commands: synchronous hooks (no task per command) ------------------------------
 
@@ -91,31 +103,17 @@ class SimExecClient(LiveExecutionClient):
 
     # -- reconciliation ---------------------------------------------------------------
 
-    # The in-process venue answers at once, the remote one with a round trip.
-
     async def generate_order_status_reports(self) -> list[OrderStatusReport]:
-        reports: list[OrderStatusReport] = await _resolve(self.sim_venue.order_status_reports())
-        return reports
+        return await self.sim_venue.request_order_status_reports()
 
     async def generate_order_status_reports_for(
         self, client_order_ids: list[ClientOrderId]
     ) -> list[OrderStatusReport]:
-        ids = [str(cid) for cid in client_order_ids]
-        reports: list[OrderStatusReport] = await _resolve(
-            self.sim_venue.order_status_reports_for(ids))
-        return reports
+        return await self.sim_venue.request_order_status_reports_for(
+            [str(cid) for cid in client_order_ids])
 
     async def generate_fill_reports(self) -> list[FillReport]:
-        reports: list[FillReport] = await _resolve(self.sim_venue.fill_reports())
-        return reports
+        return await self.sim_venue.request_fill_reports()
 
     async def generate_position_status_reports(self) -> list[PositionStatusReport]:
-        reports: list[PositionStatusReport] = await _resolve(self.sim_venue.position_reports())
-        return reports
-
-
-async def _resolve(result: Any) -> Any:
-    """`result`, awaited first when it is awaitable (a remote venue's reports)."""
-    if inspect.isawaitable(result):
-        return await result
-    return result
+        return await self.sim_venue.request_position_reports()

@@ -21,6 +21,7 @@ as opaque bytes so the envelope decodes without knowing the model.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal, TypeAlias
 
 import msgspec
@@ -42,6 +43,7 @@ __all__ = [
     "market_prefix",
     "pack_market",
     "unpack_market",
+    "venue_endpoints",
 ]
 
 #: What the venue process prints on stdout once it serves.
@@ -169,3 +171,9 @@ def unpack_market(frame: bytes) -> tuple[str, memoryview]:
     except UnicodeDecodeError as exc:
         raise MarketFrameError(f"market topic is not UTF-8: {frame[:i][:80]!r}") from exc
     return topic, memoryview(frame)[i + 1 :]
+
+
+def venue_endpoints(run_dir: str | Path, venue: str) -> tuple[str, str]:
+    """The (command, market) ipc endpoints of the venue process of `venue` in `run_dir`."""
+    base = Path(run_dir)
+    return f"ipc://{base / f'sim-{venue}-cmd.ipc'}", f"ipc://{base / f'sim-{venue}-md.ipc'}"

@@ -29,10 +29,20 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from livenode.adapters.sim.account import SimCashAccount
-from livenode.adapters.sim.config import SimVenueConfig
-from livenode.adapters.sim.feed import SimFeed
-from livenode.adapters.sim.instruments import (
+from livenode.core.clock import Clock
+from livenode.core.uuid import new_id
+from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
+from livenode.model.data import QuoteTick, TradeTick
+from livenode.model.enums import AggressorSide
+from livenode.model.events import AccountState
+from livenode.model.identifiers import AccountId, InstrumentId, TradeId, Venue
+from livenode.model.instruments import Instrument
+from livenode.model.objects import Price, Quantity
+from livenode.model.reports import FillReport, OrderStatusReport, PositionStatusReport
+from livenode.venues.sim.account import SimCashAccount
+from livenode.venues.sim.config import SimVenueConfig
+from livenode.venues.sim.feed import SimFeed
+from livenode.venues.sim.instruments import (
     SimVenueError,
     build_instrument,
     build_spec,
@@ -40,21 +50,13 @@ from livenode.adapters.sim.instruments import (
     precision_reason,
     to_raw_checked,
 )
-from livenode.adapters.sim.market import RandomWalk, RawQuote, RawTrade, to_raw
-from livenode.adapters.sim.matching import ACCEPTED, Fill, InstrumentSpec, MatchingEngine, SimOrder
-from livenode.adapters.sim.replay import OnBadLine, merge_files
-from livenode.adapters.sim.state_store import StoredVenue, VenueStateError, VenueStateStore
-from livenode.adapters.sim.venue_events import EventFactory, currency_of
-from livenode.core.clock import Clock
-from livenode.core.uuid import new_id
-from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
-from livenode.model.data import QuoteTick, TradeTick
-from livenode.model.enums import AggressorSide
-from livenode.model.identifiers import AccountId, InstrumentId, TradeId, Venue
-from livenode.model.instruments import Instrument
-from livenode.model.objects import Price, Quantity
+from livenode.venues.sim.market import RandomWalk, RawQuote, RawTrade, to_raw
+from livenode.venues.sim.matching import ACCEPTED, Fill, InstrumentSpec, MatchingEngine, SimOrder
+from livenode.venues.sim.replay import OnBadLine, merge_files
+from livenode.venues.sim.state_store import StoredVenue, VenueStateError, VenueStateStore
+from livenode.venues.sim.venue_events import EventFactory, currency_of
 
-_log = logging.getLogger("livenode.adapters.sim.venue")
+_log = logging.getLogger("livenode.venues.sim.venue")
 
 MarketListener = Callable[[Any], None]
 AccountListener = Callable[[Any], None]
@@ -261,6 +263,25 @@ class SimVenue:
             self._store.close()
             self._store = None
 
+    # -- SimVenueAPI: connection and feed (nothing to connect in-process) -------------
+
+    @property
+    def is_connected(self) -> bool:
+        """Always True: the venue lives in the caller's process."""
+        return True
+
+    async def connect(self) -> None:
+        """Nothing to do in-process (`SimVenueAPI`)."""
+
+    async def disconnect(self) -> None:
+        """Nothing to do in-process (`SimVenueAPI`): the venue lives with the node."""
+
+    @property
+    def replay_feed(self) -> SimFeed | None:
+        """The feed when it is a replay (the data client starts it once the strategies
+        run and watches its end), else None."""
+        return self.feed if self.feed.config.mode == "replay" else None
+
     async def wait_feed_done(self) -> None:
         """Until a finite feed (``max_ticks`` or a non-looping replay) has ended."""
         await self.feed.done.wait()
@@ -361,11 +382,15 @@ class SimVenue:
         listener(self.account_state())
         return self.account_id
 
+    async def attach(self, listener: AccountListener) -> AccountId:
+        """`attach_account`, as `SimVenueAPI` has it: the state is delivered at once."""
+        return self.attach_account(listener)
+
     def detach_account(self, listener: AccountListener) -> None:
         if self._account_listener == listener:  # bound methods are equal, not identical
             self._account_listener = None
 
-    def account_state(self) -> Any:
+    def account_state(self) -> AccountState:
         ts = self._clock.timestamp_ns()
         return self._events.account_state(ts, ts)
 
@@ -539,10 +564,10 @@ class SimVenue:
 
     # -- reports ----------------------------------------------------------------------
 
-    def order_status_reports(self, open_only: bool = True) -> list[Any]:
+    def order_status_reports(self, open_only: bool = True) -> list[OrderStatusReport]:
         """Orders as the venue knows them (open ones by default), for reconciliation."""
         ts = self._clock.timestamp_ns()
-        out: list[Any] = []
+        out: list[OrderStatusReport] = []
         for engine in self._engines.values():
             orders = engine.open_orders()
             if not open_only:
@@ -550,12 +575,12 @@ class SimVenue:
             out.extend(self._events.order_status_report(o, ts) for o in orders)
         return out
 
-    def order_status_reports_for(self, client_order_ids: list[str]) -> list[Any]:
+    def order_status_reports_for(self, client_order_ids: list[str]) -> list[OrderStatusReport]:
         """The venue's state of each order asked, open or closed (unknown ids left out):
         reconciliation asks this for orders the node holds open or in flight that the
         venue does not report open."""
         ts = self._clock.timestamp_ns()
-        out: list[Any] = []
+        out: list[OrderStatusReport] = []
         for cid in client_order_ids:
             for engine in self._engines.values():
                 order = engine.get(cid)
@@ -564,13 +589,35 @@ class SimVenue:
                     break
         return out
 
-    def fill_reports(self) -> list[Any]:
+    def fill_reports(self) -> list[FillReport]:
         ts = self._clock.timestamp_ns()
         return [self._events.fill_report(f, ts) for f in self._fills]
 
-    def position_reports(self) -> list[Any]:
+    def position_reports(self) -> list[PositionStatusReport]:
         ts = self._clock.timestamp_ns()
         return [
             self._events.position_report(symbol, pos, ts)
             for symbol, pos in self.account.positions.items()
         ]
+
+    # -- SimVenueAPI: the reports, answered at once -----------------------------------
+
+    async def request_order_status_reports(
+        self, open_only: bool = True
+    ) -> list[OrderStatusReport]:
+        """`order_status_reports`, as `SimVenueAPI` has it."""
+        return self.order_status_reports(open_only)
+
+    async def request_order_status_reports_for(
+        self, client_order_ids: list[str]
+    ) -> list[OrderStatusReport]:
+        """`order_status_reports_for`, as `SimVenueAPI` has it."""
+        return self.order_status_reports_for(client_order_ids)
+
+    async def request_fill_reports(self) -> list[FillReport]:
+        """`fill_reports`, as `SimVenueAPI` has it."""
+        return self.fill_reports()
+
+    async def request_position_reports(self) -> list[PositionStatusReport]:
+        """`position_reports`, as `SimVenueAPI` has it."""
+        return self.position_reports()

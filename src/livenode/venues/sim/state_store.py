@@ -29,10 +29,10 @@ from typing import Any
 
 import msgspec
 
-from livenode.adapters.sim.account import NetPosition
-from livenode.adapters.sim.orders import Fill, SimOrder
 from livenode.model.codec import Codec
 from livenode.model.identifiers import PositionId
+from livenode.venues.sim.account import NetPosition
+from livenode.venues.sim.orders import Fill, SimOrder
 
 __all__ = ["StoredVenue", "VenueStateError", "VenueStateStore"]
 

@@ -60,8 +60,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from livenode.adapters.sim.market import BUYER, SELLER, RawQuote, RawTrade
-from livenode.adapters.sim.orders import InstrumentSpec
+from livenode.venues.sim.market import BUYER, SELLER, RawQuote, RawTrade
+from livenode.venues.sim.orders import InstrumentSpec
 
 
 class ReplayError(ValueError):

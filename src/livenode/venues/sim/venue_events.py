@@ -8,20 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from livenode.adapters.sim.account import NetPosition, SimCashAccount
-from livenode.adapters.sim.matching import (
-    ACCEPTED,
-    CANCEL_REJECTED,
-    CANCELED,
-    EXPIRED,
-    MODIFY_REJECTED,
-    REJECTED,
-    TRIGGERED,
-    UPDATED,
-    Fill,
-    SimOrder,
-    Status,
-)
 from livenode.engines.exec_events import ExecEventBuilder
 from livenode.model.enums import (
     AccountType,
@@ -44,6 +30,20 @@ from livenode.model.identifiers import ClientOrderId, TradeId, VenueOrderId
 from livenode.model.instruments import Instrument
 from livenode.model.objects import AccountBalance, Currency, Money, Price, Quantity
 from livenode.model.reports import FillReport, OrderStatusReport, PositionStatusReport
+from livenode.venues.sim.account import NetPosition, SimCashAccount
+from livenode.venues.sim.matching import (
+    ACCEPTED,
+    CANCEL_REJECTED,
+    CANCELED,
+    EXPIRED,
+    MODIFY_REJECTED,
+    REJECTED,
+    TRIGGERED,
+    UPDATED,
+    Fill,
+    SimOrder,
+    Status,
+)
 
 _SIDE = {s.value: s for s in OrderSide}
 _TYPE = {t.value: t for t in OrderType}

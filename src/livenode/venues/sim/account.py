@@ -22,8 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from livenode.adapters.sim.orders import BUY, Fill, InstrumentSpec, SimOrder
-from livenode.adapters.sim.orders import fmt_raw as _fmt_raw
+from livenode.venues.sim.orders import BUY, Fill, InstrumentSpec, SimOrder
+from livenode.venues.sim.orders import fmt_raw as _fmt_raw
 
 
 def _ceil(value: Fraction) -> int:

@@ -16,7 +16,7 @@ venue that kept its orders.
 
 Entry point::
 
-    python -m livenode.adapters.sim.server --venue SIM --config-file RUN/sim-SIM.json \\
+    python -m livenode.venues.sim.server --venue SIM --config-file RUN/sim-SIM.json \\
         --command ipc://RUN/sim-SIM-cmd.ipc --market ipc://RUN/sim-SIM-md.ipc [--parent PID]
 
 prints ``ready`` on stdout once both sockets are bound and the feed runs; stops
@@ -34,14 +34,20 @@ import os
 import signal
 import sys
 from collections import deque
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
 
 import msgspec
 import zmq
 
-from livenode.adapters.sim.config import SimVenueConfig
-from livenode.adapters.sim.remote_protocol import (
+from livenode.core.clock import Clock, LiveClock
+from livenode.model.codec import Codec, CodecError
+from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
+from livenode.model.data import QuoteTick, TradeTick
+from livenode.model.messages import Message
+from livenode.venues.sim.config import SimVenueConfig
+from livenode.venues.sim.remote_protocol import (
     INSTRUMENT,
     NO_REPLY,
     QUOTE,
@@ -54,12 +60,8 @@ from livenode.adapters.sim.remote_protocol import (
     Request,
     market_prefix,
 )
-from livenode.adapters.sim.state_store import VenueStateError
-from livenode.adapters.sim.venue import SimVenue
-from livenode.core.clock import Clock, LiveClock
-from livenode.model.codec import Codec, CodecError
-from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
-from livenode.model.data import QuoteTick, TradeTick
+from livenode.venues.sim.state_store import VenueStateError
+from livenode.venues.sim.venue import SimVenue
 
 __all__ = ["READY_LINE", "SimVenueServer", "main"]
 
@@ -67,7 +69,7 @@ _DRAIN_BATCH = 1024
 _RETRY_S = 0.001  # re-try a blocked peer queue this often (only under back-pressure)
 _PARENT_POLL_S = 0.25
 
-_log = logging.getLogger("livenode.adapters.sim.server")
+_log = logging.getLogger("livenode.venues.sim.server")
 
 _COMMANDS: dict[str, tuple[type, str]] = {
     "submit": (SubmitOrder, "submit"),
@@ -393,6 +395,7 @@ class SimVenueServer:
         if op == "detach":
             self._peers.pop(peer, None)
             return Reply(rid)
+        items: Sequence[Message]
         if op == "instruments":
             items = venue.instruments()
         elif op == "order_status_reports":
@@ -413,7 +416,7 @@ class SimVenueServer:
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m livenode.adapters.sim.server",
+        prog="python -m livenode.venues.sim.server",
         description="Run a simulated venue as a process of its own.",
     )
     parser.add_argument("--venue", default="SIM", help="venue name (default SIM)")

@@ -25,7 +25,7 @@ import random
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from livenode.adapters.sim.orders import InstrumentSpec
+from livenode.venues.sim.orders import InstrumentSpec
 
 BUYER = "BUYER"
 SELLER = "SELLER"

@@ -1,9 +1,7 @@
 """`RemoteSimVenue`: the client side of a sim venue process (see `server`).
 
-It offers the sim clients the same message-shaped interface as the in-process
-`SimVenue` (``subscribe_market``, ``attach_account``, ``submit``, ...), so
-`SimDataClient` and `SimExecClient` work with either. Where the remote needs a
-round trip it is asynchronous:
+It implements `SimVenueAPI` (`api`) like the in-process `SimVenue`, so the sim
+clients work with either. Where the remote needs a round trip it is asynchronous:
 
 - ``await connect()`` (before anything else; the clients' ``_connect`` does it)
   pings the server and fetches the instruments and the account id, failing with
@@ -12,7 +10,7 @@ round trip it is asynchronous:
   and ``await disconnect()`` closes the sockets when the last one leaves;
 - ``await attach(listener)`` attaches the account and returns once the venue's
   current `AccountState` has been delivered to the listener;
-- the reports (``order_status_reports`` ...) are coroutines.
+- the reports (``request_order_status_reports`` ...) are round trips.
 
 ``start()`` / ``stop()`` do nothing: the feed belongs to the venue process,
 which outlives the clients (that is the point: a restarted node finds the
@@ -35,7 +33,14 @@ from typing import Any, cast
 import msgspec
 import zmq
 
-from livenode.adapters.sim.remote_protocol import (
+from livenode.core.clock import Clock
+from livenode.model.codec import Codec, CodecError
+from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
+from livenode.model.events import AccountState
+from livenode.model.identifiers import AccountId, InstrumentId, Venue
+from livenode.model.instruments import Instrument
+from livenode.model.reports import FillReport, OrderStatusReport, PositionStatusReport
+from livenode.venues.sim.remote_protocol import (
     INSTRUMENT,
     NO_REPLY,
     QUOTE,
@@ -49,16 +54,10 @@ from livenode.adapters.sim.remote_protocol import (
     market_prefix,
     unpack_market,
 )
-from livenode.core.clock import Clock
-from livenode.model.codec import Codec, CodecError
-from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
-from livenode.model.events import AccountState
-from livenode.model.identifiers import AccountId, InstrumentId, Venue
-from livenode.model.instruments import Instrument
 
 __all__ = ["RemoteSimVenue", "SimVenueUnavailable"]
 
-_log = logging.getLogger("livenode.adapters.sim.remote")
+_log = logging.getLogger("livenode.venues.sim.remote")
 _DRAIN_BATCH = 1024
 _CLOSE_TIMEOUT = 1.0
 
@@ -253,6 +252,11 @@ class RemoteSimVenue:
     def stop(self) -> None:
         """Nothing to do: the venue process outlives its clients."""
 
+    @property
+    def replay_feed(self) -> None:
+        """None: a venue process runs its own feed."""
+        return None
+
     # -- market -----------------------------------------------------------------------
 
     def instruments(self) -> list[Instrument]:
@@ -374,21 +378,30 @@ class RemoteSimVenue:
     def cancel_all(self, command: CancelAllOrders) -> None:
         self._send_request("cancel_all", self._codec.encode(command))
 
-    # -- reports ----------------------------------------------------------------------
+    # -- reports (round trips) ----------------------------------------------------------
 
-    async def order_status_reports(self, open_only: bool = True) -> list[Any]:
-        return await self._items("order_status_reports", open_only)
+    async def request_order_status_reports(
+        self, open_only: bool = True
+    ) -> list[OrderStatusReport]:
+        """The venue's orders (open ones by default)."""
+        return cast(list[OrderStatusReport],
+                    await self._items("order_status_reports", open_only))
 
-    async def order_status_reports_for(self, client_order_ids: list[str]) -> list[Any]:
+    async def request_order_status_reports_for(
+        self, client_order_ids: list[str]
+    ) -> list[OrderStatusReport]:
+        """The venue's state of each order asked, open or closed (unknown ids left out)."""
         reply = await self._request("order_status_reports_for",
                                     msgspec.msgpack.encode(client_order_ids))
-        return [self._codec.decode(raw) for raw in reply.items]
+        return cast(list[OrderStatusReport], [self._codec.decode(raw) for raw in reply.items])
 
-    async def fill_reports(self) -> list[Any]:
-        return await self._items("fill_reports")
+    async def request_fill_reports(self) -> list[FillReport]:
+        """The venue's recent fills."""
+        return cast(list[FillReport], await self._items("fill_reports"))
 
-    async def position_reports(self) -> list[Any]:
-        return await self._items("position_reports")
+    async def request_position_reports(self) -> list[PositionStatusReport]:
+        """The venue's positions."""
+        return cast(list[PositionStatusReport], await self._items("position_reports"))
 
     async def _items(self, op: Any, open_only: bool = True) -> list[Any]:
         reply = await self._request(op, open_only=open_only)

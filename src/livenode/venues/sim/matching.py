@@ -39,7 +39,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from livenode.adapters.sim.orders import (  # re-exported: the engine's vocabulary
+from livenode.venues.sim.orders import (  # re-exported: the engine's vocabulary
     ACCEPTED,
     BUY,
     CANCEL_REJECTED,

@@ -30,11 +30,11 @@ import logging
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
-from livenode.adapters.sim.config import SimFeedConfig
-from livenode.adapters.sim.market import RandomWalk, RawQuote, RawTrade
-from livenode.adapters.sim.replay import OnBadLine, ReplayError, ReplayRecord
+from livenode.venues.sim.config import SimFeedConfig
+from livenode.venues.sim.market import RandomWalk, RawQuote, RawTrade
+from livenode.venues.sim.replay import OnBadLine, ReplayError, ReplayRecord
 
-_log = logging.getLogger("livenode.adapters.sim.feed")
+_log = logging.getLogger("livenode.venues.sim.feed")
 
 QuoteSink = Callable[[str, RawQuote, int], None]  # symbol, quote, ts_event
 TradeSink = Callable[[str, RawTrade, int], None]

@@ -9,13 +9,13 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any
 
-from livenode.adapters.sim.config import SimInstrumentConfig
-from livenode.adapters.sim.market import to_raw
-from livenode.adapters.sim.orders import InstrumentSpec
-from livenode.adapters.sim.venue_events import currency_of
 from livenode.model.identifiers import InstrumentId, Venue
 from livenode.model.instruments import CurrencyPair, Instrument, PerpetualContract
 from livenode.model.objects import Money, Price, Quantity
+from livenode.venues.sim.config import SimInstrumentConfig
+from livenode.venues.sim.market import to_raw
+from livenode.venues.sim.orders import InstrumentSpec
+from livenode.venues.sim.venue_events import currency_of
 
 
 class SimVenueError(ValueError):
