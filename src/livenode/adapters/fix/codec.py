@@ -188,62 +188,77 @@ class FixMessage:
 def decode(raw: bytes) -> FixMessage:
     """One complete message (as `FixFramer` cuts it) as a `FixMessage`.
 
-    Checks, in order: BeginString first and FIX.4.4, BodyLength second and equal to
-    the body's length, CheckSum last and equal to the computed sum, every field
-    ``tag=value`` with a positive integer tag and a non-empty value, MsgType third.
+    Checks, in order: the frame (BeginString first and FIX.4.4, BodyLength second and
+    equal to the body's length, CheckSum last and equal to the computed sum: errors on
+    tags 8, 9, 10 mean a garbled message), then every field ``tag=value`` with a positive
+    integer tag and a non-empty value, MsgType third. Errors after the frame carry the
+    message's MsgSeqNum and MsgType when they can be read.
     """
+    seq, mtype = _peek(raw)
+
+    def fail(text: str, tag: int | None, reason: int) -> FixDecodeError:
+        return FixDecodeError(text, tag=tag, reason=reason, seq_num=seq, msg_type=mtype)
+
     if not raw.endswith(SOH):
-        raise FixDecodeError("message does not end with SOH", tag=10, reason=5)
-    parts = raw[:-1].split(SOH)
+        raise fail("message does not end with SOH", 10, 5)
+    if not raw.startswith(b"8="):
+        raise fail("BeginString must be the first field", 8, 14)
+    first = raw.index(SOH)
+    if raw[2:first] != BEGIN_STRING.encode():
+        raise fail(f"BeginString {raw[2:first].decode(errors='replace')!r} is not "
+                   f"{BEGIN_STRING}", 8, 5)
+    second = raw.find(SOH, first + 1)
+    if not raw.startswith(b"9=", first + 1) or second < 0:
+        raise fail("BodyLength must be the second field", 9, 14)
+    trailer = raw.rfind(b"\x0110=")
+    if trailer < second:
+        raise fail("CheckSum must be the last field", 10, 14)
+    trailer += 1
+    declared = raw[first + 3:second]
+    if not declared.isdigit() or int(declared) != trailer - second - 1:
+        raise fail(f"BodyLength {declared.decode(errors='replace')} but the body has "
+                   f"{trailer - second - 1} bytes", 9, 5)
+    declared_sum = raw[trailer + 3:-1]
+    computed = checksum(raw[:trailer])
+    if len(declared_sum) != 3 or not declared_sum.isdigit() or int(declared_sum) != computed:
+        raise fail(f"CheckSum {declared_sum.decode(errors='replace')} but computed "
+                   f"{computed:03d}", 10, 5)
     fields: list[Field] = []
-    for i, part in enumerate(parts):
+    for i, part in enumerate(raw[:-1].split(SOH)):
         tag_b, eq, value_b = part.partition(b"=")
         if not eq:
             prev = fields[-1][0] if fields else None
-            raise FixDecodeError(f"field {part[:20]!r} has no '=' (after tag {prev})",
-                                 tag=_tag_or_none(tag_b), reason=0)
+            raise fail(f"field {part[:20]!r} has no '=' (after tag {prev})",
+                       _tag_or_none(tag_b), 0)
         if not tag_b.isdigit() or tag_b.startswith(b"0"):
-            raise FixDecodeError(f"invalid tag number {tag_b[:20]!r} (field {i + 1})",
-                                 tag=None, reason=0)
+            raise fail(f"invalid tag number {tag_b[:20]!r} (field {i + 1})", None, 0)
         tag = int(tag_b)
         if not value_b:
-            raise FixDecodeError("empty value", tag=tag, reason=4)
+            raise fail("empty value", tag, 4)
         try:
             value = value_b.decode()
         except UnicodeDecodeError:
-            raise FixDecodeError("value is not UTF-8", tag=tag, reason=6) from None
+            raise fail("value is not UTF-8", tag, 6) from None
         fields.append((tag, value))
-    msg = FixMessage(fields, raw)
-    seq = msg._seq_or_none()
-    mtype = msg.get(35)
-    if len(fields) < 4 or fields[0][0] != 8:
-        raise FixDecodeError("BeginString must be the first field", tag=8, reason=14,
-                             seq_num=seq, msg_type=mtype)
-    if fields[0][1] != BEGIN_STRING:
-        raise FixDecodeError(f"BeginString {fields[0][1]!r} is not {BEGIN_STRING}", tag=8,
-                             reason=5, seq_num=seq, msg_type=mtype)
-    if fields[1][0] != 9:
-        raise FixDecodeError("BodyLength must be the second field", tag=9, reason=14,
-                             seq_num=seq, msg_type=mtype)
-    if fields[2][0] != 35:
-        raise FixDecodeError("MsgType must be the third field", tag=35, reason=14,
-                             seq_num=seq, msg_type=mtype)
-    if fields[-1][0] != 10:
-        raise FixDecodeError("CheckSum must be the last field", tag=10, reason=14,
-                             seq_num=seq, msg_type=mtype)
-    head_end = raw.index(SOH, raw.index(SOH) + 1) + 1
-    trailer_start = raw.rindex(b"\x0110=") + 1
-    declared = fields[1][1]
-    if not declared.isdigit() or int(declared) != trailer_start - head_end:
-        raise FixDecodeError(
-            f"BodyLength {declared} but the body has {trailer_start - head_end} bytes",
-            tag=9, reason=5, seq_num=seq, msg_type=mtype)
-    declared_sum = fields[-1][1]
-    computed = checksum(raw[:trailer_start])
-    if len(declared_sum) != 3 or not declared_sum.isdigit() or int(declared_sum) != computed:
-        raise FixDecodeError(f"CheckSum {declared_sum} but computed {computed:03d}", tag=10,
-                             reason=5, seq_num=seq, msg_type=mtype)
-    return msg
+    if len(fields) < 4 or fields[2][0] != 35:
+        raise fail("MsgType must be the third field", 35, 14)
+    return FixMessage(fields, raw)
+
+
+def _peek(raw: bytes) -> tuple[int | None, str | None]:
+    """MsgSeqNum and MsgType of a message that may not decode (for its Reject)."""
+    seq: int | None = None
+    mtype: str | None = None
+    at = raw.find(b"\x0134=")
+    if at >= 0:
+        end = raw.find(SOH, at + 1)
+        value = raw[at + 4:end]
+        seq = int(value) if value.isdigit() else None
+    at = raw.find(b"\x0135=")
+    if at >= 0:
+        end = raw.find(SOH, at + 1)
+        mtype = raw[at + 4:end].decode(errors="replace") or None
+    return seq, mtype
 
 
 def _tag_or_none(tag_b: bytes) -> int | None:

@@ -62,7 +62,7 @@ def test_a_group_whose_count_is_wrong_names_the_count_tag() -> None:
     (lambda r: r[:-4] + b"%03d\x01" % ((int(r[-4:-1]) + 1) % 256), 10, "CheckSum"),
     (lambda r: r.replace(b"9=", b"9=1", 1), 9, "BodyLength"),
     (lambda r: r.replace(b"FIX.4.4", b"FIX.4.2", 1), 8, "BeginString"),
-    (lambda r: r.replace(b"\x0155=", b"\x0155=\x01", 1), 55, "empty value"),
+    (lambda r: _reframe(r.replace(b"\x0155=", b"\x0155=\x01", 1)), 55, "empty value"),
 ])
 def test_malformed_messages_raise_an_error_naming_the_tag(mangle, tag, text) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(FixDecodeError, match=text) as err:
@@ -71,11 +71,19 @@ def test_malformed_messages_raise_an_error_naming_the_tag(mangle, tag, text) -> 
     assert f"tag {tag}:" in str(err.value)
 
 
+def _reframe(raw: bytes) -> bytes:
+    """`raw` with BodyLength and CheckSum made right again (a well-framed bad message)."""
+    body = raw[raw.index(b"\x0135=") + 1:raw.rindex(b"10=")]
+    msg = b"8=FIX.4.4\x019=%d\x01" % len(body) + body
+    return msg + b"10=%03d\x01" % checksum(msg)
+
+
 def test_a_field_without_equals_or_with_a_bad_tag_is_reported() -> None:
-    raw = _nos().replace(b"\x0155=BTCUSDT", b"\x0155BTCUSDT", 1)
-    with pytest.raises(FixDecodeError, match="has no '='"):
+    raw = _reframe(_nos().replace(b"\x0155=BTCUSDT", b"\x0155BTCUSDT", 1))
+    with pytest.raises(FixDecodeError, match="has no '='") as err:
         decode(raw)
-    raw = _nos().replace(b"\x0155=", b"\x01x5=", 1)
+    assert (err.value.seq_num, err.value.msg_type) == (7, "D")
+    raw = _reframe(_nos().replace(b"\x0155=", b"\x01x5=", 1))
     with pytest.raises(FixDecodeError, match="invalid tag number"):
         decode(raw)
 
