@@ -273,3 +273,45 @@ async def test_acceptor_restart_with_an_order_resting(run: Run, acceptor: Accept
     await until(lambda: order.status is OrderStatus.FILLED, "the fill after the restart")
     assert run.client.session.counters["logons"] >= 2
     assert _node_fills(run) == _acceptor_fills(acceptor)
+
+
+async def test_stop_orders_trigger_at_the_price_or_rest(
+    run: Run, acceptor: AcceptorProcess
+) -> None:
+    assert run.strategy.order_factory is not None
+    factory = run.strategy.order_factory
+    stop = factory.stop_market(IID, OrderSide.BUY, run.qty("0.010"), Price.from_str("99.00"))
+    assert run.strategy.submit_order(stop)
+    await until(lambda: stop.status is OrderStatus.FILLED, "the stop triggered and filled")
+    resting = factory.stop_limit(IID, OrderSide.BUY, run.qty("0.010"), Price.from_str("101.50"),
+                                 Price.from_str("101.00"), time_in_force=TimeInForce.GTD,
+                                 expire_time_ns=run.node.kernel.clock.timestamp_ns() + 3600 * 10**9)
+    assert run.strategy.submit_order(resting)
+    await until(lambda: resting.status is OrderStatus.ACCEPTED, "the stop-limit resting")
+    assert run.strategy.cancel_order(resting)
+    await until(lambda: resting.status is OrderStatus.CANCELED, "the cancel")
+    assert _node_fills(run) == _acceptor_fills(acceptor)
+
+
+async def test_restated_and_expired_reports_are_applied_once(run: Run) -> None:
+    # The QuickFIX peer never restates nor expires an order (its price never moves), so
+    # these two ExecutionReports are fed to the client as the session would deliver them.
+    from livenode.adapters.fix.codec import decode, encode
+
+    order = run.limit(OrderSide.SELL, "0.010", "105.00")
+    await until(lambda: order.status is OrderStatus.ACCEPTED, "the accept")
+    common = [(37, str(order.venue_order_id)), (11, str(order.client_order_id)),
+              (55, "BTCUSDT"), (54, "2"), (40, "2"), (59, "1")]
+
+    def report(exec_id: str, exec_type: str, status: str, qty: str) -> Any:
+        return decode(encode("8", [*common, (17, exec_id), (150, exec_type), (39, status),
+                                   (38, qty), (44, "105.00"), (151, qty), (14, "0"), (6, "0")],
+                             [(49, "VENUE"), (56, "NODE"), (34, "1"), (52, "x")]))
+
+    run.client._on_message(report("R-1", "D", "0", "0.006"))
+    run.client._on_message(report("R-1", "D", "0", "0.006"))  # a PossDup resend: once
+    await until(lambda: str(order.quantity) == "0.006", "the restatement")
+    assert len(run.events(order, OrderUpdated)) == 1
+    run.client._on_message(report("R-2", "C", "C", "0.006"))
+    await until(lambda: order.status is OrderStatus.EXPIRED, "the expiry")
+    assert run.client.counters["duplicate_reports"] == 1
