@@ -315,3 +315,26 @@ async def test_restated_and_expired_reports_are_applied_once(run: Run) -> None:
     run.client._on_message(report("R-2", "C", "C", "0.006"))
     await until(lambda: order.status is OrderStatus.EXPIRED, "the expiry")
     assert run.client.counters["duplicate_reports"] == 1
+
+
+async def test_a_disconnect_with_an_order_in_flight_is_settled_by_the_resend(
+    run: Run, acceptor: AcceptorProcess
+) -> None:
+    # Freeze the acceptor, send the order (it sits in the socket), drop the connection,
+    # thaw the acceptor: it handles the order and answers into a dead socket. The node's
+    # next logon sees the acceptor's sequence ahead, asks for a resend and gets the
+    # reports (PossDupFlag=Y): the order is filled, once.
+    acceptor.signal(signal.SIGSTOP)
+    try:
+        order = run.market(OrderSide.BUY, "0.010")
+        await until(lambda: order.status is OrderStatus.SUBMITTED
+                    and run.client.commands_in_flight == 1, "the order on its way")
+        await asyncio.sleep(0.2)
+        run.client.session.drop()
+    finally:
+        acceptor.signal(signal.SIGCONT)
+    await until(lambda: order.status is OrderStatus.FILLED, "the fill after the reconnect")
+    assert len(run.events(order, OrderFilled)) == 1
+    counters = run.client.session.counters
+    assert counters["logons"] >= 2 and counters["resend_requests_sent"] >= 1
+    assert _node_fills(run) == _acceptor_fills(acceptor)
