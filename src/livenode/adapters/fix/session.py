@@ -398,14 +398,17 @@ class FixSession:
         if mtype == "A" and msg.get(141) == "Y":
             expected = self.store.next_in = 1
         if seq > expected:
-            if mtype == "A":
-                self._logon(msg)
-            elif mtype == "5":
+            if mtype == "5":
                 return self._logout(msg)
             self._gap_high = max(self._gap_high, seq)
-            if not self._resend_pending:
-                self._resend_pending = True
-                self.in_sync.clear()
+            ask = not self._resend_pending
+            # Pending before the Logon is handled: the session is not in sync (and
+            # `connect` does not return) until the resend has filled the gap.
+            self._resend_pending = True
+            self.in_sync.clear()
+            if mtype == "A":
+                self._logon(msg)
+            if ask:
                 self.counters["resend_requests_sent"] += 1
                 self._log.warning("FIX: MsgSeqNum %d above the expected %d; resend requested",
                                   seq, expected)

@@ -18,7 +18,8 @@ from livenode.adapters.fix.session import FixSession, SeqNumStore, SessionSettin
 class Server:
     """Accepts one session: answers the Logon, records what the client sends."""
 
-    def __init__(self) -> None:
+    def __init__(self, logon_seq: int | None = None) -> None:
+        self.logon_seq = logon_seq
         self.received: list[FixMessage] = []
         self.writer: asyncio.StreamWriter | None = None
         self.seq = 0
@@ -33,7 +34,7 @@ class Server:
                 msg = decode(raw)
                 self.received.append(msg)
                 if msg.msg_type == "A":
-                    self.send("A", [(98, "0"), (108, "30")])
+                    self.send("A", [(98, "0"), (108, "30")], seq=self.logon_seq)
                     self.logged_on.set()
 
     def send(self, msg_type: str, fields: list[tuple[int, str]], seq: int | None = None) -> None:
@@ -131,6 +132,37 @@ async def test_reconnects_with_backoff_until_the_server_is_there(tmp_path: Path)
         session.drop()
         await _until(lambda: len(server.of_type("A")) == 2)
         assert session.counters["disconnects"] >= 1
+    finally:
+        await session.stop(timeout=0.2)
+        srv.close()
+        await srv.wait_closed()
+
+
+async def test_a_logon_above_the_expected_number_is_in_sync_only_after_the_resend(
+    tmp_path: Path,
+) -> None:
+    server = Server(logon_seq=4)  # the peer sent 3 messages the node never saw
+    srv = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+    port = srv.sockets[0].getsockname()[1]
+    app: list[FixMessage] = []
+    session = FixSession(SessionSettings("NODE", "VENUE", "127.0.0.1", port, heartbeat=30),
+                         SeqNumStore(tmp_path / "seq.json"), on_message=app.append)
+    session.start()
+    try:
+        await _until(lambda: len(server.of_type("2")) == 1)
+        assert session.logged_on.is_set() and not session.in_sync.is_set()
+        assert not await session.wait_in_sync(0.2)
+        assert (server.of_type("2")[0][7], server.of_type("2")[0][16]) == ("1", "0")
+        # The resend: a gap fill over the admin messages, an execution report (PossDup),
+        # then the Logon's own number is gap-filled too.
+        server.send("4", [(123, "Y"), (36, "3")], seq=1)
+        server.send_raw(encode("8", [(37, "V-1"), (17, "E-1")],
+                               [(49, "VENUE"), (56, "NODE"), (34, "3"), (43, "Y"),
+                                (52, "20261203-08:00:00.000"), (122, "20261203-07:59:00.000")]))
+        assert not await session.wait_in_sync(0.2)
+        server.send("4", [(123, "Y"), (36, "5")], seq=4)
+        assert await session.wait_in_sync(5)
+        assert [m[17] for m in app] == ["E-1"] and session.store.next_in == 5
     finally:
         await session.stop(timeout=0.2)
         srv.close()
