@@ -35,6 +35,7 @@ Duplicate reports (PossDupFlag resends) are recognised by ExecID and applied onc
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import re
 from collections import OrderedDict
@@ -118,7 +119,6 @@ class FixExecClient(LiveExecutionClient):
                 host=config.host, port=config.port, heartbeat=config.heartbeat,
                 reset_on_logon=config.reset_on_logon, tls=config.tls,
                 tls_ca_file=config.tls_ca_file,
-                username=_env(config.username_env), password=_env(config.password_env),
                 reconnect_initial=config.reconnect_initial,
                 reconnect_max=config.reconnect_max,
             ),
@@ -137,6 +137,10 @@ class FixExecClient(LiveExecutionClient):
     # -- connection ------------------------------------------------------------------------
 
     async def _connect(self) -> None:
+        # The credentials are read at each connect (not kept in the config or the log).
+        self.session.settings = dataclasses.replace(
+            self.session.settings, username=_env(self._config.username_env),
+            password=_env(self._config.password_env))
         self.session.start()
         if not await self.session.wait_in_sync(self._config.logon_timeout):
             await self.session.stop("logon timed out")

@@ -38,6 +38,7 @@ from livenode.model.events import (
 from livenode.model.identifiers import InstrumentId
 from livenode.model.objects import Price, Quantity
 from livenode.model.orders import Order
+from livenode.node.gates import StartupGateError
 from livenode.node.node import TradingNode
 
 WAIT = 20.0
@@ -338,3 +339,37 @@ async def test_a_disconnect_with_an_order_in_flight_is_settled_by_the_resend(
     counters = run.client.session.counters
     assert counters["logons"] >= 2 and counters["resend_requests_sent"] >= 1
     assert _node_fills(run) == _acceptor_fills(acceptor)
+
+
+async def test_logon_credentials_come_from_the_environment_variables_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    proc = AcceptorProcess(tmp_path / "acceptor",
+                           extra=["--username", "trader", "--password", "s3cret"]).start()
+    loop = asyncio.get_running_loop()
+    try:
+        for password, ok in (("wrong", False), ("s3cret", True)):
+            monkeypatch.setenv("FIXT_USER", "trader")
+            monkeypatch.setenv("FIXT_PASSWORD", password)
+            doc = _document(proc.port, tmp_path / "node", username_env="FIXT_USER",
+                            password_env="FIXT_PASSWORD", logon_timeout=3.0)
+            doc["timeouts"] = {"connection": 5}
+            node = TradingNode(load_config_str(json.dumps(doc), "json"), loop,
+                               clock=LiveClock(loop))
+            node.build()
+            task = asyncio.create_task(node.run_async())
+            try:
+                started = await asyncio.wait_for(node.wait_started(), WAIT)
+                assert started is ok, proc.output()
+            finally:
+                await asyncio.wait_for(node.stop_async("test"), WAIT)
+                if ok:
+                    await asyncio.wait_for(task, WAIT)
+                else:  # the start gate failed: the logon was refused
+                    with pytest.raises(StartupGateError, match="no FIX logon"):
+                        await asyncio.wait_for(task, WAIT)
+                node.dispose()
+        assert "bad username or password" in "\n".join(
+            p.read_text() for p in (tmp_path / "acceptor" / "log").glob("*event*.log"))
+    finally:
+        assert proc.stop() in (0, None), proc.output()
