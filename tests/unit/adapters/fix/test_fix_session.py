@@ -167,3 +167,36 @@ async def test_a_logon_above_the_expected_number_is_in_sync_only_after_the_resen
         await session.stop(timeout=0.2)
         srv.close()
         await srv.wait_closed()
+
+
+async def test_tls_logon_against_a_tls_server(tmp_path: Path) -> None:
+    # NOT the real peer: the pip-built QuickFIX has no SSL; this checks the session's TLS
+    # path (server certificate verified against tls_ca_file) with a self-signed cert.
+    import shutil
+    import ssl
+    import subprocess
+
+    import pytest
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server = Server()
+    srv = await asyncio.start_server(server.handle, "127.0.0.1", 0, ssl=context)
+    port = srv.sockets[0].getsockname()[1]
+    session = FixSession(SessionSettings("NODE", "VENUE", "127.0.0.1", port, heartbeat=30,
+                                         tls=True, tls_ca_file=str(cert)),
+                         SeqNumStore(tmp_path / "seq.json"), on_message=lambda m: None)
+    session.start()
+    try:
+        assert await session.wait_in_sync(5)
+        assert server.of_type("A")
+    finally:
+        await session.stop(timeout=0.2)
+        srv.close()
+        await srv.wait_closed()
