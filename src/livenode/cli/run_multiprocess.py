@@ -144,7 +144,8 @@ async def _status_loop(supervisor: Supervisor, interval: float, say: Any) -> Non
                 faulted=sorted({sid for s in traders for sid in s.get("faulted", [])}),
                 halted=sorted({i for name, s in stats
                                if supervisor.handles[name].role == "exec"
-                               for i in s.get("halted_instruments", {})}),
+                               for key in ("halted_venues", "halted_instruments")
+                               for i in s.get(key, {})}),
                 database=_worst_database(
                     [s["database"] for name, s in stats
                      if supervisor.handles[name].role == "exec" and s.get("database")]

@@ -84,7 +84,7 @@ class StatusMeter:
             pnl=stats.pnl_totals(),
             database=stats.database_status(),
             stalled=stats.stalled_orders,
-            halted=sorted(stats.halted_instruments),
+            halted=sorted(stats.halted_venues) + sorted(stats.halted_instruments),
             faulted=sorted(stats.faulted_strategies()),
         )
 

@@ -111,8 +111,15 @@ class ExecEngineConfig(ConfigStruct, frozen=True, kw_only=True):
     inflight_timeout: float = 5.0
     # How often (seconds) the engine looks for stalled orders.
     inflight_check_interval: float = 1.0
+    # After a client's session with its venue came back (see
+    # LiveExecutionClient.session_restored): the bound on its reconciliation;
+    # trading to the venue stays halted until one succeeded.
+    reconnect_timeout: float = 30.0
 
     def __post_init__(self) -> None:
+        if self.reconnect_timeout <= 0:
+            raise _field_error("reconnect_timeout",
+                               ValueError(f"must be > 0, got {self.reconnect_timeout}"))
         for name in ("inflight_timeout", "inflight_check_interval"):
             if getattr(self, name) < 0:
                 raise _field_error(name, ValueError(f"must be >= 0, got {getattr(self, name)}"))

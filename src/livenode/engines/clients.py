@@ -60,6 +60,7 @@ __all__ = [
     "LiveDataClient",
     "LiveExecutionClient",
     "ServiceSpec",
+    "VenueSession",
 ]
 
 DATA_ENGINE_PROCESS = "DataEngine.process"
@@ -71,6 +72,18 @@ CLIENT_ERROR = "CLIENT_ERROR"
 COMMAND_TIMEOUT = "COMMAND_TIMEOUT"
 
 ExecCommand = SubmitOrder | ModifyOrder | CancelOrder | CancelAllOrders
+
+
+@dataclass(frozen=True)
+class VenueSession:
+    """From an execution client to its engine (same process): its session with the
+    venue went down (``up`` False: trading to the venue halts) or came back (the
+    engine reconciles the client, then resumes)."""
+
+    client: str
+    venue: Venue
+    up: bool
+    reason: str = ""
 
 _T = TypeVar("_T")
 
@@ -493,6 +506,18 @@ class LiveExecutionClient(LiveClient):
         }
 
     # -- events to the engine: build with this client's clock and send -----------------
+
+    def session_lost(self, reason: str) -> None:
+        """The adapter lost its session with the venue (a disconnect, a logout): the
+        engine halts trading to the venue (new orders denied, fail-closed) until
+        `session_restored` and a reconciliation that succeeded."""
+        self._msgbus.send(EXEC_ENGINE_PROCESS,
+                          VenueSession(self.name, self.venue, up=False, reason=reason))
+
+    def session_restored(self) -> None:
+        """The session is back (logged on, in sequence): the engine reconciles this
+        client with the venue, and trading resumes only once that succeeded."""
+        self._msgbus.send(EXEC_ENGINE_PROCESS, VenueSession(self.name, self.venue, up=True))
 
     def _handle_event(self, event: Any) -> None:
         self._msgbus.send(EXEC_ENGINE_PROCESS, event)

@@ -33,7 +33,12 @@ import msgspec
 from livenode.bus import topics
 from livenode.core.component import Component
 from livenode.core.uuid import new_id
-from livenode.engines.clients import CLIENT_ERROR, EXEC_ENGINE_PROCESS, LiveExecutionClient
+from livenode.engines.clients import (
+    CLIENT_ERROR,
+    EXEC_ENGINE_PROCESS,
+    LiveExecutionClient,
+    VenueSession,
+)
 from livenode.engines.positions import apply_fill_to_position
 from livenode.engines.reconciliation import Reconciler
 from livenode.engines.risk_checks import ORDER_CLOSED
@@ -71,6 +76,7 @@ _log = logging.getLogger("livenode.engines.exec")
 NO_EXEC_CLIENT = "NO_EXEC_CLIENT"
 DATABASE_UNAVAILABLE = "DATABASE_UNAVAILABLE"
 POSITION_MISMATCH = "POSITION_MISMATCH"
+VENUE_DISCONNECTED = "VENUE_DISCONNECTED"
 # A stalled order the venue does not know is closed after this many inflight_timeouts.
 _STALL_GIVE_UP = 3
 
@@ -136,6 +142,11 @@ class ExecutionEngine(Component):
         self._position_checks: set[Venue] = set()
         self.stalled = 0
         self.mismatch_denials = 0
+        self.disconnect_denials = 0
+        # Venues whose client lost its session, or came back and is not reconciled
+        # yet: venue -> why trading to it is halted.
+        self._sessions_down: dict[Venue, str] = {}
+        self._session_checks: set[Venue] = set()
         self.stall_queries = 0
         self.stalls_resolved = 0
         self.client_errors = 0
@@ -152,6 +163,7 @@ class ExecutionEngine(Component):
         self._handlers[OrderStatusReport] = self._reconciler.handle_report
         self._handlers[FillReport] = self._reconciler.handle_report
         self._handlers[PositionStatusReport] = self._reconciler.handle_report
+        self._handlers[VenueSession] = self._on_venue_session
         self._commands: dict[type, Callable[[Any], None]] = {
             SubmitOrder: self._submit,
             ModifyOrder: self._modify,
@@ -333,6 +345,12 @@ class ExecutionEngine(Component):
                     self.database_denials += 1
                     self._deny(init, reason)
                     return
+        down = self._sessions_down.get(init.instrument_id.venue)
+        if down is not None:
+            self.disconnect_denials += 1
+            self._deny(init, f"{VENUE_DISCONNECTED}: trading to {init.instrument_id.venue} is "
+                             f"halted: {down}")
+            return
         mismatch = self._reconciler.mismatched.get(init.instrument_id)
         if mismatch is not None:
             self.mismatch_denials += 1
@@ -646,6 +664,8 @@ class ExecutionEngine(Component):
             "stalled": self.stalled,
             "halted_instruments": len(self._reconciler.mismatched),
             "mismatch_denials": self.mismatch_denials,
+            "disconnect_denials": self.disconnect_denials,
+            "halted_venues": len(self._sessions_down),
             "stall_queries": self.stall_queries,
             "stalls_resolved": self.stalls_resolved,
         }
@@ -678,6 +698,9 @@ class ExecutionEngine(Component):
             loop = asyncio.get_running_loop()
         except RuntimeError:  # a clock driven by hand, outside a loop: count only
             return
+        for venue, reason in list(self._sessions_down.items()):
+            if reason.endswith("reconciling"):
+                self._start_session_check(venue)  # a failed reconciliation, again
         halted_venues = {iid.venue for iid in self._reconciler.mismatched}
         for venue in halted_venues - self._position_checks:
             client = self._clients.get(venue)
@@ -713,6 +736,59 @@ class ExecutionEngine(Component):
         for report in reports:
             if report.instrument_id in self._reconciler.mismatched:
                 self._reconciler.recheck_position(report)
+
+    # -- venue sessions ---------------------------------------------------------------------
+
+    def _on_venue_session(self, msg: VenueSession) -> None:
+        venue = msg.venue
+        if not msg.up:
+            if venue not in self._sessions_down:
+                _log.error("ExecutionEngine: %s lost its session with %s (%s): trading to "
+                           "%s HALTED until it is back and reconciled", msg.client, venue,
+                           msg.reason, venue)
+            self._sessions_down[venue] = f"{msg.client} session down: {msg.reason}"
+            return
+        if venue not in self._sessions_down:
+            return  # the first logon of a connect: the start gate reconciles
+        self._sessions_down[venue] = f"{msg.client} reconnected; reconciling"
+        self._start_session_check(venue)
+
+    def _start_session_check(self, venue: Venue) -> None:
+        client = self._clients.get(venue)
+        if client is None or venue in self._session_checks:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._session_checks.add(venue)
+        task = loop.create_task(self._reconcile_after_reconnect(client))
+        self._resend_lookups.add(task)
+        task.add_done_callback(self._resend_lookups.discard)
+
+    async def _reconcile_after_reconnect(self, client: LiveExecutionClient) -> None:
+        venue = client.venue
+        try:
+            ok = await self._reconciler.reconcile([client], self._config.reconnect_timeout)
+        finally:
+            self._session_checks.discard(venue)
+        if not self._sessions_down.get(venue, "").endswith("reconciling"):
+            return  # lost again meanwhile
+        if ok:
+            del self._sessions_down[venue]
+            _log.warning("ExecutionEngine: %s reconnected and reconciled: trading to %s "
+                         "resumes", client.name, venue)
+        else:
+            # Kept halted; tried again on the engine's check timer.
+            self._sessions_down[venue] = (f"{client.name} reconnected; reconciliation failed "
+                                          f"or timed out ({self._config.reconnect_timeout:g}s)"
+                                          "; reconciling")
+            _log.error("ExecutionEngine: %s: %s", venue, self._sessions_down[venue])
+
+    def halted_venues(self) -> dict[str, str]:
+        """Venues whose new orders are denied because the client's session is down or
+        not reconciled since it came back, with the reason."""
+        return {str(venue): reason for venue, reason in self._sessions_down.items()}
 
     def halted_instruments(self) -> dict[str, str]:
         """Instruments whose orders are denied for a position mismatch, with the reason."""

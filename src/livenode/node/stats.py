@@ -380,6 +380,7 @@ class NodeStats:
             "database": self.database_status(),
             "stalled": self.stalled_orders,
             "halted_instruments": self.halted_instruments,
+            "halted_venues": self.halted_venues,
             "faulted": sorted(self.faulted_strategies()),
         }
 
@@ -388,6 +389,13 @@ class NodeStats:
         """Orders in flight past the execution engine's `inflight_timeout` (0 without one)."""
         engine = self._kernel.exec_engine
         return engine.stalled if engine is not None else 0
+
+    @property
+    def halted_venues(self) -> dict[str, str]:
+        """Venues whose new orders are denied: the client's session is down, or not
+        reconciled since it came back. With the reason."""
+        engine = self._kernel.exec_engine
+        return engine.halted_venues() if engine is not None else {}
 
     @property
     def halted_instruments(self) -> dict[str, str]:

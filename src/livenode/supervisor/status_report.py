@@ -55,10 +55,18 @@ def worker_status(handle: WorkerHandle, t: float) -> WorkerStatus:
     )
 
 
-def health_fields(stats: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def health_fields(
+    stats: dict[str, dict[str, Any]], venues_down: dict[str, str]
+) -> dict[str, Any]:
     """From the workers' last heartbeat facts: stalled orders and cache database state
-    per worker, and the instruments halted for a position mismatch."""
+    per worker, the instruments halted for a position mismatch, and the venues halted
+    (by the supervisor: `venues_down`; by an exec worker whose client's session is
+    down or not reconciled since)."""
+    halted = {venue: reason for s in stats.values()
+              for venue, reason in s.get("halted_venues", {}).items()}
+    halted.update(venues_down)
     return {
+        "halted_venues": halted,
         "stalled_orders": {name: s["stalled"] for name, s in stats.items() if s.get("stalled")},
         "databases": {name: s["database"] for name, s in stats.items() if s.get("database")},
         "halted_instruments": {iid: reason for s in stats.values()

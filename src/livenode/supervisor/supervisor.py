@@ -677,8 +677,7 @@ class Supervisor:
             supervisor_pid=os.getpid(),
             state=self.state,
             workers=[worker_status(handle, t) for handle in self.handles.values()],
-            halted_venues=dict(self.venues.down),
-            **health_fields(self.stats),
+            **health_fields(self.stats, self.venues.down),
         )
 
     def workers_summary(self) -> list[dict[str, Any]]:

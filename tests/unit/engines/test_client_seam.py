@@ -394,3 +394,15 @@ def test_the_supervisor_asks_every_factory_for_its_services_and_refuses_a_non_fa
     duck = "tests.unit.config.helpers:DemoDataClientFactory"
     with pytest.raises(ValueError, match=r"data_clients\.X\.factory: .* does not subclass"):
         collect_service_specs(config(duck, {}), str(tmp_path))
+
+
+async def test_a_client_reports_its_venue_session_lost_and_restored_to_its_engine() -> None:
+    from livenode.engines.clients import VenueSession
+
+    env = make_env()
+    context, events = _context(env)
+    client = SyncClient(context)
+    client.session_lost("logout: bye")
+    client.session_restored()
+    assert events == [VenueSession(client.name, client.venue, up=False, reason="logout: bye"),
+                      VenueSession(client.name, client.venue, up=True)]

@@ -578,3 +578,34 @@ def test_cancel_of_a_filled_order_is_rejected_without_asking_the_venue(h: Harnes
     assert h.order_events[-1].reason == "ORDER_CLOSED: order is closed (FILLED)"
     assert len(h.client.commands) == sent
     assert h.env.cache.order(o.client_order_id).status is OrderStatus.FILLED
+
+
+async def test_a_lost_venue_session_halts_the_venue_until_reconnected_and_reconciled(
+    h: Harness,
+) -> None:
+    # Fail-closed: while the client's session with the venue is down new orders are
+    # denied (VENUE_DISCONNECTED, with the reason); when it is back the engine
+    # reconciles the client, and only then do orders go out again.
+    from livenode.engines.clients import VenueSession
+    from livenode.model.commands import SubmitOrder
+    from livenode.model.identifiers import ClientOrderId
+
+    # What LiveExecutionClient.session_lost / session_restored send.
+    h.event(VenueSession("SIM-EXEC", Venue("SIM"), up=False, reason="connection reset by peer"))
+    assert h.engine.halted_venues() == {"SIM": "SIM-EXEC session down: connection reset by peer"}
+    h.send(submit(order_init(coid="D-1")))
+    assert not any(type(c) is SubmitOrder for c in h.client.commands)
+    denied = h.order_events[-1]
+    assert denied.reason.startswith("VENUE_DISCONNECTED: trading to SIM is halted: ")
+    h.client.report_delay = asyncio.Event()  # the reconciliation waits for the venue
+    h.event(VenueSession("SIM-EXEC", Venue("SIM"), up=True))
+    await _until(lambda: "reconciling" in h.engine.halted_venues().get("SIM", ""),
+                 "reconciling after the reconnect")
+    h.send(submit(order_init(coid="D-2")))  # still halted while reconciling
+    assert not any(type(c) is SubmitOrder for c in h.client.commands)
+    h.client.report_delay.set()
+    await _until(lambda: h.engine.halted_venues() == {}, "trading resumed")
+    h.send(submit(order_init(coid="D-3")))
+    assert [c.order.client_order_id for c in h.client.commands
+            if type(c) is SubmitOrder] == [ClientOrderId("D-3")]
+    assert h.engine.counters()["disconnect_denials"] == 2

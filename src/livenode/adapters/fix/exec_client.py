@@ -110,6 +110,8 @@ class FixExecClient(LiveExecutionClient):
 
     def __init__(self, name: str, config: FixExecClientConfig, context: ClientContext) -> None:
         super().__init__(name, Venue(config.venue), AccountId(config.account_id), context)
+        self._session_lost = False
+        self._closing = False
         self._config = config
         store = SeqNumStore(Path(config.data_dir).expanduser()
                             / f"fix-{config.sender_comp_id}-{config.target_comp_id}.seqnums")
@@ -157,7 +159,11 @@ class FixExecClient(LiveExecutionClient):
         self.generate_account_state(AccountType[self._config.account_type], balances)
 
     async def _disconnect(self) -> None:
-        await self.session.stop()
+        self._closing = True  # our own logout: not a lost session
+        try:
+            await self.session.stop()
+        finally:
+            self._closing = False
         for waiting in self._waiting.values():
             waiting.cancel()
         for status in self._status_wait.values():
@@ -165,9 +171,17 @@ class FixExecClient(LiveExecutionClient):
 
     def _on_logon(self) -> None:
         self._log.info("%s: FIX session logged on and in sequence", self.name)
+        if self._session_lost:
+            # A logon after a loss: the engine reconciles, then trading resumes.
+            self._session_lost = False
+            self.session_restored()
 
     def _on_logout(self, reason: str) -> None:
         self._log.warning("%s: FIX session down: %s", self.name, reason)
+        if self.is_connected and not self._closing and not self._session_lost:
+            # Not our own disconnect: trading to the venue halts until it is back.
+            self._session_lost = True
+            self.session_lost(reason)
 
     # -- commands --------------------------------------------------------------------------
 

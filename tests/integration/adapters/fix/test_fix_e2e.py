@@ -30,6 +30,7 @@ from livenode.core.clock import LiveClock
 from livenode.model.enums import OrderSide, OrderStatus, TimeInForce
 from livenode.model.events import (
     OrderCanceled,
+    OrderDenied,
     OrderFilled,
     OrderModifyRejected,
     OrderRejected,
@@ -264,11 +265,17 @@ async def test_acceptor_restart_with_an_order_resting(run: Run, acceptor: Accept
     await until(lambda: order.status is OrderStatus.ACCEPTED, "the accept")
     await asyncio.to_thread(acceptor.kill)
     await until(lambda: not run.client.session.logged_on.is_set(), "the session down")
+    # Fail-closed while the session is down: the engine denies new orders to the venue.
+    await until(lambda: run.node.kernel.exec_engine.halted_venues() != {}, "the venue halted")
     refused = run.market(OrderSide.BUY, "0.010")
-    await until(lambda: refused.status is OrderStatus.REJECTED, "the refusal while down")
-    assert "not logged on" in run.events(refused, OrderRejected)[0].reason
+    await until(lambda: refused.status is OrderStatus.DENIED, "the refusal while down")
+    assert run.events(refused, OrderDenied)[0].reason.startswith(
+        "VENUE_DISCONNECTED: trading to FIX is halted: FIX session down")
     await asyncio.to_thread(acceptor.start)
     await until(lambda: run.client.session.in_sync.is_set(), "the logon after the restart")
+    # Trading resumes only once the engine reconciled the client with the venue.
+    await until(lambda: run.node.kernel.exec_engine.halted_venues() == {},
+                "reconciled after the reconnect")
     # The restarted acceptor still has the order (and both sides their sequence numbers).
     assert run.strategy.modify_order(order, price=Price.from_str("100.00"))
     await until(lambda: order.status is OrderStatus.FILLED, "the fill after the restart")
