@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from livenode.bus import topics
+from livenode.engines.risk_checks import net_position_from_cache
 from livenode.model.enums import ComponentState, OrderStatus
 from livenode.model.events import (
     AccountState,
@@ -275,7 +276,7 @@ class NodeStats:
             return {}
         nets = {}
         for instrument_id in self._kernel.cache.instrument_ids():
-            net = portfolio.net_position(instrument_id)
+            net = self._net(instrument_id)
             if net != 0:
                 nets[str(instrument_id)] = net
         return nets
@@ -311,7 +312,7 @@ class NodeStats:
             rows.append(
                 {
                     "instrument_id": str(instrument_id),
-                    "net_quantity": _decimal_text(portfolio.net_position(instrument_id)),
+                    "net_quantity": _decimal_text(self._net(instrument_id)),
                     "realized_pnl": _money(realized),
                     "unrealized_pnl": None if unrealized is None else _money(unrealized),
                     "currency": str(realized.currency.code),
@@ -319,6 +320,13 @@ class NodeStats:
                 }
             )
         return sorted(rows, key=lambda r: r["instrument_id"])
+
+    def _net(self, instrument_id: Any) -> Decimal:
+        # From the cache, which applies each fill to its position before any handler
+        # runs (the execution engine, or a trader worker's mirror): what the
+        # strategies saw. The portfolio follows the position events, which may still
+        # be on the bus when a trader worker reports at its stop.
+        return net_position_from_cache(self._kernel.cache, instrument_id)
 
     def closed_positions(self) -> list[dict[str, Any]]:
         """One row per closed position cycle (flat to flat; a flip closes one), oldest
