@@ -506,6 +506,13 @@ class ExecutionEngine(Component):
             # strategy must still hear about it.
             self._publish_order_event(event)
             return
+        if order is not None and order.status is OrderStatus.DENIED and (
+            type(event) is OrderDenied
+        ):
+            # Denied again (risk answering a resend): the sender missed the first
+            # denial; it hears that one again (its mirror skips what it has).
+            self._publish_order_event(order.events[-1])
+            return
         if order is None and type(event) is OrderFilled:
             # Money moved at the venue: the node must follow it, not ignore it.
             self._reconciler.adopt_fill(event)

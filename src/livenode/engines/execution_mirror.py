@@ -26,8 +26,14 @@ from livenode.core.component import Component
 from livenode.engines.positions import apply_fill_to_position
 from livenode.model.accounts import CashAccount, MarginAccount
 from livenode.model.commands import SubmitOrder
-from livenode.model.enums import AccountType
-from livenode.model.events import AccountState, OrderFilled, OrderInitialized, PositionClosed
+from livenode.model.enums import AccountType, OrderStatus
+from livenode.model.events import (
+    AccountState,
+    OrderDenied,
+    OrderFilled,
+    OrderInitialized,
+    PositionClosed,
+)
 from livenode.model.orders import InvalidStateTransition, Order
 from livenode.model.position import Position, netting_position_id
 
@@ -112,6 +118,9 @@ class ExecutionMirror(Component):
                 event = msgspec.structs.replace(
                     event, position_id=netting_position_id(event.instrument_id, event.strategy_id)
                 )
+        if type(event) is OrderDenied and order.status is OrderStatus.DENIED:
+            self.skipped += 1  # a denial heard again (answer to a resend): nothing new
+            return
         try:
             order.apply(event)
         except InvalidStateTransition as exc:

@@ -149,9 +149,9 @@ class RiskEngine(Component):
         self._checks = risk_checks.OrderChecks(cache, self._net_position)
         # Ids approved lately (insertion-ordered, bounded: memory stays flat on a
         # long run; older duplicates are still caught through the cache).
-        # Client order ids this worker decided on: True approved, False denied
-        # (bounded, oldest first out).
-        self._seen_ids: dict[Any, bool] = {}
+        # Client order ids this worker decided on: True approved, else the denial's
+        # reason (bounded, oldest first out).
+        self._seen_ids: dict[Any, bool | str] = {}
         self.approved_count = 0
         self.resent_forwarded = 0
         self.resends_dropped = 0
@@ -236,15 +236,20 @@ class RiskEngine(Component):
         init = command.order
         if command.resend:
             cached = self._cache.order(init.client_order_id)
-            approved = self._seen_ids.get(init.client_order_id)
-            if approved is False or (cached is not None and cached.status is _DENIED):
-                # Denied already (the denial and the resend crossed): the trader has
-                # or will get the answer; a second check could approve it.
+            verdict = self._seen_ids.get(init.client_order_id)
+            denied = verdict if isinstance(verdict, str) else None
+            if denied is None and cached is not None and cached.status is _DENIED:
+                denied = getattr(cached.events[-1], "reason", "") or "denied"
+            if denied is not None:
+                # Denied already; the sender did not hear it (the denial died with a
+                # worker, or crossed the resend). Never approved on a second look:
+                # the denial is sent again, so the order closes where it was made.
                 self.resends_dropped += 1
-                _log.info("RiskEngine: %s sent again, but it was denied; not forwarded",
-                          init.client_order_id)
+                _log.info("RiskEngine: %s sent again, but it was denied (%s); denial sent "
+                          "again", init.client_order_id, denied)
+                self._send_denial(command, denied)
                 return
-            if approved or (cached is not None and cached.status is not _INITIALIZED):
+            if verdict is True or (cached is not None and cached.status is not _INITIALIZED):
                 # Approved before this worker or exec restarted: exec applies it
                 # once, whether it got the first send or not.
                 self.resent_forwarded += 1
@@ -263,7 +268,7 @@ class RiskEngine(Component):
         if reason is not None:
             self._deny(command, reason)
             return
-        self._remember(init.client_order_id, approved=True)
+        self._remember(init.client_order_id, True)
         self.approved_count += 1
         self._forward(init.instrument_id.venue, command)
 
@@ -347,22 +352,28 @@ class RiskEngine(Component):
         if type(command) is SubmitOrder:
             init = command.order
             if init.client_order_id not in self._seen_ids:  # a duplicate keeps its verdict
-                self._remember(init.client_order_id, approved=False)
+                self._remember(init.client_order_id, reason)
             _log.warning("RiskEngine: denied %s: %s", init.client_order_id, reason)
-            event: Any = order_event(OrderDenied, init, new_id(), now, reason=reason)
-        else:
-            _log.warning("RiskEngine: modify of %s denied: %s", command.client_order_id, reason)
-            event = order_event(OrderModifyRejected, command, new_id(), now, reason=reason)
+            self._send_denial(command, reason)
+            return
+        _log.warning("RiskEngine: modify of %s denied: %s", command.client_order_id, reason)
+        event = order_event(OrderModifyRejected, command, new_id(), now, reason=reason)
         # On the venue's command topic, not the ExecEngine.process endpoint: the
-        # execution engine may live in another process, and the denial must reach
+        # execution engine may live in another process, and the verdict must reach
         # it in order with the commands risk approved before.
         self._msgbus.publish(topics.exec_commands(event.instrument_id.venue), event)
 
+    def _send_denial(self, command: SubmitOrder, reason: str) -> None:
+        init = command.order
+        event = order_event(OrderDenied, init, new_id(), self._clock.timestamp_ns(), reason=reason)
+        self._msgbus.publish(topics.exec_commands(init.instrument_id.venue), event)
+
     # -- helpers ----------------------------------------------------------------------------
 
-    def _remember(self, client_order_id: Any, approved: bool) -> None:
+    def _remember(self, client_order_id: Any, verdict: bool | str) -> None:
+        """True: approved; a string: denied, with that reason."""
         seen = self._seen_ids
-        seen[client_order_id] = approved
+        seen[client_order_id] = verdict
         if len(seen) > _MAX_SEEN_IDS:
             del seen[next(iter(seen))]
 

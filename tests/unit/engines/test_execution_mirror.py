@@ -174,3 +174,37 @@ def test_a_position_snapshot_before_its_instrument_is_applied_when_it_arrives() 
     (recovered,) = restarted.cache.positions_open()
     assert recovered.side is PositionSide.SHORT and str(recovered.quantity) == "1.500"
     assert mirror.counters()["recovered"] == 1
+
+
+def test_a_denial_heard_twice_is_passed_on_once_more_and_skipped_by_the_mirror() -> None:
+    """A trader resent an order whose denial it never heard (the exec worker that
+    sent it died); risk denies it again. The engine, which has the order DENIED,
+    publishes the original denial again; a mirror that has it skips it, silently."""
+    from livenode.core.uuid import new_id
+    from livenode.model.events import OrderDenied
+
+    env = make_env()
+    env.cache.add_instrument(make_instrument())
+    engine = ExecutionEngine(env.msgbus, env.cache, env.clock, ExecEngineConfig())
+    engine.register_client(RecordingExecClient())
+    engine.start()
+    remote = Cache()
+    remote.add_instrument(make_instrument())
+    mirror = ExecutionMirror(env.msgbus, remote, env.clock)
+    o = order_init(coid="D-AGAIN")
+    remote.add_order(Order(o))
+    env.cache.add_order(Order(o))  # the engine has it too (it denied it itself, say)
+    heard: list[object] = []
+    env.msgbus.subscribe(topics.ALL_ORDER_EVENTS, heard.append)
+
+    def denial(reason: str) -> OrderDenied:
+        return OrderDenied(trader_id=o.trader_id, strategy_id=o.strategy_id,
+                           instrument_id=o.instrument_id, client_order_id=o.client_order_id,
+                           reason=reason, event_id=new_id(), ts_event=0, ts_init=0)
+
+    first = denial("TRADING_HALTED: trading is HALTED")
+    env.msgbus.publish(topics.exec_commands(o.instrument_id.venue), first)
+    env.msgbus.publish(topics.exec_commands(o.instrument_id.venue), denial("again"))
+    assert [e.event_id for e in heard] == [first.event_id, first.event_id]
+    assert remote.order(o.client_order_id).status is OrderStatus.DENIED
+    assert mirror.refused == 0 and engine.invalid_transition_count == 0

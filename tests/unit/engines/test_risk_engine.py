@@ -534,7 +534,11 @@ def test_a_resent_submit_of_an_order_this_worker_denied_is_not_approved_on_secon
     assert len(h.denials) == 1 and h.denials[0].reason.startswith("TRADING_HALTED")
     h.engine.set_trading_state("ACTIVE", "exec is back")
     h.send(msgspec.structs.replace(first, resend=True))
-    assert h.approved == [] and len(h.denials) == 1
+    # Not approved; the sender did not hear the denial, so it gets it again (same
+    # reason), and the order closes where it was made.
+    assert h.approved == [] and len(h.denials) == 2
+    assert h.denials[1].reason == h.denials[0].reason
+    assert h.denials[1].client_order_id == first.order.client_order_id
     counters = h.engine.counters()
     assert counters["resends_dropped"] == 1 and counters["resent_forwarded"] == 0
 
