@@ -57,6 +57,11 @@ _MAX_FLATTEN_ATTEMPTS = 10
 # A refused close is retried after this pause: the refusal usually means another
 # process's view of the position had not caught up with ours yet.
 _REFLATTEN_DELAY = 0.05
+# manage_stop: how long the strategy must look flat with nothing open before its
+# stop is settled. A flip arrives as two position events (the old cycle closed, the
+# new one opened); in a trader worker they are two bus messages, and the moment
+# between them must not pass for flat.
+_SETTLE_GRACE = 0.05
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
@@ -127,6 +132,7 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyState, StrategyHandlers
         self._flatten_attempts = 0
         self._dust_logged: set[Any] = set()
         self._reflatten: asyncio.TimerHandle | None = None
+        self._settle_confirm: asyncio.TimerHandle | None = None
         self._data_subs: dict[str, tuple[Callable[[Any], None], Any]] = {}
         self._events_subscribed = False
         self._timers: set[str] = set()
@@ -335,6 +341,9 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyState, StrategyHandlers
             if self._reflatten is not None:
                 self._reflatten.cancel()
                 self._reflatten = None
+            if self._settle_confirm is not None:
+                self._settle_confirm.cancel()
+                self._settle_confirm = None
 
     def _check_settled(self) -> bool:
         """During manage_stop: set `_settled` once no order is open and the strategy is flat."""
@@ -354,8 +363,21 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyState, StrategyHandlers
                     _REFLATTEN_DELAY, self._retry_flatten
                 )
             return False
-        settled.set()
-        return True
+        if self._settle_confirm is None:
+            # Flat with nothing open: true once it still holds a moment later.
+            self._settle_confirm = asyncio.get_running_loop().call_later(
+                _SETTLE_GRACE, self._confirm_settled)
+        return False
+
+    def _confirm_settled(self) -> None:
+        self._settle_confirm = None
+        settled = self._settled
+        if settled is None or settled.is_set():
+            return
+        if not self._open_orders() and not self._closable_positions():
+            settled.set()
+        else:
+            self._check_settled()  # something arrived meanwhile: flatten or wait
 
     def _managed_flatten(self) -> None:
         managing, self._managing = self._managing, True
