@@ -576,3 +576,23 @@ def test_an_order_sent_through_a_named_client_goes_there_with_its_cancel(h: Harn
     assert [type(c) for c in second.commands] == [SubmitOrder, CancelOrder, CancelAllOrders]
     assert h.client.commands == []
     assert second.commands[0].client_id == ClientId("RECORDER-B")
+
+
+async def test_manage_stop_settles_only_after_staying_flat_for_a_moment(h: Harness) -> None:
+    # A flip reaches a trader worker as two position events (closed, then opened):
+    # the moment between them looks flat. The stop settles only once the strategy has
+    # stayed flat with nothing open for a short grace, not at the first flat look.
+    from livenode.trading.strategy import _SETTLE_GRACE
+
+    s = Recorder(cfg(manage_stop_timeout=5.0))
+    h.trader.add_strategy(s)
+    h.trader.start()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    stop = asyncio.ensure_future(s.stop_async())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert s.state is ComponentState.STOPPING  # flat, but not settled yet
+    await asyncio.wait_for(stop, timeout=5)
+    assert loop.time() - started >= _SETTLE_GRACE
+    assert s.state is ComponentState.STOPPED and not s.manage_stop_timed_out
