@@ -16,12 +16,10 @@ import random
 import re
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from tests.acceptance.helpers import LivenodeProcess
-from tests.fixtures.database.redis_server import RedisServer
 from tests.fixtures.multiprocess.books import assert_books_match, assert_no_order_sent_twice
 from tests.fixtures.multiprocess.harness import (
     MultiprocessHarness,
@@ -39,19 +37,6 @@ ROLES = [*WORKERS, "venue"]
 VENUE_PID = re.compile(r"service +sim-SIM (?:ready|is back) \(pid (\d+)\)")
 VENUE_RESUMED = "venue SIM reconnected and reconciled by exec-SIM: trading resumes"
 EXEC_RESUMED = "RiskEngine: trading state ACTIVE for venue SIM (exec-SIM is back)"
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def database_toml(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f'[cache.database]\ntype = "sqlite"\npath = "{tmp_path / "node.sqlite"}"\n'
-        return
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    try:
-        yield f'[cache.database]\ntype = "redis"\nhost = "127.0.0.1"\nport = {server.port}\n'
-    finally:
-        server.stop()
 
 
 def _venue_pid(node: LivenodeProcess) -> int:

@@ -11,6 +11,7 @@ import signal
 from pathlib import Path
 
 import pytest
+from tests.fixtures.multiprocess.books import assert_books_match, assert_no_order_sent_twice
 from tests.fixtures.multiprocess.harness import (
     MultiprocessHarness,
     wait_fills_above,
@@ -26,8 +27,15 @@ pytestmark = pytest.mark.slow
 def test_workers_of_a_stopped_supervisor_stop_and_are_restarted_when_it_returns(
     mp: MultiprocessHarness, tmp_path: Path
 ) -> None:
+    state = tmp_path / "venue.sqlite"
+    overlay = tmp_path / "venue.toml"
+    # With a cache database the summary holds every process's fills (durable books).
+    overlay.write_text(
+        f'[cache.database]\ntype = "sqlite"\npath = "{tmp_path / "node.sqlite"}"\n'
+        f'[data_clients.SIM.config.venue_config]\nstate_path = "{state}"\n')
     summary_path = tmp_path / "run.summary.json"
-    node = mp.start("run", mp.config("restart_all.toml"), "--summary-json", summary_path)
+    node = mp.start("run", mp.config("restart_all.toml", overlay), "--summary-json",
+                    summary_path)
     node.wait_for_line(r"^node \S+ RUNNING \(4 workers\)$", timeout=60)
     wait_fills_above(node, 0, timeout=60)
     before = {w["name"]: w["pid"] for w in mp.status()["workers"]}
@@ -52,4 +60,8 @@ def test_workers_of_a_stopped_supervisor_stop_and_are_restarted_when_it_returns(
     workers = {w["name"]: w for w in summary["workers"]}
     assert all(w["restarts"] == 1 for w in workers.values()), workers
     assert f"exit {EXIT_LIFELINE_LOST}" in node.stderr()
+    # Every worker came back with the right state: the books equal the venue's, every
+    # fill once, and the orders it holds open are the ones the node holds open.
+    assert_books_match(summary, state)
+    assert_no_order_sent_twice(summary, state, node.stderr())
     wait_pids_gone([w["pid"] for w in summary["workers"]], timeout=10, what="worker pids")

@@ -12,11 +12,8 @@ import json
 import os
 import re
 import signal
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from tests.fixtures.database.redis_server import RedisServer
 from tests.fixtures.multiprocess.books import assert_books_match
 from tests.fixtures.multiprocess.harness import (
     MultiprocessHarness,
@@ -25,20 +22,6 @@ from tests.fixtures.multiprocess.harness import (
     wait_pids_gone,
     wait_stderr,
 )
-
-
-@pytest.fixture(params=["sqlite", "redis"])
-def database_toml(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The `[cache.database]` of both runs (never flushed between them)."""
-    if request.param == "sqlite":
-        yield f'[cache.database]\ntype = "sqlite"\npath = "{tmp_path / "node.sqlite"}"\n'
-        return
-    server = RedisServer(tmp_path / "redis")
-    server.start()
-    try:
-        yield f'[cache.database]\ntype = "redis"\nhost = "127.0.0.1"\nport = {server.port}\n'
-    finally:
-        server.stop()
 
 
 def test_node_killed_with_sigkill_resumes_with_the_venues_books(
