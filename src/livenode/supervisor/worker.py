@@ -50,9 +50,11 @@ from livenode.bus.control import (
     WorkerCounters,
     WorkerSpec,
 )
+from livenode.bus.stage_trace import StageTrace
 from livenode.bus.zmq_transport import HELLO_PREFIX, ZmqPublisher, ZmqSubscriber
 from livenode.cache.shm import ShmTables, segment_prefix
 from livenode.config import load_config_str
+from livenode.core.latency import EncodedHistograms
 from livenode.core.logging import setup_logging
 from livenode.core.uuid import new_id
 from livenode.engines.peer_recovery import (
@@ -94,8 +96,9 @@ class Worker:
         self._go = asyncio.Event()
         self._last_ack = time.monotonic()
         self._lifeline_lost = False
-        self._hops_encoded: dict[str, str] = {}
-        self._hops_counts: dict[str, int] = {}
+        self._hops = EncodedHistograms()
+        self._stages = EncodedHistograms()
+        self._stage_trace: StageTrace | None = None
         self._hops_encoded_at = -HOP_REPORT_INTERVAL
         self._spec: WorkerSpec | None = None
         self._publisher: ZmqPublisher | None = None
@@ -210,14 +213,19 @@ class Worker:
         # tcp: CURVE on every bus socket, and a ZAP handler (the publisher's) in this
         # process admitting only the node's client keys; ipc: None.
         keys = bus_keys(bus)
+        self._stage_trace = (StageTrace(bus.stage_trace_every, loop)
+                             if bus.stage_trace_every else None)
         self._publisher = ZmqPublisher(
             context, spec.publish_endpoint, spec.publisher_id, codec.encode, loop,
             sndhwm=bus.sndhwm, curve=keys, consumers=dict(spec.consumers),
+            stage_trace=self._stage_trace,
         )
         self._bridge = BusBridge(node.kernel.msgbus, self._publisher, tuple(spec.export_prefixes))
         self._subscriber = ZmqSubscriber(
             context, spec.publisher_id, codec.decode, self._bridge.deliver, loop,
             rcvhwm=bus.rcvhwm, curve=keys, latency_every=bus.hop_latency_every,
+            stage_trace=self._stage_trace,
+            spin_us=bus.spin_us if bus.wait == "spin" else 0.0,
         )
         for peer in spec.peers:
             self._subscriber.connect(peer.endpoint, peer.prefixes)
@@ -546,20 +554,25 @@ class Worker:
                                       counters=WorkerCounters())
             control.send(heartbeat)
 
-    def _hop_histograms(self, sub: ZmqSubscriber) -> dict[str, str]:
-        """The hop into this worker from each publisher, as encoded HdrHistograms
-        (the supervisor reads the percentiles: that is the slow part, ~1 ms, and it
-        stays off this worker's loop). Encoded (~0.1 ms) at most every
-        `HOP_REPORT_INTERVAL` seconds, and only when new samples came."""
+    def _latency_histograms(self, stats: dict[str, Any]) -> None:
+        """Add the hop into this worker from each publisher (``hops_hdr``) and the
+        stage trace (``stages_hdr``, ``stage_fanout``) to `stats`, as encoded
+        HdrHistograms: the supervisor reads the percentiles (the slow part, ~1 ms,
+        kept off this worker's loop). Encoded at most every `HOP_REPORT_INTERVAL`
+        seconds, and only those with new samples."""
+        sub, trace = self._subscriber, self._stage_trace
         now = time.monotonic()
         if now - self._hops_encoded_at >= HOP_REPORT_INTERVAL:
             self._hops_encoded_at = now
-            for publisher, histogram in sub.hop_latency.items():
-                count = histogram.count
-                if self._hops_counts.get(publisher) != count:
-                    self._hops_counts[publisher] = count
-                    self._hops_encoded[publisher] = histogram.encode().decode("ascii")
-        return self._hops_encoded
+            if sub is not None:
+                self._hops.refresh(sub.hop_latency)
+            if trace is not None:
+                self._stages.refresh(trace.histograms)
+        if self._hops.encoded:
+            stats["hops_hdr"] = self._hops.encoded
+        if self._stages.encoded and trace is not None:
+            stats["stages_hdr"] = self._stages.encoded
+            stats["stage_fanout"] = trace.fanout
 
     def _heartbeat(self) -> Heartbeat:
         node = self.node
@@ -576,8 +589,7 @@ class Worker:
             late_topics=sub.late_topics if sub else 0,
         )
         stats = node.stats.status() if node is not None else {}
-        if sub is not None and sub.hop_latency:
-            stats["hops_hdr"] = self._hop_histograms(sub)
+        self._latency_histograms(stats)
         return Heartbeat(
             worker=self.name,
             ts_ns=time.time_ns(),
