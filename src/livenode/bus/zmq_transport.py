@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -116,9 +117,14 @@ class ZmqPublisher:
         curve: CurveKeys | None = None,
         consumers: dict[str, list[str]] | None = None,
         stage_trace: StageTrace | None = None,
+        yield_after_send: bool = False,
     ) -> None:
         self.publisher_id = publisher_id
         self._trace = stage_trace
+        # On a core shared with the next worker of the chain: give the CPU up after
+        # a send, so ZeroMQ's I/O threads and the receiver run before our own
+        # bookkeeping (which otherwise delays the next hop by its whole length).
+        self._yield_after_send = yield_after_send
         # The node's workers that take from us (subscriber id -> their prefixes), as the
         # supervisor planned them. When given, a command or event topic counts as
         # taken only by a consumer whose hello is live: an anonymous subscription (a
@@ -203,6 +209,8 @@ class ZmqPublisher:
             try:
                 self._socket.send(frame, zmq.NOBLOCK)
                 self.sent += 1
+                if self._yield_after_send:
+                    os.sched_yield()
             except zmq.Again:
                 if droppable:
                     self.dropped += 1

@@ -228,6 +228,9 @@ class MessageBusConfig(ConfigStruct, frozen=True, kw_only=True):
     # only for a worker that owns its core (it keeps that core busy).
     wait: Literal["block", "spin"] = "block"
     spin_us: Annotated[float, msgspec.Meta(gt=0, le=1_000_000)] = 200.0
+    # Give the CPU up (sched_yield) after each send, so that on a core shared by
+    # several workers the receiver runs before the sender's own bookkeeping.
+    yield_after_send: bool = False
 
     def __post_init__(self) -> None:
         try:

@@ -218,7 +218,7 @@ class Worker:
         self._publisher = ZmqPublisher(
             context, spec.publish_endpoint, spec.publisher_id, codec.encode, loop,
             sndhwm=bus.sndhwm, curve=keys, consumers=dict(spec.consumers),
-            stage_trace=self._stage_trace,
+            stage_trace=self._stage_trace, yield_after_send=bus.yield_after_send,
         )
         self._bridge = BusBridge(node.kernel.msgbus, self._publisher, tuple(spec.export_prefixes))
         self._subscriber = ZmqSubscriber(

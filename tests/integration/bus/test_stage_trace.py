@@ -102,3 +102,23 @@ async def test_busy_poll_takes_messages_without_a_wake_up(
 async def _until(condition: Any) -> None:
     while not condition():
         await asyncio.sleep(0.001)
+
+
+async def test_a_publisher_that_yields_after_each_send_delivers_everything_in_order(
+    context: zmq.Context[Any], endpoint: str
+) -> None:
+    loop = asyncio.get_running_loop()
+    pub = ZmqPublisher(context, endpoint, "pub", encode, loop, yield_after_send=True)
+    got = Collector()
+    sub = ZmqSubscriber(context, "sub", decode, got, loop)
+    try:
+        sub.connect(endpoint, ["events."])
+        await sub.wait_joined(["pub"], timeout=30)
+        for n in range(1, 501):
+            assert pub.publish("events.order.S-1", Ping(n))
+        await got.wait_for(500)
+        assert [m.n for _, m in got.messages] == list(range(1, 501))
+        assert pub.sent == 500 and pub.pending == 0
+    finally:
+        sub.close()
+        pub.close()
