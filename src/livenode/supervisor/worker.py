@@ -72,7 +72,7 @@ from livenode.supervisor.bus_security import bus_keys
 from livenode.supervisor.cores import actual_cores
 from livenode.supervisor.handles import EXIT_BOOT_FAILED, EXIT_LIFELINE_LOST
 from livenode.supervisor.lifeline import set_parent_death_signal
-from livenode.supervisor.topology import bus_subscribers, exact
+from livenode.supervisor.topology import bus_subscribers, exact, roles_of
 
 _log = logging.getLogger("livenode.worker")
 
@@ -101,6 +101,7 @@ class Worker:
         self._stage_trace: StageTrace | None = None
         self._hops_encoded_at = -HOP_REPORT_INTERVAL
         self._spec: WorkerSpec | None = None
+        self._roles: frozenset[str] = frozenset()
         self._publisher: ZmqPublisher | None = None
         self._subscriber: ZmqSubscriber | None = None
         self._bridge: BusBridge | None = None
@@ -196,10 +197,11 @@ class Worker:
         if config.cache.shared_memory:
             # Attached, never created: the supervisor owns (and unlinks) the segments.
             self._shared = ShmTables.attach(segment_prefix(config.trader_id, spec.instance_id))
+        self._roles = roles_of(spec.role, config.supervisor.risk_placement)
         node = TradingNode(
             config,
             loop,
-            roles=frozenset({spec.role}),
+            roles=self._roles,
             members=tuple(spec.members),
             before_trading=self._ready_and_wait_for_go,
             run_dir=spec.run_dir,
@@ -229,16 +231,17 @@ class Worker:
         )
         for peer in spec.peers:
             self._subscriber.connect(peer.endpoint, peer.prefixes)
-        if spec.role == "trader":
+        roles = self._roles
+        if "trader" in roles:
             node.kernel.msgbus.subscribe("commands.data.*", self._track_data_command)
-        if spec.role in ("trader", "risk"):
+        if roles & {"trader", "risk"}:
             node.kernel.msgbus.subscribe(topics.EXECUTION_REPLAYED, self._on_state_replayed)
             node.kernel.msgbus.subscribe(topics.ALL_INSTRUMENTS, self._on_replay_progress)
-        if spec.role == "risk":
+        if "risk" in roles:
             # Commands wait until the risk engine has instruments, positions and open
             # orders: checked without them they would be denied for missing state.
             self._bridge.hold(("commands.",))
-        if spec.role == "exec":
+        if "exec" in roles:
             # Commands held for us while we were down wait until our clients are
             # connected, our state is reconciled and our peers listen again.
             self._bridge.hold(("commands.",))
@@ -346,7 +349,7 @@ class Worker:
         if node is None or not node.is_running:
             return
         self._publish_snapshots(node)
-        is_trader = self._spec is not None and self._spec.role == "trader"
+        is_trader = "trader" in self._roles
         if is_trader and go.resync_role == "data" and go.resync_venues:
             self._resubscribe(node, go.resync_venues)
         if is_trader and go.resync_role in ("risk", "exec"):
@@ -388,8 +391,9 @@ class Worker:
         assert spec is not None and node is not None and subscriber is not None
         await subscriber.wait_joined([p.publisher_id for p in spec.peers], SPEC_TIMEOUT)
         await self._wait_subscribers(node, spec)
-        if spec.role == "exec" and self._bridge is not None:
+        if "exec" in self._roles:
             self._send_unheard_events(node)
+        if "exec" in self._roles and "risk" not in self._roles and self._bridge is not None:
             released = self._bridge.release()
             if released:
                 _log.info("%s: clients connected, state reconciled; %d held command(s) "
@@ -408,9 +412,9 @@ class Worker:
             # What this exec worker holds (loaded from the cache database, or
             # reconciled from the venue) reaches the traders and risk before they trade.
             self._replay_execution_state(node, None)
-        if spec.role in ("trader", "risk"):
+        if self._roles & {"trader", "risk"}:
             await self._wait_execution_state(node, spec)
-        if spec.role == "risk" and self._bridge is not None:
+        if "risk" in self._roles and self._bridge is not None:
             released = self._bridge.release()
             if released:
                 _log.info("%s: state complete; %d held command(s) released", self.name,
