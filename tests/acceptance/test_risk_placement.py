@@ -66,6 +66,10 @@ def test_risk_in_another_worker_still_decides_every_order(
     t2t = summary["latency"]["tick_to_trade_ns"]["SIM"]
     assert t2t["samples"] > 0 and 0 < t2t["p50"] <= t2t["max"] < 60_000_000_000, t2t
     assert summary["orders"]["open"] == []
+    # Every worker timed its collector's pauses after its start.
+    assert set(summary["gc"]) == set(workers), summary["gc"]
+    assert all(gc["max_ns"] >= 0 and set(gc["generations"]) == {"0", "1", "2"}
+               for gc in summary["gc"].values()), summary["gc"]
     wait_pids_gone([w["pid"] for w in status["workers"]], timeout=10, what="worker pids")
 
 

@@ -257,6 +257,7 @@ def merged_summary(supervisor: Supervisor) -> dict[str, Any]:
     base["workers"] = supervisor.workers_summary()
     # The receiving workers' last reports (their final heartbeats before the stop).
     base["hop_latency"] = hop_latency(supervisor.stats)
+    base["gc"] = {name: r["gc"]["node"] for name, r in sorted(reports.items()) if "gc" in r}
     stages = stage_latency(supervisor.stats)
     if stages:
         base["stage_latency"] = stages
