@@ -33,6 +33,7 @@ from livenode.model.enums import OrderStatus
 if TYPE_CHECKING:
     from livenode.bus.message_bus import MessageBus
     from livenode.cache.cache import Cache
+    from livenode.cache.database import AdapterState, CacheDatabase
     from livenode.core.clock import Clock
     from livenode.model.data import BarType
     from livenode.model.enums import AccountType, LiquiditySide, OrderSide, OrderType
@@ -124,7 +125,7 @@ class ClientContext:
 
     Objects the clients of one adapter share in this node (e.g. the simulated venue
     both sim clients talk to) are found by their type with `shared`, never by a
-    string key.
+    string key. What an adapter must keep across restarts goes to `adapter_state`.
     """
 
     loop: asyncio.AbstractEventLoop
@@ -135,6 +136,24 @@ class ClientContext:
     _shared: dict[type, Any] = field(default_factory=dict, repr=False, compare=False)
     # The node's stop, for a client whose source ended (see `request_stop`).
     _stop: list[Callable[..., None]] = field(default_factory=list, repr=False, compare=False)
+    # The node's cache database, once opened (`use_database`); none without one.
+    _database: list[CacheDatabase] = field(default_factory=list, repr=False, compare=False)
+
+    def use_database(self, database: CacheDatabase | None) -> None:
+        """The node: its cache database is open (before any client connects)."""
+        self._database[:] = [] if database is None else [database]
+
+    def adapter_state(self, namespace: str) -> AdapterState | None:
+        """The adapter's durable key-value area `namespace` in the node's cache database
+        (written at once: durable when ``put`` returns), or None when the node has no
+        cache database (the adapter keeps its state its own way, e.g. a file).
+
+        Known from `LiveClient.connect` on (the node opens its database after building
+        the clients, before connecting them); ask there, not in the constructor.
+        """
+        if not self._database:
+            return None
+        return self._database[0].adapter_state(namespace)
 
     def on_stop_request(self, stop: Callable[..., None]) -> None:
         """The node: call ``stop(reason, failure=...)`` when a client asks for the stop."""

@@ -205,6 +205,7 @@ class Kernel:
         flush = db_config.flush_on_start and not self.restarted
         state = database.open(flush=flush)
         self.database = database
+        self.context.use_database(database)
         self._use_strategy_state(database, state.strategies)
         venues = {str(client.venue) for client in self.exec_clients.values()}
         state.order_events = [
@@ -387,6 +388,7 @@ class Kernel:
         if self.shm_writer is not None:
             self.shm_writer.close()
         if self.database is not None:
+            self.context.use_database(None)
             self.database.close()
         if self.state_database is not None:
             self.state_database.close()

@@ -46,7 +46,14 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from livenode.adapters.fix.codec import FixDecodeError, FixMessage
 from livenode.adapters.fix.config import FixExecClientConfig
-from livenode.adapters.fix.session import FixSession, SeqNumStore, SessionSettings
+from livenode.adapters.fix.seqnums import (
+    NAMESPACE,
+    DatabaseSeqNumStore,
+    FileSeqNumStore,
+    SeqNumStore,
+    seqnums_key,
+)
+from livenode.adapters.fix.session import FixSession, SessionSettings
 from livenode.engines.clients import ClientContext, ClientFactory, LiveExecutionClient
 from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
 from livenode.model.enums import (
@@ -113,8 +120,9 @@ class FixExecClient(LiveExecutionClient):
         self._session_lost = False
         self._closing = False
         self._config = config
-        store = SeqNumStore(Path(config.data_dir).expanduser()
-                            / f"fix-{config.sender_comp_id}-{config.target_comp_id}.seqnums")
+        # The real store is chosen at the first connect, when the node's cache database
+        # (if any) is open; until then nothing can be sent.
+        self._store_ready = False
         self.session = FixSession(
             SessionSettings(
                 sender_comp_id=config.sender_comp_id, target_comp_id=config.target_comp_id,
@@ -124,7 +132,7 @@ class FixExecClient(LiveExecutionClient):
                 reconnect_initial=config.reconnect_initial,
                 reconnect_max=config.reconnect_max,
             ),
-            store, on_message=self._on_message, on_logon=self._on_logon,
+            SeqNumStore(), on_message=self._on_message, on_logon=self._on_logon,
             on_logout=self._on_logout, log=self._log,
         )
         self._req = 0
@@ -138,7 +146,25 @@ class FixExecClient(LiveExecutionClient):
 
     # -- connection ------------------------------------------------------------------------
 
+    def _open_store(self) -> SeqNumStore:
+        """The cache database's entry when the node has a database (adopting the file of
+        an earlier run without one), else the file in ``data_dir``."""
+        config = self._config
+        path = (Path(config.data_dir).expanduser()
+                / f"fix-{config.sender_comp_id}-{config.target_comp_id}.seqnums")
+        state = self._context.adapter_state(NAMESPACE)
+        if state is None:
+            return FileSeqNumStore(path)
+        return DatabaseSeqNumStore(
+            state, seqnums_key(config.sender_comp_id, config.target_comp_id), adopt_file=path)
+
     async def _connect(self) -> None:
+        if not self._store_ready:
+            self.session.store = self._open_store()
+            self._store_ready = True
+            self._log.info("%s: FIX sequence numbers in %s (out %d, in %d)", self.name,
+                           self.session.store.describe(), self.session.store.next_out,
+                           self.session.store.next_in)
         # The credentials are read at each connect (not kept in the config or the log).
         self.session.settings = dataclasses.replace(
             self.session.settings, username=_env(self._config.username_env),
