@@ -12,7 +12,8 @@ submit                    NewOrderSingle (D): market, limit, stop, stop-limit;
 modify                    OrderCancelReplaceRequest (G)
 cancel / cancel-all       OrderCancelRequest (F), one per open order
 reconciliation            OrderMassStatusRequest (AF, all orders) and
-                          OrderStatusRequest (H) per order
+                          OrderStatusRequest (H) per order; RequestForPositions
+                          (AN) with ``request_positions`` (see `positions`)
 ========================  ==================================================
 
 ExecType -> event: 0 New -> accepted; F Trade (and 1/2 of older peers) -> filled
@@ -46,6 +47,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from livenode.adapters.fix.codec import FixDecodeError, FixMessage
 from livenode.adapters.fix.config import FixExecClientConfig
+from livenode.adapters.fix.positions import POSITION_MSG_TYPES, PositionRequests
 from livenode.adapters.fix.seqnums import (
     NAMESPACE,
     DatabaseSeqNumStore,
@@ -77,7 +79,7 @@ from livenode.model.objects import AccountBalance, Currency, Money
 if TYPE_CHECKING:
     from livenode.model.instruments import Instrument
     from livenode.model.orders import Order
-    from livenode.model.reports import OrderStatusReport
+    from livenode.model.reports import OrderStatusReport, PositionStatusReport
 
 __all__ = ["FixExecClient", "FixExecClientFactory"]
 
@@ -135,6 +137,7 @@ class FixExecClient(LiveExecutionClient):
             SeqNumStore(), on_message=self._on_message, on_logon=self._on_logon,
             on_logout=self._on_logout, log=self._log,
         )
+        self._positions = PositionRequests(self.session.send, config.account_id, self._loop)
         self._req = 0
         self._current: dict[ClientOrderId, str] = {}  # the order's live FIX ClOrdID
         self._waiting: dict[str, asyncio.Future[None]] = {}
@@ -304,11 +307,16 @@ class FixExecClient(LiveExecutionClient):
             self._on_execution_report(msg)
         elif mtype == "9":
             self._on_cancel_reject(msg)
+        elif mtype in POSITION_MSG_TYPES:
+            self._positions.on_message(msg)
         else:  # "j" BusinessMessageReject
             self._log.warning("%s: business reject of %s %s: %s", self.name, msg.get(372),
                               msg.get(379), msg.get(58))
             ref = msg.get(379)
-            if ref is not None:
+            if msg.get(372) == "AN":
+                self._positions.fail_all(f"RequestForPositions refused by the venue "
+                                         f"(BusinessMessageReject): {msg.get(58)}")
+            elif ref is not None:
                 self._fail_request(ref, f"business reject: {msg.get(58)}")
 
     def _fail_request(self, clid: str, reason: str) -> None:
@@ -477,6 +485,16 @@ class FixExecClient(LiveExecutionClient):
             if report is not None:
                 out.append(report)
         return out
+
+    async def generate_position_status_reports(self) -> list[PositionStatusReport]:
+        """The venue's positions, from a RequestForPositions when the peer supports it
+        (``request_positions``); none otherwise (the base class's answer)."""
+        if not self._config.request_positions:
+            return []
+        messages = await self._positions.request(self._config.request_timeout)
+        return self._positions.to_reports(messages, venue=self.venue, cache=self._cache,
+                                          events=self.events,
+                                          now=self._clock.timestamp_ns())
 
     def _status_report(self, msg: FixMessage) -> OrderStatusReport | None:
         if msg.get(37) in (None, "NONE"):

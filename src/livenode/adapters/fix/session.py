@@ -54,7 +54,7 @@ from livenode.adapters.fix.seqnums import SeqNumStore
 __all__ = ["APP_MSG_TYPES", "FixNotLoggedOn", "FixSession", "SessionSettings"]
 
 #: Application messages the FIX execution client handles (others are rejected).
-APP_MSG_TYPES = frozenset({"8", "9", "j"})
+APP_MSG_TYPES = frozenset({"8", "9", "j", "AO", "AP"})
 _ADMIN = frozenset({"0", "1", "2", "3", "4", "5", "A"})
 
 Field = tuple[int, str]
