@@ -306,7 +306,8 @@ class LiveExecutionClient(LiveClient):
 
     The engine calls `submit_order` / `modify_order` / `cancel_order` /
     `cancel_all_orders`. `submit_order` records the tick-to-trade latency
-    (``now - command.ts_trigger``, kept in ``latencies_ns``) and emits
+    (``now - command.ts_trigger``, kept in ``latencies_ns``; an adapter with
+    ``stamps_on_send`` records it when its hook has written the order) and emits
     `OrderSubmitted` at the moment the command leaves for the venue, the same for
     every adapter. Each then calls the adapter's hook (`_submit_order`,
     `_modify_order`, `_cancel_order`, `_cancel_all_orders`):
@@ -328,6 +329,10 @@ class LiveExecutionClient(LiveClient):
 
     #: Seconds an asynchronous command may take before it counts as failed.
     command_timeout: float = 10.0
+    #: True for an adapter whose hook writes the order later than `submit_order` runs
+    #: (an asynchronous hook): it records tick-to-trade itself with `_stamp_sent` when
+    #: the order is written to the venue, so the sample includes its encoding and send.
+    stamps_on_send: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -366,7 +371,8 @@ class LiveExecutionClient(LiveClient):
     def submit_order(self, command: SubmitOrder) -> None:
         """Stamp tick-to-trade, emit `OrderSubmitted`, hand the order to the adapter."""
         now = self._clock.timestamp_ns()
-        self.latencies_ns.append(now - command.ts_trigger)
+        if not self.stamps_on_send:
+            self.latencies_ns.append(now - command.ts_trigger)
         self._handle_event(self._events.order_submitted(command.order, now))
         try:
             pending = self._submit_order(command)
@@ -405,6 +411,10 @@ class LiveExecutionClient(LiveClient):
             return
         if pending is not None:
             self._run(pending, command)
+
+    def _stamp_sent(self, command: SubmitOrder) -> None:
+        """Record tick-to-trade now: the adapter (``stamps_on_send``) wrote the order."""
+        self.latencies_ns.append(self._clock.timestamp_ns() - command.ts_trigger)
 
     # -- adapter hooks ------------------------------------------------------------------
 

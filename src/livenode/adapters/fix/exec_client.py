@@ -27,9 +27,11 @@ FIX ClOrdIDs: a submit uses the order's ClientOrderId; each cancel or replace ge
 one, ``{client_order_id}:C{n}`` / ``:R{n}``, so any ClOrdID the venue sends back names the
 node's order even after a restart of the node.
 
-The hooks are coroutines: each sends its message and waits (bounded by the base class's
-``command_timeout``) for the venue's first answer about it; a session that is not logged
-on fails the command at once (the base class turns that into the rejection).
+The hooks send their message and wait (bounded by the base class's ``command_timeout``)
+for the venue's first answer about it; a session that is not logged on fails the command
+at once (the base class turns that into the rejection). A submit sends within the
+engine's call (no task first) and returns only the wait; modifies and cancels are
+coroutines.
 Duplicate reports (PossDupFlag resends) are recognised by ExecID and applied once.
 """
 
@@ -40,6 +42,7 @@ import dataclasses
 import os
 import re
 from collections import OrderedDict
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -117,6 +120,10 @@ def base_cl_ord_id(cl_ord_id: str) -> str:
 class FixExecClient(LiveExecutionClient):
     """Execution over a FIX 4.4 session (see the module docstring)."""
 
+    # Tick-to-trade is taken once the NewOrderSingle has been written to the socket:
+    # its encoding and the durable save of its sequence number are part of the path.
+    stamps_on_send = True
+
     def __init__(self, name: str, config: FixExecClientConfig, context: ClientContext) -> None:
         super().__init__(name, Venue(config.venue), AccountId(config.account_id), context)
         self._session_lost = False
@@ -193,6 +200,7 @@ class FixExecClient(LiveExecutionClient):
             await self.session.stop()
         finally:
             self._closing = False
+            self.session.store.close()
         for waiting in self._waiting.values():
             waiting.cancel()
         for status in self._status_wait.values():
@@ -218,7 +226,9 @@ class FixExecClient(LiveExecutionClient):
         self._req += 1
         return f"{coid}:{kind}{self._req}"
 
-    async def _submit_order(self, command: SubmitOrder) -> None:
+    def _submit_order(self, command: SubmitOrder) -> Awaitable[None]:
+        # Sent here, within `submit_order` (no task to wait for): only the wait for the
+        # venue's answer is left to the returned coroutine.
         init = command.order
         clid = str(init.client_order_id)
         fields: list[tuple[int, str]] = [
@@ -236,7 +246,21 @@ class FixExecClient(LiveExecutionClient):
         if init.post_only:
             fields.append((18, "6"))
         self._current[init.client_order_id] = clid
-        await self._request("D", fields, clid)
+        fut: asyncio.Future[None] = self._loop.create_future()
+        self._waiting[clid] = fut
+        try:
+            self.session.send("D", fields)
+        except BaseException:
+            self._waiting.pop(clid, None)
+            raise
+        self._stamp_sent(command)
+        return self._answer(clid, fut)
+
+    async def _answer(self, clid: str, fut: asyncio.Future[None]) -> None:
+        try:
+            await fut
+        finally:
+            self._waiting.pop(clid, None)
 
     async def _modify_order(self, command: ModifyOrder) -> None:
         order = self._order(command.client_order_id)
