@@ -299,6 +299,15 @@ class Kernel:
             raise RuntimeError(f"kernel roles {sorted(self.roles)} have no execution engine")
         if client.name in self.exec_clients:
             raise ValueError(f"exec client {client.name!r} added twice")
+        if self.context.is_worker and client.name != str(client.venue):
+            # A worker receives the commands of `commands.exec.{member}` for the exec
+            # clients it hosts, and the risk engine sends on `commands.exec.{venue}`:
+            # a client named otherwise would never see a command (silently).
+            raise ValueError(
+                f"exec_clients.{client.name}: serves venue {client.venue}; in multiprocess "
+                f"mode an exec client must be named after its venue ([exec_clients."
+                f"{client.venue}]), one client per venue (commands are routed to exec "
+                f"workers by venue, not by client id)")
         self.exec_clients[client.name] = client
         self.exec_engine.register_client(client)
 
