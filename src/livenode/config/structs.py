@@ -382,6 +382,11 @@ class TradingNodeConfig(ConfigStruct, frozen=True, kw_only=True):
     # so a killed process resumes from at most this far back; 0: at stop only.
     # A state equal to the one stored last is not written again.
     save_state_interval: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    # Every this many seconds the node collects its young generations and freezes
+    # the survivors (gc.freeze), so the cyclic collector never scans the orders
+    # and positions it keeps (livenode.core.gc_pauses.SurvivorFreezer); 0: only
+    # once, at the start.
+    gc_freeze_interval: Annotated[float, msgspec.Meta(ge=0)] = 1.0
     # Where the node keeps its files (the SQLite cache database), relative to
     # the working directory unless absolute; created when first needed.
     data_dir: str = "data"

@@ -18,7 +18,7 @@ from typing import Any
 
 from livenode.core.latency import LatencyHistogram
 
-__all__ = ["GcPauses"]
+__all__ = ["GcPauses", "SurvivorFreezer"]
 
 #: A pause longer than this on a trading path is worth counting on its own.
 LONG_PAUSE_NS = 5_000_000
@@ -31,12 +31,15 @@ class GcPauses:
     callback list is the interpreter's, so exactly one watch per process.
     """
 
-    __slots__ = ("_started", "histograms", "long_pauses", "max_ns")
+    __slots__ = ("_started", "collected", "histograms", "long_pauses", "max_ns")
 
     def __init__(self) -> None:
         self.histograms = [LatencyHistogram() for _ in range(3)]
         self.long_pauses = 0
         self.max_ns = 0
+        # Unreachable objects the collections found: cyclic garbage (0 means the
+        # collections only cost time).
+        self.collected = 0
         self._started = 0
 
     def install(self) -> None:
@@ -55,6 +58,7 @@ class GcPauses:
             return
         pause = time.perf_counter_ns() - self._started
         self.histograms[info["generation"]].record(pause)
+        self.collected += info["collected"]
         if pause > self.max_ns:
             self.max_ns = pause
         if pause > LONG_PAUSE_NS:
@@ -62,10 +66,55 @@ class GcPauses:
 
     def summary(self) -> dict[str, Any]:
         """Collections and pause percentiles (ns) per generation, the longest pause,
-        and how many pauses were over 5 ms."""
+        how many pauses were over 5 ms, and how many unreachable objects they found."""
         return {
             "generations": {str(gen): h.summary() for gen, h in enumerate(self.histograms)},
             "max_ns": self.max_ns,
             "over_5ms": self.long_pauses,
+            "collected": self.collected,
             "frozen_objects": gc.get_freeze_count(),
         }
+
+
+class SurvivorFreezer:
+    """Keeps the collector's generations small while the node runs.
+
+    Every `interval` seconds: a young collection (generations 0 and 1, bounded by
+    their thresholds: about a millisecond) then ``gc.freeze()``, which moves every
+    survivor out of the collector's reach. The orders, positions and events a node
+    keeps would otherwise age into generation 2, and its collections scan them all
+    (50-59 ms measured, docs/benchmarks.md). Frozen objects are still freed by their
+    reference counts; only a cycle that was alive at a freeze and dies later is
+    never collected. `stop` unfreezes and runs one full collection, and its count of
+    unreachable objects is exactly what the freezes kept: reported in the summary
+    (``gc.{process}.kept_by_freeze``), so a strategy that builds cycles shows.
+    """
+
+    __slots__ = ("_handle", "_loop", "interval", "kept_by_freeze", "refreezes")
+
+    def __init__(self, loop: Any, interval: float) -> None:
+        self._loop = loop
+        self.interval = interval
+        self._handle: Any = None
+        self.refreezes = 0
+        self.kept_by_freeze: int | None = None
+
+    def start(self) -> None:
+        """Freeze the survivors every `interval` seconds from now (0: never)."""
+        if self.interval > 0 and self._handle is None:
+            self._handle = self._loop.call_later(self.interval, self._refreeze)
+
+    def _refreeze(self) -> None:
+        gc.collect(1)
+        gc.freeze()
+        self.refreezes += 1
+        self._handle = self._loop.call_later(self.interval, self._refreeze)
+
+    def stop(self) -> None:
+        """Stop freezing; if it ever froze, unfreeze and count what it kept alive."""
+        if self._handle is None:
+            return
+        self._handle.cancel()
+        self._handle = None
+        gc.unfreeze()
+        self.kept_by_freeze = gc.collect()
