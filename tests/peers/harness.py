@@ -86,8 +86,16 @@ class AcceptorProcess:
         raise TimeoutError(f"no line with {text!r}:\n{self.output()}")
 
     def signal(self, sig: int) -> None:
-        """Send `sig` to the acceptor."""
+        """Send `sig` to the acceptor. A SIGSTOP returns once every thread of it is
+        stopped: the signal takes effect asynchronously, and a message sent right
+        after `kill` could still be read by a thread that has not stopped yet."""
         os.kill(self.pid, sig)
+        if sig == signal.SIGSTOP:
+            deadline = time.monotonic() + 30.0
+            while not _all_threads_stopped(self.pid):
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"acceptor pid {self.pid} not stopped within 30s")
+                time.sleep(0.001)
 
     def stop(self, grace: float = 10.0) -> int | None:
         """SIGTERM, wait, SIGKILL if needed; its exit code."""
@@ -118,3 +126,15 @@ class AcceptorProcess:
         if not path.exists():
             return []
         return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+def _all_threads_stopped(pid: int) -> bool:
+    """Whether every thread of `pid` is in the stopped state ('T' in /proc)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except FileNotFoundError:  # the thread ended
+            continue
+        if stat[stat.rindex(")") + 2] != "T":
+            return False
+    return True
