@@ -73,10 +73,10 @@ class SimDataClient(LiveDataClient):
             return
         await feed.done.wait()
         error = feed.error
-        if error is not None and feed.config.on_bad_line == "stop":
+        if error is not None and feed.on_bad_line == "stop":
             self._context.request_stop(f"replay failed: {error}",
                                        failure=f"replay failed: {error}")
-        elif feed.config.stop_at_end:
+        elif feed.stop_at_end:
             self._context.request_stop(
                 f"replay finished: {feed.replay_quotes} quotes, {feed.replay_trades} trades"
             )
