@@ -73,6 +73,7 @@ class ClientStops:
                 request.timer = loop.call_later(TRADERS_TIMEOUT_S, self._timed_out, msg.source)
         else:
             request.confirmed.add(msg.worker)
+            _log.info("%s has handled the source of %s to its end", msg.worker, msg.source)
         self._check(msg.source)
 
     def _waiting_for(self, source: str) -> list[str]:

@@ -109,15 +109,15 @@ class FeedControl:
             return self.status()  # a random walk runs since the venue started
         if peer not in self._watchers:
             self._watchers.append(peer)
-        status = self.status()
         if self.requested:
+            status = self.status()
             _log.warning("sim venue %s: start_feed again: the replay is %s (%d quotes, %d "
                          "trades so far); it runs once per venue process, not again",
                          self._venue.venue, status.state, status.quotes, status.trades)
-        else:
-            self.requested = True
-            self._task = self._loop.create_task(self._run(wanted))
-        return status
+            return status
+        self.requested = True
+        self._task = self._loop.create_task(self._run(wanted))
+        return self.status()
 
     def close(self) -> None:
         """Stop watching (the server stops)."""
