@@ -52,7 +52,6 @@ from livenode.venues.sim.remote_protocol import (
     TRADE,
     Event,
     FeedEnded,
-    FeedStatus,
     MarketFrameError,
     ProtocolCodec,
     ProtocolError,
@@ -270,21 +269,11 @@ class RemoteSimVenue:
         replay = self._replay
         if replay is None or replay.requested or self._dealer is None:
             return
-        replay.requested = True
-        self._feed_task = self._loop.create_task(self._start_feed(replay))
-
-    async def _start_feed(self, replay: RemoteReplay) -> None:
+        replay.requested = True  # now: a second start() in this loop turn sends nothing
         # The venue process starts once its publisher has these subscriptions.
         wanted = [p.decode() for p in (*self._interest, FEED_END_PREFIX)]
-        try:
-            reply = await self._request("start_feed", msgspec.msgpack.encode(wanted))
-            status = msgspec.msgpack.decode(reply.items[0], type=FeedStatus)
-        except (TimeoutError, ConnectionError, ValueError, IndexError) as exc:
-            _log.error("sim venue %s: start_feed failed: %s", self.venue, exc)
-            return
-        _log.info("sim venue %s: replay %s on request", self.venue,
-                  "starting" if status.state == "running" else status.state)
-        replay.answered(status)
+        self._feed_task = self._loop.create_task(replay.request_start(
+            lambda: self._request("start_feed", msgspec.msgpack.encode(wanted))))
 
     def stop(self) -> None:
         """Nothing to do: the venue process outlives its clients."""
@@ -355,7 +344,8 @@ class RemoteSimVenue:
             except zmq.Again:
                 return
             if frame.startswith(FEED_END_PREFIX):
-                self._on_feed_end(frame[len(FEED_END_PREFIX):])
+                if self._replay is not None:
+                    self._replay.end_frame(frame[len(FEED_END_PREFIX):])
                 continue
             try:
                 topic, payload = unpack_market(frame)
@@ -575,15 +565,6 @@ class RemoteSimVenue:
         listener = self._account_listener
         if listener is not None:
             listener(event)
-
-    def _on_feed_end(self, payload: bytes) -> None:
-        try:
-            status = msgspec.msgpack.decode(payload, type=FeedStatus)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            self._malformed(f"feed end frame: {exc}")
-            return
-        if self._replay is not None:
-            self._replay.ended(status)
 
     def _malformed(self, what: str) -> None:
         self.malformed += 1

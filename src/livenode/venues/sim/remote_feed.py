@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
-from livenode.venues.sim.remote_protocol import FeedStatus
+import msgspec
+
+from livenode.venues.sim.remote_protocol import FeedStatus, Reply
 
 __all__ = ["MARKET_END_GRACE_S", "RemoteReplay"]
 
@@ -61,6 +64,28 @@ class RemoteReplay:
     @property
     def on_bad_line(self) -> str:
         return self.status.on_bad_line if self.status is not None else "stop"
+
+    async def request_start(self, start_feed: Callable[[], Awaitable[Reply]]) -> None:
+        """Send ``start_feed`` (the proxy's round trip) and take the venue's answer."""
+        self.requested = True
+        try:
+            reply = await start_feed()
+            status = msgspec.msgpack.decode(reply.items[0], type=FeedStatus)
+        except (TimeoutError, ConnectionError, ValueError, IndexError) as exc:
+            _log.error("sim venue %s: start_feed failed: %s", self._venue, exc)
+            return
+        _log.info("sim venue %s: replay %s on request", self._venue,
+                  "starting" if status.state == "running" else status.state)
+        self.answered(status)
+
+    def end_frame(self, payload: bytes) -> None:
+        """The ``feed.end`` market frame's payload."""
+        try:
+            status = msgspec.msgpack.decode(payload, type=FeedStatus)
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            _log.error("sim venue %s: dropped a malformed feed end frame: %s", self._venue, exc)
+            return
+        self.ended(status)
 
     def answered(self, status: FeedStatus) -> None:
         """The venue process answered ``start_feed``: running, or ended already (a

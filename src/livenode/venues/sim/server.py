@@ -350,6 +350,7 @@ class SimVenueServer:
         router = self._router
         if router is None:
             return
+        self.feed_control.drain_subscriptions()
         for _ in range(_DRAIN_BATCH):
             try:
                 frames = router.recv_multipart(zmq.NOBLOCK)

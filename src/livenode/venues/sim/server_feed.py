@@ -125,7 +125,9 @@ class FeedControl:
             self._task.cancel()
             self._task = None
 
-    def _drain_subscriptions(self) -> None:
+    def drain_subscriptions(self) -> None:
+        """Read the subscriptions the XPUB reports (the server calls it with every batch
+        of requests too, so they never pile up in the socket)."""
         pub = self._publisher()
         while pub is not None:
             try:
@@ -142,12 +144,12 @@ class FeedControl:
     async def _run(self, wanted: set[bytes]) -> None:
         venue = self._venue
         deadline = self._loop.time() + SUBSCRIPTIONS_TIMEOUT_S
-        self._drain_subscriptions()
+        self.drain_subscriptions()
         while not wanted <= self._subscribed and self._loop.time() < deadline:
             # Short-lived (start only): the XPUB's fd offers no edge we could await
             # without also watching every market send.
             await asyncio.sleep(_SUBSCRIPTIONS_POLL_S)
-            self._drain_subscriptions()
+            self.drain_subscriptions()
         missing = wanted - self._subscribed
         if missing:
             _log.warning("sim venue %s: replay starts without subscription(s) %s after %gs",
