@@ -10,6 +10,7 @@ only once every trader worker's strategies have subscribed.
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 from collections.abc import Callable
@@ -18,6 +19,11 @@ from pathlib import Path
 import pytest
 
 from tests.acceptance.helpers import LivenodeProcess
+from tests.fixtures.multiprocess.harness import (
+    MultiprocessHarness,
+    mp,  # noqa: F401 - the fixture
+    wait_stderr,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -219,6 +225,40 @@ def test_multiprocess_bad_line_skipped_when_configured(livenode: Start, tmp_path
     summary = json.loads(summary_path.read_text())
     assert summary["counters"]["quotes"] == 2 and summary["exit_code"] == 0
     assert summary["failure"] is None
+
+
+def test_multiprocess_restarted_data_worker_does_not_replay_the_file_again(
+    mp: MultiprocessHarness, tmp_path: Path  # noqa: F811
+) -> None:
+    # 400 quotes 1 ms apart at 1/20 of the recorded pace: 8 s, time to kill the data
+    # worker in the middle (a slow host may reach the end first; either way nothing
+    # is replayed twice).
+    data = generated_replay(tmp_path / "slow.csv", quotes=400, trades=0)
+    config = replay_config(tmp_path, [data], mode="multiprocess")
+    config.write_text(config.read_text().replace("replay_speed = 0.0", "replay_speed = 0.05"))
+    summary_path = tmp_path / "s.json"
+    node = mp.start("run", config, "--summary-json", summary_path)
+    wait_stderr(node, r"data-SIM: the strategies of trader subscribed", timeout=90)
+    wait_stderr(node, r"sim venue SIM: replay started", timeout=30)
+    first = mp.worker(mp.status(), "data-SIM")["pid"]
+    os.kill(first, signal.SIGKILL)
+    mp.wait_worker("data-SIM", lambda w: w["pid"] != first and w["state"] == "RUNNING",
+                   timeout=90, what="restarted and running")
+    # The restarted data worker asked again (the trader sent it StrategiesStarted again):
+    # the venue process answers with the replay's state, it does not start the file over.
+    again = wait_stderr(node, r"start_feed again: the replay is (running|finished)", timeout=60)
+    assert node.wait(timeout=120) == 0, node.output()
+    err = node.stderr()
+    assert err.count("sim venue SIM: replay started") == 1, err
+    assert err.count("livenode.venues.sim.feed: replay finished: 400 quotes, 0 trades") == 1
+    seen = re.search(r"ReplayProbe-001 saw (\d+) quote\(s\)", err)
+    assert seen is not None and int(seen.group(1)) <= 400, err
+    if again.group(1) == "finished":
+        assert "it is not replayed again" in err
+    summary = json.loads(summary_path.read_text())
+    assert summary["shutdown"]["reason"].startswith("replay finished: 400 quotes"), summary
+    data_worker = next(w for w in summary["workers"] if w["name"] == "data-SIM")
+    assert data_worker["restarts"] == 1
 
 
 # -- §4: say what happened -------------------------------------------------------------------
