@@ -15,17 +15,22 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 pytest.importorskip("quickfix", reason="the quickfix wheel is built by scripts/test")
 
+from livenode.adapters.fix.seqnums import NAMESPACE, SeqNums, seqnums_key
+from livenode.cache.database import DatabaseBackend, RedisBackend, SqliteBackend
 from tests.acceptance.helpers import LivenodeProcess
+from tests.fixtures.database.redis_server import RedisServer
 from tests.peers.harness import AcceptorProcess
 
 pytestmark = pytest.mark.slow
 
 
-def _config(path: Path, port: int, data_dir: Path, round_trips: int, mode: str = "single") -> Path:
+def _config(path: Path, port: int, data_dir: Path, round_trips: int, mode: str = "single",
+            extra: str = "") -> Path:
     text = (Path(__file__).resolve().parents[2] / "configs" / "fix-sandbox.toml").read_text()
     text = text.replace("port = 9876", f"port = {port}")
     text = text.replace('data_dir = "data/fix-sandbox/node"', f'data_dir = "{data_dir}"')
@@ -34,7 +39,7 @@ def _config(path: Path, port: int, data_dir: Path, round_trips: int, mode: str =
     text = text.replace("quote_interval = 0.2", "quote_interval = 0.05")
     if mode == "multiprocess":
         text += "\n[timeouts]\nshutdown = 40  # more than the sum of the stop phases\n"
-    path.write_text(text)
+    path.write_text(text + extra)
     return path
 
 
@@ -111,3 +116,74 @@ def test_a_killed_node_continues_the_session_and_sends_nothing_twice(
     summary = json.loads(summary_path.read_text())
     assert set(_summary_fills(summary)) <= set(_acceptor_fills(acceptor))
     assert summary["counters"]["fills"] == 4
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def database(request: pytest.FixtureRequest, tmp_path: Path
+             ) -> Iterator[tuple[str, DatabaseBackend]]:
+    """A `[cache.database]` table (a real SQLite file, or a real redis-server stopped by
+    pid after the test) and a backend over the same store, to read what the node wrote."""
+    trader = "FIXSANDBOX-001"
+    if request.param == "sqlite":
+        path = tmp_path / "node.sqlite"
+        yield (f'\n[cache.database]\ntype = "sqlite"\npath = "{path}"\n',
+               SqliteBackend(trader, path))
+        return
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    try:
+        yield (f'\n[cache.database]\ntype = "redis"\nhost = "127.0.0.1"\n'
+               f'port = {server.port}\n', RedisBackend(trader, port=server.port))
+    finally:
+        server.stop()
+
+
+def _stored_seqnums(backend: DatabaseBackend) -> SeqNums:
+    backend.open()
+    try:
+        raw = backend.read_kv(NAMESPACE, seqnums_key("NODE", "VENUE"))
+    finally:
+        backend.close()
+    assert raw is not None, "no FIX sequence numbers in the cache database"
+    return msgspec.msgpack.decode(raw, type=SeqNums)
+
+
+def test_a_killed_node_with_a_cache_database_continues_the_session_from_it(
+    livenode: Callable[..., LivenodeProcess], acceptor: AcceptorProcess, tmp_path: Path,
+    database: tuple[str, DatabaseBackend],
+) -> None:
+    """The sequence numbers live in the cache database (SQLite, Redis), written before
+    each message leaves: a SIGKILLed node's successor logs on where it left off."""
+    db_toml, backend = database
+    data_dir = tmp_path / "node"
+    first = livenode("run", _config(tmp_path / "a.toml", acceptor.port, data_dir, 2,
+                                    extra=db_toml))
+    _wait_stderr(first, "round trips done: 2")
+    first.proc.send_signal(signal.SIGKILL)
+    first.wait(30)
+    assert "FIX sequence numbers in cache database fix/seqnums/NODE/VENUE" in first.stderr()
+    after_first = _stored_seqnums(backend)
+    summary_path = tmp_path / "b.summary.json"
+    second = livenode("run", _config(tmp_path / "b.toml", acceptor.port, data_dir, 2,
+                                     extra=db_toml), "--summary-json", summary_path)
+    _wait_stderr(second, "round trips done: 2")
+    second.send(signal.SIGINT)
+    assert second.wait(60) == 0, second.output()
+    stderr = second.stderr()
+    assert "MsgSeqNum too low" not in stderr and "rejecting message" not in stderr
+    events = "".join(p.read_text() for p in (acceptor.directory / "log").glob("*event*"))
+    assert "logon" in events.lower() and "too low" not in events.lower()
+    after_second = _stored_seqnums(backend)
+    assert after_second.next_out > after_first.next_out > 1
+    assert after_second.next_in > after_first.next_in > 1
+    # No file next to it: the database is the only store.
+    assert not list(data_dir.glob("fix-*.seqnums"))
+    orders = json.loads((acceptor.directory / "orders.json").read_text())["orders"]
+    cl_ord_ids = [o["cl_ord_id"] for o in orders]
+    assert len(cl_ord_ids) == len(set(cl_ord_ids)) == 8  # nothing sent twice
+    assert len(acceptor.fills()) == 8
+    # The second node restored the first one's fills from the database: its books
+    # hold every fill the acceptor made, each once.
+    summary = json.loads(summary_path.read_text())
+    assert summary["counters"]["fills"] == 8
+    assert _summary_fills(summary) == _acceptor_fills(acceptor)

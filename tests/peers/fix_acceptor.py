@@ -4,7 +4,8 @@ Run as its own process (the end-to-end tests and ``scripts/fix-sandbox`` do)::
 
     python tests/peers/fix_acceptor.py --port 9876 --dir /tmp/acc --price 100.00 \
         [--sender-comp-id VENUE] [--target-comp-id NODE] [--liquidity 0.004] \
-        [--symbols BTCUSDT,ETHUSDT] [--username U --password P] [--reset-on-logon]
+        [--symbols BTCUSDT,ETHUSDT] [--username U --password P] [--reset-on-logon] \
+        [--no-positions]
 
 It prints ``fix acceptor ready on 127.0.0.1:<port>`` on stdout once it listens. QuickFIX
 (the ``quickfix`` package, a C++ engine) runs the session with the FIX44 data dictionary
@@ -24,6 +25,11 @@ and validation on; this module only decides what an order does:
 - OrderMassStatusRequest: one ExecType I report per order it knows, with MassStatusReqID,
   TotNumReports and LastRptRequested=Y on the last; when it knows none, one report with
   TotNumReports=0, OrderID NONE (the dictionary requires an order in every report).
+- RequestForPositions (PosReqType 0): a RequestForPositionsAck (PosReqResult 0 and
+  TotalNumPosReports, or 2 "no positions found" before any fill), then one PositionReport
+  per symbol it has filled, its net from ``fills.jsonl`` (PositionQty: PosType TQ, LongQty
+  or ShortQty). Another PosReqType: the ack with PosReqResult 4. With ``--no-positions``
+  the message is unsupported (QuickFIX answers BusinessMessageReject).
 
 It records every fill as a JSON line in ``<dir>/fills.jsonl`` and keeps its order book in
 ``<dir>/orders.json`` (so a restarted acceptor knows the orders it had); QuickFIX keeps
@@ -144,8 +150,10 @@ class Matcher(fix.Application):  # type: ignore[misc]
         msg_type = message.getHeader().getField(35)
         handler = {
             "D": self.on_new_order, "F": self.on_cancel, "G": self.on_replace,
-            "H": self.on_status, "AF": self.on_mass_status,
+            "H": self.on_status, "AF": self.on_mass_status, "AN": self.on_positions,
         }.get(msg_type)
+        if msg_type == "AN" and self.args.no_positions:
+            handler = None
         if handler is None:
             raise fix.UnsupportedMessageType()
         with self.lock:
@@ -238,6 +246,41 @@ class Matcher(fix.Application):  # type: ignore[misc]
         for i, order in enumerate(orders):
             last = "Y" if i == len(orders) - 1 else "N"
             self._report(order, "I", extra=[(584, req_id), (911, str(len(orders))), (912, last)])
+
+    def net_positions(self) -> dict[str, Decimal]:
+        """Symbol -> net quantity of every fill recorded (buys minus sells)."""
+        net: dict[str, Decimal] = {}
+        if self.fills_path.exists():
+            for line in self.fills_path.read_text().splitlines():
+                fill = json.loads(line)
+                qty = Decimal(fill["last_qty"])
+                net[fill["symbol"]] = net.get(fill["symbol"], Decimal(0)) + (
+                    qty if fill["side"] == "BUY" else -qty)
+        return net
+
+    def on_positions(self, m: Any) -> None:
+        req_id = m.getField(710)
+        self.seq += 1
+        head = [(721, f"P-{self.seq}"), (710, req_id)]
+        account = [(1, m.getField(1)), (581, m.getField(581))]
+        if m.getField(724) != "0":
+            self._send("AO", [*head, (728, "4"), (729, "2"), *account,
+                              (58, f"PosReqType {m.getField(724)} not supported")])
+            return
+        net = self.net_positions()
+        if not net:
+            self._send("AO", [*head, (727, "0"), (728, "2"), (729, "0"), *account])
+            return
+        self._send("AO", [*head, (727, str(len(net))), (728, "0"), (729, "0"), *account])
+        day = datetime.now(UTC).strftime("%Y%m%d")
+        for symbol, qty in sorted(net.items()):
+            self.seq += 1
+            self._send("AP", [
+                (721, f"P-{self.seq}"), (710, req_id), (724, "0"), (727, str(len(net))),
+                (728, "0"), (715, day), *account, (55, symbol), (730, _fmt(self.price)),
+                (731, "1"), (734, _fmt(self.price)), (702, "1"), (703, "TQ"),
+                (704, _fmt(max(qty, Decimal(0)))), (705, _fmt(max(-qty, Decimal(0)))),
+            ])
 
     # -- matching --------------------------------------------------------------------------
 
@@ -381,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--username", default="")
     p.add_argument("--password", default="")
     p.add_argument("--reset-on-logon", action="store_true")
+    p.add_argument("--no-positions", action="store_true",
+                   help="RequestForPositions unsupported (BusinessMessageReject)")
     args = p.parse_args(argv)
     directory = Path(args.dir)
     directory.mkdir(parents=True, exist_ok=True)

@@ -217,6 +217,20 @@ class MessageBusConfig(ConfigStruct, frozen=True, kw_only=True):
     # receive) on 1 message in this many (0: off); `livenode status` and the
     # summary show the percentiles. Recording costs ~2 us per sampled message.
     hop_latency_every: Annotated[int, msgspec.Meta(ge=0)] = 8
+    # Time the stages of 1 inbound message in this many inside each worker (wake,
+    # receive, decode, handler work before and after its forward send, encode and
+    # send, rest of the loop turn; see livenode.bus.stage_trace); 0: off. A
+    # diagnostic for benchmarks: ~10 us per traced message.
+    stage_trace_every: Annotated[int, msgspec.Meta(ge=0)] = 0
+    # How a worker waits for its next message: "block" sleeps in epoll (the
+    # default: right whenever workers share cores); "spin" keeps polling its
+    # socket for `spin_us` after each message first, which saves the wake-up
+    # only for a worker that owns its core (it keeps that core busy).
+    wait: Literal["block", "spin"] = "block"
+    spin_us: Annotated[float, msgspec.Meta(gt=0, le=1_000_000)] = 200.0
+    # Give the CPU up (sched_yield) after each send, so that on a core shared by
+    # several workers the receiver runs before the sender's own bookkeeping.
+    yield_after_send: bool = False
 
     def __post_init__(self) -> None:
         try:
@@ -368,6 +382,11 @@ class TradingNodeConfig(ConfigStruct, frozen=True, kw_only=True):
     # so a killed process resumes from at most this far back; 0: at stop only.
     # A state equal to the one stored last is not written again.
     save_state_interval: Annotated[float, msgspec.Meta(ge=0)] = 0.0
+    # Every this many seconds the node collects its young generations and freezes
+    # the survivors (gc.freeze), so the cyclic collector never scans the orders
+    # and positions it keeps (livenode.core.gc_pauses.SurvivorFreezer); 0: only
+    # once, at the start.
+    gc_freeze_interval: Annotated[float, msgspec.Meta(ge=0)] = 1.0
     # Where the node keeps its files (the SQLite cache database), relative to
     # the working directory unless absolute; created when first needed.
     data_dir: str = "data"

@@ -33,6 +33,7 @@ from livenode.model.enums import OrderStatus
 if TYPE_CHECKING:
     from livenode.bus.message_bus import MessageBus
     from livenode.cache.cache import Cache
+    from livenode.cache.database import AdapterState, CacheDatabase
     from livenode.core.clock import Clock
     from livenode.model.data import BarType
     from livenode.model.enums import AccountType, LiquiditySide, OrderSide, OrderType
@@ -124,7 +125,7 @@ class ClientContext:
 
     Objects the clients of one adapter share in this node (e.g. the simulated venue
     both sim clients talk to) are found by their type with `shared`, never by a
-    string key.
+    string key. What an adapter must keep across restarts goes to `adapter_state`.
     """
 
     loop: asyncio.AbstractEventLoop
@@ -135,6 +136,24 @@ class ClientContext:
     _shared: dict[type, Any] = field(default_factory=dict, repr=False, compare=False)
     # The node's stop, for a client whose source ended (see `request_stop`).
     _stop: list[Callable[..., None]] = field(default_factory=list, repr=False, compare=False)
+    # The node's cache database, once opened (`use_database`); none without one.
+    _database: list[CacheDatabase] = field(default_factory=list, repr=False, compare=False)
+
+    def use_database(self, database: CacheDatabase | None) -> None:
+        """The node: its cache database is open (before any client connects)."""
+        self._database[:] = [] if database is None else [database]
+
+    def adapter_state(self, namespace: str) -> AdapterState | None:
+        """The adapter's durable key-value area `namespace` in the node's cache database
+        (written at once: durable when ``put`` returns), or None when the node has no
+        cache database (the adapter keeps its state its own way, e.g. a file).
+
+        Known from `LiveClient.connect` on (the node opens its database after building
+        the clients, before connecting them); ask there, not in the constructor.
+        """
+        if not self._database:
+            return None
+        return self._database[0].adapter_state(namespace)
 
     def on_stop_request(self, stop: Callable[..., None]) -> None:
         """The node: call ``stop(reason, failure=...)`` when a client asks for the stop."""
@@ -287,7 +306,8 @@ class LiveExecutionClient(LiveClient):
 
     The engine calls `submit_order` / `modify_order` / `cancel_order` /
     `cancel_all_orders`. `submit_order` records the tick-to-trade latency
-    (``now - command.ts_trigger``, kept in ``latencies_ns``) and emits
+    (``now - command.ts_trigger``, kept in ``latencies_ns``; an adapter with
+    ``stamps_on_send`` records it when its hook has written the order) and emits
     `OrderSubmitted` at the moment the command leaves for the venue, the same for
     every adapter. Each then calls the adapter's hook (`_submit_order`,
     `_modify_order`, `_cancel_order`, `_cancel_all_orders`):
@@ -309,6 +329,10 @@ class LiveExecutionClient(LiveClient):
 
     #: Seconds an asynchronous command may take before it counts as failed.
     command_timeout: float = 10.0
+    #: True for an adapter whose hook writes the order later than `submit_order` runs
+    #: (an asynchronous hook): it records tick-to-trade itself with `_stamp_sent` when
+    #: the order is written to the venue, so the sample includes its encoding and send.
+    stamps_on_send: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -347,7 +371,8 @@ class LiveExecutionClient(LiveClient):
     def submit_order(self, command: SubmitOrder) -> None:
         """Stamp tick-to-trade, emit `OrderSubmitted`, hand the order to the adapter."""
         now = self._clock.timestamp_ns()
-        self.latencies_ns.append(now - command.ts_trigger)
+        if not self.stamps_on_send:
+            self.latencies_ns.append(now - command.ts_trigger)
         self._handle_event(self._events.order_submitted(command.order, now))
         try:
             pending = self._submit_order(command)
@@ -386,6 +411,10 @@ class LiveExecutionClient(LiveClient):
             return
         if pending is not None:
             self._run(pending, command)
+
+    def _stamp_sent(self, command: SubmitOrder) -> None:
+        """Record tick-to-trade now: the adapter (``stamps_on_send``) wrote the order."""
+        self.latencies_ns.append(self._clock.timestamp_ns() - command.ts_trigger)
 
     # -- adapter hooks ------------------------------------------------------------------
 

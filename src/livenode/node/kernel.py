@@ -205,6 +205,7 @@ class Kernel:
         flush = db_config.flush_on_start and not self.restarted
         state = database.open(flush=flush)
         self.database = database
+        self.context.use_database(database)
         self._use_strategy_state(database, state.strategies)
         venues = {str(client.venue) for client in self.exec_clients.values()}
         state.order_events = [
@@ -298,6 +299,15 @@ class Kernel:
             raise RuntimeError(f"kernel roles {sorted(self.roles)} have no execution engine")
         if client.name in self.exec_clients:
             raise ValueError(f"exec client {client.name!r} added twice")
+        if self.context.is_worker and client.name != str(client.venue):
+            # A worker receives the commands of `commands.exec.{member}` for the exec
+            # clients it hosts, and the risk engine sends on `commands.exec.{venue}`:
+            # a client named otherwise would never see a command (silently).
+            raise ValueError(
+                f"exec_clients.{client.name}: serves venue {client.venue}; in multiprocess "
+                f"mode an exec client must be named after its venue ([exec_clients."
+                f"{client.venue}]), one client per venue (commands are routed to exec "
+                f"workers by venue, not by client id)")
         self.exec_clients[client.name] = client
         self.exec_engine.register_client(client)
 
@@ -387,6 +397,7 @@ class Kernel:
         if self.shm_writer is not None:
             self.shm_writer.close()
         if self.database is not None:
+            self.context.use_database(None)
             self.database.close()
         if self.state_database is not None:
             self.state_database.close()

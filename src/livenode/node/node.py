@@ -45,6 +45,7 @@ import uvloop
 from livenode.cache.shm import ShmTables, remove_stale_segments
 from livenode.config import TradingNodeConfig
 from livenode.core.clock import Clock
+from livenode.core.gc_pauses import GcPauses, SurvivorFreezer
 from livenode.engines.clients import ClientFactory
 from livenode.node.builder import TradingNodeBuilder
 from livenode.node.gates import (
@@ -170,6 +171,9 @@ class TradingNode:
             raise
         self._builder = TradingNodeBuilder(self.kernel)
         self.stats = NodeStats(self.kernel)
+        # Collector pauses on this process, timed from the end of the start (heap frozen).
+        self.gc_pauses = GcPauses()
+        self._freezer = SurvivorFreezer(self._loop, config.gc_freeze_interval)
         self._force_exit = force_exit if force_exit is not None else _exit_now
         self._state = NodeState.CREATED
         self._stop_requested = asyncio.Event()
@@ -376,6 +380,7 @@ class TradingNode:
             return
         if self._state in (NodeState.STARTING, NodeState.RUNNING, NodeState.STOPPING):
             raise RuntimeError("dispose() while the node runs; stop it first")
+        self.gc_pauses.remove()
         self.stats.close()
         self.kernel.dispose()
         if self.shared_tables is not None:
@@ -395,6 +400,10 @@ class TradingNode:
     def summary(self) -> dict[str, Any]:
         """Facts about this run for the CLI's table and `--summary-json` (JSON-ready)."""
         facts = self.stats.summary()
+        # Keyed by process, as the multiprocess summary has one per worker.
+        facts["gc"] = {"node": {**self.gc_pauses.summary(),
+                                "refreezes": self._freezer.refreezes,
+                                "kept_by_freeze": self._freezer.kept_by_freeze}}
         facts["shutdown"] = {
             "clean": bool(self.shutdown_clean) if self.shutdown_clean is not None else False,
             "seconds": round(self.shutdown_seconds or 0.0, 3),
@@ -458,6 +467,8 @@ class TradingNode:
         else:
             self.start_data_sources()
         kernel.freeze_heap()
+        self.gc_pauses.install()
+        self._freezer.start()
 
     def start_data_sources(self) -> None:
         """Tell the data clients the strategies have subscribed (a replay starts).
@@ -502,6 +513,10 @@ class TradingNode:
             clean = False
         finally:
             kernel.stop_engines()
+            # Pauses are timed while trading; the freezer's final full collection (after
+            # the trading, it may take a while) is not one of them.
+            self.gc_pauses.remove()
+            self._freezer.stop()
             self.shutdown_seconds = time.monotonic() - started_at
             self.shutdown_clean = clean
             _log.info(

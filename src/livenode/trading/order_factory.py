@@ -10,6 +10,7 @@ of the same strategy; `set_count` lets a restart continue after recovered ids.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from livenode.core.uuid import new_id
@@ -51,6 +52,18 @@ class OrderFactory:
         if count < 0:
             raise ValueError(f"count: expected >= 0, got {count}")
         self._count = count
+
+    def continue_after(self, ids: Iterable[ClientOrderId]) -> None:
+        """Continue numbering after the highest of `ids` made with this factory's prefix
+        (a node restarted within the same second as its predecessor has the same run
+        stamp, and the orders restored from the cache database carry it)."""
+        prefix = self._prefix
+        for coid in ids:
+            value = coid.value
+            if value.startswith(prefix):
+                suffix = value[len(prefix):]
+                if suffix.isdigit() and int(suffix) > self._count:
+                    self._count = int(suffix)
 
     def next_client_order_id(self) -> ClientOrderId:
         """Return a fresh client order id."""

@@ -228,6 +228,10 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyState, StrategyHandlers
 
     def _on_start(self) -> None:
         self._stopping = False
+        if self.order_factory is not None and self.cache is not None:
+            # Never reuse the id of an order restored from the cache database.
+            self.order_factory.continue_after(
+                o.client_order_id for o in self.cache.orders(strategy_id=self.id))
         # Stored state first: a failing on_load faults the strategy before on_start.
         self._load_state()
         self._subscribe_events()

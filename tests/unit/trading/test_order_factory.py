@@ -69,3 +69,18 @@ def test_bad_arguments_fail_at_the_call_site() -> None:
         f.limit(BTC, OrderSide.BUY, QTY, Price.from_str("1.00"), time_in_force=TimeInForce.GTD)
     with pytest.raises(ValueError, match="expire_time_ns"):
         f.limit(BTC, OrderSide.BUY, QTY, Price.from_str("1.00"), expire_time_ns=T0)
+
+
+def test_continue_after_skips_the_ids_of_a_run_in_the_same_second() -> None:
+    """A node restarted within the second of its predecessor has the same run stamp:
+    it continues after the restored ids of its own prefix, ignoring any other."""
+    before = factory()
+    restored = [before.next_client_order_id() for _ in range(3)]
+    other = factory("Other-001").next_client_order_id()
+    again = factory()
+    again.continue_after([*restored, other])
+    assert again.next_client_order_id() not in restored
+    assert again.count == 4
+    fresh = factory()
+    fresh.continue_after([other])
+    assert fresh.count == 0

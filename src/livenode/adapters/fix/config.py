@@ -52,7 +52,10 @@ class FixExecClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
             (``{data_dir}/fix-{sender}-{target}.seqnums``).
         reconnect_initial / reconnect_max: reconnect back-off (doubles from the first).
         logon_timeout: seconds `connect` waits for the logon (and the resend after it).
-        request_timeout: seconds a status / mass status request may take.
+        request_timeout: seconds a status / mass status / positions request may take.
+        request_positions: the peer answers RequestForPositions (35=AN) with
+            PositionReports (35=AP): reconciliation then compares the venue's
+            positions with the node's; off (the default): the node asks for none.
         account_type: CASH or MARGIN; balances: the account's balances as
             ``"<amount> <currency>"`` (FIX 4.4 has no balance message; the node needs an
             account state).
@@ -75,6 +78,7 @@ class FixExecClientConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unkn
     reconnect_max: float = 10.0
     logon_timeout: float = 10.0
     request_timeout: float = 5.0
+    request_positions: bool = False
     account_type: Literal["CASH", "MARGIN"] = "CASH"
     balances: list[str] = msgspec.field(default_factory=lambda: ["1000000 USDT", "100 BTC"])
 

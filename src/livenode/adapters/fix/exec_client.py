@@ -12,7 +12,8 @@ submit                    NewOrderSingle (D): market, limit, stop, stop-limit;
 modify                    OrderCancelReplaceRequest (G)
 cancel / cancel-all       OrderCancelRequest (F), one per open order
 reconciliation            OrderMassStatusRequest (AF, all orders) and
-                          OrderStatusRequest (H) per order
+                          OrderStatusRequest (H) per order; RequestForPositions
+                          (AN) with ``request_positions`` (see `positions`)
 ========================  ==================================================
 
 ExecType -> event: 0 New -> accepted; F Trade (and 1/2 of older peers) -> filled
@@ -26,9 +27,11 @@ FIX ClOrdIDs: a submit uses the order's ClientOrderId; each cancel or replace ge
 one, ``{client_order_id}:C{n}`` / ``:R{n}``, so any ClOrdID the venue sends back names the
 node's order even after a restart of the node.
 
-The hooks are coroutines: each sends its message and waits (bounded by the base class's
-``command_timeout``) for the venue's first answer about it; a session that is not logged
-on fails the command at once (the base class turns that into the rejection).
+The hooks send their message and wait (bounded by the base class's ``command_timeout``)
+for the venue's first answer about it; a session that is not logged on fails the command
+at once (the base class turns that into the rejection). A submit sends within the
+engine's call (no task first) and returns only the wait; modifies and cancels are
+coroutines.
 Duplicate reports (PossDupFlag resends) are recognised by ExecID and applied once.
 """
 
@@ -39,6 +42,7 @@ import dataclasses
 import os
 import re
 from collections import OrderedDict
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -46,7 +50,15 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from livenode.adapters.fix.codec import FixDecodeError, FixMessage
 from livenode.adapters.fix.config import FixExecClientConfig
-from livenode.adapters.fix.session import FixSession, SeqNumStore, SessionSettings
+from livenode.adapters.fix.positions import POSITION_MSG_TYPES, PositionRequests
+from livenode.adapters.fix.seqnums import (
+    NAMESPACE,
+    DatabaseSeqNumStore,
+    FileSeqNumStore,
+    SeqNumStore,
+    seqnums_key,
+)
+from livenode.adapters.fix.session import FixSession, SessionSettings
 from livenode.engines.clients import ClientContext, ClientFactory, LiveExecutionClient
 from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
 from livenode.model.enums import (
@@ -70,7 +82,7 @@ from livenode.model.objects import AccountBalance, Currency, Money
 if TYPE_CHECKING:
     from livenode.model.instruments import Instrument
     from livenode.model.orders import Order
-    from livenode.model.reports import OrderStatusReport
+    from livenode.model.reports import OrderStatusReport, PositionStatusReport
 
 __all__ = ["FixExecClient", "FixExecClientFactory"]
 
@@ -108,13 +120,18 @@ def base_cl_ord_id(cl_ord_id: str) -> str:
 class FixExecClient(LiveExecutionClient):
     """Execution over a FIX 4.4 session (see the module docstring)."""
 
+    # Tick-to-trade is taken once the NewOrderSingle has been written to the socket:
+    # its encoding and the durable save of its sequence number are part of the path.
+    stamps_on_send = True
+
     def __init__(self, name: str, config: FixExecClientConfig, context: ClientContext) -> None:
         super().__init__(name, Venue(config.venue), AccountId(config.account_id), context)
         self._session_lost = False
         self._closing = False
         self._config = config
-        store = SeqNumStore(Path(config.data_dir).expanduser()
-                            / f"fix-{config.sender_comp_id}-{config.target_comp_id}.seqnums")
+        # The real store is chosen at the first connect, when the node's cache database
+        # (if any) is open; until then nothing can be sent.
+        self._store_ready = False
         self.session = FixSession(
             SessionSettings(
                 sender_comp_id=config.sender_comp_id, target_comp_id=config.target_comp_id,
@@ -124,9 +141,10 @@ class FixExecClient(LiveExecutionClient):
                 reconnect_initial=config.reconnect_initial,
                 reconnect_max=config.reconnect_max,
             ),
-            store, on_message=self._on_message, on_logon=self._on_logon,
+            SeqNumStore(), on_message=self._on_message, on_logon=self._on_logon,
             on_logout=self._on_logout, log=self._log,
         )
+        self._positions = PositionRequests(self.session.send, config.account_id, self._loop)
         self._req = 0
         self._current: dict[ClientOrderId, str] = {}  # the order's live FIX ClOrdID
         self._waiting: dict[str, asyncio.Future[None]] = {}
@@ -138,7 +156,25 @@ class FixExecClient(LiveExecutionClient):
 
     # -- connection ------------------------------------------------------------------------
 
+    def _open_store(self) -> SeqNumStore:
+        """The cache database's entry when the node has a database (adopting the file of
+        an earlier run without one), else the file in ``data_dir``."""
+        config = self._config
+        path = (Path(config.data_dir).expanduser()
+                / f"fix-{config.sender_comp_id}-{config.target_comp_id}.seqnums")
+        state = self._context.adapter_state(NAMESPACE)
+        if state is None:
+            return FileSeqNumStore(path)
+        return DatabaseSeqNumStore(
+            state, seqnums_key(config.sender_comp_id, config.target_comp_id), adopt_file=path)
+
     async def _connect(self) -> None:
+        if not self._store_ready:
+            self.session.store = self._open_store()
+            self._store_ready = True
+            self._log.info("%s: FIX sequence numbers in %s (out %d, in %d)", self.name,
+                           self.session.store.describe(), self.session.store.next_out,
+                           self.session.store.next_in)
         # The credentials are read at each connect (not kept in the config or the log).
         self.session.settings = dataclasses.replace(
             self.session.settings, username=_env(self._config.username_env),
@@ -164,6 +200,7 @@ class FixExecClient(LiveExecutionClient):
             await self.session.stop()
         finally:
             self._closing = False
+            self.session.store.close()
         for waiting in self._waiting.values():
             waiting.cancel()
         for status in self._status_wait.values():
@@ -189,7 +226,9 @@ class FixExecClient(LiveExecutionClient):
         self._req += 1
         return f"{coid}:{kind}{self._req}"
 
-    async def _submit_order(self, command: SubmitOrder) -> None:
+    def _submit_order(self, command: SubmitOrder) -> Awaitable[None]:
+        # Sent here, within `submit_order` (no task to wait for): only the wait for the
+        # venue's answer is left to the returned coroutine.
         init = command.order
         clid = str(init.client_order_id)
         fields: list[tuple[int, str]] = [
@@ -207,7 +246,21 @@ class FixExecClient(LiveExecutionClient):
         if init.post_only:
             fields.append((18, "6"))
         self._current[init.client_order_id] = clid
-        await self._request("D", fields, clid)
+        fut: asyncio.Future[None] = self._loop.create_future()
+        self._waiting[clid] = fut
+        try:
+            self.session.send("D", fields)
+        except BaseException:
+            self._waiting.pop(clid, None)
+            raise
+        self._stamp_sent(command)
+        return self._answer(clid, fut)
+
+    async def _answer(self, clid: str, fut: asyncio.Future[None]) -> None:
+        try:
+            await fut
+        finally:
+            self._waiting.pop(clid, None)
 
     async def _modify_order(self, command: ModifyOrder) -> None:
         order = self._order(command.client_order_id)
@@ -278,11 +331,16 @@ class FixExecClient(LiveExecutionClient):
             self._on_execution_report(msg)
         elif mtype == "9":
             self._on_cancel_reject(msg)
+        elif mtype in POSITION_MSG_TYPES:
+            self._positions.on_message(msg)
         else:  # "j" BusinessMessageReject
             self._log.warning("%s: business reject of %s %s: %s", self.name, msg.get(372),
                               msg.get(379), msg.get(58))
             ref = msg.get(379)
-            if ref is not None:
+            if msg.get(372) == "AN":
+                self._positions.fail_all(f"RequestForPositions refused by the venue "
+                                         f"(BusinessMessageReject): {msg.get(58)}")
+            elif ref is not None:
                 self._fail_request(ref, f"business reject: {msg.get(58)}")
 
     def _fail_request(self, clid: str, reason: str) -> None:
@@ -451,6 +509,16 @@ class FixExecClient(LiveExecutionClient):
             if report is not None:
                 out.append(report)
         return out
+
+    async def generate_position_status_reports(self) -> list[PositionStatusReport]:
+        """The venue's positions, from a RequestForPositions when the peer supports it
+        (``request_positions``); none otherwise (the base class's answer)."""
+        if not self._config.request_positions:
+            return []
+        messages = await self._positions.request(self._config.request_timeout)
+        return self._positions.to_reports(messages, venue=self.venue, cache=self._cache,
+                                          events=self.events,
+                                          now=self._clock.timestamp_ns())
 
     def _status_report(self, msg: FixMessage) -> OrderStatusReport | None:
         if msg.get(37) in (None, "NONE"):

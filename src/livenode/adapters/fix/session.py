@@ -5,10 +5,9 @@
 on the heartbeat interval, Logout, and reconnect with doubling back-off after any drop.
 Application messages go to the owner's ``on_message``; it sends with `send`.
 
-Sequence numbers are persisted by `SeqNumStore` in a small file in the data directory
-(``fix-{sender}-{target}.seqnums``, replaced atomically after every message; it survives
-a SIGKILL of the node, not a power cut). The node's cache database has no key-value area
-for adapters yet; the sequence numbers move there when it has one.
+Sequence numbers are persisted by a `SeqNumStore` (`livenode.adapters.fix.seqnums`: the
+node's cache database when it has one, else a file in the data directory) after every
+message, and for an outgoing one before it is written to the socket.
 
 Gaps, both directions:
 - incoming MsgSeqNum above the expected one: the message is dropped and a
@@ -34,16 +33,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
 import ssl
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 from livenode.adapters.fix.codec import (
     FixDecodeError,
@@ -53,11 +49,12 @@ from livenode.adapters.fix.codec import (
     decode,
     encode,
 )
+from livenode.adapters.fix.seqnums import SeqNumStore
 
-__all__ = ["APP_MSG_TYPES", "FixNotLoggedOn", "FixSession", "SeqNumStore", "SessionSettings"]
+__all__ = ["APP_MSG_TYPES", "FixNotLoggedOn", "FixSession", "SessionSettings"]
 
 #: Application messages the FIX execution client handles (others are rejected).
-APP_MSG_TYPES = frozenset({"8", "9", "j"})
+APP_MSG_TYPES = frozenset({"8", "9", "j", "AO", "AP"})
 _ADMIN = frozenset({"0", "1", "2", "3", "4", "5", "A"})
 
 Field = tuple[int, str]
@@ -89,34 +86,6 @@ class SessionSettings:
     reconnect_initial: float = 0.5
     reconnect_max: float = 10.0
     max_resend: int = 10_000
-
-
-class SeqNumStore:
-    """The next outgoing and next expected incoming MsgSeqNum, in a file.
-
-    The file is one JSON object ``{"next_out": n, "next_in": m}``, written to a
-    temporary file and renamed over the old one after every change.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.next_out = 1
-        self.next_in = 1
-        if path.exists():
-            data = json.loads(path.read_text())
-            self.next_out, self.next_in = int(data["next_out"]), int(data["next_in"])
-
-    def save(self) -> None:
-        """Persist both numbers (atomic rename)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text(json.dumps({"next_out": self.next_out, "next_in": self.next_in}))
-        os.replace(tmp, self.path)
-
-    def reset(self) -> None:
-        """Both back to 1 (ResetSeqNumFlag)."""
-        self.next_out = self.next_in = 1
-        self.save()
 
 
 class FixSession:
@@ -241,12 +210,19 @@ class FixSession:
         header.append((52, now))
         if orig_time is not None:
             header.append((122, orig_time))
-        writer.write(encode(msg_type, fields, header))
+        data = encode(msg_type, fields, header)
+        if own_seq:
+            # Durable before the message leaves: a node killed right after this send
+            # must never send another message with this number.
+            self.store.next_out = number + 1
+            try:
+                self.store.save()
+            except BaseException:
+                self.store.next_out = number
+                raise
+        writer.write(data)
         self._last_sending_time = now
         self._last_sent = time.monotonic()
-        if own_seq:
-            self.store.next_out = number + 1
-            self.store.save()
         return number
 
     _last_sending_time = ""

@@ -4,6 +4,7 @@ See docs/persistence.md for what is stored, when it is durable, and how a
 restarted node rebuilds from it.
 """
 
+from livenode.cache.database.adapter_state import AdapterState
 from livenode.cache.database.backend import (
     SCHEMA_VERSION,
     DatabaseBackend,
@@ -20,6 +21,7 @@ from livenode.cache.database.writer import DatabaseWriter, WriterStatus
 
 __all__ = [
     "SCHEMA_VERSION",
+    "AdapterState",
     "CacheDatabase",
     "DatabaseBackend",
     "DatabaseError",

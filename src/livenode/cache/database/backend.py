@@ -124,6 +124,19 @@ class DatabaseBackend(abc.ABC):
         what a process that hosts strategies but no execution engine reads."""
 
     @abc.abstractmethod
+    def read_kv(self, namespace: str, key: str) -> bytes | None:
+        """One value of the key-value area (None: not set), read now.
+
+        Raises:
+            DatabaseUnavailableError: the database could not be reached.
+        """
+
+    @abc.abstractmethod
+    def clone(self) -> DatabaseBackend:
+        """A new, unopened backend over the same store with the same settings: a second
+        connection, for a thread or a caller that must not wait behind the writer."""
+
+    @abc.abstractmethod
     def flush_trader(self) -> int:
         """Delete every record of this trader id (and no other); returns how many."""
 

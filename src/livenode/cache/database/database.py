@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from livenode.cache.database.adapter_state import AdapterState, DirectKv
 from livenode.cache.database.backend import FIRST_STATE_PREFIX, DatabaseBackend, StoredRecords
 from livenode.cache.database.writer import DatabaseWriter, WriterStatus
 from livenode.model.codec import Codec, CodecError
@@ -68,6 +69,8 @@ class CacheDatabase:
             encode=Codec().encode,
         )
         self._opened = False
+        # The adapters' key-value writes: a connection of their own, opened on first use.
+        self._direct_kv = DirectKv(backend.clone())
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -96,6 +99,7 @@ class CacheDatabase:
     def close(self, timeout: float = 10.0) -> bool:
         """Write what is queued (bounded by `timeout`), then close; False if writes
         were left unwritten."""
+        self._direct_kv.close()
         if not self._opened:
             return True
         self._opened = False
@@ -124,10 +128,17 @@ class CacheDatabase:
         self.writer.submit(("account", state.account_id.value, state))
 
     def put_kv(self, namespace: str, key: str, value: bytes | None) -> None:
-        """Set (None: delete) `key` in the key-value area `namespace` (a client's name)."""
+        """Queue a set (None: delete) of `key` in the key-value area `namespace` (durable
+        later, like every queued write; an adapter that needs it durable now uses
+        `adapter_state`, and one key is written by one of the two only)."""
         if "\0" in namespace:
             raise ValueError(f"kv namespace {namespace!r} contains a NUL character")
         self.writer.submit(("kv", f"{namespace}\0{key}", value))
+
+    def adapter_state(self, namespace: str) -> AdapterState:
+        """The key-value area `namespace` for an adapter, read and written at once
+        (durable when `AdapterState.put` returns); see `livenode.cache.database.adapter_state`."""
+        return AdapterState(self._direct_kv, namespace)
 
     def put_strategy_state(self, strategy_id: str, state: dict[str, bytes]) -> None:
         """Replace the saved state of `strategy_id`."""

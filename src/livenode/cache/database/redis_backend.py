@@ -64,6 +64,10 @@ class RedisBackend(DatabaseBackend):
     ) -> None:
         super().__init__(trader_id)
         self.host, self.port, self.db, self.tls = host, port, db, tls
+        # For `clone` (a second connection with the same settings).
+        self._settings: dict[str, Any] = dict(
+            host=host, port=port, db=db, username=username, password=password, tls=tls,
+            connect_timeout=connect_timeout, socket_timeout=socket_timeout)
         self._prefix = f"livenode:{trader_id}:"
         self._client: redis.Redis = redis.Redis(
             host=host,
@@ -147,6 +151,13 @@ class RedisBackend(DatabaseBackend):
             k.decode(): v for k, v in self._call(
                 "load", self._client.hgetall, self._prefix + "strategies").items()
         }
+
+    def read_kv(self, namespace: str, key: str) -> bytes | None:
+        value = self._call("read kv", self._client.hget, f"{self._prefix}kv:{namespace}", key)
+        return None if value is None else bytes(value)
+
+    def clone(self) -> RedisBackend:
+        return RedisBackend(self.trader_id, **self._settings)
 
     def flush_trader(self) -> int:
         client = self._client

@@ -172,6 +172,18 @@ class SqliteBackend(DatabaseBackend):
                 "SELECT id, payload FROM strategies WHERE trader_id = ?", (self.trader_id,))
         }
 
+    def read_kv(self, namespace: str, key: str) -> bytes | None:
+        try:
+            row = self._connection().execute(
+                "SELECT value FROM kv WHERE trader_id = ? AND namespace = ? AND key = ?",
+                (self.trader_id, namespace, key)).fetchone()
+        except sqlite3.OperationalError as exc:
+            raise DatabaseUnavailableError(f"{self.describe()}: {exc}") from exc
+        return None if row is None else bytes(row[0])
+
+    def clone(self) -> SqliteBackend:
+        return SqliteBackend(self.trader_id, self.path, timeout=self._timeout)
+
     def flush_trader(self) -> int:
         conn = self._connection()
         removed = 0

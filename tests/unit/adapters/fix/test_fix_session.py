@@ -12,7 +12,8 @@ import asyncio
 from pathlib import Path
 
 from livenode.adapters.fix.codec import FixFramer, FixMessage, decode, encode
-from livenode.adapters.fix.session import FixSession, SeqNumStore, SessionSettings
+from livenode.adapters.fix.seqnums import FileSeqNumStore
+from livenode.adapters.fix.session import FixSession, SessionSettings
 
 
 class Server:
@@ -62,7 +63,7 @@ async def test_malformed_and_unknown_messages_are_rejected_and_counted(tmp_path:
     srv = await asyncio.start_server(server.handle, "127.0.0.1", 0)
     port = srv.sockets[0].getsockname()[1]
     app: list[FixMessage] = []
-    store = SeqNumStore(tmp_path / "seq.json")
+    store = FileSeqNumStore(tmp_path / "seq.json")
     session = FixSession(SessionSettings("NODE", "VENUE", "127.0.0.1", port, heartbeat=30),
                          store, on_message=app.append)
     session.start()
@@ -108,7 +109,7 @@ async def test_malformed_and_unknown_messages_are_rejected_and_counted(tmp_path:
         srv.close()
         await srv.wait_closed()
     # The numbers survive: a new store on the same file continues from them.
-    again = SeqNumStore(tmp_path / "seq.json")
+    again = FileSeqNumStore(tmp_path / "seq.json")
     assert again.next_in == 11 and again.next_out == store.next_out > 5
 
 
@@ -121,7 +122,7 @@ async def test_reconnects_with_backoff_until_the_server_is_there(tmp_path: Path)
     session = FixSession(
         SessionSettings("NODE", "VENUE", "127.0.0.1", port, heartbeat=30,
                         reset_on_logon=True, reconnect_initial=0.05, reconnect_max=0.2),
-        SeqNumStore(tmp_path / "seq.json"), on_message=lambda m: None)
+        FileSeqNumStore(tmp_path / "seq.json"), on_message=lambda m: None)
     session.start()
     try:
         await asyncio.sleep(0.5)
@@ -146,7 +147,7 @@ async def test_a_logon_above_the_expected_number_is_in_sync_only_after_the_resen
     port = srv.sockets[0].getsockname()[1]
     app: list[FixMessage] = []
     session = FixSession(SessionSettings("NODE", "VENUE", "127.0.0.1", port, heartbeat=30),
-                         SeqNumStore(tmp_path / "seq.json"), on_message=app.append)
+                         FileSeqNumStore(tmp_path / "seq.json"), on_message=app.append)
     session.start()
     try:
         await _until(lambda: len(server.of_type("2")) == 1)
@@ -189,7 +190,7 @@ async def test_tls_logon_against_a_tls_server(tmp_path: Path) -> None:
     port = srv.sockets[0].getsockname()[1]
     session = FixSession(SessionSettings("NODE", "VENUE", "127.0.0.1", port, heartbeat=30,
                                          tls=True, tls_ca_file=str(cert)),
-                         SeqNumStore(tmp_path / "seq.json"), on_message=lambda m: None)
+                         FileSeqNumStore(tmp_path / "seq.json"), on_message=lambda m: None)
     session.start()
     try:
         assert await session.wait_in_sync(5)
