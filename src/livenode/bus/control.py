@@ -12,6 +12,7 @@ A worker's life on this channel:
                             <-     Stop(phase)
     StopAck(clean, detail)  ->
     Failed(error)           ->     (start-up failed: no restart loop)
+    ClientStopRequest       ->     (a client's source ended: stop the node in order)
 
 Messages are frozen msgspec structs in a tagged union: one decode call per
 frame, no pickle. The node's configuration travels as its JSON bytes, because
@@ -165,6 +166,22 @@ class Failed(ControlMessage, frozen=True):
 
 
 
+class ClientStopRequest(ControlMessage, frozen=True):
+    """A client asked for the node's stop because its source ended (a replay with
+    ``stop_at_end``, or one stopped at a bad line: ``failure`` is then the run's
+    failure and the node exits 1).
+
+    Sent by the worker whose client asked (``source`` is that worker) and, when it is
+    a data worker, by every trader worker once it has handled everything that worker
+    published before (``source`` names the data worker): the supervisor stops the
+    node when the traders have the whole source, not while ticks are in flight."""
+
+    worker: str
+    source: str
+    reason: str
+    failure: str = ""
+
+
 class ControlCodecError(ValueError):
     """A control frame that is not one of the protocol's messages."""
 
@@ -256,6 +273,7 @@ ControlUnion = (
     | SetTradingState
     | VenueRestarted
     | VenueReconciled
+    | ClientStopRequest
 )
 
 

@@ -15,6 +15,9 @@ RISK_COMMANDS = "commands.risk"
 RISK_EVENTS = "events.risk"
 # A data or execution worker finished replaying its state (`StateReplayed`).
 EXECUTION_REPLAYED = "events.recovery"
+# A data worker's source ended and it asks for the node's stop (`SourceEnded`),
+# to the traders ("data." reaches them from every data worker).
+SOURCE_ENDED = "data.source_ended"
 ALL_DATA_COMMANDS = "commands.data.*"
 ALL_EXEC_COMMANDS = "commands.exec.*"
 ALL_ORDER_EVENTS = "events.order.*"

@@ -28,6 +28,7 @@ from livenode.model.commands import (
     UnsubscribeTradeTicks,
 )
 from livenode.model.data import Bar, BarType, QuoteTick, TradeTick
+from livenode.model.events import StrategiesStarted
 from livenode.model.instruments import CurrencyPair, PerpetualContract
 
 if TYPE_CHECKING:
@@ -113,6 +114,9 @@ class DataEngine(Component):
             UnsubscribeTradeTicks: self._unsubscribe_trades,
             SubscribeBars: self._subscribe_bars,
             UnsubscribeBars: self._unsubscribe_bars,
+            # A trader worker's marker after its subscriptions (multiprocess): the data
+            # worker starts its finite sources on it; nothing to route here.
+            StrategiesStarted: _ignore,
         }
         msgbus.register(DATA_ENGINE_PROCESS, self.process)
         msgbus.subscribe(topics.ALL_DATA_COMMANDS, self.execute)
@@ -433,3 +437,7 @@ class DataEngine(Component):
             agg.stop()
         self._msgbus.unsubscribe(topics.ALL_DATA_COMMANDS, self.execute)
         self._msgbus.deregister(DATA_ENGINE_PROCESS)
+
+
+def _ignore(_command: Any) -> None:
+    """A message on the data command topic that is not the engine's to handle."""

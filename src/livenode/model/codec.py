@@ -50,7 +50,9 @@ from livenode.model.events import (
     PositionChanged,
     PositionClosed,
     PositionOpened,
+    SourceEnded,
     StateReplayed,
+    StrategiesStarted,
     TradingStateChanged,
 )
 from livenode.model.instruments import CurrencyPair, PerpetualContract
@@ -104,6 +106,8 @@ BUS_MESSAGE_TYPES: Final[tuple[type[Message], ...]] = (
     ComponentStateChanged,
     TradingStateChanged,
     StateReplayed,
+    StrategiesStarted,
+    SourceEnded,
     OrderStatusReport,
     FillReport,
     PositionStatusReport,
@@ -147,6 +151,8 @@ BusMessage: TypeAlias = (
     | ComponentStateChanged
     | TradingStateChanged
     | StateReplayed
+    | StrategiesStarted
+    | SourceEnded
     | OrderStatusReport
     | FillReport
     | PositionStatusReport

@@ -368,6 +368,36 @@ class StateReplayed(Message, frozen=True, kw_only=True):
     ts_init: int
 
 
+class StrategiesStarted(Message, frozen=True, kw_only=True):
+    """A trader worker's strategies have started and sent their data subscriptions,
+    published to each data worker on its data command topic: everything the trader
+    sent it before this, on the same connection, has arrived when this arrives. A
+    data worker starts its finite sources (a replay) once every trader said so.
+    `publisher` names the trader worker, `strategies` its strategies."""
+
+    trader_id: TraderId
+    publisher: str
+    strategies: list[str]
+    event_id: str
+    ts_event: int
+    ts_init: int
+
+
+class SourceEnded(Message, frozen=True, kw_only=True):
+    """A data worker's client asked the node to stop because its source ended (a
+    replay finished with ``stop_at_end``, or stopped at a bad line: `failure`).
+    Published to the trader workers after every tick the worker published before
+    it, so a trader that has it has handled the whole source."""
+
+    trader_id: TraderId
+    publisher: str
+    reason: str
+    failure: str | None = None
+    event_id: str
+    ts_event: int
+    ts_init: int
+
+
 __all__ = [
     "ORDER_EVENT_TYPES",
     "AccountState",
@@ -391,6 +421,8 @@ __all__ = [
     "PositionClosed",
     "PositionEvent",
     "PositionOpened",
+    "SourceEnded",
     "StateReplayed",
+    "StrategiesStarted",
     "TradingStateChanged",
 ]

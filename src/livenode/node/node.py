@@ -108,6 +108,9 @@ class TradingNode:
         before_trading: awaited after the connection and reconciliation gates and
             before the portfolio gate and the strategies (a worker's READY/Go
             handshake with its supervisor).
+        trading_started: called once the strategies have started, instead of
+            telling this node's data clients (a worker relays it; see
+            `start_data_sources`).
         run_dir: the supervisor's run directory (a worker passes it, so adapters
             find per-node endpoints: `ClientContext.run_dir`).
         shared: objects the clients share, each under its type
@@ -131,6 +134,7 @@ class TradingNode:
         roles: Iterable[str] = ALL_ROLES,
         members: Iterable[str] | None = None,
         before_trading: Callable[[], Awaitable[None]] | None = None,
+        trading_started: Callable[[], None] | None = None,
         run_dir: str | None = None,
         shared: Iterable[object] = (),
         shared_tables: ShmTables | None = None,
@@ -141,6 +145,10 @@ class TradingNode:
         # A worker of a multiprocess node: the handshake with its supervisor runs
         # between the connection gates and the strategies' start.
         self._before_trading = before_trading
+        # A worker: told once the strategies started, instead of this node's data
+        # clients (it relays the news, and starts its clients' sources when every
+        # trader's strategies have subscribed: `start_data_sources`).
+        self._trading_started = trading_started
         try:
             self.kernel = Kernel(
                 config,
@@ -454,11 +462,21 @@ class TradingNode:
             raise StartAborted
         kernel.start_trader()
         # The strategies have subscribed: a client may start a finite source now.
-        for client in kernel.data_clients.values():
-            client.on_trading_started()
+        if self._trading_started is not None:
+            self._trading_started()
+        else:
+            self.start_data_sources()
         kernel.freeze_heap()
         self.gc_pauses.install()
         self._freezer.start()
+
+    def start_data_sources(self) -> None:
+        """Tell the data clients the strategies have subscribed (a replay starts).
+
+        Called by the node after its strategies' start, or, in a worker of a
+        multiprocess node, by the worker once every trader's strategies started."""
+        for client in self.kernel.data_clients.values():
+            client.on_trading_started()
 
     async def _gate(
         self, name: str, awaitable: Any, timeout: float, describe: Callable[[], str]

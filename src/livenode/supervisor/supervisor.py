@@ -33,6 +33,7 @@ import zmq
 
 from livenode.bus.control import (
     Ack,
+    ClientStopRequest,
     ControlSocket,
     Failed,
     Go,
@@ -52,6 +53,7 @@ from livenode.config import TradingNodeConfig
 from livenode.config.workers import SHUTDOWN_ORDER
 from livenode.core.uuid import new_id
 from livenode.supervisor.bus_security import absolute_keys_dir, bus_keys, warn_if_insecure
+from livenode.supervisor.client_stops import ClientStops
 from livenode.supervisor.cores import WorkerCores, allowed_cores, pin, plan_cores
 from livenode.supervisor.handles import (
     EXIT_BOOT_FAILED,
@@ -161,6 +163,7 @@ class Supervisor:
         self.failure: str | None = None
         self.started_at = time.time()
         self.venues = VenueStates(self.handles, self._send_control)
+        self.client_stops = ClientStops(self.handles, self._client_stop)
         self._service_tasks: set[asyncio.Task[None]] = set()
         self.shutdown_seconds: float | None = None
         self.run_dir: RunDir | None = None
@@ -267,6 +270,7 @@ class Supervisor:
     ) -> None:
         """Free what `run` created, whatever point it reached."""
         self._remove_signal_handlers(loop)
+        self.client_stops.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -436,6 +440,8 @@ class Supervisor:
                 _log.warning("%s stopped uncleanly: %s", handle.name, msg.detail)
         elif kind is VenueReconciled:
             self.venues.reconciled(msg)
+        elif kind is ClientStopRequest:
+            self.client_stops.on_request(msg)
         elif kind is Failed:
             handle.failure = msg.error
             self._fail(f"worker {handle.name} ({handle.role}) failed to start: {msg.error}")
@@ -618,6 +624,13 @@ class Supervisor:
                     _log.error("worker %s silent for %.1fs (> %gs): killing it", handle.name,
                                silent, cfg.heartbeat_timeout)
                     handle.kill()
+
+    def _client_stop(self, reason: str, failure: str) -> None:
+        """A client's source ended (see `client_stops`): stop, failed if it says so."""
+        if failure:
+            self._fail(failure)
+        else:
+            self.request_stop(reason)
 
     def _fail(self, reason: str) -> None:
         _log.error("%s", reason)

@@ -73,6 +73,7 @@ from livenode.supervisor.cores import actual_cores
 from livenode.supervisor.handles import EXIT_BOOT_FAILED, EXIT_LIFELINE_LOST
 from livenode.supervisor.lifeline import set_parent_death_signal
 from livenode.supervisor.topology import bus_subscribers, exact, roles_of
+from livenode.supervisor.worker_sources import SourceRelay
 
 _log = logging.getLogger("livenode.worker")
 
@@ -115,6 +116,7 @@ class Worker:
         self._replayed_by: set[str] = set()
         self._replay_progress = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()  # venue reconnections in progress
+        self._sources: SourceRelay | None = None  # start and end of finite data sources
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -194,6 +196,7 @@ class Worker:
             config.logging.apply(process_name=self.name)
         except OSError as exc:  # keep the stderr logging set up at the start
             _log.error("logging.file: cannot open %s: %s", config.logging.file, exc.strerror)
+        self._sources = SourceRelay(self.name, spec.role, list(spec.peers), self._control_send)
         if config.cache.shared_memory:
             # Attached, never created: the supervisor owns (and unlinks) the segments.
             self._shared = ShmTables.attach(segment_prefix(config.trader_id, spec.instance_id))
@@ -204,11 +207,13 @@ class Worker:
             roles=self._roles,
             members=tuple(spec.members),
             before_trading=self._ready_and_wait_for_go,
+            trading_started=self._sources.trading_started,
             run_dir=spec.run_dir,
             shared_tables=self._shared,
             restarted=spec.restarts > 0,
         )
         self.node = node
+        self._sources.install(node)
         node.build()
         codec = Codec()
         bus = config.message_bus
@@ -352,6 +357,8 @@ class Worker:
         is_trader = "trader" in self._roles
         if is_trader and go.resync_role == "data" and go.resync_venues:
             self._resubscribe(node, go.resync_venues)
+            if self._sources is not None:  # after the subscriptions, as at the start
+                self._sources.publish_started(go.resync_venues)
         if is_trader and go.resync_role in ("risk", "exec"):
             self._resend_unanswered(node, go.resync_worker, go.resync_role)
         if node.kernel.exec_engine is not None and go.resync_role in ("trader", "risk"):

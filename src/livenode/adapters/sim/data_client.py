@@ -2,15 +2,16 @@
 
 On connect it subscribes to the venue's market (receiving every instrument at
 once, delivered to `DataEngine.process`) and starts the venue's feed; quotes and
-trades are forwarded only for subscribed instruments. A replay on an in-process
-venue starts later, in `on_trading_started` (once the strategies have subscribed:
-at speed 0 the whole file would otherwise be gone before anyone listened); its
-end then stops the node when ``stop_at_end`` says so, and a bad line that stopped
-it (``on_bad_line = "stop"``) stops the node with a failure. It holds the venue as a
-`SimVenueAPI` (the in-process `SimVenue` or a `RemoteSimVenue` in front of a venue
-process; it does not ask which): ``await connect()`` first, ``await disconnect()``
-last; the venue's ``replay_feed`` says whether there is an in-process replay to
-start and watch.
+trades are forwarded only for subscribed instruments. A replay starts later, in
+`on_trading_started` (once the strategies have subscribed: at speed 0 the whole
+file would otherwise be gone before anyone listened; in a venue process the
+venue's `start` asks it with ``start_feed``); its end then stops the node when
+``stop_at_end`` says so, and a bad line that stopped it (``on_bad_line = "stop"``)
+stops the node with a failure, through `ClientContext.request_stop` (a worker
+relays it to its supervisor). It holds the venue as a `SimVenueAPI` (the
+in-process `SimVenue` or a `RemoteSimVenue` in front of a venue process; it does
+not ask which): ``await connect()`` first, ``await disconnect()`` last; the
+venue's ``replay_feed`` says whether there is a replay to start and watch.
 
 In-process the venue stamps ``ts_init`` of each tick with the shared clock at
 the moment it hands the tick over, which is the moment this client receives it.
@@ -73,10 +74,10 @@ class SimDataClient(LiveDataClient):
             return
         await feed.done.wait()
         error = feed.error
-        if error is not None and feed.config.on_bad_line == "stop":
+        if error is not None and feed.on_bad_line == "stop":
             self._context.request_stop(f"replay failed: {error}",
                                        failure=f"replay failed: {error}")
-        elif feed.config.stop_at_end:
+        elif feed.stop_at_end:
             self._context.request_stop(
                 f"replay finished: {feed.replay_quotes} quotes, {feed.replay_trades} trades"
             )

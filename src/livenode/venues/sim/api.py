@@ -31,6 +31,7 @@ order the venue made them.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -40,12 +41,44 @@ if TYPE_CHECKING:
     from livenode.model.identifiers import AccountId, InstrumentId, Venue
     from livenode.model.instruments import Instrument
     from livenode.model.reports import FillReport, OrderStatusReport, PositionStatusReport
-    from livenode.venues.sim.feed import SimFeed
 
-__all__ = ["Listener", "SimVenueAPI"]
+__all__ = ["Listener", "ReplayFeed", "SimVenueAPI"]
 
 #: A market or account listener: called with one model message at a time.
 Listener = Callable[[Any], None]
+
+
+class ReplayFeed(Protocol):
+    """A replay as its data client watches it: the in-process `SimFeed`, or a venue
+    process's replay (`livenode.venues.sim.remote_feed.RemoteReplay`)."""
+
+    #: Set when the replay ended (every file done, or a bad line stopped it).
+    done: asyncio.Event
+
+    @property
+    def error(self) -> object | None:
+        """What stopped the replay (names file and line), None when it finished."""
+        ...
+
+    @property
+    def replay_quotes(self) -> int:
+        """Quotes emitted so far."""
+        ...
+
+    @property
+    def replay_trades(self) -> int:
+        """Trades emitted so far."""
+        ...
+
+    @property
+    def stop_at_end(self) -> bool:
+        """Whether the end of the replay stops the node (``feed.stop_at_end``)."""
+        ...
+
+    @property
+    def on_bad_line(self) -> str:
+        """``"stop"`` or ``"skip"`` (``feed.on_bad_line``)."""
+        ...
 
 
 class SimVenueAPI(Protocol):
@@ -98,7 +131,9 @@ class SimVenueAPI(Protocol):
     # -- feed control -----------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the market feed (idempotent; a venue process runs its own: nothing)."""
+        """Start the market feed (idempotent). A venue process runs a random walk from
+        its own start (nothing to do); its replay is started by the first client that
+        asks (``start_feed``), once per venue process."""
         ...
 
     def stop(self) -> None:
@@ -106,9 +141,9 @@ class SimVenueAPI(Protocol):
         ...
 
     @property
-    def replay_feed(self) -> SimFeed | None:
-        """The in-process replay a client starts once the strategies run and whose end
-        it watches; None for a random walk or a venue process (which runs its own)."""
+    def replay_feed(self) -> ReplayFeed | None:
+        """The replay a client starts (`start`) once the strategies run and whose end it
+        watches; None for a random walk. A remote knows it once connected."""
         ...
 
     # -- account ----------------------------------------------------------------------

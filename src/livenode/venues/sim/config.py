@@ -65,7 +65,8 @@ class SimFeedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     when ``loop_replay``. ``replay_timestamps = "venue"`` stamps ticks with the
     venue clock when emitted (so timers and bars work live); ``"recorded"`` keeps
     the file's timestamps. The replay starts once the strategies have subscribed
-    (in-process venue), so nothing is replayed before anyone listens; its end is
+    (in multiprocess mode: every trader worker's), so nothing is replayed before
+    anyone listens; its end is
     logged ("replay finished: N quotes, M trades, ..."). ``stop_at_end`` stops the
     node cleanly when every file is done (a backtest through the live node).
     ``on_bad_line``: ``"stop"`` ends the feed at a line that cannot be read and

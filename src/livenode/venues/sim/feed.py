@@ -81,6 +81,16 @@ class SimFeed:
         self.replay_last_ts: int | None = None
         self.bad_lines = 0
 
+    @property
+    def stop_at_end(self) -> bool:
+        """``feed.stop_at_end``: the end of the replay stops the node."""
+        return self.config.stop_at_end
+
+    @property
+    def on_bad_line(self) -> str:
+        """``feed.on_bad_line``: ``"stop"`` or ``"skip"``."""
+        return self.config.on_bad_line
+
     # -- lifecycle --------------------------------------------------------------------
 
     def start(self) -> None:

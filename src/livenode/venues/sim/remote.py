@@ -12,9 +12,12 @@ clients work with either. Where the remote needs a round trip it is asynchronous
   current `AccountState` has been delivered to the listener;
 - the reports (``request_order_status_reports`` ...) are round trips.
 
-``start()`` / ``stop()`` do nothing: the feed belongs to the venue process,
-which outlives the clients (that is the point: a restarted node finds the
-venue's orders still there).
+The feed belongs to the venue process, which outlives the clients (that is the
+point: a restarted node finds the venue's orders still there): ``stop()`` does
+nothing, and so does ``start()`` for a random walk. A replay (``replay_feed``, a
+`RemoteReplay`, known once connected) is started by ``start()``: a ``start_feed``
+request naming this client's market subscriptions; its end comes back from the
+venue process (see `remote_feed`).
 
 Sockets are driven through ``zmq.FD`` (edge-triggered: drain until EAGAIN, look
 at ``zmq.EVENTS`` after a send), not ``zmq.asyncio`` (a Future per message costs
@@ -40,12 +43,15 @@ from livenode.model.events import AccountState
 from livenode.model.identifiers import AccountId, InstrumentId, Venue
 from livenode.model.instruments import Instrument
 from livenode.model.reports import FillReport, OrderStatusReport, PositionStatusReport
+from livenode.venues.sim.remote_feed import RemoteReplay
 from livenode.venues.sim.remote_protocol import (
+    FEED_END_PREFIX,
     INSTRUMENT,
     NO_REPLY,
     QUOTE,
     TRADE,
     Event,
+    FeedEnded,
     MarketFrameError,
     ProtocolCodec,
     ProtocolError,
@@ -116,6 +122,9 @@ class RemoteSimVenue:
         self._event_seq = 0
         # Market topics wanted (prefix -> interest count); applied to the SUB socket.
         self._interest: dict[bytes, int] = {}
+        # The venue process's replay (its ping says whether it has one).
+        self._replay: RemoteReplay | None = None
+        self._feed_task: asyncio.Task[None] | None = None
         self.malformed = 0
         self.event_gaps = 0
         self.market_received = 0
@@ -174,6 +183,8 @@ class RemoteSimVenue:
             )
         self.account_id = AccountId(ping.account_id)
         self.session = ping.session
+        if ping.feed == "replay" and self._replay is None:
+            self._replay = RemoteReplay(str(self.venue), self._loop)
         self._instruments = {}
         for raw in listed.items:
             # The venue lists only instruments (the codec's union cannot say which).
@@ -216,6 +227,7 @@ class RemoteSimVenue:
         sub.setsockopt(zmq.LINGER, 0)
         sub.setsockopt(zmq.RCVHWM, 100_000)
         sub.setsockopt(zmq.SUBSCRIBE, INSTRUMENT.encode() + b".")
+        sub.setsockopt(zmq.SUBSCRIBE, FEED_END_PREFIX)
         for prefix in self._interest:
             sub.setsockopt(zmq.SUBSCRIBE, prefix)
         sub.connect(self.market_endpoint)
@@ -238,6 +250,11 @@ class RemoteSimVenue:
             self._ctx.term()
             self._ctx = None
         self._pending.clear()
+        if self._feed_task is not None:
+            self._feed_task.cancel()
+            self._feed_task = None
+        if self._replay is not None:
+            self._replay.close()
         waiting, self._waiting = self._waiting, {}
         for fut in waiting.values():
             if not fut.done():
@@ -247,15 +264,24 @@ class RemoteSimVenue:
     # -- lifecycle the clients expect -------------------------------------------------
 
     def start(self) -> None:
-        """Nothing to do: the feed runs in the venue process."""
+        """A replay: ask the venue process to start it (once; its end comes back to
+        ``replay_feed``). A random walk runs in the venue process already."""
+        replay = self._replay
+        if replay is None or replay.requested or self._dealer is None:
+            return
+        replay.requested = True  # now: a second start() in this loop turn sends nothing
+        # The venue process starts once its publisher has these subscriptions.
+        wanted = [p.decode() for p in (*self._interest, FEED_END_PREFIX)]
+        self._feed_task = self._loop.create_task(replay.request_start(
+            lambda: self._request("start_feed", msgspec.msgpack.encode(wanted))))
 
     def stop(self) -> None:
         """Nothing to do: the venue process outlives its clients."""
 
     @property
-    def replay_feed(self) -> None:
-        """None: a venue process runs its own feed."""
-        return None
+    def replay_feed(self) -> RemoteReplay | None:
+        """The venue process's replay (None for a random walk, or before `connect`)."""
+        return self._replay
 
     # -- market -----------------------------------------------------------------------
 
@@ -317,6 +343,10 @@ class RemoteSimVenue:
                 frame = sub.recv(zmq.NOBLOCK)
             except zmq.Again:
                 return
+            if frame.startswith(FEED_END_PREFIX):
+                if self._replay is not None:
+                    self._replay.end_frame(frame[len(FEED_END_PREFIX):])
+                continue
             try:
                 topic, payload = unpack_market(frame)
                 msg = decode(payload)
@@ -505,6 +535,9 @@ class RemoteSimVenue:
                 continue
             if isinstance(frame, Event):
                 self._on_event(frame)
+            elif isinstance(frame, FeedEnded):
+                if self._replay is not None:
+                    self._replay.ended_on_command(frame.status)
             elif isinstance(frame, Reply):
                 fut = self._waiting.get(frame.request_id)
                 if fut is not None and not fut.done():

@@ -12,7 +12,16 @@ Two sockets per venue:
   ``topic NUL payload`` with the topic leading the frame so SUB prefix filtering
   works; topics are ``quote.{instrument_id}``, ``trade.{instrument_id}`` and
   ``instrument.{instrument_id}``. The NUL ends the topic, so subscribing to
-  ``b"quote.BTCUSDT.SIM\\0"`` never matches ``BTCUSDT-PERP``.
+  ``b"quote.BTCUSDT.SIM\\0"`` never matches ``BTCUSDT-PERP``. The end of a
+  replay is one more frame, ``feed.end NUL`` + a msgpack `FeedStatus`, after the
+  replay's last tick on the same connection.
+
+A replay waits for ``start_feed`` (its payload: the msgpack list of the market
+prefixes the client subscribed to; the server starts once its publisher has seen
+them, so nothing is published before the subscriptions arrived). The reply's
+``items`` hold one msgpack `FeedStatus`; the client that asked is a feed watcher
+and gets `FeedEnded` on the command socket when the replay ends (never dropped,
+unlike the market frame, which it doubles).
 
 Envelopes are small frozen msgspec structs in a tagged union (one decode per
 frame); payloads are model messages encoded by `livenode.model.codec.Codec`, kept
@@ -29,10 +38,13 @@ import msgspec
 from livenode.model.identifiers import InstrumentId
 
 __all__ = [
+    "FEED_END_PREFIX",
     "NO_REPLY",
     "OPS",
     "READY_LINE",
     "Event",
+    "FeedEnded",
+    "FeedStatus",
     "MarketFrameError",
     "Op",
     "ProtocolCodec",
@@ -64,6 +76,7 @@ Op = Literal[
     "position_reports",
     "instruments",
     "ping",
+    "start_feed",
 ]
 OPS: frozenset[str] = frozenset(Op.__args__)  # type: ignore[attr-defined]
 
@@ -71,6 +84,30 @@ QUOTE = "quote"
 TRADE = "trade"
 INSTRUMENT = "instrument"
 SEPARATOR = b"\x00"
+#: The market frame that ends a replay (its payload is a msgpack `FeedStatus`).
+FEED_END_PREFIX = b"feed.end" + SEPARATOR
+
+
+class FeedStatus(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """Where the venue's feed stands, and what a replay emitted so far.
+
+    ``state``: ``"random_walk"`` (starts with the venue, never waits), ``"waiting"``
+    (a replay not started yet), ``"running"``, ``"finished"`` or ``"failed"`` (a bad
+    line with ``on_bad_line = "stop"``: ``error`` names file and line). ``first_ts`` /
+    ``last_ts`` are the recorded times of the first and last record (ISO 8601 UTC).
+    ``stop_at_end`` and ``on_bad_line`` are the venue's feed config, so the client
+    knows what the end means for the node.
+    """
+
+    state: str
+    quotes: int = 0
+    trades: int = 0
+    first_ts: str | None = None
+    last_ts: str | None = None
+    bad_lines_skipped: int = 0
+    error: str | None = None
+    stop_at_end: bool = False
+    on_bad_line: str = "stop"
 
 
 class VenueFrame(msgspec.Struct, frozen=True, tag=True, array_like=True, gc=False):
@@ -105,6 +142,8 @@ class Reply(VenueFrame, frozen=True):
     account_id: str = ""
     session: str = ""
     items: list[bytes] = msgspec.field(default_factory=list)
+    # ping: the venue's feed mode ("random_walk" or "replay").
+    feed: str = ""
 
 
 class Event(VenueFrame, frozen=True):
@@ -118,7 +157,14 @@ class Event(VenueFrame, frozen=True):
     payload: bytes
 
 
-VenueFrameUnion: TypeAlias = Request | Reply | Event
+class FeedEnded(VenueFrame, frozen=True):
+    """Server to every client that asked ``start_feed``: the replay ended (``status``
+    says how). Sent on the ordered command pipe, so it is never lost."""
+
+    status: FeedStatus
+
+
+VenueFrameUnion: TypeAlias = Request | Reply | Event | FeedEnded
 
 
 class ProtocolError(ValueError):

@@ -10,16 +10,25 @@ venue that kept its orders.
   clients get every account event, in order, never dropped (``ROUTER_MANDATORY``
   turns a full peer queue into EAGAIN, and the frame waits in an ordered per-peer
   queue instead of vanishing). A peer that went away is forgotten.
-- PUB (``market_endpoint``): instruments, quotes and trades, one frame each,
-  ``topic NUL payload``. Market data to a slow subscriber may be dropped by
-  ZeroMQ's high-water mark (it is market data: the newest quote matters).
+- PUB (``market_endpoint``, an XPUB: the server sees its subscriptions):
+  instruments, quotes and trades, one frame each, ``topic NUL payload``. Market
+  data to a slow subscriber may be dropped by ZeroMQ's high-water mark (it is
+  market data: the newest quote matters).
+
+A random-walk feed starts with the server. A replay waits for a client's
+``start_feed`` (the sim data client sends it once the node's strategies have
+subscribed), then for the subscriptions that client named to reach the publisher,
+and runs once: a second ``start_feed`` (a restarted data worker) gets the feed's
+status, not the file again. Its end goes to every client that asked, as
+`FeedEnded` on the command socket and as the ``feed.end`` market frame after the
+last tick.
 
 Entry point::
 
     python -m livenode.venues.sim.server --venue SIM --config-file RUN/sim-SIM.json \\
         --command ipc://RUN/sim-SIM-cmd.ipc --market ipc://RUN/sim-SIM-md.ipc [--parent PID]
 
-prints ``ready`` on stdout once both sockets are bound and the feed runs; stops
+prints ``ready`` on stdout once both sockets are bound (and a random walk runs); stops
 cleanly on SIGTERM/SIGINT (exit 0), closing the sockets and removing their ipc
 files; with ``--parent`` it also stops when its parent process is gone.
 """
@@ -60,6 +69,7 @@ from livenode.venues.sim.remote_protocol import (
     Request,
     market_prefix,
 )
+from livenode.venues.sim.server_feed import FeedControl
 from livenode.venues.sim.state_store import VenueStateError
 from livenode.venues.sim.venue import SimVenue
 
@@ -121,6 +131,8 @@ class SimVenueServer:
         self._prefixes: dict[tuple[str, Any], bytes] = {}
         self._market_buf = bytearray()
         self._running = False
+        # The replay: started once (on the first start_feed), watched to its end.
+        self.feed_control = FeedControl(self.venue, loop, lambda: self._pub, self._send)
         self.requests = 0
         self.malformed = 0
         self.events_sent = 0
@@ -149,7 +161,8 @@ class SimVenueServer:
             self._router.setsockopt(zmq.SNDHWM, 100_000)
             self._router.setsockopt(zmq.RCVHWM, 100_000)
             self._bind(self._router, self.command_endpoint)
-            self._pub = ctx.socket(zmq.PUB)
+            # XPUB: a PUB that also reports its subscriptions (a replay waits for them).
+            self._pub = ctx.socket(zmq.XPUB)
             self._pub.setsockopt(zmq.LINGER, 0)
             self._pub.setsockopt(zmq.SNDHWM, 100_000)
             self._bind(self._pub, self.market_endpoint)
@@ -161,7 +174,11 @@ class SimVenueServer:
         self._running = True
         self.venue.subscribe_market(self._on_market)
         self.venue.attach_account(self._on_account_event)
-        self.venue.start()
+        if self.venue.replay_feed is None:
+            self.venue.start()
+        else:
+            _log.info("sim venue %s: replay waits for a start_feed (once the strategies "
+                      "subscribed)", self.venue.venue)
         self._schedule_check()
 
     @staticmethod
@@ -175,6 +192,7 @@ class SimVenueServer:
         """Stop the feed, deliver what is in flight (best effort), close, remove ipc files."""
         if not self._running:
             return
+        self.feed_control.close()
         # The venue flushes its delayed events into our listener on stop.
         self.venue.stop()
         self.venue.unsubscribe_market(self._on_market)
@@ -332,6 +350,7 @@ class SimVenueServer:
         router = self._router
         if router is None:
             return
+        self.feed_control.drain_subscriptions()
         for _ in range(_DRAIN_BATCH):
             try:
                 frames = router.recv_multipart(zmq.NOBLOCK)
@@ -387,7 +406,10 @@ class SimVenueServer:
             return Reply(rid)
         if op == "ping":
             return Reply(rid, venue=str(venue.venue), account_id=str(venue.account_id),
-                         session=venue.session)
+                         session=venue.session, feed=venue.feed.config.mode)
+        if op == "start_feed":
+            status = self.feed_control.start_feed(peer, request.payload)
+            return Reply(rid, items=[msgspec.msgpack.encode(status)])
         if op == "attach_account":
             self._peers.setdefault(peer, 0)
             return Reply(rid, venue=str(venue.venue), account_id=str(venue.account_id),
