@@ -1,0 +1,179 @@
+"""`livenode bench throughput`: the highest sustained rate, found by stepping the offer.
+
+Two kinds, per mode, each with `RateProbe` as the only strategy:
+
+- ``quotes``: quotes through one trader worker into a trivial strategy (it counts
+  them and samples their latency from the data client's entry stamp);
+- ``orders``: quote -> order round trips with risk on: the strategy submits an order
+  on every quote (never waiting for the previous one) and samples the time from the
+  quote to the venue's acceptance reaching it; accepted orders are cancelled.
+
+First an idle run at ``idle_rate`` gives the idle p99. Then the offered rate steps up
+(``rates``), one node run of ``step_seconds`` each, until a step fails: its p99 is
+above ``bound_factor`` x the idle p99, or the achieved rate (what the strategy
+received per second, after its warm-up) is below ``behind`` x the offered one. The
+answer is the last step that passed. Each step also reports what the feed delivered
+to the data client(s) (the summary's quote count over the run time), which tells a
+slow node from a slow feed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from livenode.bench.node_run import NodeProcess, NodeRunError
+from livenode.bench.report import Progress, load_average, machine_facts, utc_now
+from livenode.bench.scenario import scenario_config, unique_trader_id, write_config
+from livenode.bench.t2t import START_TIMEOUT
+
+__all__ = ["KINDS", "ThroughputOptions", "run_throughput"]
+
+KINDS = ("quotes", "orders")
+WARMUP_SECONDS = 0.5  # of quotes the probe ignores at the start of each step
+
+
+@dataclass(frozen=True)
+class ThroughputOptions:
+    """What `livenode bench throughput` was asked for (see its ``--help``)."""
+
+    modes: tuple[str, ...] = ("single", "multiprocess")
+    kinds: tuple[str, ...] = KINDS
+    rates: tuple[float, ...] = (1000.0, 2000.0, 5000.0, 10000.0, 20000.0, 50000.0)
+    idle_rate: float = 100.0
+    step_seconds: float = 5.0
+    bound_factor: float = 10.0
+    behind: float = 0.9
+    echo: bool = False
+    command: str = ""
+
+
+def _step(opts: ThroughputOptions, mode: str, kind: str, rate: float, work: Path,
+          progress: Progress) -> dict[str, Any]:
+    """One node run at `rate` quotes/s: achieved rate, p99, what the feed delivered."""
+    config = scenario_config(
+        mode, rate=rate, strategy="probe-orders" if kind == "orders" else "probe-quotes",
+        trader_id=unique_trader_id(), warmup_quotes=int(rate * WARMUP_SECONDS),
+    )
+    path = write_config(config, work / f"throughput-{mode}-{kind}-{rate:g}.toml")
+    node = NodeProcess(path, path.with_suffix(".summary.json"),
+                       duration=opts.step_seconds + WARMUP_SECONDS, echo=opts.echo)
+    with node:
+        node.wait_for(node.ready, START_TIMEOUT, "every worker READY")
+        progress.update(0.5, f"{rate:g}/s running")
+        node.wait(opts.step_seconds + START_TIMEOUT + 60)
+    summary = node.summary()
+    results = [r for r in node.reports if r.get("event") == "result"]
+    if not results:
+        raise NodeRunError(f"the probe strategy did not report at stop:\n{node.tail()}")
+    result = results[-1]
+    if kind == "quotes":
+        count, span, latency = result["quotes"], result["quote_span_ns"], result["quote_latency_ns"]
+    else:
+        count, span = result["accepted"], result["accepted_span_ns"]
+        latency = result["order_latency_ns"]
+    achieved = (count - 1) / (span / 1e9) if count > 1 and span > 0 else 0.0
+    run_seconds = float(summary.get("run_seconds") or 0.0)
+    fed = summary.get("counters", {}).get("quotes", 0)
+    return {
+        "offered": rate,
+        "achieved": round(achieved, 1),
+        "received": count,
+        "p50_ns": latency.get("p50"),
+        "p99_ns": latency.get("p99"),
+        "max_ns": latency.get("max"),
+        "latency_samples": latency.get("count", 0),
+        "feed_delivered": round(fed / run_seconds, 1) if run_seconds else None,
+    }
+
+
+def _search(opts: ThroughputOptions, mode: str, kind: str, work: Path,
+            progress: Progress) -> dict[str, Any]:
+    progress.start(f"throughput {mode} {kind}: idle")
+    idle = _step(opts, mode, kind, opts.idle_rate, work, progress)
+    if not idle["p99_ns"]:
+        raise NodeRunError(f"{mode} {kind}: the idle run measured no latency")
+    bound = idle["p99_ns"] * opts.bound_factor
+    steps: list[dict[str, Any]] = []
+    best: dict[str, Any] | None = None
+    for rate in opts.rates:
+        progress.start(f"throughput {mode} {kind}: {rate:g}/s")
+        step = _step(opts, mode, kind, rate, work, progress)
+        reasons = []
+        if step["p99_ns"] is None or step["p99_ns"] > bound:
+            reasons.append(f"p99 {(step['p99_ns'] or 0) / 1000:.0f} us > bound "
+                           f"{bound / 1000:.0f} us")
+        if step["achieved"] < opts.behind * rate:
+            reasons.append(f"achieved {step['achieved']:.0f}/s < {opts.behind:g} x offered")
+        step["passed"] = not reasons
+        step["failed_because"] = "; ".join(reasons) or None
+        steps.append(step)
+        if reasons:
+            break
+        best = step
+    progress.finish()
+    return {
+        "idle": idle,
+        "p99_bound_ns": bound,
+        "steps": steps,
+        "max_sustained": best["offered"] if best else None,
+        "max_sustained_achieved": best["achieved"] if best else None,
+        "limit_not_reached": bool(steps) and steps[-1]["passed"],
+    }
+
+
+def run_throughput(opts: ThroughputOptions, progress: Progress | None = None) -> dict[str, Any]:
+    """Every mode and kind; the JSON-ready result (with ``lines``, the printed report)."""
+    for kind in opts.kinds:
+        if kind not in KINDS:
+            raise ValueError(f"--kinds: {kind!r}: expected quotes or orders")
+    for mode in opts.modes:
+        if mode not in ("single", "multiprocess"):
+            raise ValueError(f"--modes: {mode!r}: expected single or multiprocess")
+    if not opts.rates or any(r <= 0 for r in opts.rates):
+        raise ValueError(f"--rates: expected positive quotes per second, got {opts.rates}")
+    progress = progress or Progress()
+    machine = machine_facts()
+    started = utc_now()
+    results: dict[str, dict[str, Any]] = {}
+    work = Path(tempfile.mkdtemp(prefix="livenode-bench-"))
+    try:
+        for mode in opts.modes:
+            for kind in opts.kinds:
+                results[f"{mode}/{kind}"] = _search(opts, mode, kind, work, progress)
+    finally:
+        progress.finish()
+        shutil.rmtree(work, ignore_errors=True)
+    lines = [f"{'mode/kind':<22} {'offered/s':>10} {'achieved/s':>11} {'fed/s':>9} "
+             f"{'p50 us':>8} {'p99 us':>8}  verdict"]
+    for name, found in results.items():
+        for step in [{**found["idle"], "passed": True, "failed_because": "idle"},
+                     *found["steps"]]:
+            verdict = ("idle" if step["failed_because"] == "idle"
+                       else "ok" if step["passed"] else step["failed_because"])
+            lines.append(
+                f"{name:<22} {step['offered']:>10.0f} {step['achieved']:>11.0f} "
+                f"{step['feed_delivered'] or 0:>9.0f} {(step['p50_ns'] or 0) / 1000:>8.0f} "
+                f"{(step['p99_ns'] or 0) / 1000:>8.0f}  {verdict}")
+        best = found["max_sustained"]
+        lines.append(f"{name:<22} max sustained: "
+                     + (f"{best:g}/s" if best else "none of the steps")
+                     + (" (the highest step passed: the limit is above it)"
+                        if found["limit_not_reached"] else ""))
+    machine["load_after"] = load_average()
+    return {
+        "benchmark": "throughput",
+        "date": started,
+        "command": opts.command,
+        "machine": machine,
+        "params": {"modes": list(opts.modes), "kinds": list(opts.kinds),
+                   "rates": list(opts.rates), "idle_rate": opts.idle_rate,
+                   "step_seconds": opts.step_seconds, "bound_factor": opts.bound_factor,
+                   "behind": opts.behind},
+        "unit": "ns",
+        "results": results,
+        "lines": lines,
+    }
