@@ -151,10 +151,12 @@ def _run_mode(opts: T2TOptions, label: str, work: Path, progress: Progress) -> d
             node.wait(opts.duration + START_TIMEOUT + 60)
     progress.update(1.0)
     summary = node.summary()
-    row: dict[str, Any] = {"mode": label, **_node_row(summary)}
+    row: dict[str, Any] = {"mode": label, **_node_row(summary), "node_pid": node.pid,
+                           "trader_id": config["trader_id"]}
     if mode == "multiprocess":
         row["worker_cores"] = dict(zip(ROLES, _worker_cores(summary), strict=True))
         row["hops"] = _hops(summary)
+        row["worker_pids"] = {w["name"]: w["pid"] for w in summary.get("workers", [])}
     return row
 
 
