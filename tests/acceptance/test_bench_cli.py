@@ -132,8 +132,9 @@ def test_throughput_steps_until_a_bound_and_reports_per_kind(tmp_path: Path) -> 
             assert step["passed"] is (step["failed_because"] is None)
         passed = [s["offered"] for s in found["steps"] if s["passed"]]
         assert found["max_sustained"] == (passed[-1] if passed else None)
+    assert result["feed_alone"]["offered"] == 600 and result["feed_alone"]["delivered"] > 0
     assert result["machine"]["load_after"]
-    assert "max sustained" in out
+    assert "max sustained" in out and "sim feed alone" in out
 
 
 @pytest.mark.slow

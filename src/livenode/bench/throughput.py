@@ -12,15 +12,19 @@ First an idle run at ``idle_rate`` gives the idle p99. Then the offered rate ste
 (``rates``), one node run of ``step_seconds`` each, until a step fails: its p99 is
 above ``bound_factor`` x the idle p99, or the achieved rate (what the strategy
 received per second, after its warm-up) is below ``behind`` x the offered one. The
-answer is the last step that passed. Each step also reports what the feed delivered
-to the data client(s) (the summary's quote count over the run time), which tells a
-slow node from a slow feed.
+answer is the last step that passed.
+
+To tell a slow node from a slow feed, the run also measures the sim feed alone
+(`feed_capacity`): the same `SimFeed` and random walk on a uvloop loop, into a sink
+that only counts, offered the highest rate of the ladder.
 """
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,10 @@ from livenode.bench.node_run import NodeProcess, NodeRunError
 from livenode.bench.report import Progress, load_average, machine_facts, utc_now
 from livenode.bench.scenario import scenario_config, unique_trader_id, write_config
 from livenode.bench.t2t import START_TIMEOUT
+from livenode.venues.sim.config import SimFeedConfig, SimInstrumentConfig
+from livenode.venues.sim.feed import SimFeed
+from livenode.venues.sim.instruments import build_spec
+from livenode.venues.sim.market import RandomWalk
 
 __all__ = ["KINDS", "ThroughputOptions", "run_throughput"]
 
@@ -42,13 +50,47 @@ class ThroughputOptions:
 
     modes: tuple[str, ...] = ("single", "multiprocess")
     kinds: tuple[str, ...] = KINDS
-    rates: tuple[float, ...] = (1000.0, 2000.0, 5000.0, 10000.0, 20000.0, 50000.0)
+    rates: tuple[float, ...] = (250.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0, 20000.0,
+                                50000.0)
     idle_rate: float = 100.0
     step_seconds: float = 5.0
     bound_factor: float = 10.0
     behind: float = 0.9
     echo: bool = False
     command: str = ""
+
+
+def feed_capacity(rate: float, seconds: float = 1.0) -> dict[str, Any]:
+    """The sim feed alone (one random walk, the scenario's instrument) offered `rate`
+    quotes/s for `seconds` on a uvloop loop, into a sink that only counts."""
+    import uvloop
+
+    instrument = SimInstrumentConfig(
+        symbol="BTCUSDT", kind="spot", base="BTC", quote="USDT", price_precision=2,
+        price_increment="0.01", size_precision=5, size_increment="0.00001",
+        min_quantity="0.00001", start_price="50000", volatility=0.0001,
+    )
+    received = 0
+
+    def count(*_: Any) -> None:
+        nonlocal received
+        received += 1
+
+    async def run() -> dict[str, Any]:
+        walk = RandomWalk(build_spec(instrument), 7, instrument.start_price,
+                          instrument.volatility, instrument.spread_ticks, instrument.mean_size,
+                          0.0)
+        feed = SimFeed(SimFeedConfig(rate_per_second=rate), asyncio.get_running_loop(),
+                       time.time_ns, count, count, walks={"BTCUSDT": walk})
+        started = time.perf_counter()
+        feed.start()
+        await asyncio.sleep(seconds)
+        feed.stop()
+        elapsed = time.perf_counter() - started
+        return {"offered": rate, "delivered": round(received / elapsed, 1),
+                "lag_dropped": feed.lag_dropped}
+
+    return uvloop.run(run())
 
 
 def _step(opts: ThroughputOptions, mode: str, kind: str, rate: float, work: Path,
@@ -76,8 +118,6 @@ def _step(opts: ThroughputOptions, mode: str, kind: str, rate: float, work: Path
         count, span = result["accepted"], result["accepted_span_ns"]
         latency = result["order_latency_ns"]
     achieved = (count - 1) / (span / 1e9) if count > 1 and span > 0 else 0.0
-    run_seconds = float(summary.get("run_seconds") or 0.0)
-    fed = summary.get("counters", {}).get("quotes", 0)
     return {
         "offered": rate,
         "achieved": round(achieved, 1),
@@ -86,7 +126,7 @@ def _step(opts: ThroughputOptions, mode: str, kind: str, rate: float, work: Path
         "p99_ns": latency.get("p99"),
         "max_ns": latency.get("max"),
         "latency_samples": latency.get("count", 0),
-        "feed_delivered": round(fed / run_seconds, 1) if run_seconds else None,
+        "quotes_in_node": summary.get("counters", {}).get("quotes", 0),
     }
 
 
@@ -147,7 +187,10 @@ def run_throughput(opts: ThroughputOptions, progress: Progress | None = None) ->
     finally:
         progress.finish()
         shutil.rmtree(work, ignore_errors=True)
-    lines = [f"{'mode/kind':<22} {'offered/s':>10} {'achieved/s':>11} {'fed/s':>9} "
+    feed = feed_capacity(max(opts.rates))
+    lines = [f"sim feed alone: {feed['delivered']:.0f}/s delivered of {feed['offered']:g}/s "
+             f"offered ({feed['lag_dropped']} dropped as backlog)", "",
+             f"{'mode/kind':<22} {'offered/s':>10} {'achieved/s':>11} "
              f"{'p50 us':>8} {'p99 us':>8}  verdict"]
     for name, found in results.items():
         for step in [{**found["idle"], "passed": True, "failed_because": "idle"},
@@ -156,7 +199,7 @@ def run_throughput(opts: ThroughputOptions, progress: Progress | None = None) ->
                        else "ok" if step["passed"] else step["failed_because"])
             lines.append(
                 f"{name:<22} {step['offered']:>10.0f} {step['achieved']:>11.0f} "
-                f"{step['feed_delivered'] or 0:>9.0f} {(step['p50_ns'] or 0) / 1000:>8.0f} "
+                f"{(step['p50_ns'] or 0) / 1000:>8.0f} "
                 f"{(step['p99_ns'] or 0) / 1000:>8.0f}  {verdict}")
         best = found["max_sustained"]
         lines.append(f"{name:<22} max sustained: "
@@ -174,6 +217,7 @@ def run_throughput(opts: ThroughputOptions, progress: Progress | None = None) ->
                    "step_seconds": opts.step_seconds, "bound_factor": opts.bound_factor,
                    "behind": opts.behind},
         "unit": "ns",
+        "feed_alone": feed,
         "results": results,
         "lines": lines,
     }
