@@ -183,8 +183,13 @@ def _t2t(args: argparse.Namespace, command: str) -> dict[str, Any]:
     if args.worker_cores is not None and len(args.worker_cores) != 4:
         raise ValueError(f"--worker-cores: expected 4 cores (data,trader,risk,exec), got "
                          f"{','.join(map(str, args.worker_cores))}")
-    if args.plot is not None and args.plot.suffix.lower() != ".png":
-        raise ValueError(f"--plot {args.plot}: expected a .png file name")
+    if args.plot is not None:
+        if args.plot.suffix.lower() != ".png":
+            raise ValueError(f"--plot {args.plot}: expected a .png file name")
+        try:
+            import matplotlib  # noqa: F401 - checked before the nodes run, not after
+        except ImportError:
+            raise ValueError("--plot needs matplotlib: pip install 'livenode[bench]'") from None
     result = run_t2t(T2TOptions(
         modes=args.modes, topology=args.topology, wait=args.wait, rate=args.rate,
         count=args.count, duration=args.duration, every=args.every, stamp=args.stamp,
