@@ -79,7 +79,9 @@ def plot_percentiles(
             ax.plot(xs, ys, marker="o", markersize=3, linewidth=1.6, label=label)
         highest = max(highest, max(q for q, _ in points))
     ax.set_xscale("log")
-    ticks = [(q, text) for q, text in _TICKS if q <= max(highest, 0.99)]
+    # Ticks up to the first one at or beyond the highest point, so every point shows.
+    ticks = [(q, text) for q, text in _TICKS if q < highest] or [_TICKS[0]]
+    ticks += [t for t in _TICKS if t[0] >= highest][:1]
     ax.set_xticks([1.0 / (1.0 - q) for q, _ in ticks])
     ax.set_xticklabels([text for _, text in ticks])
     ax.minorticks_off()
