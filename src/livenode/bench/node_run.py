@@ -166,10 +166,16 @@ class NodeProcess:
                 with contextlib.suppress(OSError):
                     stream.close()
 
-    def summary(self) -> dict[str, Any]:
-        """The node's `--summary-json` (after it exited cleanly)."""
-        code = self._proc.returncode if self._proc is not None else None
-        if code != 0:
+    @property
+    def returncode(self) -> int | None:
+        """The node's exit code (None while it runs)."""
+        return self._proc.returncode if self._proc is not None else None
+
+    def summary(self, clean: bool = True) -> dict[str, Any]:
+        """The node's `--summary-json` (after it exited; with `clean`, NodeRunError
+        unless it exited with 0)."""
+        code = self.returncode
+        if clean and code != 0:
             raise NodeRunError(f"the node exited with {code}:\n{self.tail()}")
         try:
             data = json.loads(self.summary_path.read_text(encoding="utf-8"))

@@ -3,7 +3,7 @@
 Each prints a report on stdout, a progress bar on stderr, and with ``--json PATH``
 writes the result with the machine's facts (``--plot PATH.png`` too, for t2t).
 Exit codes: 0 done, 1 a node failed during the benchmark, 2 bad options (including
-an option value this build does not support yet).
+an option value this build does not support yet), 130 interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ __all__ = ["add_bench_parser", "run_bench_command"]
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 def _csv(kind: type, what: str) -> Any:
@@ -161,6 +162,10 @@ def run_bench_command(args: argparse.Namespace) -> int:
     except (NodeRunError, RuntimeError) as exc:
         print(f"error: the benchmark failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except KeyboardInterrupt:
+        # The node under test got the terminal's SIGINT too, and was stopped and reaped.
+        print("\ninterrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     print()
     print("\n".join(result["lines"]))
     if args.json is not None:
