@@ -38,7 +38,7 @@ from livenode.venues.sim.feed import SimFeed
 from livenode.venues.sim.instruments import build_spec
 from livenode.venues.sim.market import RandomWalk
 
-__all__ = ["KINDS", "ThroughputOptions", "run_throughput"]
+__all__ = ["KINDS", "ThroughputOptions", "feed_capacity", "run_throughput", "step_failures"]
 
 KINDS = ("quotes", "orders")
 WARMUP_SECONDS = 0.5  # of quotes the probe ignores at the start of each step
@@ -133,6 +133,20 @@ def _step(opts: ThroughputOptions, mode: str, kind: str, rate: float, work: Path
     }
 
 
+def step_failures(step: dict[str, Any], bound_ns: float, behind: float) -> list[str]:
+    """Why a step fails (empty: it passed): p99 above `bound_ns` (or none measured),
+    achieved below `behind` x offered, or a stop that was not clean."""
+    reasons = []
+    p99 = step.get("p99_ns")
+    if p99 is None or p99 > bound_ns:
+        reasons.append(f"p99 {(p99 or 0) / 1000:.0f} us > bound {bound_ns / 1000:.0f} us")
+    if step["achieved"] < behind * step["offered"]:
+        reasons.append(f"achieved {step['achieved']:.0f}/s < {behind:g} x offered")
+    if step.get("exit_code") != 0:
+        reasons.append(f"the node's stop was not clean (exit {step.get('exit_code')})")
+    return reasons
+
+
 def _search(opts: ThroughputOptions, mode: str, kind: str, work: Path,
             progress: Progress) -> dict[str, Any]:
     progress.start(f"throughput {mode} {kind}: idle")
@@ -146,14 +160,7 @@ def _search(opts: ThroughputOptions, mode: str, kind: str, work: Path,
     for rate in opts.rates:
         progress.start(f"throughput {mode} {kind}: {rate:g}/s")
         step = _step(opts, mode, kind, rate, work, progress)
-        reasons = []
-        if step["p99_ns"] is None or step["p99_ns"] > bound:
-            reasons.append(f"p99 {(step['p99_ns'] or 0) / 1000:.0f} us > bound "
-                           f"{bound / 1000:.0f} us")
-        if step["achieved"] < opts.behind * rate:
-            reasons.append(f"achieved {step['achieved']:.0f}/s < {opts.behind:g} x offered")
-        if step["exit_code"] != 0:
-            reasons.append(f"the node's stop was not clean (exit {step['exit_code']})")
+        reasons = step_failures(step, bound, opts.behind)
         step["passed"] = not reasons
         step["failed_because"] = "; ".join(reasons) or None
         steps.append(step)

@@ -134,7 +134,10 @@ def add_bench_parser(subparsers: Any) -> None:
 
 def run_bench_command(args: argparse.Namespace) -> int:
     """Run the chosen benchmark; its exit code."""
-    command = "livenode " + " ".join(sys.argv[1:])
+    program = Path(sys.argv[0]).name
+    if program in ("__main__.py", "livenode", ""):
+        program = "livenode"  # python -m livenode, or the console script
+    command = " ".join([program, *sys.argv[1:]])  # for the record in the JSON
     try:
         if args.bench == "t2t":
             result = _t2t(args, command)

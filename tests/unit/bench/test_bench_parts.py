@@ -22,6 +22,7 @@ from livenode.bench.scenario import (
     write_config,
 )
 from livenode.bench.t2t import _hops
+from livenode.bench.throughput import feed_capacity, step_failures
 from livenode.config import load_config
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -159,3 +160,22 @@ def test_hops_put_the_tick_to_trade_chain_first() -> None:
         ("data-SIM->trader", True), ("trader->risk", True), ("risk->exec-SIM", True),
         ("exec-SIM->trader", False)]
     assert hops[0]["samples"] == 5 and "count" not in hops[0]
+
+
+def test_a_throughput_step_fails_on_each_bound_and_names_it() -> None:
+    ok = {"offered": 1000.0, "achieved": 995.0, "p99_ns": 50_000, "exit_code": 0}
+    assert step_failures(ok, bound_ns=100_000, behind=0.9) == []
+    slow = step_failures({**ok, "p99_ns": 150_000}, bound_ns=100_000, behind=0.9)
+    assert slow == ["p99 150 us > bound 100 us"]
+    behind = step_failures({**ok, "achieved": 800.0}, bound_ns=100_000, behind=0.9)
+    assert behind == ["achieved 800/s < 0.9 x offered"]
+    assert step_failures({**ok, "exit_code": 1}, 100_000, 0.9) == [
+        "the node's stop was not clean (exit 1)"]
+    assert len(step_failures({**ok, "p99_ns": None, "achieved": 0.0}, 100_000, 0.9)) == 2
+
+
+def test_the_sim_feed_alone_delivers_what_it_is_offered_in_batches() -> None:
+    # No speed is asserted: a low rate, only that the count and the record add up.
+    found = feed_capacity(2000.0, seconds=0.5)
+    assert found["offered"] == 2000.0
+    assert found["delivered"] > 0 and found["lag_dropped"] >= 0
