@@ -21,6 +21,7 @@ import tomli_w
 __all__ = [
     "INSTRUMENT",
     "MODES",
+    "THROUGHPUT_RATES",
     "TOPOLOGIES",
     "WAITS",
     "NotSupportedYetError",
@@ -36,6 +37,8 @@ MODES: tuple[Mode, ...] = ("single", "multiprocess")
 TOPOLOGIES: tuple[Topology, ...] = ("default", "risk-in-exec", "risk-in-trader")
 WAITS: tuple[Wait, ...] = ("block", "spin")
 INSTRUMENT = "BTCUSDT.SIM"
+#: The offered quote rates `livenode bench throughput` steps through by default.
+THROUGHPUT_RATES = (250.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0, 20000.0, 50000.0)
 _COMPONENTS = "livenode.bench.components"
 
 Overrides = Callable[[dict[str, Any]], None]

@@ -31,7 +31,12 @@ from typing import Any
 
 from livenode.bench.node_run import NodeProcess, NodeRunError
 from livenode.bench.report import Progress, load_average, machine_facts, utc_now
-from livenode.bench.scenario import scenario_config, unique_trader_id, write_config
+from livenode.bench.scenario import (
+    THROUGHPUT_RATES,
+    scenario_config,
+    unique_trader_id,
+    write_config,
+)
 from livenode.bench.t2t import START_TIMEOUT
 from livenode.venues.sim.config import SimFeedConfig, SimInstrumentConfig
 from livenode.venues.sim.feed import SimFeed
@@ -50,8 +55,7 @@ class ThroughputOptions:
 
     modes: tuple[str, ...] = ("single", "multiprocess")
     kinds: tuple[str, ...] = KINDS
-    rates: tuple[float, ...] = (250.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0, 20000.0,
-                                50000.0)
+    rates: tuple[float, ...] = THROUGHPUT_RATES
     idle_rate: float = 100.0
     step_seconds: float = 5.0
     bound_factor: float = 10.0
