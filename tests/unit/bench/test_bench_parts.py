@@ -179,3 +179,19 @@ def test_the_sim_feed_alone_delivers_what_it_is_offered_in_batches() -> None:
     found = feed_capacity(2000.0, seconds=0.5)
     assert found["offered"] == 2000.0
     assert found["delivered"] > 0 and found["lag_dropped"] >= 0
+
+
+def test_progress_redraws_one_line_on_a_terminal() -> None:
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Terminal()
+    progress = Progress(out, width=10)
+    progress.start("phase")
+    progress.update(0.5, "5/10 orders")
+    progress.finish()
+    text = out.getvalue()
+    assert text.count("\n") == 1 and text.endswith("\n")  # one line, ended at finish
+    assert "[#####-----]  50% 5/10 orders" in text
+    assert text.count("\r") == 2
