@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -50,6 +51,7 @@ import zmq
 from zmq.auth.thread import ThreadAuthenticator
 
 from livenode.bus.curve import CurveKeys, make_client, make_server, start_authenticator
+from livenode.bus.stage_trace import StageTrace
 from livenode.core.latency import LatencyHistogram
 
 HELLO_PREFIX = "_hello."
@@ -57,6 +59,7 @@ _HELLO_PREFIX_BYTES = HELLO_PREFIX.encode()
 SEPARATOR = b"\x00"
 _SUBSCRIBE = 1
 _DRAIN_BATCH = 1024
+_SPIN_SLICE_NS = 50_000  # busy-poll at most this long before the loop gets a turn
 
 log = logging.getLogger("livenode.bus.zmq")
 
@@ -113,8 +116,15 @@ class ZmqPublisher:
         sndhwm: int = 100_000,
         curve: CurveKeys | None = None,
         consumers: dict[str, list[str]] | None = None,
+        stage_trace: StageTrace | None = None,
+        yield_after_send: bool = False,
     ) -> None:
         self.publisher_id = publisher_id
+        self._trace = stage_trace
+        # On a core shared with the next worker of the chain: give the CPU up after
+        # a send, so ZeroMQ's I/O threads and the receiver run before our own
+        # bookkeeping (which otherwise delays the next hop by its whole length).
+        self._yield_after_send = yield_after_send
         # The node's workers that take from us (subscriber id -> their prefixes), as the
         # supervisor planned them. When given, a command or event topic counts as
         # taken only by a consumer whose hello is live: an anonymous subscription (a
@@ -169,6 +179,16 @@ class ZmqPublisher:
 
     def publish(self, topic: str, msg: Any, *, droppable: bool = False) -> bool:
         """Send `msg` on `topic`; False when a droppable message was dropped."""
+        trace = self._trace
+        if trace is not None and trace.active:
+            trace.sending()
+            try:
+                return self._publish(topic, msg, droppable)
+            finally:
+                trace.sent()
+        return self._publish(topic, msg, droppable)
+
+    def _publish(self, topic: str, msg: Any, droppable: bool) -> bool:
         if self._pending and droppable:
             # Keep order: nothing may overtake what is already waiting; market data
             # under back-pressure is conflated (dropped before it gets a number).
@@ -189,6 +209,8 @@ class ZmqPublisher:
             try:
                 self._socket.send(frame, zmq.NOBLOCK)
                 self.sent += 1
+                if self._yield_after_send:
+                    os.sched_yield()
             except zmq.Again:
                 if droppable:
                     self.dropped += 1
@@ -378,8 +400,22 @@ class ZmqSubscriber:
         rcvhwm: int = 100_000,
         curve: CurveKeys | None = None,
         latency_every: int = 0,
+        stage_trace: StageTrace | None = None,
+        spin_us: float = 0.0,
     ) -> None:
         self.subscriber_id = subscriber_id
+        # Busy-poll (``wait = "spin"``): after a message, keep polling the socket for
+        # `spin_us` before the loop may sleep in epoll, so the next message is taken
+        # without a wake-up. Only for a worker that owns its core (it burns it).
+        self._spin_ns = int(spin_us * 1000)
+        self._spin_until = 0
+        self._spinning = False
+        self.spin_hits = 0
+        # Stage timings of 1 message in `stage_trace.every` (None: off).
+        self._trace = stage_trace
+        self._until_trace = stage_trace.every if stage_trace is not None else 0
+        self._woke = 0
+        self._received = 0
         # Hop latency (publisher's send stamp to our receive), 1 message in
         # `latency_every` (0: off), per publisher.
         self.hop_latency: dict[str, LatencyHistogram] = {}
@@ -444,14 +480,67 @@ class ZmqSubscriber:
         self._drain_scheduled = False
         if self._closed:
             return
+        if self._trace is not None:
+            self._drain_traced()
+            return
         socket = self._socket
-        for _ in range(_DRAIN_BATCH):
+        for count in range(_DRAIN_BATCH):
             try:
                 frame = socket.recv(zmq.NOBLOCK)
             except zmq.Again:
+                if count and self._spin_ns:
+                    self._start_spin()
                 return
             self._handle_frame(frame)
         # Batch full: yield to the loop, then go on draining (fairness, no starvation).
+        self._schedule_drain()
+
+    def _start_spin(self) -> None:
+        self._spin_until = time.monotonic_ns() + self._spin_ns
+        if not self._spinning:
+            self._spinning = True
+            self._loop.call_soon(self._spin)
+
+    def _spin(self) -> None:
+        # One slice of busy-polling, then back to the loop (its timers, its other
+        # sockets, the callbacks our handlers scheduled), and again until the window
+        # since the last message has passed.
+        self._spinning = False
+        if self._closed:
+            return
+        socket = self._socket
+        slice_end = min(time.monotonic_ns() + _SPIN_SLICE_NS, self._spin_until)
+        while True:
+            try:
+                frame = socket.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                if time.monotonic_ns() >= slice_end:
+                    break
+                continue
+            self.spin_hits += 1
+            if self._trace is not None:
+                self._woke = self._received = time.time_ns()
+            self._handle_frame(frame)
+            self._spin_until = time.monotonic_ns() + self._spin_ns
+            break
+        if time.monotonic_ns() < self._spin_until:
+            self._spinning = True
+            self._loop.call_soon(self._spin)
+
+    def _drain_traced(self) -> None:
+        # `_on_readable` with the stamps the stage trace needs (kept apart: the
+        # untraced drain pays nothing for them).
+        self._woke = time.time_ns()
+        socket = self._socket
+        for count in range(_DRAIN_BATCH):
+            try:
+                frame = socket.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                if count and self._spin_ns:
+                    self._start_spin()
+                return
+            self._received = time.time_ns()
+            self._handle_frame(frame)
         self._schedule_drain()
 
     def _handle_frame(self, frame: bytes) -> None:
@@ -470,12 +559,27 @@ class ZmqSubscriber:
             return
         self._check_sequence(envelope.publisher, envelope.seq, topic)
         self.received += 1
+        if self._trace is not None:
+            self._until_trace -= 1
+            if self._until_trace <= 0:
+                self._trace_stages(topic, envelope, msg, self._received)
+                return
         if self._latency_every:
             self._until_sample -= 1
             if self._until_sample <= 0:
                 self._sample_hop(envelope, time.time_ns(), topic, msg)
                 return
         self._on_message(topic, msg)
+
+    def _trace_stages(self, topic: str, envelope: Envelope, msg: Any, received: int) -> None:
+        trace = self._trace
+        assert trace is not None
+        self._until_trace = trace.every
+        trace.begin(topic, envelope.ts_sent, self._woke, received)
+        try:
+            self._on_message(topic, msg)
+        finally:
+            trace.end()
 
     def _sample_hop(self, envelope: Envelope, received_ns: int, topic: str, msg: Any) -> None:
         # The message is handled first: the recording must not delay what it forwards.

@@ -21,7 +21,7 @@ from livenode.node.node import FORCED_EXIT_BASE
 from livenode.node.stats import faults_fail_run
 from livenode.supervisor.cores import CorePlanError
 from livenode.supervisor.rundir import NodeAlreadyRunningError
-from livenode.supervisor.status_report import hop_latency
+from livenode.supervisor.status_report import hop_latency, stage_latency
 from livenode.supervisor.supervisor import Supervisor
 from livenode.supervisor.topology import TopologyError
 
@@ -257,4 +257,8 @@ def merged_summary(supervisor: Supervisor) -> dict[str, Any]:
     base["workers"] = supervisor.workers_summary()
     # The receiving workers' last reports (their final heartbeats before the stop).
     base["hop_latency"] = hop_latency(supervisor.stats)
+    base["gc"] = {name: r["gc"]["node"] for name, r in sorted(reports.items()) if "gc" in r}
+    stages = stage_latency(supervisor.stats)
+    if stages:
+        base["stage_latency"] = stages
     return base

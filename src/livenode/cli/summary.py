@@ -249,6 +249,10 @@ def latency_lines(summary: dict[str, Any]) -> list[str]:
             f"{key} {row[key] / 1000:.0f} us" for key in LATENCY_QUANTILES if key in row
         )
         lines.append(f"tick-to-trade  {name}: {values} ({row.get('samples', 0)} orders)")
+    for process, gc in sorted(summary.get("gc", {}).items()):
+        collections = sum(g.get("count", 0) for g in gc["generations"].values())
+        lines.append(f"gc pauses      {process}: {collections} collections, longest "
+                     f"{gc['max_ns'] / 1e6:.2f} ms, {gc['over_5ms']} over 5 ms")
     return lines
 
 

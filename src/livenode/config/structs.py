@@ -217,6 +217,20 @@ class MessageBusConfig(ConfigStruct, frozen=True, kw_only=True):
     # receive) on 1 message in this many (0: off); `livenode status` and the
     # summary show the percentiles. Recording costs ~2 us per sampled message.
     hop_latency_every: Annotated[int, msgspec.Meta(ge=0)] = 8
+    # Time the stages of 1 inbound message in this many inside each worker (wake,
+    # receive, decode, handler work before and after its forward send, encode and
+    # send, rest of the loop turn; see livenode.bus.stage_trace); 0: off. A
+    # diagnostic for benchmarks: ~10 us per traced message.
+    stage_trace_every: Annotated[int, msgspec.Meta(ge=0)] = 0
+    # How a worker waits for its next message: "block" sleeps in epoll (the
+    # default: right whenever workers share cores); "spin" keeps polling its
+    # socket for `spin_us` after each message first, which saves the wake-up
+    # only for a worker that owns its core (it keeps that core busy).
+    wait: Literal["block", "spin"] = "block"
+    spin_us: Annotated[float, msgspec.Meta(gt=0, le=1_000_000)] = 200.0
+    # Give the CPU up (sched_yield) after each send, so that on a core shared by
+    # several workers the receiver runs before the sender's own bookkeeping.
+    yield_after_send: bool = False
 
     def __post_init__(self) -> None:
         try:

@@ -37,6 +37,7 @@ Role = Literal["data", "trader", "risk", "exec"]
 ROLES: tuple[Role, ...] = ("data", "trader", "risk", "exec")
 # Shutdown runs the roles in this order: no new orders first, execution last.
 SHUTDOWN_ORDER: tuple[Role, ...] = ("trader", "data", "risk", "exec")
+RiskPlacement = Literal["worker", "exec", "trader"]
 
 PositiveSeconds = Annotated[float, msgspec.Meta(gt=0)]
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
@@ -70,6 +71,12 @@ class SupervisorConfig(ConfigStruct, frozen=True, kw_only=True):
     # is in a crash loop: the node stops instead of restarting it again.
     max_restarts: NonNegativeInt = 3
     restart_window: PositiveSeconds = 60.0
+    # Where the risk engine runs: "worker" (its own process, the default), "exec"
+    # (inside the one exec worker: an order crosses 2 bus hops instead of 3) or
+    # "trader" (inside the one trader worker). A worker that hosts risk is not
+    # restarted when it dies (on_exit = "stop"): risk's verdicts and limits are
+    # node-wide state that a restart in the middle of trading would lose.
+    risk_placement: RiskPlacement = "worker"
 
     def __post_init__(self) -> None:
         if not self.heartbeat_timeout > self.heartbeat_interval:

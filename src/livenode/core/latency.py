@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from hdrh.histogram import HdrHistogram
 
-__all__ = ["HIGHEST_NS", "PERCENTILES", "LatencyHistogram"]
+__all__ = ["HIGHEST_NS", "PERCENTILES", "EncodedHistograms", "LatencyHistogram"]
 
 HIGHEST_NS = 3_600_000_000_000  # one hour: anything slower is recorded as an hour
 #: The percentiles every summary carries (name -> percentile).
@@ -62,3 +62,23 @@ class LatencyHistogram:
         histogram = cls()
         histogram._h = HdrHistogram.decode(data)
         return histogram
+
+
+class EncodedHistograms:
+    """The encoded form of named histograms, to ship: a histogram is encoded again
+    only when it recorded something since (encoding costs ~0.1 ms each)."""
+
+    __slots__ = ("_counts", "encoded")
+
+    def __init__(self) -> None:
+        self.encoded: dict[str, str] = {}
+        self._counts: dict[str, int] = {}
+
+    def refresh(self, histograms: dict[str, LatencyHistogram]) -> dict[str, str]:
+        """Bring `encoded` up to date with `histograms` and return it."""
+        for name, histogram in histograms.items():
+            count = histogram.count
+            if self._counts.get(name) != count:
+                self._counts[name] = count
+                self.encoded[name] = histogram.encode().decode("ascii")
+        return self.encoded

@@ -45,6 +45,7 @@ import uvloop
 from livenode.cache.shm import ShmTables, remove_stale_segments
 from livenode.config import TradingNodeConfig
 from livenode.core.clock import Clock
+from livenode.core.gc_pauses import GcPauses
 from livenode.engines.clients import ClientFactory
 from livenode.node.builder import TradingNodeBuilder
 from livenode.node.gates import (
@@ -162,6 +163,8 @@ class TradingNode:
             raise
         self._builder = TradingNodeBuilder(self.kernel)
         self.stats = NodeStats(self.kernel)
+        # Collector pauses on this process, timed from the end of the start (heap frozen).
+        self.gc_pauses = GcPauses()
         self._force_exit = force_exit if force_exit is not None else _exit_now
         self._state = NodeState.CREATED
         self._stop_requested = asyncio.Event()
@@ -368,6 +371,7 @@ class TradingNode:
             return
         if self._state in (NodeState.STARTING, NodeState.RUNNING, NodeState.STOPPING):
             raise RuntimeError("dispose() while the node runs; stop it first")
+        self.gc_pauses.remove()
         self.stats.close()
         self.kernel.dispose()
         if self.shared_tables is not None:
@@ -387,6 +391,8 @@ class TradingNode:
     def summary(self) -> dict[str, Any]:
         """Facts about this run for the CLI's table and `--summary-json` (JSON-ready)."""
         facts = self.stats.summary()
+        # Keyed by process, as the multiprocess summary has one per worker.
+        facts["gc"] = {"node": self.gc_pauses.summary()}
         facts["shutdown"] = {
             "clean": bool(self.shutdown_clean) if self.shutdown_clean is not None else False,
             "seconds": round(self.shutdown_seconds or 0.0, 3),
@@ -448,6 +454,7 @@ class TradingNode:
         for client in kernel.data_clients.values():
             client.on_trading_started()
         kernel.freeze_heap()
+        self.gc_pauses.install()
 
     async def _gate(
         self, name: str, awaitable: Any, timeout: float, describe: Callable[[], str]

@@ -14,7 +14,7 @@ from livenode.bus.control import WorkerStatus
 from livenode.core.latency import LatencyHistogram
 from livenode.supervisor.handles import WorkerHandle
 
-__all__ = ["health_fields", "hop_latency", "worker_status", "worker_summaries",
+__all__ = ["health_fields", "hop_latency", "stage_latency", "worker_status", "worker_summaries",
            "workers_summary"]
 
 
@@ -81,6 +81,24 @@ def hop_latency(stats: dict[str, dict[str, Any]]) -> dict[str, dict[str, int]]:
     return {f"{publisher}->{name}": LatencyHistogram.decode(encoded.encode("ascii")).summary()
             for name, s in sorted(stats.items())
             for publisher, encoded in sorted(s.get("hops_hdr", {}).items())}
+
+
+def stage_latency(stats: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per worker, the stage trace (`livenode.bus.stage_trace`) of each inbound topic
+    kind: ``{worker: {kind: {"messages", "frames_sent", stage: percentiles}}}``;
+    empty unless ``message_bus.stage_trace_every`` is on."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, s in sorted(stats.items()):
+        kinds: dict[str, Any] = {}
+        for key, encoded in sorted(s.get("stages_hdr", {}).items()):
+            kind, _, stage = key.rpartition(":")
+            figures = LatencyHistogram.decode(encoded.encode("ascii")).summary()
+            kinds.setdefault(kind, {})[stage] = figures
+        for kind, (messages, frames) in s.get("stage_fanout", {}).items():
+            kinds.setdefault(kind, {}).update(messages=messages, frames_sent=frames)
+        if kinds:
+            out[name] = kinds
+    return out
 
 
 def workers_summary(handles: Iterable[WorkerHandle]) -> list[dict[str, Any]]:

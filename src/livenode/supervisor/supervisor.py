@@ -129,8 +129,9 @@ class Supervisor:
         self._out = out
         self._run_base = run_base
         members = node_members(config)
-        workers = list(config.workers) or derive_workers(members)
-        validate_topology(workers, members)
+        placement = config.supervisor.risk_placement
+        workers = list(config.workers) or derive_workers(members, placement)
+        validate_topology(workers, members, placement)
         self.topology_derived = not config.workers
         self.plan = plan_cores(
             [WorkerCores(w.name, tuple(w.cores) if w.cores is not None else None) for w in workers],
@@ -142,7 +143,8 @@ class Supervisor:
         }
         self._specs = WorkerSpecs(
             self.config, self.handles,
-            subscriptions(workers, shared_market=config.cache.shared_memory),
+            subscriptions(workers, shared_market=config.cache.shared_memory,
+                          risk_placement=placement),
             msgspec.json.encode(self.config),
         )
         self._events: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()

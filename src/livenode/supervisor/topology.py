@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from livenode.config import TradingNodeConfig, resolve_strategy, strategy_id_of
-from livenode.config.workers import ROLES, WorkerConfig
+from livenode.config.workers import ROLES, RiskPlacement, WorkerConfig
 
 
 class TopologyError(ValueError):
@@ -49,8 +49,32 @@ def exact(topic: str) -> str:
     return topic + "\x00"
 
 
-def derive_workers(members: Members) -> list[WorkerConfig]:
-    """The automatic topology: data per venue, one trader, one risk, exec per venue."""
+def roles_of(role: str, risk_placement: RiskPlacement = "worker") -> frozenset[str]:
+    """The kernel roles a worker of `role` runs: its own, and risk when it is the
+    risk host."""
+    if role == risk_placement:
+        return frozenset({role, "risk"})
+    return frozenset({role})
+
+
+def derive_workers(
+    members: Members, risk_placement: RiskPlacement = "worker"
+) -> list[WorkerConfig]:
+    """The automatic topology: data per venue, one trader, one risk, exec per venue.
+    With risk in the exec worker, one exec worker hosts every exec client; with risk
+    in the trader, the trader. A risk host stops the node when it dies."""
+    if risk_placement == "exec":
+        return [
+            *derive_workers(members)[: -len(members.exec_clients) - 1],
+            WorkerConfig(name="exec", role="exec", members=list(members.exec_clients),
+                         on_exit="stop"),
+        ]
+    if risk_placement == "trader":
+        return [
+            WorkerConfig(name=w.name, role=w.role, members=w.members, on_exit="stop")
+            if w.role == "trader" else w
+            for w in derive_workers(members) if w.role != "risk"
+        ]
     workers = [
         WorkerConfig(name=f"data-{name}", role="data", members=[name], on_exit="restart")
         for name in members.data_clients
@@ -69,8 +93,12 @@ def derive_workers(members: Members) -> list[WorkerConfig]:
     return workers
 
 
-def validate_topology(workers: Sequence[WorkerConfig], members: Members) -> None:
-    """Raise `TopologyError` unless every member sits on exactly one fitting worker."""
+def validate_topology(
+    workers: Sequence[WorkerConfig], members: Members, risk_placement: RiskPlacement = "worker"
+) -> None:
+    """Raise `TopologyError` unless every member sits on exactly one fitting worker,
+    and the risk engine on exactly one (its own worker, or the one host
+    `risk_placement` names)."""
     seen_names: dict[str, int] = {}
     for index, worker in enumerate(workers):
         if worker.name in seen_names:
@@ -128,7 +156,9 @@ def validate_topology(workers: Sequence[WorkerConfig], members: Members) -> None
                     f"members of a {role} worker"
                 )
     risk_workers = [w.name for w in workers if w.role == "risk"]
-    if len(risk_workers) != 1:
+    if risk_placement != "worker":
+        _validate_risk_host(workers, risk_workers, risk_placement)
+    elif len(risk_workers) != 1:
         raise TopologyError(
             f"workers: expected exactly one risk worker (trading state and rate limits "
             f"are node-wide), got {len(risk_workers)}: {risk_workers}"
@@ -138,8 +168,32 @@ def validate_topology(workers: Sequence[WorkerConfig], members: Members) -> None
         raise TopologyError(f"workers: unknown role(s) {unknown_roles}")
 
 
+def _validate_risk_host(
+    workers: Sequence[WorkerConfig], risk_workers: list[str], placement: RiskPlacement
+) -> None:
+    where = f"supervisor.risk_placement = {placement!r}"
+    if risk_workers:
+        raise TopologyError(
+            f"workers: {where} runs the risk engine inside the {placement} worker; "
+            f"remove the risk worker(s) {risk_workers}"
+        )
+    hosts = [(i, w) for i, w in enumerate(workers) if w.role == placement]
+    if len(hosts) != 1:
+        raise TopologyError(
+            f"workers: {where} needs exactly one {placement} worker (trading state and "
+            f"rate limits are node-wide), got {len(hosts)}: {[w.name for _, w in hosts]}"
+        )
+    index, host = hosts[0]
+    if host.on_exit != "stop":
+        raise TopologyError(
+            f'workers[{index}] ({host.name}).on_exit: expected "stop" for the worker that '
+            f"hosts the risk engine ({where}), got {host.on_exit!r}"
+        )
+
+
 def subscriptions(
-    workers: Sequence[WorkerConfig], shared_market: bool = False
+    workers: Sequence[WorkerConfig], shared_market: bool = False,
+    risk_placement: RiskPlacement = "worker",
 ) -> dict[str, list[Subscription]]:
     """For each worker, the peers it subscribes to and the topic prefixes it takes.
 
@@ -159,35 +213,44 @@ def subscriptions(
         by_role[worker.role].append(worker)
 
     def wanted(worker: WorkerConfig, peer: WorkerConfig) -> tuple[str, ...]:
-        if worker.role == "trader":
-            if peer.role == "data":
+        # A worker that hosts two roles takes what each of them takes from each role
+        # of the peer (in order, without repeats).
+        prefixes: dict[str, None] = {}
+        for role in sorted(roles_of(worker.role, risk_placement)):
+            for peer_role in sorted(roles_of(peer.role, risk_placement)):
+                prefixes.update(dict.fromkeys(wanted_by_role(role, worker, peer_role)))
+        return tuple(prefixes)
+
+    def wanted_by_role(role: str, worker: WorkerConfig, peer_role: str) -> tuple[str, ...]:
+        if role == "trader":
+            if peer_role == "data":
                 return ("data.", exact("events.recovery"))
-            if peer.role == "exec":
+            if peer_role == "exec":
                 per_strategy = [
                     exact(prefix)
                     for sid in worker.members
                     for prefix in (f"events.order.{sid}", f"events.position.{sid}")
                 ]
                 return (*per_strategy, "events.account.", exact("events.recovery"))
-            if peer.role == "risk":
+            if peer_role == "risk":
                 return (exact("events.risk"),)
-        if worker.role == "data" and peer.role == "trader":
+        if role == "data" and peer_role == "trader":
             return tuple(exact(f"commands.data.{venue}") for venue in worker.members)
-        if worker.role == "risk":
-            if peer.role == "trader":
+        if role == "risk":
+            if peer_role == "trader":
                 return (exact("commands.risk"),)
-            if peer.role == "data":
+            if peer_role == "data":
                 if shared_market:
                     return ("data.instrument.", exact("events.recovery"))
                 return ("data.quotes.", "data.trades.", "data.instrument.",
                         exact("events.recovery"))
-            if peer.role == "exec":
+            if peer_role == "exec":
                 return ("events.order.", "events.position.", "events.account.",
                         exact("events.recovery"))
-        if worker.role == "exec":
-            if peer.role == "risk":
+        if role == "exec":
+            if peer_role == "risk":
                 return tuple(exact(f"commands.exec.{venue}") for venue in worker.members)
-            if peer.role == "data":
+            if peer_role == "data":
                 return tuple(f"data.instrument.{venue}." for venue in worker.members)
         return ()
 
@@ -220,6 +283,8 @@ def node_members(config: TradingNodeConfig) -> Members:
 def bus_subscribers(config: TradingNodeConfig, worker: str) -> list[str]:
     """The workers that subscribe to `worker`'s publisher (the same topology and wiring
     the supervisor computes): a worker waits for their hellos before it says Ready."""
-    workers = list(config.workers) or derive_workers(node_members(config))
-    plan = subscriptions(workers, shared_market=config.cache.shared_memory)
+    placement = config.supervisor.risk_placement
+    workers = list(config.workers) or derive_workers(node_members(config), placement)
+    plan = subscriptions(workers, shared_market=config.cache.shared_memory,
+                         risk_placement=placement)
     return sorted(name for name, subs in plan.items() if any(s.peer == worker for s in subs))

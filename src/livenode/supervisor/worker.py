@@ -50,9 +50,11 @@ from livenode.bus.control import (
     WorkerCounters,
     WorkerSpec,
 )
+from livenode.bus.stage_trace import StageTrace
 from livenode.bus.zmq_transport import HELLO_PREFIX, ZmqPublisher, ZmqSubscriber
 from livenode.cache.shm import ShmTables, segment_prefix
 from livenode.config import load_config_str
+from livenode.core.latency import EncodedHistograms
 from livenode.core.logging import setup_logging
 from livenode.core.uuid import new_id
 from livenode.engines.peer_recovery import (
@@ -70,7 +72,7 @@ from livenode.supervisor.bus_security import bus_keys
 from livenode.supervisor.cores import actual_cores
 from livenode.supervisor.handles import EXIT_BOOT_FAILED, EXIT_LIFELINE_LOST
 from livenode.supervisor.lifeline import set_parent_death_signal
-from livenode.supervisor.topology import bus_subscribers, exact
+from livenode.supervisor.topology import bus_subscribers, exact, roles_of
 
 _log = logging.getLogger("livenode.worker")
 
@@ -94,10 +96,12 @@ class Worker:
         self._go = asyncio.Event()
         self._last_ack = time.monotonic()
         self._lifeline_lost = False
-        self._hops_encoded: dict[str, str] = {}
-        self._hops_counts: dict[str, int] = {}
+        self._hops = EncodedHistograms()
+        self._stages = EncodedHistograms()
+        self._stage_trace: StageTrace | None = None
         self._hops_encoded_at = -HOP_REPORT_INTERVAL
         self._spec: WorkerSpec | None = None
+        self._roles: frozenset[str] = frozenset()
         self._publisher: ZmqPublisher | None = None
         self._subscriber: ZmqSubscriber | None = None
         self._bridge: BusBridge | None = None
@@ -193,10 +197,11 @@ class Worker:
         if config.cache.shared_memory:
             # Attached, never created: the supervisor owns (and unlinks) the segments.
             self._shared = ShmTables.attach(segment_prefix(config.trader_id, spec.instance_id))
+        self._roles = roles_of(spec.role, config.supervisor.risk_placement)
         node = TradingNode(
             config,
             loop,
-            roles=frozenset({spec.role}),
+            roles=self._roles,
             members=tuple(spec.members),
             before_trading=self._ready_and_wait_for_go,
             run_dir=spec.run_dir,
@@ -210,27 +215,33 @@ class Worker:
         # tcp: CURVE on every bus socket, and a ZAP handler (the publisher's) in this
         # process admitting only the node's client keys; ipc: None.
         keys = bus_keys(bus)
+        self._stage_trace = (StageTrace(bus.stage_trace_every, loop)
+                             if bus.stage_trace_every else None)
         self._publisher = ZmqPublisher(
             context, spec.publish_endpoint, spec.publisher_id, codec.encode, loop,
             sndhwm=bus.sndhwm, curve=keys, consumers=dict(spec.consumers),
+            stage_trace=self._stage_trace, yield_after_send=bus.yield_after_send,
         )
         self._bridge = BusBridge(node.kernel.msgbus, self._publisher, tuple(spec.export_prefixes))
         self._subscriber = ZmqSubscriber(
             context, spec.publisher_id, codec.decode, self._bridge.deliver, loop,
             rcvhwm=bus.rcvhwm, curve=keys, latency_every=bus.hop_latency_every,
+            stage_trace=self._stage_trace,
+            spin_us=bus.spin_us if bus.wait == "spin" else 0.0,
         )
         for peer in spec.peers:
             self._subscriber.connect(peer.endpoint, peer.prefixes)
-        if spec.role == "trader":
+        roles = self._roles
+        if "trader" in roles:
             node.kernel.msgbus.subscribe("commands.data.*", self._track_data_command)
-        if spec.role in ("trader", "risk"):
+        if roles & {"trader", "risk"}:
             node.kernel.msgbus.subscribe(topics.EXECUTION_REPLAYED, self._on_state_replayed)
             node.kernel.msgbus.subscribe(topics.ALL_INSTRUMENTS, self._on_replay_progress)
-        if spec.role == "risk":
+        if "risk" in roles:
             # Commands wait until the risk engine has instruments, positions and open
             # orders: checked without them they would be denied for missing state.
             self._bridge.hold(("commands.",))
-        if spec.role == "exec":
+        if "exec" in roles:
             # Commands held for us while we were down wait until our clients are
             # connected, our state is reconciled and our peers listen again.
             self._bridge.hold(("commands.",))
@@ -338,7 +349,7 @@ class Worker:
         if node is None or not node.is_running:
             return
         self._publish_snapshots(node)
-        is_trader = self._spec is not None and self._spec.role == "trader"
+        is_trader = "trader" in self._roles
         if is_trader and go.resync_role == "data" and go.resync_venues:
             self._resubscribe(node, go.resync_venues)
         if is_trader and go.resync_role in ("risk", "exec"):
@@ -380,8 +391,9 @@ class Worker:
         assert spec is not None and node is not None and subscriber is not None
         await subscriber.wait_joined([p.publisher_id for p in spec.peers], SPEC_TIMEOUT)
         await self._wait_subscribers(node, spec)
-        if spec.role == "exec" and self._bridge is not None:
+        if "exec" in self._roles:
             self._send_unheard_events(node)
+        if "exec" in self._roles and "risk" not in self._roles and self._bridge is not None:
             released = self._bridge.release()
             if released:
                 _log.info("%s: clients connected, state reconciled; %d held command(s) "
@@ -400,9 +412,9 @@ class Worker:
             # What this exec worker holds (loaded from the cache database, or
             # reconciled from the venue) reaches the traders and risk before they trade.
             self._replay_execution_state(node, None)
-        if spec.role in ("trader", "risk"):
+        if self._roles & {"trader", "risk"}:
             await self._wait_execution_state(node, spec)
-        if spec.role == "risk" and self._bridge is not None:
+        if "risk" in self._roles and self._bridge is not None:
             released = self._bridge.release()
             if released:
                 _log.info("%s: state complete; %d held command(s) released", self.name,
@@ -546,20 +558,25 @@ class Worker:
                                       counters=WorkerCounters())
             control.send(heartbeat)
 
-    def _hop_histograms(self, sub: ZmqSubscriber) -> dict[str, str]:
-        """The hop into this worker from each publisher, as encoded HdrHistograms
-        (the supervisor reads the percentiles: that is the slow part, ~1 ms, and it
-        stays off this worker's loop). Encoded (~0.1 ms) at most every
-        `HOP_REPORT_INTERVAL` seconds, and only when new samples came."""
+    def _latency_histograms(self, stats: dict[str, Any]) -> None:
+        """Add the hop into this worker from each publisher (``hops_hdr``) and the
+        stage trace (``stages_hdr``, ``stage_fanout``) to `stats`, as encoded
+        HdrHistograms: the supervisor reads the percentiles (the slow part, ~1 ms,
+        kept off this worker's loop). Encoded at most every `HOP_REPORT_INTERVAL`
+        seconds, and only those with new samples."""
+        sub, trace = self._subscriber, self._stage_trace
         now = time.monotonic()
         if now - self._hops_encoded_at >= HOP_REPORT_INTERVAL:
             self._hops_encoded_at = now
-            for publisher, histogram in sub.hop_latency.items():
-                count = histogram.count
-                if self._hops_counts.get(publisher) != count:
-                    self._hops_counts[publisher] = count
-                    self._hops_encoded[publisher] = histogram.encode().decode("ascii")
-        return self._hops_encoded
+            if sub is not None:
+                self._hops.refresh(sub.hop_latency)
+            if trace is not None:
+                self._stages.refresh(trace.histograms)
+        if self._hops.encoded:
+            stats["hops_hdr"] = self._hops.encoded
+        if self._stages.encoded and trace is not None:
+            stats["stages_hdr"] = self._stages.encoded
+            stats["stage_fanout"] = trace.fanout
 
     def _heartbeat(self) -> Heartbeat:
         node = self.node
@@ -576,8 +593,7 @@ class Worker:
             late_topics=sub.late_topics if sub else 0,
         )
         stats = node.stats.status() if node is not None else {}
-        if sub is not None and sub.hop_latency:
-            stats["hops_hdr"] = self._hop_histograms(sub)
+        self._latency_histograms(stats)
         return Heartbeat(
             worker=self.name,
             ts_ns=time.time_ns(),

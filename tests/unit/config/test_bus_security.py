@@ -101,3 +101,4 @@ def test_insecure_tcp_warns(caplog: pytest.LogCaptureFixture) -> None:
         assert not warn_if_insecure(load_config_str("").message_bus, log)
     assert [r.levelno for r in caplog.records] == [logging.WARNING]
     assert "UNAUTHENTICATED" in caplog.records[0].getMessage()
+

@@ -158,3 +158,63 @@ def test_with_shared_memory_risk_takes_no_market_data_from_the_bus() -> None:
     trader = {s.peer: s.prefixes for s in plan["trader"]}
     # Strategies still get every tick as an event.
     assert trader["data-SIM"] == ("data.", "events.recovery\x00")
+
+
+def test_risk_in_the_exec_worker_takes_the_commands_and_what_risk_reads() -> None:
+    two_venues = Members(data_clients=("SIM",), exec_clients=("SIM", "SIM2"),
+                         strategies=("EMACross-001",))
+    workers = derive_workers(two_venues, "exec")
+    validate_topology(workers, two_venues, "exec")
+    assert [(w.name, w.role, w.members, w.on_exit) for w in workers] == [
+        ("data-SIM", "data", ["SIM"], "restart"),
+        ("trader", "trader", ["EMACross-001"], "restart"),
+        ("exec", "exec", ["SIM", "SIM2"], "stop"),
+    ]
+    plan = subscriptions(workers, risk_placement="exec")
+    as_dict = {w: {s.peer: s.prefixes for s in subs} for w, subs in plan.items()}
+    # Risk's commands and the exec role's instruments; risk's market data from data.
+    assert as_dict["exec"] == {
+        "data-SIM": ("data.instrument.SIM.", "data.instrument.SIM2.", "data.quotes.",
+                     "data.trades.", "data.instrument.", "events.recovery\x00"),
+        "trader": ("commands.risk\x00",),
+    }
+    # The trader hears trading-state events from the exec worker, where risk runs.
+    assert as_dict["trader"]["exec"][-1] == "events.risk\x00"
+    assert "risk" not in as_dict
+
+
+def test_risk_in_the_trader_worker_sends_commands_straight_to_exec() -> None:
+    workers = derive_workers(MEMBERS, "trader")
+    validate_topology(workers, MEMBERS, "trader")
+    assert [(w.name, w.on_exit) for w in workers] == [
+        ("data-SIM", "restart"), ("trader", "stop"), ("exec-SIM", "stop")]
+    plan = subscriptions(workers, risk_placement="trader")
+    as_dict = {w: {s.peer: s.prefixes for s in subs} for w, subs in plan.items()}
+    assert as_dict["exec-SIM"]["trader"] == ("commands.exec.SIM\x00",)
+    # Risk reads every strategy's events (the trader alone takes its own).
+    assert "events.order." in as_dict["trader"]["exec-SIM"]
+
+
+@pytest.mark.parametrize(("placement", "workers", "message"), [
+    ("exec", [worker("d", "data", ["SIM"]), worker("t", "trader", ["EMACross-001",
+              "MarketMaker-001"]), worker("e1", "exec", ["SIM"]), worker("r", "risk")],
+     "remove the risk worker(s) ['r']"),
+    ("exec", [worker("d", "data", ["SIM"]), worker("t", "trader", ["EMACross-001"]),
+              worker("t2", "trader", ["MarketMaker-001"]), worker("e1", "exec", ["SIM"])],
+     None),
+    ("trader", [worker("d", "data", ["SIM"]), worker("t", "trader", ["EMACross-001"]),
+                worker("t2", "trader", ["MarketMaker-001"]), worker("e1", "exec", ["SIM"])],
+     "needs exactly one trader worker (trading state and rate limits are node-wide), "
+     "got 2: ['t', 't2']"),
+])
+def test_a_risk_host_must_be_unique_and_stop_the_node_when_it_dies(
+    placement: str, workers: list[WorkerConfig], message: str | None
+) -> None:
+    hosts = [w for w in workers if w.role == placement]
+    workers = [WorkerConfig(name=w.name, role=w.role, members=w.members, on_exit="stop")
+               if w in hosts else w for w in workers]
+    if message is None:
+        validate_topology(workers, MEMBERS, placement)  # type: ignore[arg-type]
+        return
+    with pytest.raises(TopologyError, match=re.escape(message)):
+        validate_topology(workers, MEMBERS, placement)  # type: ignore[arg-type]
