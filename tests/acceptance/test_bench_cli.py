@@ -94,15 +94,25 @@ def test_t2t_count_writes_the_result_and_the_plot(tmp_path: Path) -> None:
     _assert_nothing_left(proc.pid, pids)
 
 
-@pytest.mark.parametrize(("option", "value"), [("--topology", "risk-in-exec"),
-                                               ("--wait", "spin")])
-def test_an_option_this_build_lacks_exits_2_before_running_anything(
-    tmp_path: Path, option: str, value: str
-) -> None:
-    proc, _, err = _bench(tmp_path, "t2t", option, value, "--json", "r.json", timeout=60)
-    assert proc.returncode == 2
-    assert f"{option} {value}: not supported by this build yet" in err
-    assert not (tmp_path / "r.json").exists()
+@pytest.mark.slow
+def test_t2t_with_risk_in_the_exec_worker_measures_two_hops(tmp_path: Path) -> None:
+    result_path = tmp_path / "t2t.json"
+    proc, out, err = _bench(tmp_path, "t2t", "--modes", "multiprocess", "--topology",
+                            "risk-in-exec", "--count", "300", "--rate", "500",
+                            "--json", str(result_path))
+    assert proc.returncode == 0, out[-3000:] + err[-3000:]
+    result = json.loads(result_path.read_text())
+    multi = result["modes"]["multiprocess"]
+    _check_row(multi)
+    # Three workers; the exec worker (it hosts risk) is named by the derived topology.
+    assert len(multi["worker_pids"]) == 3
+    assert multi["worker_cores"].keys() == {"data", "trader", "exec"}
+    chain = [h["hop"] for h in multi["hops"] if h["chain"]]
+    assert chain[0] == "data-SIM->trader" and chain[1].startswith("trader->exec")
+    assert len(chain) == 2
+    assert result["params"]["hops"] == 2 and result["floor"]["mode"] == "raw pyzmq 2 hops"
+    _check_row(result["floor"])
+    _assert_nothing_left(proc.pid, [multi["node_pid"], *multi["worker_pids"].values()])
 
 
 def test_bad_options_name_what_is_wrong(tmp_path: Path) -> None:
@@ -160,6 +170,6 @@ def test_lifecycle_reports_start_rss_and_stop(tmp_path: Path) -> None:
 
 def test_the_script_in_benchmarks_is_the_command(tmp_path: Path) -> None:
     script = ROOT / "benchmarks" / "bench_tick_to_trade.py"
-    proc = subprocess.run([sys.executable, str(script), "--wait", "spin"], cwd=tmp_path,
+    proc = subprocess.run([sys.executable, str(script), "--modes", "turbo"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=60, check=False)
-    assert proc.returncode == 2 and "not supported by this build yet" in proc.stderr
+    assert proc.returncode == 2 and "--modes: 'turbo'" in proc.stderr

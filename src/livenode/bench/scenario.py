@@ -25,6 +25,7 @@ __all__ = [
     "TOPOLOGIES",
     "WAITS",
     "NotSupportedYetError",
+    "chain_roles",
     "scenario_config",
     "unique_trader_id",
     "write_config",
@@ -52,21 +53,49 @@ def _no_change(config: dict[str, Any]) -> None:
     """The option's default: the scenario as it is."""
 
 
+def _risk_in(host: str) -> Overrides:
+    """``[supervisor] risk_placement = host``: the risk engine inside that worker (an
+    order crosses 2 bus hops instead of 3); an explicit risk worker is dropped."""
+
+    def apply(config: dict[str, Any]) -> None:
+        config.setdefault("supervisor", {})["risk_placement"] = host
+        if "workers" in config:
+            workers = [w for w in config["workers"] if w["role"] != "risk"]
+            for worker in workers:
+                if worker["role"] == host:  # the risk host must not restart mid-run
+                    worker["on_exit"] = "stop"
+            config["workers"] = workers
+
+    return apply
+
+
+def _spin(config: dict[str, Any]) -> None:
+    """``[message_bus] wait = "spin"``: workers poll their socket for ``spin_us``
+    after each message before sleeping (for workers that own a core)."""
+    config.setdefault("message_bus", {})["wait"] = "spin"
+
+
 # -- where the --topology and --wait values are wired ---------------------------------------
 # Each value maps to a function that edits the scenario config, or to None while the
 # node has no config switch for it (the command then exits 2, "not supported by this
-# build yet"). To wire one: replace its None by a function that sets the switch, e.g.
-#     def _risk_in_exec(config): config["risk_placement"] = "exec"
-# (the field name is whatever the config gets); nothing else needs to change.
+# build yet"). To wire a new one: add it here with None, then replace the None by a
+# function that sets the switch; nothing else needs to change.
 TOPOLOGY_OVERRIDES: dict[str, Overrides | None] = {
     "default": _no_change,  # derived topology: data, trader, risk, exec workers
-    "risk-in-exec": None,  # the risk engine inside the exec worker
-    "risk-in-trader": None,  # the risk engine inside the trader worker
+    "risk-in-exec": _risk_in("exec"),  # the risk engine inside the exec worker
+    "risk-in-trader": _risk_in("trader"),  # the risk engine inside the trader worker
 }
 WAIT_OVERRIDES: dict[str, Overrides | None] = {
     "block": _no_change,  # workers sleep in the event loop until a frame arrives
-    "spin": None,  # workers busy-poll their bus sockets
+    "spin": _spin,  # workers busy-poll their bus sockets
 }
+
+
+def chain_roles(topology: str) -> tuple[str, ...]:
+    """The worker roles a quote and its order cross, in order, under `topology`."""
+    if topology in ("risk-in-exec", "risk-in-trader"):
+        return ("data", "trader", "exec")
+    return ("data", "trader", "risk", "exec")
 
 
 def unique_trader_id() -> str:
@@ -147,7 +176,7 @@ def scenario_config(
     if database is not None:
         config["cache"]["database"] = dict(database)
     if hop_latency_every is not None:
-        config["message_bus"] = {"hop_latency_every": hop_latency_every}
+        config.setdefault("message_bus", {})["hop_latency_every"] = hop_latency_every
     if mode == "multiprocess" and worker_cores:
         if len(worker_cores) != 4:
             raise ValueError("--worker-cores: expected 4 cores (data,trader,risk,exec), "

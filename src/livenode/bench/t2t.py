@@ -33,7 +33,12 @@ from livenode.bench.report import (
     table,
     utc_now,
 )
-from livenode.bench.scenario import scenario_config, unique_trader_id, write_config
+from livenode.bench.scenario import (
+    chain_roles,
+    scenario_config,
+    unique_trader_id,
+    write_config,
+)
 
 __all__ = ["ROLES", "T2TOptions", "run_t2t"]
 
@@ -91,23 +96,26 @@ def _node_row(summary: dict[str, Any]) -> dict[str, Any]:
     return dict(row)
 
 
-def _worker_cores(summary: dict[str, Any]) -> list[list[int] | None]:
-    """The cores each role's worker ran on, in chain order (data, trader, risk, exec)."""
+def _worker_cores(
+    summary: dict[str, Any], roles: tuple[str, ...] = ROLES
+) -> list[list[int] | None]:
+    """The cores each role's worker ran on, in chain order (`roles`)."""
     by_role: dict[str, list[int]] = {}
     for worker in summary.get("workers", []):
         by_role.setdefault(worker.get("role", ""), [int(c) for c in worker.get("cores") or []])
-    return [by_role.get(role) or None for role in ROLES]
+    return [by_role.get(role) or None for role in roles]
 
 
-def _hops(summary: dict[str, Any]) -> list[dict[str, Any]]:
+def _hops(summary: dict[str, Any], roles: tuple[str, ...] = ROLES) -> list[dict[str, Any]]:
     """Per bus hop (``publisher->receiver`` worker names), its percentiles; the hops of
-    the tick-to-trade chain first, in order (data->trader, trader->risk, risk->exec)."""
-    roles = {w.get("name"): w.get("role") for w in summary.get("workers", [])}
-    chain = list(itertools.pairwise(ROLES))
+    the tick-to-trade chain (`roles` in order: data->trader, trader->risk, risk->exec by
+    default) first, in order."""
+    names = {w.get("name"): w.get("role") for w in summary.get("workers", [])}
+    chain = list(itertools.pairwise(roles))
     rows = []
     for hop, figures in summary.get("hop_latency", {}).items():
         publisher, _, receiver = hop.partition("->")
-        pair = (roles.get(publisher), roles.get(receiver))
+        pair = (names.get(publisher), names.get(receiver))
         rows.append({"hop": hop, "chain": pair in chain,
                      "order": chain.index(pair) if pair in chain else len(chain),
                      "samples": figures.get("count", 0),
@@ -154,8 +162,9 @@ def _run_mode(opts: T2TOptions, label: str, work: Path, progress: Progress) -> d
     row: dict[str, Any] = {"mode": label, **_node_row(summary), "node_pid": node.pid,
                            "trader_id": config["trader_id"]}
     if mode == "multiprocess":
-        row["worker_cores"] = dict(zip(ROLES, _worker_cores(summary), strict=True))
-        row["hops"] = _hops(summary)
+        roles = chain_roles(opts.topology)
+        row["worker_cores"] = dict(zip(roles, _worker_cores(summary, roles), strict=True))
+        row["hops"] = _hops(summary, roles)
         row["worker_pids"] = {w["name"]: w["pid"] for w in summary.get("workers", [])}
     return row
 
@@ -167,7 +176,9 @@ def run_t2t(opts: T2TOptions, progress: Progress | None = None) -> dict[str, Any
     progress = progress or Progress()
     machine = machine_facts()
     started = utc_now()
-    hops = 4 if opts.stamp == "venue" else 3
+    # As many hops as the node's chain: 3 (2 with risk inside another worker), one
+    # more when the venue stamps the quote.
+    hops = len(chain_roles(opts.topology)) - 1 + (opts.stamp == "venue")
     rows: list[dict[str, Any]] = []
     by_mode: dict[str, dict[str, Any]] = {}
     work = Path(tempfile.mkdtemp(prefix="livenode-bench-"))
@@ -184,11 +195,11 @@ def run_t2t(opts: T2TOptions, progress: Progress | None = None) -> dict[str, Any
     if multi is not None:
         cores: list[list[int] | None] = list(multi["worker_cores"].values())
     elif opts.worker_cores:
-        cores = [[c] for c in opts.worker_cores]
+        cores = [[opts.worker_cores[ROLES.index(role)]] for role in chain_roles(opts.topology)]
     else:  # like the derived topology: every worker on the last core
         last = (os.cpu_count() or 1) - 1
         cores = [[last] if last else None]
-    if hops == 4:  # --stamp venue: the venue process (unpinned) leads the chain
+    if opts.stamp == "venue":  # the venue process (unpinned) leads the chain
         cores = [None, *cores]
     base = multi or next(iter(by_mode.values()))
     count = int(base["samples"])

@@ -15,14 +15,17 @@ from livenode.bench.components import parse_report, report_line
 from livenode.bench.plot import dense_points, plot_percentiles, summary_points
 from livenode.bench.report import Progress, machine_facts, percentiles_ns, ratio
 from livenode.bench.scenario import (
+    TOPOLOGIES,
     TOPOLOGY_OVERRIDES,
-    WAIT_OVERRIDES,
     NotSupportedYetError,
+    chain_roles,
     scenario_config,
     write_config,
 )
 from livenode.bench.t2t import _hops
 from livenode.bench.throughput import feed_capacity, step_failures
+from livenode.cli import bench_cmd
+from livenode.cli.main import main as livenode_main
 from livenode.config import load_config
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -66,13 +69,18 @@ def test_worker_cores_pin_each_role(tmp_path: Path) -> None:
         scenario_config("multiprocess", worker_cores=[0, 1])
 
 
-def test_an_option_without_its_config_switch_is_refused_by_name() -> None:
-    unsupported = [("topology", v) for v, f in TOPOLOGY_OVERRIDES.items() if f is None]
-    unsupported += [("wait", v) for v, f in WAIT_OVERRIDES.items() if f is None]
-    for option, value in unsupported:
-        with pytest.raises(NotSupportedYetError,
-                           match=f"--{option} {value}: not supported by this build yet"):
-            scenario_config("multiprocess", **{option: value})
+def test_an_option_without_its_config_switch_is_refused_by_name(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Every value is wired in this build; a value added before its switch exists is
+    # None in the table, and refused (the command exits 2 before running anything).
+    monkeypatch.setitem(TOPOLOGY_OVERRIDES, "risk-in-data", None)
+    with pytest.raises(NotSupportedYetError,
+                       match="--topology risk-in-data: not supported by this build yet"):
+        scenario_config("multiprocess", topology="risk-in-data")
+    monkeypatch.setattr(bench_cmd, "TOPOLOGIES", (*TOPOLOGIES, "risk-in-data"))
+    assert livenode_main(["bench", "t2t", "--topology", "risk-in-data"]) == 2
+    assert "not supported by this build yet" in capsys.readouterr().err
     # The defaults always work; unknown values are a plain usage error.
     assert scenario_config("multiprocess", "default", "block")["mode"] == "multiprocess"
     with pytest.raises(ValueError, match="--topology: expected one of") as info:
@@ -82,6 +90,24 @@ def test_an_option_without_its_config_switch_is_refused_by_name() -> None:
         scenario_config("single", rate=0)
     with pytest.raises(ValueError, match="mode: expected one of"):
         scenario_config("both")
+
+
+@pytest.mark.parametrize("host", ["exec", "trader"])
+@pytest.mark.parametrize("cores", [None, [0, 1, 0, 1]])
+def test_risk_placement_and_spin_become_the_config_switches(
+    tmp_path: Path, host: str, cores: list[int] | None
+) -> None:
+    config = scenario_config("multiprocess", f"risk-in-{host}", "spin", worker_cores=cores)
+    loaded = load_config(write_config(config, tmp_path / "placed.toml"))
+    assert loaded.supervisor.risk_placement == host
+    assert loaded.message_bus.wait == "spin"
+    if cores:  # the explicit risk worker is gone; its host may not restart
+        assert [w.role for w in loaded.workers] == ["data", "trader", "exec"]
+        assert next(w for w in loaded.workers if w.role == host).on_exit == "stop"
+    assert chain_roles(f"risk-in-{host}") == ("data", "trader", "exec")
+    assert chain_roles("default") == ("data", "trader", "risk", "exec")
+    plain = load_config(write_config(scenario_config("multiprocess"), tmp_path / "plain.toml"))
+    assert (plain.supervisor.risk_placement, plain.message_bus.wait) == ("worker", "block")
 
 
 def test_percentiles_are_nearest_rank_and_ratios_per_key() -> None:
