@@ -188,8 +188,12 @@ class NodeProcess:
     def __enter__(self) -> NodeProcess:
         return self.start()
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         try:
             self.stop()
+        except NodeRunError:
+            if exc_type is None:
+                raise
+            # Already failing: the first error is the one to report; the node is killed.
         finally:
             self.kill()
