@@ -2,8 +2,10 @@
 
 The x axis is ``1 / (1 - q)`` on a log scale, so 0 %, 90 %, 99 %, 99.9 % and 99.99 %
 are evenly spaced and the tail gets as much room as the median; y is the latency
-in microseconds. One line per series (a node mode, the raw floor). matplotlib is
-imported on use (the ``bench`` extra), with the Agg backend: no display needed.
+in microseconds, on a log scale as well (a single outlier of tens of milliseconds
+would otherwise flatten every line's body onto the axis). One line per series (a
+node mode, the raw floor). matplotlib is imported on use (the ``bench`` extra), with
+the Agg backend: no display needed.
 """
 
 from __future__ import annotations
@@ -86,11 +88,19 @@ def plot_percentiles(
     ax.set_xticklabels([text for _, text in ticks])
     ax.minorticks_off()
     ax.set_xlim(1.0, 1.0 / (1.0 - ticks[-1][0]) * 1.2)
-    ax.set_ylim(bottom=0)
+    # Latency on a log scale too: one outlier of tens of ms would otherwise flatten
+    # the body of every line to the axis; plain numbers, not powers of ten.
+    from matplotlib.ticker import FuncFormatter
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(
+        lambda v, _: f"{v:g}" if f"{v:g}"[0] in "25" else ""))
     ax.set_xlabel("percentile")
-    ax.set_ylabel("latency (us)")
+    ax.set_ylabel("latency (us, log scale)")
     ax.set_title(title + (f"\n{subtitle}" if subtitle else ""), fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
+    ax.grid(True, which="minor", axis="y", alpha=0.12)
     ax.legend(loc="upper left")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
