@@ -2,7 +2,7 @@
 
 Subcommands: ``run`` (run a node), ``config`` (validate / show a config),
 ``status`` / ``stop`` (a running multiprocess node), ``clean`` (leftovers of killed nodes),
-``keys`` (CURVE keys of the tcp bus).
+``keys`` (CURVE keys of the tcp bus), ``bench`` (latency, throughput, lifecycle).
 Only commands that work are listed; others arrive with the issues that build them.
 """
 
@@ -20,6 +20,7 @@ if sys.argv[1:2] == ["run"] and __name__ in ("livenode.cli.main", "__main__"):
 import argparse
 
 from livenode import __version__
+from livenode.cli.bench_cmd import add_bench_parser, run_bench_command
 from livenode.cli.config_cmd import add_config_parser, run_config_command
 from livenode.cli.control import add_control_parsers, run_control_command
 from livenode.cli.keys_cmd import add_keys_parser, run_keys_command
@@ -45,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_parser(subparsers)
     add_control_parsers(subparsers)
     add_keys_parser(subparsers)
+    add_bench_parser(subparsers)
     return parser
 
 
@@ -67,6 +69,8 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return run_config_command(args)
     if args.command == "keys":
         return run_keys_command(args)
+    if args.command == "bench":
+        return run_bench_command(args)
     if args.command in ("status", "stop", "clean"):
         return run_control_command(args)
     parser.error(f"unknown command {args.command!r}")
