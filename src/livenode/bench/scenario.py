@@ -33,10 +33,10 @@ __all__ = [
 
 Mode = Literal["single", "multiprocess"]
 Topology = Literal["default", "risk-in-exec", "risk-in-trader"]
-Wait = Literal["block", "spin"]
+Wait = Literal["block", "spin", "yield"]
 MODES: tuple[Mode, ...] = ("single", "multiprocess")
 TOPOLOGIES: tuple[Topology, ...] = ("default", "risk-in-exec", "risk-in-trader")
-WAITS: tuple[Wait, ...] = ("block", "spin")
+WAITS: tuple[Wait, ...] = ("block", "spin", "yield")
 INSTRUMENT = "BTCUSDT.SIM"
 #: The offered quote rates `livenode bench throughput` steps through by default.
 THROUGHPUT_RATES = (250.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0, 20000.0, 50000.0)
@@ -75,6 +75,12 @@ def _spin(config: dict[str, Any]) -> None:
     config.setdefault("message_bus", {})["wait"] = "spin"
 
 
+def _yield(config: dict[str, Any]) -> None:
+    """``[message_bus] yield_after_send = true``: workers give the core up after each
+    send (for workers that share a core)."""
+    config.setdefault("message_bus", {})["yield_after_send"] = True
+
+
 # -- where the --topology and --wait values are wired ---------------------------------------
 # Each value maps to a function that edits the scenario config, or to None while the
 # node has no config switch for it (the command then exits 2, "not supported by this
@@ -88,6 +94,7 @@ TOPOLOGY_OVERRIDES: dict[str, Overrides | None] = {
 WAIT_OVERRIDES: dict[str, Overrides | None] = {
     "block": _no_change,  # workers sleep in the event loop until a frame arrives
     "spin": _spin,  # workers busy-poll their bus sockets
+    "yield": _yield,  # workers block, and yield the core after each send
 }
 
 

@@ -79,7 +79,8 @@ def add_bench_parser(subparsers: Any) -> None:
     t2t.add_argument("--topology", choices=TOPOLOGIES, default="default",
                      help="where risk runs in multiprocess mode (default: its own worker)")
     t2t.add_argument("--wait", choices=WAITS, default="block",
-                     help="how workers wait for frames: block in the loop, or spin")
+                     help="how workers wait for frames: block in the loop, spin, or "
+                          "block and yield the core after each send")
     t2t.add_argument("--rate", type=_positive(float), default=200.0,
                      help="quotes per second from the sim feed (default 200)")
     t2t.add_argument("--count", type=_positive(int), default=None,

@@ -221,3 +221,9 @@ def test_progress_redraws_one_line_on_a_terminal() -> None:
     assert text.count("\n") == 1 and text.endswith("\n")  # one line, ended at finish
     assert "[#####-----]  50% 5/10 orders" in text
     assert text.count("\r") == 2
+
+
+def test_wait_yield_becomes_yield_after_send(tmp_path: Path) -> None:
+    config = scenario_config("multiprocess", "default", "yield")
+    loaded = load_config(write_config(config, tmp_path / "yield.toml"))
+    assert (loaded.message_bus.wait, loaded.message_bus.yield_after_send) == ("block", True)
