@@ -203,7 +203,11 @@ def test_role_killed_with_stop_policy_stops_the_node_in_order(
 def test_supervisor_killed_takes_every_worker_and_the_venue_with_it(
     mp: MultiprocessHarness, tmp_path: Path
 ) -> None:
-    node, _ = _start(mp, "plain.toml", tmp_path)
+    # A trader id of its own: a node of the same trader id starting in another test
+    # (in parallel) removes this dead run's segments before `livenode clean` can.
+    own_id = tmp_path / "own_id.toml"
+    own_id.write_text('trader_id = "MPKILLSUP-001"\n')
+    node, _ = _start(mp, str(own_id), tmp_path)
     service_pid = int(re.search(r"service +sim-SIM ready \(pid (\d+)\)",
                                 "\n".join(node.lines)).group(1))
     wait_fills_above(node, 0, timeout=60)
@@ -219,9 +223,9 @@ def test_supervisor_killed_takes_every_worker_and_the_venue_with_it(
     assert sorted(p.name for p in run_dir.iterdir()) == ["control.ipc", "node.pid",
                                                          "sim-SIM.json"]
     # (--trader: other tests' nodes may be running beside this one)
-    status = mp.cli("status", "--trader", "MPPLAIN-001")
+    status = mp.cli("status", "--trader", "MPKILLSUP-001")
     assert status.returncode == 3, status  # a dead node is not a running node
-    clean = mp.cli("clean", "--trader", "MPPLAIN-001")
+    clean = mp.cli("clean", "--trader", "MPKILLSUP-001")
     assert clean.returncode == 0, clean.stderr
     assert f"removed run directory {run_dir.name}" in clean.stdout
     # and the dead run's shared memory (the harness fails the test if any is left)
