@@ -3,7 +3,6 @@ last heartbeats and the OS) and the per-worker part of `--summary-json`."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -12,9 +11,10 @@ import psutil
 
 from livenode.bus.control import WorkerStatus
 from livenode.core.latency import LatencyHistogram
+from livenode.node.run_report import Histogram, RunReport
 from livenode.supervisor.handles import WorkerHandle
 
-__all__ = ["health_fields", "hop_latency", "worker_status", "worker_summaries",
+__all__ = ["MERGE_ORDER", "health_fields", "hop_latency", "merged_report", "worker_status",
            "workers_summary"]
 
 
@@ -102,6 +102,27 @@ def workers_summary(handles: Iterable[WorkerHandle]) -> list[dict[str, Any]]:
     ]
 
 
-def worker_summaries(handles: Iterable[WorkerHandle]) -> dict[str, dict[str, Any]]:
-    """The node facts each worker reported with its stop acknowledgement."""
-    return {h.name: json.loads(h.summary_json) for h in handles if h.summary_json}
+#: The order the workers' reports are merged in: where two report one account, the
+#: later one wins, and the exec workers apply every account state first and stop
+#: last (a trader may stop before the account state of its last fill reached it).
+MERGE_ORDER = ("trader", "data", "risk", "exec")
+
+
+def merged_report(
+    handles: Iterable[WorkerHandle], stats: dict[str, dict[str, Any]], *, live: bool = False
+) -> RunReport:
+    """The node's run report: every worker's own (each reports only what its roles
+    own: `NodeStats.report`) merged by role in `MERGE_ORDER`, then the bus hops'
+    histograms from the receiving workers' last heartbeats (`stats`). `live`: the
+    light reports of the heartbeats, else the final ones of the stop acknowledgements."""
+    rank = {role: n for n, role in enumerate(MERGE_ORDER)}
+    ordered = sorted(handles, key=lambda h: (rank.get(h.role, len(rank)), h.name))
+    report = RunReport()
+    for handle in ordered:
+        own = handle.live_report if live else handle.report
+        if own is not None:
+            report = report.merge(own)
+    hops = {f"{publisher}->{name}": Histogram(hdr=encoded)
+            for name, s in sorted(stats.items())
+            for publisher, encoded in sorted(s.get("hops_hdr", {}).items())}
+    return report.merge(RunReport(hops=hops))

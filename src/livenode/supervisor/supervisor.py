@@ -51,6 +51,7 @@ from livenode.cache.shm import ShmTables, remove_stale_segments
 from livenode.config import TradingNodeConfig
 from livenode.config.workers import SHUTDOWN_ORDER
 from livenode.core.uuid import new_id
+from livenode.node.run_report import RunReport, decode_report
 from livenode.supervisor.bus_security import absolute_keys_dir, bus_keys, warn_if_insecure
 from livenode.supervisor.cores import WorkerCores, allowed_cores, pin, plan_cores
 from livenode.supervisor.handles import (
@@ -74,8 +75,8 @@ from livenode.supervisor.services import (
 from livenode.supervisor.specs import WorkerSpecs
 from livenode.supervisor.status_report import (
     health_fields,
+    merged_report,
     worker_status,
-    worker_summaries,
     workers_summary,
 )
 from livenode.supervisor.topology import (
@@ -423,13 +424,16 @@ class Supervisor:
             handle.counters = msg.counters
             if msg.stats_json:
                 self.stats[handle.name] = json.loads(msg.stats_json)
+            if msg.report:
+                handle.live_report = self._decode_report(handle, msg.report) or handle.live_report
             self._control.send(Ack(), to=peer)
         elif kind is StateChanged:
             _log.info("%s: %s %s", handle.name, msg.state, msg.detail)
         elif kind is StopAck:
             handle.stop_acked = True
             handle.stop_clean = msg.clean
-            handle.summary_json = msg.summary_json
+            if msg.report:
+                handle.report = self._decode_report(handle, msg.report)
             if not msg.clean:
                 _log.warning("%s stopped uncleanly: %s", handle.name, msg.detail)
         elif kind is VenueReconciled:
@@ -684,6 +688,24 @@ class Supervisor:
         """Per worker, for `--summary-json` (see `status_report.workers_summary`)."""
         return workers_summary(self.handles.values())
 
-    def worker_summaries(self) -> dict[str, dict[str, Any]]:
-        """The node facts each worker reported with its stop acknowledgement."""
-        return worker_summaries(self.handles.values())
+    def run_report(self, *, live: bool = False) -> RunReport:
+        """The workers' run reports merged into the node's (see
+        `status_report.merged_report`): with `live`, the light ones of their last
+        heartbeats (what the node did so far), else the final ones of their stop
+        acknowledgements. With this node's identity and every bus hop's histogram."""
+        report = merged_report(self.handles.values(), self.stats, live=live)
+        return msgspec.structs.replace(
+            report,
+            trader_id=self.config.trader_id,
+            instance_id=self.instance_id,
+            mode="multiprocess",
+            environment=self.config.environment,
+        )
+
+    @staticmethod
+    def _decode_report(handle: WorkerHandle, data: bytes) -> RunReport | None:
+        try:
+            return decode_report(data)
+        except ValueError as exc:  # a bad report must not take the supervisor down
+            _log.warning("%s sent a run report that does not decode: %s", handle.name, exc)
+            return None
