@@ -17,6 +17,7 @@ from typing import Any
 from livenode.cli.summary import status_line, summary_table, write_summary_json
 from livenode.config import ConfigError, TradingNodeConfig
 from livenode.node.durable_summary import durable_summary
+from livenode.node.metrics_server import MetricsServerError
 from livenode.node.node import FORCED_EXIT_BASE
 from livenode.node.stats import faults_fail_run
 from livenode.supervisor.cores import CorePlanError
@@ -51,7 +52,7 @@ async def run_supervised(
     duration = asyncio.ensure_future(_stop_after(supervisor, args.duration))
     try:
         code = await run_task
-    except NodeAlreadyRunningError as exc:
+    except (NodeAlreadyRunningError, MetricsServerError) as exc:
         error(str(exc))
         return EXIT_FAILURE
     finally:

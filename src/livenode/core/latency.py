@@ -47,6 +47,20 @@ class LatencyHistogram:
             out["max"] = int(h.get_max_value())
         return out
 
+    def cumulative_counts(self, bounds_ns: list[int]) -> tuple[list[int], int]:
+        """How many values are at most each of `bounds_ns` (ascending), and the sum
+        of all values (ns): what a Prometheus histogram exports. Each value counts
+        as its HdrHistogram bucket's highest equivalent value (3 significant digits)."""
+        cumulative = [0] * len(bounds_ns)
+        total = 0
+        for item in self._h.get_recorded_iterator():
+            value, count = item.value_iterated_to, item.count_added_in_this_iter_step
+            total += value * count
+            for i, bound in enumerate(bounds_ns):
+                if value <= bound:
+                    cumulative[i] += count
+        return cumulative, total
+
     def merge(self, other: LatencyHistogram) -> None:
         """Add `other`'s values to this one."""
         self._h.add(other._h)

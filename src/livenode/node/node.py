@@ -56,6 +56,7 @@ from livenode.node.gates import (
     run_gate,
 )
 from livenode.node.kernel import ALL_ROLES, Kernel
+from livenode.node.metrics_server import MetricsServerError, single_node_metrics
 from livenode.node.stats import NodeStats, faults_fail_run
 from livenode.node.strategy_state import wait_saved
 
@@ -265,6 +266,8 @@ class TradingNode:
 
         Raises:
             StartupGateError: a start gate failed (the node is stopped by then).
+            MetricsServerError: `[metrics]` is enabled and its port cannot be bound
+                (nothing was started).
         """
         self._check_not_disposed()
         if self._state is NodeState.CREATED:
@@ -273,6 +276,16 @@ class TradingNode:
             raise RuntimeError(f"the node cannot run from state {self._state.value}")
         if asyncio.get_running_loop() is not self._loop:
             raise RuntimeError("run_async() must be awaited on the node's own event loop")
+        # Single process: the node serves [metrics] itself (a port it cannot bind
+        # fails the run before anything starts).
+        metrics = single_node_metrics(self)
+        if metrics is not None:
+            try:
+                metrics.start()
+            except MetricsServerError as exc:
+                self.failure = str(exc)
+                self._stopped.set()  # never started: nobody may wait for it
+                raise
         self._state = NodeState.STARTING
         if handle_signals:
             self._install_signal_handlers()
@@ -296,6 +309,8 @@ class TradingNode:
             finally:
                 self._remove_signal_handlers()
                 self._state = NodeState.STOPPED
+                if metrics is not None:
+                    await metrics.stop()
                 self._stopped.set()
         if self.gate_error is not None:
             raise self.gate_error

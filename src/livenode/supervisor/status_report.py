@@ -3,6 +3,7 @@ last heartbeats and the OS) and the per-worker part of `--summary-json`."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -11,10 +12,12 @@ import psutil
 
 from livenode.bus.control import WorkerStatus
 from livenode.core.latency import LatencyHistogram
+from livenode.node.metrics import ProcessMetrics
 from livenode.node.run_report import Histogram, RunReport
 from livenode.supervisor.handles import WorkerHandle
 
-__all__ = ["MERGE_ORDER", "health_fields", "hop_latency", "merged_report", "worker_status",
+__all__ = ["MERGE_ORDER", "health_fields", "hop_latency", "merged_report", "process_metrics",
+           "worker_status",
            "workers_summary"]
 
 
@@ -126,3 +129,20 @@ def merged_report(
             for name, s in sorted(stats.items())
             for publisher, encoded in sorted(s.get("hops_hdr", {}).items())}
     return report.merge(RunReport(hops=hops))
+
+
+def process_metrics(handles: Iterable[WorkerHandle], t: float) -> list[ProcessMetrics]:
+    """The supervisor and every worker for the metrics endpoint: state, restarts,
+    heartbeat age and the bus counters of the worker's last heartbeat."""
+    rows = [ProcessMetrics(name="supervisor", role="supervisor", pid=os.getpid(),
+                           state="RUNNING")]
+    for h in handles:
+        c = h.counters
+        rows.append(ProcessMetrics(
+            name=h.name, role=h.role, pid=h.pid, state=h.state.value, alive=h.alive,
+            restarts=h.restarts,
+            heartbeat_age_s=round(t - h.last_heartbeat, 3) if h.alive else None,
+            messages_in=c.msgs_in, messages_out=c.msgs_out, dropped=c.dropped, gaps=c.gaps,
+            malformed=c.malformed, handler_errors=c.handler_errors, queue_depth=c.pending,
+        ))
+    return rows

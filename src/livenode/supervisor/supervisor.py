@@ -51,6 +51,8 @@ from livenode.cache.shm import ShmTables, remove_stale_segments
 from livenode.config import TradingNodeConfig
 from livenode.config.workers import SHUTDOWN_ORDER
 from livenode.core.uuid import new_id
+from livenode.node.metrics import MetricsSnapshot
+from livenode.node.metrics_server import MetricsServer
 from livenode.node.run_report import RunReport, decode_report
 from livenode.supervisor.bus_security import absolute_keys_dir, bus_keys, warn_if_insecure
 from livenode.supervisor.cores import WorkerCores, allowed_cores, pin, plan_cores
@@ -76,6 +78,7 @@ from livenode.supervisor.specs import WorkerSpecs
 from livenode.supervisor.status_report import (
     health_fields,
     merged_report,
+    process_metrics,
     worker_status,
     workers_summary,
 )
@@ -172,6 +175,7 @@ class Supervisor:
         self.services: list[Service] = []
         self.shared_tables: ShmTables | None = None
         self.stats: dict[str, dict[str, Any]] = {}
+        self.metrics: MetricsServer | None = None
 
     # -- public -----------------------------------------------------------------------------
 
@@ -210,6 +214,10 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         context: zmq.Context[Any] | None = None
         try:
+            # [metrics] first: a port that cannot be bound fails the run
+            # (MetricsServerError) before any process or file exists.
+            self.metrics = MetricsServer(self.config.metrics, loop, self.metrics_snapshot)
+            self.metrics.start()
             pin(os.getpid(), self.plan.supervisor)
             warn_if_insecure(self.config.message_bus, _log)
             self.run_dir = create_run_dir(self.config.trader_id, self.instance_id, self._run_base)
@@ -254,7 +262,11 @@ class Supervisor:
             finally:
                 self.shutdown_seconds = time.monotonic() - started
                 self.state = "STOPPED"
-                await self._release(loop, context)
+                try:
+                    await self._release(loop, context)
+                finally:
+                    if self.metrics is not None:
+                        await self.metrics.stop()
         return EXIT_CLEAN if self.clean else EXIT_FAILURE
 
     async def wait_running(self) -> None:
@@ -701,6 +713,11 @@ class Supervisor:
             mode="multiprocess",
             environment=self.config.environment,
         )
+
+    def metrics_snapshot(self) -> MetricsSnapshot:
+        """The node's state for one scrape of the metrics endpoint (on this loop)."""
+        return MetricsSnapshot(report=self.run_report(live=True),
+                               processes=process_metrics(self.handles.values(), now()))
 
     @staticmethod
     def _decode_report(handle: WorkerHandle, data: bytes) -> RunReport | None:
