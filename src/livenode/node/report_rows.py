@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 import traceback
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from livenode.core.latency import LatencyHistogram
 from livenode.model.enums import OrderStatus
 from livenode.model.events import AccountState, OrderFilled
+from livenode.node.kernel import ALL_ROLES
 from livenode.node.run_report import (
     TICK_TO_TRADE_QUANTILES,
     AccountRow,
@@ -22,6 +23,9 @@ from livenode.node.run_report import (
     decimal_text,
 )
 
+if TYPE_CHECKING:
+    from livenode.node.kernel import Kernel
+
 __all__ = [
     "STATUS_KEY",
     "account_row",
@@ -32,6 +36,7 @@ __all__ = [
     "fill_row",
     "money_text",
     "open_order_row",
+    "pnl_by_strategy",
     "reason_key",
     "tick_to_trade_rows",
 ]
@@ -190,3 +195,31 @@ def exception_line(exc: BaseException | None) -> str:
 def faults_fail_run(faulted: dict[str, dict[str, str]]) -> list[str]:
     """The faulted strategies that make the run fail (``on_fault`` other than "continue")."""
     return sorted(sid for sid, row in faulted.items() if row.get("on_fault") != "continue")
+
+
+def pnl_by_strategy(kernel: Kernel) -> dict[str, dict[str, str]]:
+    """Realized + unrealized PnL per strategy and currency (unmarked positions: 0):
+    this process's strategies, and in a single-process node also any other
+    strategy id holding a position (e.g. EXTERNAL, found at reconciliation)."""
+    portfolio, trader = kernel.portfolio, kernel.trader
+    if portfolio is None or trader is None:
+        return {}
+    strategy_ids = {str(s.id): s.id for s in trader.strategies()}
+    if kernel.roles == ALL_ROLES:
+        strategy_ids.update({str(p.strategy_id): p.strategy_id
+                             for p in kernel.cache.positions()})
+    out: dict[str, dict[str, str]] = {}
+    instruments = list(kernel.cache.instrument_ids())
+    for key, strategy_id in sorted(strategy_ids.items()):
+        totals: dict[str, Decimal] = {}
+        for instrument_id in instruments:
+            realized = portfolio.realized_pnl(instrument_id, strategy_id)
+            if realized is None:
+                continue
+            unrealized = portfolio.unrealized_pnl(instrument_id, strategy_id)
+            value = realized.as_decimal() + (
+                unrealized.as_decimal() if unrealized is not None else Decimal(0))
+            ccy = str(realized.currency.code)
+            totals[ccy] = totals.get(ccy, Decimal(0)) + value
+        out[key] = {ccy: decimal_text(v) for ccy, v in totals.items()}
+    return out

@@ -35,7 +35,6 @@ from livenode.model.events import (
     OrderRejected,
     OrderSubmitted,
 )
-from livenode.node.kernel import ALL_ROLES
 from livenode.node.report_rows import (
     STATUS_KEY,
     account_row,
@@ -45,6 +44,7 @@ from livenode.node.report_rows import (
     fill_row,
     money_text,
     open_order_row,
+    pnl_by_strategy,
     reason_key,
     tick_to_trade_rows,
 )
@@ -322,32 +322,8 @@ class NodeStats:
         return rows
 
     def pnl_by_strategy(self) -> dict[str, dict[str, str]]:
-        """Realized + unrealized PnL per strategy and currency (unmarked positions: 0):
-        this process's strategies, and in a single-process node also any other
-        strategy id holding a position (e.g. EXTERNAL, found at reconciliation)."""
-        kernel = self._kernel
-        portfolio, trader = kernel.portfolio, kernel.trader
-        if portfolio is None or trader is None:
-            return {}
-        strategy_ids = {str(s.id): s.id for s in trader.strategies()}
-        if kernel.roles == ALL_ROLES:
-            strategy_ids.update({str(p.strategy_id): p.strategy_id
-                                 for p in kernel.cache.positions()})
-        out: dict[str, dict[str, str]] = {}
-        instruments = list(kernel.cache.instrument_ids())
-        for key, strategy_id in sorted(strategy_ids.items()):
-            totals: dict[str, Decimal] = {}
-            for instrument_id in instruments:
-                realized = portfolio.realized_pnl(instrument_id, strategy_id)
-                if realized is None:
-                    continue
-                unrealized = portfolio.unrealized_pnl(instrument_id, strategy_id)
-                value = realized.as_decimal() + (
-                    unrealized.as_decimal() if unrealized is not None else Decimal(0))
-                ccy = str(realized.currency.code)
-                totals[ccy] = totals.get(ccy, Decimal(0)) + value
-            out[key] = {ccy: decimal_text(v) for ccy, v in totals.items()}
-        return out
+        """Realized + unrealized PnL per strategy and currency (`report_rows.pnl_by_strategy`)."""
+        return pnl_by_strategy(self._kernel)
 
     def _net(self, instrument_id: Any) -> Decimal:
         # From the cache, which applies each fill to its position before any handler
