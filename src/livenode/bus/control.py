@@ -112,6 +112,9 @@ class Heartbeat(ControlMessage, frozen=True):
     # The worker's node facts (orders, fills, positions, ticks) as JSON, for the
     # supervisor's status line; empty when nothing changed.
     stats_json: bytes = b""
+    # The worker's light run report (msgpack of livenode.node.run_report.RunReport,
+    # which this layer does not import), every few seconds; empty in between.
+    report: bytes = b""
 
 
 class SetTradingState(ControlMessage, frozen=True):
@@ -154,7 +157,10 @@ class StopAck(ControlMessage, frozen=True):
     worker: str
     clean: bool
     detail: str = ""
-    summary_json: bytes = b""
+    # The worker's full run report (msgpack of livenode.node.run_report.RunReport).
+    report: bytes = b""
+    # Its collector pauses (JSON of TradingNode.gc_summary), per process by nature.
+    gc_json: bytes = b""
 
 
 class Failed(ControlMessage, frozen=True):

@@ -45,6 +45,7 @@ from livenode.config import ConfigError, TradingNodeConfig, load_config, sets_fi
 from livenode.core.uuid import new_id
 from livenode.node.builder import BuildError
 from livenode.node.durable_summary import durable_summary
+from livenode.node.metrics_server import MetricsServerError
 from livenode.node.node import StartupGateError, TradingNode
 from livenode.supervisor.rundir import (
     NodeAlreadyRunningError,
@@ -260,6 +261,9 @@ async def _run_node(node: TradingNode, config: TradingNodeConfig, args: argparse
             await run_task
         except StartupGateError as exc:
             _error(str(exc))
+        except MetricsServerError as exc:
+            _error(str(exc))
+            return EXIT_FAILURE
     finally:
         for task in (status_task, stopping_task):
             if task is not None:

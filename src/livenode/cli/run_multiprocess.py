@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 from decimal import Decimal
 from typing import Any
@@ -17,11 +18,12 @@ from typing import Any
 from livenode.cli.summary import status_line, summary_table, write_summary_json
 from livenode.config import ConfigError, TradingNodeConfig
 from livenode.node.durable_summary import durable_summary
+from livenode.node.metrics_server import MetricsServerError
 from livenode.node.node import FORCED_EXIT_BASE
 from livenode.node.stats import faults_fail_run
 from livenode.supervisor.cores import CorePlanError
 from livenode.supervisor.rundir import NodeAlreadyRunningError
-from livenode.supervisor.status_report import hop_latency, stage_latency
+from livenode.supervisor.status_report import stage_latency
 from livenode.supervisor.supervisor import Supervisor
 from livenode.supervisor.topology import TopologyError
 
@@ -52,7 +54,7 @@ async def run_supervised(
     duration = asyncio.ensure_future(_stop_after(supervisor, args.duration))
     try:
         code = await run_task
-    except NodeAlreadyRunningError as exc:
+    except (NodeAlreadyRunningError, MetricsServerError) as exc:
         error(str(exc))
         return EXIT_FAILURE
     finally:
@@ -175,90 +177,29 @@ async def _announce_stop(supervisor: Supervisor, say: Any) -> None:
 
 
 def merged_summary(supervisor: Supervisor) -> dict[str, Any]:
-    """One node summary from the workers' own: the traders hold the strategies'
-    orders, fills and positions (summed over every trader worker); the data workers
-    count the market data; the exec workers hold balances and tick-to-trade."""
-    reports = supervisor.worker_summaries()
-    roles = {name: supervisor.handles[name].role for name in reports}
-    traders = [r for name, r in reports.items() if roles[name] == "trader"]
-    data = [r for name, r in reports.items() if roles[name] == "data"]
-    base: dict[str, Any] = dict(traders[0]) if traders else {
-        # No trader reported (it died, or never started): the table still prints.
-        "counters": {"fills": 0},
-        "fills_truncated": False,
-        "orders": {"total": 0, "by_status": {}, "open": []},
-        "risk_denials": {},
-        "rejections": {},
-        "faulted_strategies": {},
-        "fills": [],
-        "positions": [],
-        "closed_positions": [],
-        "accounts": [],
-    }
-    base["counters"] = dict(base.get("counters", {}))
-    base["strategy_states"] = dict(base.get("strategy_states", {}))
-    for extra in traders[1:]:
-        for key, value in extra.get("counters", {}).items():
-            base["counters"][key] = base["counters"].get(key, 0) + value
-        base["strategy_states"].update(extra.get("strategy_states", {}))
-        base["fills_truncated"] = base.get("fills_truncated") or extra.get("fills_truncated")
-        base["orders"]["total"] += extra["orders"]["total"]
-        for key, value in extra["orders"]["by_status"].items():
-            base["orders"]["by_status"][key] = base["orders"]["by_status"].get(key, 0) + value
-        base["orders"]["open"] = base["orders"]["open"] + extra["orders"]["open"]
-        for key, value in extra["risk_denials"].items():
-            base["risk_denials"][key] = base["risk_denials"].get(key, 0) + value
-        base["rejections"] = dict(base.get("rejections", {}))
-        for key, value in extra.get("rejections", {}).items():
-            base["rejections"][key] = base["rejections"].get(key, 0) + value
-        base["faulted_strategies"] = {
-            **base.get("faulted_strategies", {}), **extra.get("faulted_strategies", {})
-        }
-        base["fills"] = base["fills"] + extra["fills"]
-        base["positions"] = base["positions"] + extra["positions"]
-        base["closed_positions"] = (
-            base.get("closed_positions", []) + extra.get("closed_positions", [])
-        )
-    # Balances from the exec workers: they apply every account state first and stop
-    # last, after in-flight orders settled. A trader may stop before the account
-    # state of its last (manage_stop) fill reached it: its balances can lag a fill.
-    exec_accounts = {
-        account["account_id"]: account
-        for name, report in reports.items() if roles[name] == "exec"
-        for account in report.get("accounts", [])
-    }
-    if exec_accounts:
-        base["accounts"] = [exec_accounts[key] for key in sorted(exec_accounts)]
-    counters = dict(base.get("counters", {}))
-    counters["quotes"] = sum(r.get("counters", {}).get("quotes", 0) for r in data)
-    counters["trades"] = sum(r.get("counters", {}).get("trades", 0) for r in data)
-    base["counters"] = counters
-    # Tick-to-trade is recorded where orders leave: the exec workers' clients.
-    tick_to_trade: dict[str, Any] = {}
-    for name, report in reports.items():
-        if roles[name] == "exec":
-            tick_to_trade.update(report.get("latency", {}).get("tick_to_trade_ns", {}))
-    base["latency"] = {"tick_to_trade_ns": tick_to_trade}
-    base["run_seconds"] = max((r.get("run_seconds", 0.0) for r in reports.values()), default=0.0)
-    base["trader_id"] = supervisor.config.trader_id
-    base["instance_id"] = supervisor.instance_id
-    base["mode"] = "multiprocess"
-    base["environment"] = supervisor.config.environment
-    base["started"] = supervisor.state == "STOPPED" and bool(reports)
-    base["failure"] = supervisor.failure
-    base["shutdown"] = {
+    """The node's summary: the workers' final run reports merged by the supervisor
+    (`Supervisor.run_report`: the traders' orders, fills and positions, the data
+    workers' market data, the exec workers' balances and tick-to-trade, every bus
+    hop), with how the run ended and every worker's exit."""
+    summary = supervisor.run_report().to_dict()
+    summary["started"] = supervisor.state == "STOPPED" and any(
+        h.report is not None for h in supervisor.handles.values())
+    summary["failure"] = supervisor.failure
+    summary["gate_error"] = None
+    summary["shutdown"] = {
         "clean": supervisor.clean,
         "seconds": round(supervisor.shutdown_seconds or 0.0, 3),
         "reason": supervisor.stop_reason,
         "requested_at": supervisor.stop_requested_at,
         "forced": supervisor.forced_signal is not None,
     }
-    base["exit_code"] = 0 if supervisor.clean else 1
-    base["workers"] = supervisor.workers_summary()
-    # The receiving workers' last reports (their final heartbeats before the stop).
-    base["hop_latency"] = hop_latency(supervisor.stats)
-    base["gc"] = {name: r["gc"]["node"] for name, r in sorted(reports.items()) if "gc" in r}
+    summary["exit_code"] = 0 if supervisor.clean else 1
+    summary["workers"] = supervisor.workers_summary()
+    # Per process by nature: each worker's own collector.
+    summary["gc"] = {h.name: json.loads(h.gc_json)
+                     for h in sorted(supervisor.handles.values(), key=lambda h: h.name)
+                     if h.gc_json}
     stages = stage_latency(supervisor.stats)
     if stages:
-        base["stage_latency"] = stages
-    return base
+        summary["stage_latency"] = stages
+    return summary

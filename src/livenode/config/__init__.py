@@ -20,6 +20,7 @@ from livenode.config.loader import (
     sets_field,
     strategy_id_of,
 )
+from livenode.config.metrics import MetricsConfig
 from livenode.config.structs import (
     CacheConfig,
     ClientConfig,
@@ -49,6 +50,7 @@ __all__ = [
     "ImportableStrategyConfig",
     "LoggingConfig",
     "MessageBusConfig",
+    "MetricsConfig",
     "PortfolioConfig",
     "Rate",
     "ResolvedClient",

@@ -24,6 +24,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from livenode.config.base import ConfigStruct
+from livenode.config.metrics import MetricsConfig
 from livenode.config.validators import (
     check_client_name,
     check_host,
@@ -392,6 +393,8 @@ class TradingNodeConfig(ConfigStruct, frozen=True, kw_only=True):
     data_dir: str = "data"
     message_bus: MessageBusConfig = MessageBusConfig()
     logging: LoggingConfig = LoggingConfig()
+    # The Prometheus endpoint (off by default; docs/metrics.md).
+    metrics: MetricsConfig = MetricsConfig()
     timeouts: TimeoutsConfig = TimeoutsConfig()
     data_clients: dict[str, ClientConfig] = {}
     exec_clients: dict[str, ClientConfig] = {}

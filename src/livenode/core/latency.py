@@ -10,6 +10,8 @@ sample 1 in N; reading the percentiles (`summary`) about 1 ms and `encode` about
 
 from __future__ import annotations
 
+import itertools
+
 from hdrh.histogram import HdrHistogram
 
 __all__ = ["HIGHEST_NS", "PERCENTILES", "EncodedHistograms", "LatencyHistogram"]
@@ -46,6 +48,37 @@ class LatencyHistogram:
                 out[name] = int(h.get_value_at_percentile(pct))
             out["max"] = int(h.get_max_value())
         return out
+
+    def cumulative_counts(self, bounds_ns: list[int]) -> tuple[list[int], int]:
+        """How many values are at most each of `bounds_ns` (ascending), and the sum
+        of all values (ns): what a Prometheus histogram exports. A value counts as
+        its HdrHistogram bucket's highest equivalent value (3 significant digits).
+
+        Reads the counts array with C-level slicing and `itertools.compress` (about
+        1 ms): hdrh's own recorded-value iterator walks every slot in Python (~50 ms).
+        """
+        h = self._h
+        counts = list(h.counts[: h.counts_len])
+        last = len(counts)
+        cumulative: list[int] = []
+        start, running = 0, 0
+        for bound in bounds_ns:
+            if bound >= HIGHEST_NS:
+                end = last
+            else:
+                index = h.get_counts_array_index(bound)
+                # The slot holding `bound` is at most `bound` only when `bound` is
+                # its highest equivalent value.
+                end = index + 1 if h.get_highest_equivalent_value(bound) == bound else index
+                end = min(max(end, start), last)
+            running += sum(counts[start:end])
+            cumulative.append(running)
+            start = end
+        total = sum(
+            counts[i] * h.get_highest_equivalent_value(h.get_value_from_index(i))
+            for i in itertools.compress(range(last), counts)
+        )
+        return cumulative, total
 
     def merge(self, other: LatencyHistogram) -> None:
         """Add `other`'s values to this one."""

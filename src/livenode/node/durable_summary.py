@@ -20,34 +20,20 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
+import msgspec
+
 from livenode.cache.cache import Cache
 from livenode.cache.database import DatabaseError, DatabaseState
 from livenode.config import TradingNodeConfig
 from livenode.engines.recovery import restore_execution_state
-from livenode.model.enums import OrderSide, OrderStatus
+from livenode.model.enums import OrderSide
 from livenode.model.events import AccountState, OrderFilled, PositionClosed
 from livenode.node.database import build_cache_database
-from livenode.node.stats import account_row, closed_position_row, fill_row
+from livenode.node.report_rows import STATUS_KEY, account_row, closed_position_row, fill_row
 
 __all__ = ["DurableBooks", "apply_durable_books", "durable_summary", "load_durable_books"]
 
 _log = logging.getLogger("livenode.node.durable_summary")
-
-_STATUS_KEY = {
-    OrderStatus.INITIALIZED: "submitted",
-    OrderStatus.SUBMITTED: "submitted",
-    OrderStatus.ACCEPTED: "accepted",
-    OrderStatus.PENDING_UPDATE: "accepted",
-    OrderStatus.PENDING_CANCEL: "accepted",
-    OrderStatus.TRIGGERED: "accepted",
-    OrderStatus.PARTIALLY_FILLED: "partially_filled",
-    OrderStatus.FILLED: "filled",
-    OrderStatus.CANCELED: "canceled",
-    OrderStatus.EXPIRED: "expired",
-    OrderStatus.REJECTED: "rejected",
-    OrderStatus.DENIED: "denied",
-}
-
 
 @dataclass
 class DurableBooks:
@@ -95,7 +81,7 @@ def books_from_state(state: DatabaseState, source: str) -> DurableBooks:
     restore_execution_state(cache, state)
     books = DurableBooks(source)
     for order in cache.orders():
-        books.orders_by_status[_STATUS_KEY[order.status]] += 1
+        books.orders_by_status[STATUS_KEY[order.status]] += 1
     for event in state.order_events:
         if type(event) is not OrderFilled:
             continue
@@ -134,14 +120,15 @@ def apply_durable_books(
     open_rows = summary.get("orders", {}).get("open", [])
     summary["orders"] = {"total": sum(by_status.values()), "by_status": dict(by_status),
                          "open": open_rows}
-    summary["fills"] = [fill_row(f) for f in books.fills]
+    summary["fills"] = [msgspec.to_builtins(fill_row(f)) for f in books.fills]
     summary["fills_truncated"] = False
     summary.setdefault("counters", {})["fills"] = len(books.fills)
     if books.accounts:
-        summary["accounts"] = [account_row(first, last) for first, last in books.accounts]
+        summary["accounts"] = [msgspec.to_builtins(account_row(first, last))
+                               for first, last in books.accounts]
     closed = [c for c in books.closed_positions
               if strategies is None or str(c.strategy_id) in strategies]
-    summary["closed_positions"] = [closed_position_row(c) for c in closed]
+    summary["closed_positions"] = [msgspec.to_builtins(closed_position_row(c)) for c in closed]
     for row in summary.get("positions", []):
         iid = row["instrument_id"]
         row["closed_cycles"] = sum(1 for c in closed if str(c.instrument_id) == iid)

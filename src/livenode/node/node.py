@@ -57,6 +57,7 @@ from livenode.node.gates import (
     run_gate,
 )
 from livenode.node.kernel import ALL_ROLES, Kernel
+from livenode.node.metrics_server import MetricsServerError, single_node_metrics
 from livenode.node.stats import NodeStats, faults_fail_run
 from livenode.node.strategy_state import wait_saved
 
@@ -277,6 +278,8 @@ class TradingNode:
 
         Raises:
             StartupGateError: a start gate failed (the node is stopped by then).
+            MetricsServerError: `[metrics]` is enabled and its port cannot be bound
+                (nothing was started).
         """
         self._check_not_disposed()
         if self._state is NodeState.CREATED:
@@ -285,6 +288,16 @@ class TradingNode:
             raise RuntimeError(f"the node cannot run from state {self._state.value}")
         if asyncio.get_running_loop() is not self._loop:
             raise RuntimeError("run_async() must be awaited on the node's own event loop")
+        # Single process: the node serves [metrics] itself (a port it cannot bind
+        # fails the run before anything starts).
+        metrics = single_node_metrics(self)
+        if metrics is not None:
+            try:
+                metrics.start()
+            except MetricsServerError as exc:
+                self.failure = str(exc)
+                self._stopped.set()  # never started: nobody may wait for it
+                raise
         self._state = NodeState.STARTING
         if handle_signals:
             self._install_signal_handlers()
@@ -308,6 +321,8 @@ class TradingNode:
             finally:
                 self._remove_signal_handlers()
                 self._state = NodeState.STOPPED
+                if metrics is not None:
+                    await metrics.stop()
                 self._stopped.set()
         if self.gate_error is not None:
             raise self.gate_error
@@ -397,13 +412,16 @@ class TradingNode:
 
     # -- summary -----------------------------------------------------------------------------
 
+    def gc_summary(self) -> dict[str, Any]:
+        """This process's collector pauses and what the survivor freezes kept."""
+        return {**self.gc_pauses.summary(), "refreezes": self._freezer.refreezes,
+                "kept_by_freeze": self._freezer.kept_by_freeze}
+
     def summary(self) -> dict[str, Any]:
         """Facts about this run for the CLI's table and `--summary-json` (JSON-ready)."""
         facts = self.stats.summary()
         # Keyed by process, as the multiprocess summary has one per worker.
-        facts["gc"] = {"node": {**self.gc_pauses.summary(),
-                                "refreezes": self._freezer.refreezes,
-                                "kept_by_freeze": self._freezer.kept_by_freeze}}
+        facts["gc"] = {"node": self.gc_summary()}
         facts["shutdown"] = {
             "clean": bool(self.shutdown_clean) if self.shutdown_clean is not None else False,
             "seconds": round(self.shutdown_seconds or 0.0, 3),

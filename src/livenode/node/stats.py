@@ -15,12 +15,12 @@ right even after the cache purged closed orders.
 from __future__ import annotations
 
 import logging
-import re
 import time
-import traceback
 from collections import Counter
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from livenode.bus import topics
 from livenode.engines.risk_checks import net_position_from_cache
@@ -34,6 +34,34 @@ from livenode.model.events import (
     OrderModifyRejected,
     OrderRejected,
     OrderSubmitted,
+)
+from livenode.node.report_rows import (
+    STATUS_KEY,
+    account_row,
+    closed_position_row,
+    exception_line,
+    faults_fail_run,
+    fill_row,
+    money_text,
+    open_order_row,
+    pnl_by_strategy,
+    reason_key,
+    tick_to_trade_rows,
+)
+from livenode.node.run_report import (
+    ORDER_STATUS_KEYS,
+    TICK_TO_TRADE_QUANTILES,
+    AccountRow,
+    ClientsReport,
+    Counters,
+    DatabaseReport,
+    FaultRow,
+    OrdersReport,
+    PositionRow,
+    RunReport,
+    StrategyStateRow,
+    TickToTrade,
+    decimal_text,
 )
 
 if TYPE_CHECKING:
@@ -51,33 +79,8 @@ __all__ = [
 # Orders refused (venue rejections, risk denials) and fills, one INFO line each.
 _orders_log = logging.getLogger("livenode.orders")
 
-# Keys of `orders.by_status` in the summary, in the order the table shows them.
-ORDER_STATUS_KEYS = (
-    "submitted",
-    "accepted",
-    "partially_filled",
-    "filled",
-    "canceled",
-    "expired",
-    "rejected",
-    "denied",
-)
-# Keys of `latency.tick_to_trade_ns.{client}` and the percentiles (0-100) they are.
-LATENCY_QUANTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99.9": 99.9, "max": 100.0}
-_STATUS_KEY = {
-    OrderStatus.INITIALIZED: "submitted",
-    OrderStatus.SUBMITTED: "submitted",
-    OrderStatus.ACCEPTED: "accepted",
-    OrderStatus.PENDING_UPDATE: "accepted",
-    OrderStatus.PENDING_CANCEL: "accepted",
-    OrderStatus.TRIGGERED: "accepted",
-    OrderStatus.PARTIALLY_FILLED: "partially_filled",
-    OrderStatus.FILLED: "filled",
-    OrderStatus.CANCELED: "canceled",
-    OrderStatus.EXPIRED: "expired",
-    OrderStatus.REJECTED: "rejected",
-    OrderStatus.DENIED: "denied",
-}
+#: Keys of `latency.tick_to_trade_ns.{client}` and the percentiles (0-100) they are.
+LATENCY_QUANTILES = TICK_TO_TRADE_QUANTILES
 _CLOSED = frozenset(
     {
         OrderStatus.FILLED,
@@ -266,7 +269,7 @@ class NodeStats:
         # purged them); only the orders still open are read from the cache.
         for order in self._kernel.cache.orders():
             if order.status not in _CLOSED:
-                counts[_STATUS_KEY.get(order.status, "accepted")] += 1
+                counts[STATUS_KEY.get(order.status, "accepted")] += 1
         return dict(counts)
 
     def open_positions(self) -> dict[str, Decimal]:
@@ -284,14 +287,13 @@ class NodeStats:
     def pnl_totals(self) -> dict[str, Decimal]:
         """Realized + unrealized PnL per currency over every instrument."""
         totals: dict[str, Decimal] = {}
-        for row in self.positions():
-            currency = row["currency"]
-            value = Decimal(row["realized_pnl"]) + Decimal(row["unrealized_pnl"] or 0)
-            totals[currency] = totals.get(currency, Decimal(0)) + value
+        for row in self.positions().values():
+            value = Decimal(row.realized_pnl) + Decimal(row.unrealized_pnl or 0)
+            totals[row.currency] = totals.get(row.currency, Decimal(0)) + value
         return totals
 
-    def positions(self) -> list[dict[str, Any]]:
-        """One row per instrument traded: net quantity, realized and unrealized PnL.
+    def positions(self) -> dict[str, PositionRow]:
+        """Per instrument traded: net quantity, realized and unrealized PnL.
 
         Read from the portfolio (which follows position events on the bus), so
         realized PnL is net of commissions, as the positions report it; unrealized
@@ -301,25 +303,27 @@ class NodeStats:
         """
         portfolio = self._kernel.portfolio
         if portfolio is None:
-            return []
-        rows = []
+            return {}
+        rows = {}
         for instrument_id in self._kernel.cache.instrument_ids():
             realized = portfolio.realized_pnl(instrument_id)
             if realized is None:
                 continue  # never traded
             unrealized = portfolio.unrealized_pnl(instrument_id)
-            closed = len(portfolio.closed_positions(instrument_id))
-            rows.append(
-                {
-                    "instrument_id": str(instrument_id),
-                    "net_quantity": _decimal_text(self._net(instrument_id)),
-                    "realized_pnl": _money(realized),
-                    "unrealized_pnl": None if unrealized is None else _money(unrealized),
-                    "currency": str(realized.currency.code),
-                    "closed_cycles": closed,
-                }
+            key = str(instrument_id)
+            rows[key] = PositionRow(
+                instrument_id=key,
+                net_quantity=decimal_text(self._net(instrument_id)),
+                realized_pnl=money_text(realized),
+                unrealized_pnl=None if unrealized is None else money_text(unrealized),
+                currency=str(realized.currency.code),
+                closed_cycles=len(portfolio.closed_positions(instrument_id)),
             )
-        return sorted(rows, key=lambda r: r["instrument_id"])
+        return rows
+
+    def pnl_by_strategy(self) -> dict[str, dict[str, str]]:
+        """Realized + unrealized PnL per strategy and currency (`report_rows.pnl_by_strategy`)."""
+        return pnl_by_strategy(self._kernel)
 
     def _net(self, instrument_id: Any) -> Decimal:
         # From the cache, which applies each fill to its position before any handler
@@ -328,52 +332,25 @@ class NodeStats:
         # be on the bus when a trader worker reports at its stop.
         return net_position_from_cache(self._kernel.cache, instrument_id)
 
-    def closed_positions(self) -> list[dict[str, Any]]:
-        """One row per closed position cycle (flat to flat; a flip closes one), oldest
-        first: what the portfolio heard on the bus (its last `MAX_CLOSED_KEPT`)."""
-        portfolio = self._kernel.portfolio
-        if portfolio is None:
-            return []
-        return [closed_position_row(event) for event in portfolio.closed_positions()]
-
-    def accounts(self) -> list[dict[str, Any]]:
+    def accounts(self) -> dict[str, AccountRow]:
         """Balances per account now, and as first reported (for the cash-flow check)."""
-        return [account_row(self.initial_accounts[key], last)
-                for key, last in sorted(self.last_accounts.items())]
+        return {key: account_row(self.initial_accounts[key], last)
+                for key, last in sorted(self.last_accounts.items())}
 
-    def open_orders(self) -> list[dict[str, Any]]:
-        """Orders not closed at the time of asking (after a stop: left working at a venue)."""
-        return [
-            {
-                "client_order_id": str(order.client_order_id),
-                "instrument_id": str(order.instrument_id),
-                "strategy_id": str(order.strategy_id),
-                "side": _enum_name(order.side),
-                "order_type": _enum_name(order.order_type),
-                "status": _enum_name(order.status),
-                "quantity": _decimal_text(order.quantity.as_decimal()),
-                "filled_qty": _decimal_text(order.filled_qty.as_decimal()),
-            }
-            for order in self._kernel.cache.orders()
-            if order.status not in _CLOSED
-        ]
-
-    def strategy_states(self) -> dict[str, dict[str, Any]]:
+    def strategy_states(self) -> dict[str, StrategyStateRow]:
         """Per strategy: state, counters, and whether its managed stop timed out."""
         trader = self._kernel.trader
         if trader is None:
             return {}
         states = trader.counters()
+        out = {}
         for strategy in trader.strategies():
-            row = states[str(strategy.id)]
+            row = dict(states[str(strategy.id)])
             row["manage_stop_timed_out"] = bool(getattr(strategy, "manage_stop_timed_out", False))
             row["on_fault"] = str(strategy.config.on_fault)
             row["last_error"] = exception_line(getattr(strategy, "last_error", None)) or None
-        return states
-
-    def fill_rows(self) -> list[dict[str, Any]]:
-        """The recorded fills as JSON-ready rows (decimal strings keep them exact)."""
-        return [fill_row(fill) for fill in self.fills]
+            out[str(strategy.id)] = msgspec.convert(row, StrategyStateRow)
+        return out
 
     def status(self) -> dict[str, Any]:
         """The few facts of a status line, JSON-ready (a worker sends them in heartbeats)."""
@@ -426,50 +403,72 @@ class NodeStats:
         )
         return status
 
-    def summary(self) -> dict[str, Any]:
-        """Everything above in one JSON-ready dict (see `livenode.cli.summary`)."""
+    def report(self, *, live: bool = False) -> RunReport:
+        """What this process observed, as far as its roles own it (a single-process
+        node: everything). A worker of a multiprocess node reports only its share,
+        so the supervisor's merge counts each fact once: a trader its strategies'
+        orders, fills and positions, a data worker the market data, an exec worker
+        the cache database and tick-to-trade; every process its engines, clients
+        and account balances (the supervisor merges the exec workers' last).
+
+        Args:
+            live: the light report of a heartbeat: without the lists that grow
+                with the run (fills, closed cycles, open orders) and without
+                tick-to-trade (sorting the samples is the slow part).
+        """
         kernel = self._kernel
-        by_status = self.orders_by_status()
-        return {
-            "trader_id": str(kernel.trader_id),
-            "instance_id": kernel.instance_id,
-            "mode": kernel.config.mode,
-            "environment": kernel.config.environment,
-            "run_seconds": round(self.run_seconds, 3),
-            "clients": {
-                "data": sorted(kernel.data_clients),
-                "exec": sorted(kernel.exec_clients),
-            },
-            "strategies": [str(s.id) for s in kernel.strategies],
-            "database": self.database_status(),
-            "strategy_states": self.strategy_states(),
-            "counters": {
-                "quotes": self.quotes,
-                "trades": self.trades,
-                "order_events": self.order_events,
-                # Orders the strategies created: submitted to a venue or denied before.
-                "orders_created": self.orders_total,
-                "orders_submitted": self.orders_submitted,
-                "fills": self.fill_count,
-            },
-            "engines": {
-                type(engine).__name__: engine.counters() for engine in kernel.engines
-            },
-            "orders": {
-                "total": sum(by_status.values()),
-                "by_status": by_status,
-                "open": self.open_orders(),
-            },
-            "risk_denials": dict(self.denials),
-            "rejections": dict(self.rejections),
-            "faulted_strategies": self.faulted_strategies(),
-            "fills": self.fill_rows(),
-            "fills_truncated": self.fill_count > len(self.fills),
-            "positions": self.positions(),
-            "closed_positions": self.closed_positions(),
-            "accounts": self.accounts(),
-            "latency": self.latency(),
-        }
+        roles = kernel.roles
+        trader, data, execution = "trader" in roles, "data" in roles, "exec" in roles
+        database = self.database_status() if execution else None
+        return RunReport(
+            trader_id=str(kernel.trader_id),
+            instance_id=kernel.instance_id,
+            mode=kernel.config.mode,
+            environment=kernel.config.environment,
+            run_seconds=self.run_seconds,
+            clients=ClientsReport(data=sorted(kernel.data_clients),
+                                  exec=sorted(kernel.exec_clients)),
+            strategies=[str(s.id) for s in kernel.strategies] if trader else [],
+            database=None if database is None else msgspec.convert(database, DatabaseReport),
+            strategy_states=self.strategy_states() if trader else {},
+            counters=Counters(
+                quotes=self.quotes if data else 0,
+                trades=self.trades if data else 0,
+                **({
+                    "order_events": self.order_events,
+                    "orders_created": self.orders_total,
+                    "orders_submitted": self.orders_submitted,
+                    "fills": self.fill_count,
+                } if trader else {}),
+            ),
+            engines={type(engine).__name__: engine.counters() for engine in kernel.engines},
+            orders=OrdersReport(
+                by_status=self.orders_by_status(),
+                open=[] if live else [open_order_row(o) for o in kernel.cache.orders()
+                                      if o.status not in _CLOSED],
+            ) if trader else OrdersReport(),
+            risk_denials=dict(self.denials) if trader else {},
+            rejections=dict(self.rejections) if trader else {},
+            faulted_strategies={sid: FaultRow(**row)
+                                for sid, row in self.faulted_strategies().items()},
+            fills=[] if live or not trader else [fill_row(f) for f in self.fills],
+            fills_truncated=trader and not live and self.fill_count > len(self.fills),
+            positions=self.positions() if trader else {},
+            pnl_by_strategy=self.pnl_by_strategy() if trader else {},
+            closed_positions=[] if live or not trader else [
+                closed_position_row(e) for e in kernel.portfolio.closed_positions()
+            ] if kernel.portfolio is not None else [],
+            accounts=self.accounts(),
+            tick_to_trade={} if live or not execution else self.tick_to_trade(),
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """`report` as the JSON-ready summary dict (see `livenode.cli.summary`)."""
+        return self.report().to_dict()
+
+    def tick_to_trade(self) -> dict[str, TickToTrade]:
+        """Tick-to-trade latency per exec client that records it (`latency`)."""
+        return tick_to_trade_rows(self._kernel.exec_clients)
 
     def latency(self) -> dict[str, Any]:
         """Tick-to-trade percentiles (ns) per exec client that records them.
@@ -479,124 +478,11 @@ class NodeStats:
         client (``latencies_ns`` / ``latency_percentiles`` of the client, e.g. the
         sim one). Clients without samples are left out.
         """
-        per_client: dict[str, dict[str, int]] = {}
-        for name, client in sorted(self._kernel.exec_clients.items()):
-            samples = getattr(client, "latencies_ns", None)
-            percentiles = getattr(client, "latency_percentiles", None)
-            if not samples or percentiles is None:
-                continue
-            values = percentiles(*LATENCY_QUANTILES.values())
-            row = {"samples": len(samples)}
-            row.update({key: int(values[q]) for key, q in LATENCY_QUANTILES.items()})
-            per_client[name] = row
-        return {"tick_to_trade_ns": per_client}
+        return {"tick_to_trade_ns": {name: row.to_dict()
+                                     for name, row in self.tick_to_trade().items()}}
 
 
 _TERMINAL_EVENTS = {
     "OrderCanceled": "canceled",
     "OrderExpired": "expired",
 }
-
-
-_REASON_DETAIL = re.compile(r"\s*[:(].*\Z", re.S)
-
-
-def reason_key(reason: str) -> str:
-    """What a rejection is counted by: its reason without the details (amounts, ids
-    after a colon or in parentheses): ``"insufficient balance (need 5, free 1)"`` →
-    ``"insufficient balance"``, ``"ORDER_CLOSED: order is closed"`` → ``"ORDER_CLOSED"``."""
-    key = _REASON_DETAIL.sub("", reason).strip()
-    return key or reason.strip() or "(no reason)"
-
-
-def exception_line(exc: BaseException | None) -> str:
-    """The last line of an exception as a traceback prints it (``RuntimeError: boom``)."""
-    if exc is None:
-        return ""
-    lines = traceback.format_exception_only(type(exc), exc)
-    return lines[-1].strip() if lines else type(exc).__name__
-
-
-def faults_fail_run(faulted: dict[str, dict[str, str]]) -> list[str]:
-    """The faulted strategies that make the run fail (``on_fault`` other than "continue")."""
-    return sorted(sid for sid, row in faulted.items() if row.get("on_fault") != "continue")
-
-
-def _enum_name(value: Any) -> str:
-    return str(getattr(value, "value", value))
-
-
-def _money(value: Any) -> str:
-    return _decimal_text(value.as_decimal())
-
-
-def _decimal_text(value: Decimal) -> str:
-    """Plain notation ("0.00000000", never "0E-8"), all digits kept."""
-    return format(value, "f")
-
-
-def balance_row(balance: Any) -> dict[str, str]:
-    """A balance as JSON-ready decimal strings."""
-    return {
-        "currency": str(balance.total.currency.code),
-        "total": _money(balance.total),
-        "locked": _money(balance.locked),
-        "free": _money(balance.free),
-    }
-
-
-def account_row(first: AccountState, last: AccountState) -> dict[str, Any]:
-    """An account's balances now and as first reported, JSON-ready."""
-    return {
-        "account_id": str(last.account_id),
-        "account_type": _enum_name(last.account_type),
-        "balances": [balance_row(b) for b in last.balances],
-        "initial_balances": [balance_row(b) for b in first.balances],
-    }
-
-
-def _float_text(value: float | None) -> str | None:
-    """A reported float (average prices) as its shortest decimal text."""
-    return None if value is None else _decimal_text(Decimal(repr(value)))
-
-
-def closed_position_row(event: Any) -> dict[str, Any]:
-    """A closed position cycle (its `PositionClosed` snapshot) as a JSON-ready row."""
-    entry = event.entry
-    return {
-        "instrument_id": str(event.instrument_id),
-        "strategy_id": str(event.strategy_id),
-        "position_id": str(event.position_id),
-        "side": None if entry is None else ("LONG" if entry.value == "BUY" else "SHORT"),
-        "peak_qty": None if event.peak_qty is None
-        else _decimal_text(event.peak_qty.as_decimal()),
-        "avg_px_open": _float_text(event.avg_px_open),
-        "avg_px_close": _float_text(event.avg_px_close),
-        "realized_pnl": _money(event.realized_pnl),
-        "commissions": _money(event.commissions),
-        "currency": str(event.realized_pnl.currency.code),
-        "opening_order_id": str(event.opening_order_id),
-        "closing_order_id": None if event.closing_order_id is None
-        else str(event.closing_order_id),
-        "ts_opened": event.ts_opened,
-        "ts_closed": event.ts_closed,
-    }
-
-
-def fill_row(fill: OrderFilled) -> dict[str, Any]:
-    """A fill as a JSON-ready row (decimal strings keep it exact)."""
-    return {
-        "instrument_id": str(fill.instrument_id),
-        "strategy_id": str(fill.strategy_id),
-        "client_order_id": str(fill.client_order_id),
-        "venue_order_id": str(fill.venue_order_id),
-        "trade_id": str(fill.trade_id),
-        "side": _enum_name(fill.order_side),
-        "quantity": _decimal_text(fill.last_qty.as_decimal()),
-        "price": _decimal_text(fill.last_px.as_decimal()),
-        "currency": str(fill.currency.code),
-        "commission": _money(fill.commission),
-        "commission_currency": str(fill.commission.currency.code),
-        "liquidity_side": _enum_name(fill.liquidity_side),
-        "ts_event": fill.ts_event,
-    }

@@ -21,6 +21,7 @@ import psutil
 
 from livenode.bus.control import WorkerCounters
 from livenode.config.workers import WorkerConfig
+from livenode.node.run_report import RunReport
 
 # A worker exits with this code when it could not start (bad import, client that
 # cannot connect): the supervisor stops the node instead of restarting it.
@@ -66,7 +67,11 @@ class WorkerHandle:
     killed: bool = False
     stop_acked: bool = False
     stop_clean: bool | None = None
-    summary_json: bytes = b""
+    # The worker's run report from its stop acknowledgement, and the last light
+    # one from its heartbeats (None until one arrived).
+    report: RunReport | None = None
+    gc_json: bytes = b""  # its collector pauses at the stop (TradingNode.gc_summary)
+    live_report: RunReport | None = None
     failure: str | None = None
     ps: psutil.Process | None = None
 

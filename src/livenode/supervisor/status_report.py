@@ -3,7 +3,7 @@ last heartbeats and the OS) and the per-worker part of `--summary-json`."""
 
 from __future__ import annotations
 
-import json
+import os
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -12,9 +12,12 @@ import psutil
 
 from livenode.bus.control import WorkerStatus
 from livenode.core.latency import LatencyHistogram
+from livenode.node.metrics import ProcessMetrics
+from livenode.node.run_report import Histogram, RunReport
 from livenode.supervisor.handles import WorkerHandle
 
-__all__ = ["health_fields", "hop_latency", "stage_latency", "worker_status", "worker_summaries",
+__all__ = ["MERGE_ORDER", "health_fields", "hop_latency", "merged_report", "process_metrics",
+           "stage_latency", "worker_status",
            "workers_summary"]
 
 
@@ -120,6 +123,44 @@ def workers_summary(handles: Iterable[WorkerHandle]) -> list[dict[str, Any]]:
     ]
 
 
-def worker_summaries(handles: Iterable[WorkerHandle]) -> dict[str, dict[str, Any]]:
-    """The node facts each worker reported with its stop acknowledgement."""
-    return {h.name: json.loads(h.summary_json) for h in handles if h.summary_json}
+#: The order the workers' reports are merged in: where two report one account, the
+#: later one wins, and the exec workers apply every account state first and stop
+#: last (a trader may stop before the account state of its last fill reached it).
+MERGE_ORDER = ("trader", "data", "risk", "exec")
+
+
+def merged_report(
+    handles: Iterable[WorkerHandle], stats: dict[str, dict[str, Any]], *, live: bool = False
+) -> RunReport:
+    """The node's run report: every worker's own (each reports only what its roles
+    own: `NodeStats.report`) merged by role in `MERGE_ORDER`, then the bus hops'
+    histograms from the receiving workers' last heartbeats (`stats`). `live`: the
+    light reports of the heartbeats, else the final ones of the stop acknowledgements."""
+    rank = {role: n for n, role in enumerate(MERGE_ORDER)}
+    ordered = sorted(handles, key=lambda h: (rank.get(h.role, len(rank)), h.name))
+    report = RunReport()
+    for handle in ordered:
+        own = handle.live_report if live else handle.report
+        if own is not None:
+            report = report.merge(own)
+    hops = {f"{publisher}->{name}": Histogram(hdr=encoded)
+            for name, s in sorted(stats.items())
+            for publisher, encoded in sorted(s.get("hops_hdr", {}).items())}
+    return report.merge(RunReport(hops=hops))
+
+
+def process_metrics(handles: Iterable[WorkerHandle], t: float) -> list[ProcessMetrics]:
+    """The supervisor and every worker for the metrics endpoint: state, restarts,
+    heartbeat age and the bus counters of the worker's last heartbeat."""
+    rows = [ProcessMetrics(name="supervisor", role="supervisor", pid=os.getpid(),
+                           state="RUNNING")]
+    for h in handles:
+        c = h.counters
+        rows.append(ProcessMetrics(
+            name=h.name, role=h.role, pid=h.pid, state=h.state.value, alive=h.alive,
+            restarts=h.restarts,
+            heartbeat_age_s=round(t - h.last_heartbeat, 3) if h.alive else None,
+            messages_in=c.msgs_in, messages_out=c.msgs_out, dropped=c.dropped, gaps=c.gaps,
+            malformed=c.malformed, handler_errors=c.handler_errors, queue_depth=c.pending,
+        ))
+    return rows

@@ -52,6 +52,9 @@ from livenode.cache.shm import ShmTables, remove_stale_segments
 from livenode.config import TradingNodeConfig
 from livenode.config.workers import SHUTDOWN_ORDER
 from livenode.core.uuid import new_id
+from livenode.node.metrics import MetricsSnapshot
+from livenode.node.metrics_server import MetricsServer
+from livenode.node.run_report import RunReport, decode_report
 from livenode.supervisor.bus_security import absolute_keys_dir, bus_keys, warn_if_insecure
 from livenode.supervisor.client_stops import ClientStops
 from livenode.supervisor.cores import WorkerCores, allowed_cores, pin, plan_cores
@@ -76,8 +79,9 @@ from livenode.supervisor.services import (
 from livenode.supervisor.specs import WorkerSpecs
 from livenode.supervisor.status_report import (
     health_fields,
+    merged_report,
+    process_metrics,
     worker_status,
-    worker_summaries,
     workers_summary,
 )
 from livenode.supervisor.topology import (
@@ -176,6 +180,7 @@ class Supervisor:
         self.services: list[Service] = []
         self.shared_tables: ShmTables | None = None
         self.stats: dict[str, dict[str, Any]] = {}
+        self.metrics: MetricsServer | None = None
 
     # -- public -----------------------------------------------------------------------------
 
@@ -214,6 +219,10 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         context: zmq.Context[Any] | None = None
         try:
+            # [metrics] first: a port that cannot be bound fails the run
+            # (MetricsServerError) before any process or file exists.
+            self.metrics = MetricsServer(self.config.metrics, loop, self.metrics_snapshot)
+            self.metrics.start()
             pin(os.getpid(), self.plan.supervisor)
             warn_if_insecure(self.config.message_bus, _log)
             self.run_dir = create_run_dir(self.config.trader_id, self.instance_id, self._run_base)
@@ -258,7 +267,11 @@ class Supervisor:
             finally:
                 self.shutdown_seconds = time.monotonic() - started
                 self.state = "STOPPED"
-                await self._release(loop, context)
+                try:
+                    await self._release(loop, context)
+                finally:
+                    if self.metrics is not None:
+                        await self.metrics.stop()
         return EXIT_CLEAN if self.clean else EXIT_FAILURE
 
     async def wait_running(self) -> None:
@@ -429,13 +442,17 @@ class Supervisor:
             handle.counters = msg.counters
             if msg.stats_json:
                 self.stats[handle.name] = json.loads(msg.stats_json)
+            if msg.report:
+                handle.live_report = self._decode_report(handle, msg.report) or handle.live_report
             self._control.send(Ack(), to=peer)
         elif kind is StateChanged:
             _log.info("%s: %s %s", handle.name, msg.state, msg.detail)
         elif kind is StopAck:
             handle.stop_acked = True
             handle.stop_clean = msg.clean
-            handle.summary_json = msg.summary_json
+            if msg.report:
+                handle.report = self._decode_report(handle, msg.report)
+                handle.gc_json = msg.gc_json
             if not msg.clean:
                 _log.warning("%s stopped uncleanly: %s", handle.name, msg.detail)
         elif kind is VenueReconciled:
@@ -699,6 +716,29 @@ class Supervisor:
         """Per worker, for `--summary-json` (see `status_report.workers_summary`)."""
         return workers_summary(self.handles.values())
 
-    def worker_summaries(self) -> dict[str, dict[str, Any]]:
-        """The node facts each worker reported with its stop acknowledgement."""
-        return worker_summaries(self.handles.values())
+    def run_report(self, *, live: bool = False) -> RunReport:
+        """The workers' run reports merged into the node's (see
+        `status_report.merged_report`): with `live`, the light ones of their last
+        heartbeats (what the node did so far), else the final ones of their stop
+        acknowledgements. With this node's identity and every bus hop's histogram."""
+        report = merged_report(self.handles.values(), self.stats, live=live)
+        return msgspec.structs.replace(
+            report,
+            trader_id=self.config.trader_id,
+            instance_id=self.instance_id,
+            mode="multiprocess",
+            environment=self.config.environment,
+        )
+
+    def metrics_snapshot(self) -> MetricsSnapshot:
+        """The node's state for one scrape of the metrics endpoint (on this loop)."""
+        return MetricsSnapshot(report=self.run_report(live=True),
+                               processes=process_metrics(self.handles.values(), now()))
+
+    @staticmethod
+    def _decode_report(handle: WorkerHandle, data: bytes) -> RunReport | None:
+        try:
+            return decode_report(data)
+        except ValueError as exc:  # a bad report must not take the supervisor down
+            _log.warning("%s sent a run report that does not decode: %s", handle.name, exc)
+            return None

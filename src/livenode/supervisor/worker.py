@@ -68,6 +68,7 @@ from livenode.model.enums import TradingState
 from livenode.model.events import StateReplayed
 from livenode.model.identifiers import Venue
 from livenode.node.node import TradingNode
+from livenode.node.run_report import encode_report
 from livenode.supervisor.bus_security import bus_keys
 from livenode.supervisor.cores import actual_cores
 from livenode.supervisor.handles import EXIT_BOOT_FAILED, EXIT_LIFELINE_LOST
@@ -101,6 +102,7 @@ class Worker:
         self._stages = EncodedHistograms()
         self._stage_trace: StageTrace | None = None
         self._hops_encoded_at = -HOP_REPORT_INTERVAL
+        self._report_at = -HOP_REPORT_INTERVAL
         self._spec: WorkerSpec | None = None
         self._roles: frozenset[str] = frozenset()
         self._publisher: ZmqPublisher | None = None
@@ -149,14 +151,15 @@ class Worker:
                 # (The bounded linger of control.close() below lets it reach the supervisor.)
                 control.send(Failed(worker=self.name, error=str(exc)))
                 return EXIT_BOOT_FAILED
-            summary = node.summary()
+            report = encode_report(node.stats.report())
             clean = node.exit_code == 0
             control.send(
                 StopAck(
                     worker=self.name,
                     clean=clean,
                     detail=node.failure or node.stop_reason or "",
-                    summary_json=json.dumps(summary, default=str).encode(),
+                    report=report,
+                    gc_json=json.dumps(node.gc_summary()).encode(),
                 )
             )
             if self._lifeline_lost:
@@ -601,12 +604,20 @@ class Worker:
         )
         stats = node.stats.status() if node is not None else {}
         self._latency_histograms(stats)
+        # The light run report (for the supervisor's metrics), every
+        # HOP_REPORT_INTERVAL: it reads every order in the cache.
+        report = b""
+        t = time.monotonic()
+        if node is not None and t - self._report_at >= HOP_REPORT_INTERVAL:
+            self._report_at = t
+            report = encode_report(node.stats.report(live=True))
         return Heartbeat(
             worker=self.name,
             ts_ns=time.time_ns(),
             state=node.state.value if node is not None else "BUILDING",
             counters=counters,
             stats_json=json.dumps(stats, default=str).encode(),
+            report=report,
         )
 
     def _on_signal(self, signum: int) -> None:

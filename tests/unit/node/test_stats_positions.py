@@ -62,3 +62,41 @@ async def test_a_flip_shows_lifetime_totals_and_the_closed_cycle(
     assert stats.pnl_totals() == {"USDT": Decimal("39.58")}  # no quote: unrealized 0
     stats.close()
     kernel.dispose()
+
+
+async def _filled_kernel(config: TradingNodeConfig, roles: tuple[str, ...]) -> NodeStats:
+    kernel = Kernel(config, asyncio.get_running_loop(), roles=roles)
+    stats = NodeStats(kernel)
+    stats.start()
+    kernel.cache.add_instrument(make_instrument())
+    init = order_init(side=OrderSide.BUY, qty="1.000", price="100.00", coid="O-1")
+    kernel.cache.add_order(Order(init))
+    for event in (submitted(init), accepted(init, vid="V-1"),
+                  filled(init, "1.000", "100.00", "T-1", commission="0.10", vid="V-1")):
+        kernel.msgbus.send(EXEC_ENGINE_PROCESS, event)
+    return stats
+
+
+async def test_the_report_holds_what_the_process_roles_own(
+    empty_config: TradingNodeConfig,
+) -> None:
+    whole = await _filled_kernel(empty_config, ("data", "trader", "risk", "exec"))
+    report = whole.report()
+    assert report.counters.fills == 1 and [f.trade_id for f in report.fills] == ["T-1"]
+    assert report.orders.by_status["filled"] == 1
+    assert report.positions["BTCUSDT.SIM"].net_quantity == "1.000"
+    assert report.pnl_by_strategy == {"S-001": {"USDT": "-0.10000000"}}
+    # The heartbeat's light report: the counts, not the lists that grow with the run.
+    live = whole.report(live=True)
+    assert live.counters.fills == 1 and live.fills == [] and live.orders.open == []
+    assert live.orders.by_status == report.orders.by_status
+    # A data worker saw the same events on its bus, but orders are the traders' to
+    # report: merged with a trader's report, nothing is counted twice.
+    data = await _filled_kernel(empty_config, ("data",))
+    data_report = data.report()
+    assert data_report.counters.fills == 0 and data_report.fills == []
+    assert data_report.orders.by_status == {} and data_report.positions == {}
+    assert report.merge(data_report).counters.fills == 1
+    for stats in (whole, data):
+        stats.close()
+        stats._kernel.dispose()
