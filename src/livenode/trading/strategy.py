@@ -54,9 +54,13 @@ OrderRegistry = Callable[["Order"], None]
 FaultCallback = Callable[["Strategy", BaseException], None]
 
 _MAX_FLATTEN_ATTEMPTS = 10
-# A refused close is retried after this pause: the refusal usually means another
-# process's view of the position had not caught up with ours yet.
+# A refused close is retried after this pause, doubled per attempt up to
+# _REFLATTEN_MAX_DELAY: a refusal usually means another process's view of the
+# position had not caught up with ours yet (a short wait), but a submit-rate denial
+# lasts until the risk engine's window moves on (up to a second), and ten quick
+# retries inside one window would give the flatten up.
 _REFLATTEN_DELAY = 0.05
+_REFLATTEN_MAX_DELAY = 1.0
 # manage_stop: how long the strategy must look flat with nothing open before its
 # stop is settled. A flip arrives as two position events (the old cycle closed, the
 # new one opened); in a trader worker they are two bus messages, and the moment
@@ -363,8 +367,10 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyState, StrategyHandlers
             if self._flatten_attempts == 0:
                 self._managed_flatten()
             elif self._flatten_attempts < _MAX_FLATTEN_ATTEMPTS and self._reflatten is None:
+                delay = min(_REFLATTEN_DELAY * 2 ** (self._flatten_attempts - 1),
+                            _REFLATTEN_MAX_DELAY)
                 self._reflatten = asyncio.get_running_loop().call_later(
-                    _REFLATTEN_DELAY, self._retry_flatten
+                    delay, self._retry_flatten
                 )
             return False
         if self._settle_confirm is None:
