@@ -104,6 +104,9 @@ class Cache:
         self._orders_open: OrderedSet = {}
         self._orders_closed: OrderedSet = {}  # in the order the orders closed: purge from the front
         self._orders_inflight: OrderedSet = {}
+        # Not closed: initialized, submitted, working or in flight. Kept as an index so
+        # "what is still live" costs the live orders, not every order the cache holds.
+        self._orders_active: OrderedSet = {}
         self._orders_by_strategy: Index = {}
         self._orders_by_instrument: Index = {}
         self._orders_by_venue: Index = {}
@@ -245,10 +248,12 @@ class Cache:
         else:
             self._orders_open.pop(cid, None)
         if order.is_closed:
+            self._orders_active.pop(cid, None)
             if cid not in self._orders_closed:
                 self._orders_closed[cid] = None
                 self._purge_closed_orders()
         else:
+            self._orders_active[cid] = None
             self._orders_closed.pop(cid, None)
 
     def _purge_closed_orders(self) -> None:
@@ -263,6 +268,7 @@ class Cache:
         self._orders_open.pop(cid, None)
         self._orders_closed.pop(cid, None)
         self._orders_inflight.pop(cid, None)
+        self._orders_active.pop(cid, None)
         index_discard(self._orders_by_strategy, order.strategy_id, cid)
         index_discard(self._orders_by_instrument, order.instrument_id, cid)
         index_discard(self._orders_by_venue, order.instrument_id.venue, cid)
@@ -311,6 +317,17 @@ class Cache:
     ) -> list[Order]:
         """Return the closed orders still held (see `max_closed_orders`) matching the filters."""
         return self._select_orders(self._orders_closed, venue, instrument_id, strategy_id, side)
+
+    def orders_active(
+        self,
+        venue: Venue | None = None,
+        instrument_id: InstrumentId | None = None,
+        strategy_id: StrategyId | None = None,
+        side: OrderSide | None = None,
+    ) -> list[Order]:
+        """Return the orders not yet closed (initialized, submitted, working or in flight)
+        matching every filter given, in the order they were added."""
+        return self._select_orders(self._orders_active, venue, instrument_id, strategy_id, side)
 
     def orders_inflight(
         self,

@@ -120,6 +120,16 @@ class CacheFacade:
         """Return the closed orders matching the filters."""
         return self.__cache.orders_closed(venue, instrument_id, strategy_id, side)
 
+    def orders_active(
+        self,
+        venue: Venue | None = None,
+        instrument_id: InstrumentId | None = None,
+        strategy_id: StrategyId | None = None,
+        side: OrderSide | None = None,
+    ) -> list[Order]:
+        """Return the orders not yet closed matching the filters."""
+        return self.__cache.orders_active(venue, instrument_id, strategy_id, side)
+
     def orders_inflight(
         self,
         venue: Venue | None = None,

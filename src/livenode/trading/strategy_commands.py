@@ -424,8 +424,7 @@ class StrategyCommands:
             return []
         # Not `orders_open` alone: an order still INITIALIZED or SUBMITTED is neither
         # open nor closed, and must be cancelled and waited for as well.
-        orders = self.cache.orders(instrument_id=instrument_id, strategy_id=self.id)
-        return [order for order in orders if not order.is_closed]
+        return self.cache.orders_active(instrument_id=instrument_id, strategy_id=self.id)
 
     def _open_positions(self, instrument_id: InstrumentId | None = None) -> list[Position]:
         if self.cache is None:

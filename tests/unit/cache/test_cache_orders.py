@@ -77,11 +77,16 @@ def test_status_indexes_follow_the_order_lifecycle() -> None:
     cache.add_order(order)
 
     def where() -> tuple[bool, bool, bool]:
+        # Active is exactly "not closed" at every step of the lifecycle.
+        assert (order in cache.orders_active()) is not (order in cache.orders_closed())
         return (
             order in cache.orders_inflight(),
             order in cache.orders_open(),
             order in cache.orders_closed(),
         )
+
+    assert where() == (False, False, False)
+    assert cache.orders_active() == [order]  # initialized: not yet sent, still live
 
     apply(order, submitted(init))
     cache.update_order(order)
@@ -191,6 +196,9 @@ def test_order_queries(
     assert cids(cache.orders_open(**filters)) == list(open_)  # type: ignore[arg-type]
     assert cids(cache.orders_closed(**filters)) == list(closed)  # type: ignore[arg-type]
     assert cids(cache.orders_inflight(**filters)) == list(inflight)  # type: ignore[arg-type]
+    # Active: every order not closed (open, in flight, or not yet submitted).
+    active = [c for c in all_ if c not in closed]
+    assert cids(cache.orders_active(**filters)) == active  # type: ignore[arg-type]
     assert cache.orders_open_count(**filters) == len(open_)  # type: ignore[arg-type]
 
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from livenode.venues.sim.resting_best import RestingBest
 from livenode.venues.sim.orders import (  # re-exported: the engine's vocabulary
     ACCEPTED,
     BUY,
@@ -126,6 +127,8 @@ class MatchingEngine:
         self._bid_avail = 0
         self._ask_avail = 0
         self._orders: dict[str, SimOrder] = {}  # open orders by client order id
+        # Lets a quote or print that cannot move any resting order skip the book walk.
+        self._best = RestingBest(self._orders)
         self._closed: dict[str, SimOrder] = {}
         self._seq = 0
         self._fill_seq = 0
@@ -157,6 +160,7 @@ class MatchingEngine:
         for order in sorted(orders, key=lambda o: (o.ts_last, o.seq)):
             if order.is_open:
                 self._orders[order.client_order_id] = order
+                self._best.add(order)
                 if order.expire_time_ns is not None and order.time_in_force in ("GTD", "DAY"):
                     self._note_expiry(order.expire_time_ns)
             else:
@@ -195,6 +199,7 @@ class MatchingEngine:
         if order.time_in_force == "DAY":
             order.expire_time_ns = (ts // DAY_NS + 1) * DAY_NS
         self._orders[order.client_order_id] = order
+        self._best.add(order)
         if order.expire_time_ns is not None and order.time_in_force in ("GTD", "DAY"):
             self._note_expiry(order.expire_time_ns)
         out.append(Status(ACCEPTED, order, ts=ts))
@@ -259,6 +264,7 @@ class MatchingEngine:
         if new_px != old[1] or new_qty > old[0]:
             self._seq += 1
             order.seq = self._seq
+            self._best.repriced(order)
         order.ts_last = ts
         out: list[Fill | Status] = [Status(UPDATED, order, ts=ts)]
         if order.acts_as_limit:
@@ -292,6 +298,8 @@ class MatchingEngine:
         out: list[Fill | Status] = []
         if self._next_expiry is not None and ts >= self._next_expiry:
             self._expire(out, ts)
+        if self._best.quiet_for_quote(bid, ask):
+            return out
         for order in self._by_priority():
             if not order.is_open:
                 continue
@@ -317,6 +325,8 @@ class MatchingEngine:
         out: list[Fill | Status] = []
         if self._next_expiry is not None and ts >= self._next_expiry:
             self._expire(out, ts)
+        if self._best.quiet_for_trade(price):
+            return out
         avail = size
         for order in self._by_priority():
             if not order.is_open:
@@ -575,7 +585,8 @@ class MatchingEngine:
         out.append(Status(kind, order, ts=ts))
 
     def _retire(self, order: SimOrder) -> None:
-        self._orders.pop(order.client_order_id, None)
+        if self._orders.pop(order.client_order_id, None) is not None:
+            self._best.remove(order)
         self._closed[order.client_order_id] = order
         if len(self._closed) > self._max_closed:
             del self._closed[next(iter(self._closed))]
