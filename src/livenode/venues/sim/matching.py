@@ -39,7 +39,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from livenode.venues.sim.resting_best import RestingBest
 from livenode.venues.sim.orders import (  # re-exported: the engine's vocabulary
     ACCEPTED,
     BUY,
@@ -68,6 +67,7 @@ from livenode.venues.sim.orders import (  # re-exported: the engine's vocabulary
     check_quantity,
     fmt_raw,
 )
+from livenode.venues.sim.resting_best import RestingBest
 
 _log = logging.getLogger(__name__)
 
