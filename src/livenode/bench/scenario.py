@@ -39,7 +39,8 @@ TOPOLOGIES: tuple[Topology, ...] = ("default", "risk-in-exec", "risk-in-trader")
 WAITS: tuple[Wait, ...] = ("block", "spin", "yield")
 INSTRUMENT = "BTCUSDT.SIM"
 #: The offered quote rates `livenode bench throughput` steps through by default.
-THROUGHPUT_RATES = (250.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0, 20000.0, 50000.0)
+THROUGHPUT_RATES = (250.0, 500.0, 1000.0, 2000.0, 5000.0, 10000.0, 20000.0, 50000.0, 100000.0,
+                    200000.0)
 _COMPONENTS = "livenode.bench.components"
 
 Overrides = Callable[[dict[str, Any]], None]

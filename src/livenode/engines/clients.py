@@ -308,9 +308,10 @@ class LiveExecutionClient(LiveClient):
     `cancel_all_orders`. `submit_order` records the tick-to-trade latency
     (``now - command.ts_trigger``, kept in ``latencies_ns``; an adapter with
     ``stamps_on_send`` records it when its hook has written the order) and emits
-    `OrderSubmitted` at the moment the command leaves for the venue, the same for
-    every adapter. Each then calls the adapter's hook (`_submit_order`,
-    `_modify_order`, `_cancel_order`, `_cancel_all_orders`):
+    `OrderSubmitted` right after the adapter's hook has handed the order over (events
+    the hook emits meanwhile follow it), the same for every adapter. Each command
+    goes to the adapter's hook (`_submit_order`, `_modify_order`, `_cancel_order`,
+    `_cancel_all_orders`):
 
     - a synchronous hook returns None: nothing more happens here (no task);
     - a hook that is a coroutine (``async def``) runs as a task, bounded by
@@ -347,6 +348,8 @@ class LiveExecutionClient(LiveClient):
         super().__init__(name, venue, context)
         self._events = ExecEventBuilder(account_id)
         self.latencies_ns: deque[int] = deque(maxlen=max(1, max_latency_samples))
+        # Events emitted while `submit_order` hands an order over (None: not in one).
+        self._held: list[Any] | None = None
         if command_timeout is not None:
             self.command_timeout = command_timeout
         self._command_tasks: set[asyncio.Task[None]] = set()
@@ -369,18 +372,34 @@ class LiveExecutionClient(LiveClient):
     # -- commands (called by the execution engine) --------------------------------------
 
     def submit_order(self, command: SubmitOrder) -> None:
-        """Stamp tick-to-trade, emit `OrderSubmitted`, hand the order to the adapter."""
+        """Stamp tick-to-trade, hand the order to the adapter, then emit `OrderSubmitted`.
+
+        The order goes out first: recording `OrderSubmitted` (the engine's bookkeeping
+        and its publish to the other workers) must not delay it on its way to the
+        venue. Events the adapter emits while it hands the order over are held until
+        `OrderSubmitted` is out, so an order's events stay in order.
+        """
         now = self._clock.timestamp_ns()
         if not self.stamps_on_send:
             self.latencies_ns.append(now - command.ts_trigger)
-        self._handle_event(self._events.order_submitted(command.order, now))
+        submitted = self._events.order_submitted(command.order, now)
+        held: list[Any] = []
+        self._held = held
         try:
             pending = self._submit_order(command)
         except Exception as exc:
+            self._release_held(submitted, held)
             self._failed(command, f"{CLIENT_ERROR}: {self.name}: {exc!r}", exc)
             return
+        self._release_held(submitted, held)
         if pending is not None:
             self._run(pending, command)
+
+    def _release_held(self, first: Any, held: list[Any]) -> None:
+        self._held = None
+        self._handle_event(first)
+        if held:
+            self._handle_events(held)
 
     def modify_order(self, command: ModifyOrder) -> None:
         """Hand a modify to the adapter."""
@@ -549,9 +568,17 @@ class LiveExecutionClient(LiveClient):
         self._msgbus.send(EXEC_ENGINE_PROCESS, VenueSession(self.name, self.venue, up=True))
 
     def _handle_event(self, event: Any) -> None:
+        held = self._held
+        if held is not None:  # within `submit_order`'s hand-over: after OrderSubmitted
+            held.append(event)
+            return
         self._msgbus.send(EXEC_ENGINE_PROCESS, event)
 
     def _handle_events(self, events: Iterable[Any]) -> None:
+        held = self._held
+        if held is not None:
+            held.extend(events)
+            return
         send = self._msgbus.send
         for event in events:
             send(EXEC_ENGINE_PROCESS, event)

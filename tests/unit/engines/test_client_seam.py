@@ -145,6 +145,34 @@ async def test_sync_hook_runs_inline_with_the_stamp_and_order_submitted() -> Non
     assert client.latency_percentiles(50.0) == {50.0: 250}
 
 
+class AnsweringClient(LiveExecutionClient):
+    """A synchronous hook whose venue answers at once, inside the hook (an in-process
+    venue): it records what the engine had received when the order went out."""
+
+    def __init__(self, context: ClientContext, events: list[Any]) -> None:
+        super().__init__("ANSWER", SIM, ACCOUNT, context)
+        self.engine_events = events
+        self.seen_at_send: list[type] = []
+
+    def _submit_order(self, command: Any) -> None:
+        self.seen_at_send = [type(e) for e in self.engine_events]
+        self.generate_order_accepted(command.order, VenueOrderId("V-1"))
+
+
+async def test_the_order_goes_out_before_order_submitted_which_precedes_its_answer() -> None:
+    env = make_env()
+    context, events = _context(env)
+    client = AnsweringClient(context, events)
+    client.submit_order(submit(order_init()))
+    # The hand-over ran before the engine got OrderSubmitted (its bookkeeping must not
+    # delay the order), and the venue's answer given inside the hook came after it.
+    assert client.seen_at_send == []
+    assert [type(e) for e in events] == [OrderSubmitted, OrderAccepted]
+    # Outside a hand-over, events go straight through.
+    client.generate_order_rejected(order_init(), "late")
+    assert [type(e) for e in events] == [OrderSubmitted, OrderAccepted, OrderRejected]
+
+
 async def test_sync_hook_failure_maps_to_each_commands_rejection() -> None:
     env = make_env()
     context, events = _context(env)
