@@ -475,6 +475,8 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyState, StrategyHandlers
         self._dispatch("on_bar", self.on_bar, bar)
 
     def _handle_order_event(self, event: Any) -> None:
+        if self._unacknowledged:
+            self._acknowledged(event.client_order_id)
         self._dispatch_pair("on_order_event", self.on_order_event, event)
         # Not on a fill: the execution engine publishes the fill before it updates the
         # position, so the cached position is stale until the position event that

@@ -243,7 +243,6 @@ class StrategyCommands:
             return False
         if self._order_registry is not None:
             self._order_registry(order)
-        self._forget_acknowledged()
         self._unacknowledged[order.client_order_id] = order
         self.orders_submitted += 1
         self._send_trading_command(
@@ -400,6 +399,17 @@ class StrategyCommands:
         if any(o.instrument_id == instrument_id for o in self._unacknowledged.values()):
             return False
         return not cache.positions_open(instrument_id=instrument_id, strategy_id=self.id)
+
+    def _acknowledged(self, client_order_id: ClientOrderId) -> None:
+        """An event of this order arrived: forget it as unacknowledged once it left
+        INITIALIZED (one lookup; scanning every unacknowledged order on each submit
+        grew quadratic with the orders a lagging venue had not answered yet)."""
+        order = self._unacknowledged.get(client_order_id)
+        if order is None:
+            return
+        cached = self.cache.order(client_order_id) if self.cache is not None else None
+        if (cached or order).status is not OrderStatus.INITIALIZED:
+            del self._unacknowledged[client_order_id]
 
     def _forget_acknowledged(self) -> None:
         """Drop submitted orders that left INITIALIZED (they are in flight, working or

@@ -139,3 +139,19 @@ def test_readme_dip_buyer_buys_once_while_its_order_is_on_its_way(h: Harness) ->
     for bid in ("99.50", "99.40"):  # long now: still no second buy
         h.quote(bid, f"{float(bid) + 0.02:.2f}")
     assert len(h.client.of_type(SubmitOrder)) == 1
+
+
+def test_an_order_is_forgotten_as_unacknowledged_by_its_own_first_event(h: Harness) -> None:
+    # Each event forgets its own order (one lookup), so a strategy whose venue lags
+    # does not rescan every unanswered order on each submit.
+    s = started(h)
+    h.client.auto_accept = False
+    orders = [market(s) for _ in range(3)]
+    for order in orders:
+        s.submit_order(order)
+    assert list(s._unacknowledged) == [o.client_order_id for o in orders]
+    h.client.emit(OrderSubmitted, orders[1], account_id=ACCOUNT)
+    assert list(s._unacknowledged) == [orders[0].client_order_id, orders[2].client_order_id]
+    for order in (orders[0], orders[2]):
+        h.client.emit(OrderSubmitted, order, account_id=ACCOUNT)
+    assert s._unacknowledged == {}  # no later submit or is_flat_and_idle call needed
