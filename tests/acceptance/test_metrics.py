@@ -100,7 +100,8 @@ def test_the_endpoint_follows_a_trading_node_and_closes_at_stop(
     def trading(samples: Samples) -> bool:
         hops = all(value(samples, "livenode_hop_latency_seconds_count", hop=h) > 0
                    for h in HOPS) if multiprocess else True
-        return value(samples, "livenode_fills_total") > 0 and hops
+        sent = value(samples, "livenode_tick_to_trade_seconds_count", client="SIM") > 0
+        return value(samples, "livenode_fills_total") > 0 and hops and sent
 
     first = scrape_until(port, trading, "a scrape with fills (and every hop in multiprocess)")
     second = scrape_until(
@@ -143,6 +144,14 @@ def test_the_endpoint_follows_a_trading_node_and_closes_at_stop(
             assert value(second, "livenode_hop_latency_seconds_sum", hop=hop) > 0
             assert value(second, "livenode_hop_latency_quantiles_seconds",
                          hop=hop, quantile="0.99") > 0
+
+    # Tick to trade of the exec client, live: a histogram and its percentiles.
+    sent = value(second, "livenode_tick_to_trade_seconds_count", client="SIM")
+    assert sent >= value(first, "livenode_tick_to_trade_seconds_count", client="SIM") > 0
+    assert value(second, "livenode_tick_to_trade_seconds_bucket", client="SIM",
+                 le="+Inf") == sent
+    assert value(second, "livenode_tick_to_trade_quantiles_seconds", client="SIM",
+                 quantile="0.5") > 0
 
     node.send(signal.SIGINT)
     assert node.wait(timeout=90) == 0, node.output()

@@ -147,11 +147,16 @@ def test_status_and_stop_against_a_running_node(
     for figures in hops.values():
         if figures["count"]:
             assert 0 < figures["p50"] <= figures["p99"] <= figures["max"], hops
+    # End to end as well: tick to trade of the exec client so far, live.
+    t2t = mp.wait_status(lambda s: s["tick_to_trade"].get("SIM", {}).get("count", 0) > 0,
+                         timeout=60, what="live tick to trade of SIM")["tick_to_trade"]["SIM"]
+    assert 0 < t2t["p50"] <= t2t["p99"] <= t2t["max"], t2t
 
     text = mp.cli("status", "--trader", "MPPLAIN-001")
     assert text.returncode == 0, text.stderr
     assert f"supervisor pid {node.proc.pid}  RUNNING" in text.stdout
     assert re.search(r"^data-SIM->trader +\d+ +[\d.]+ ", text.stdout, re.MULTILINE), text.stdout
+    assert re.search(r"^tick-to-trade SIM +\d+ +[\d.]+ ", text.stdout, re.MULTILINE), text.stdout
     for worker in status["workers"]:
         cores = ",".join(map(str, worker["cores"]))
         assert re.search(

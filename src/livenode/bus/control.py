@@ -249,6 +249,9 @@ class StatusReply(ControlMessage, frozen=True):
     # Bus hop latency, "publisher->worker" -> count, p50 .. p99.9, max (ns), as the
     # receiving worker last reported it (sampled: message_bus.hop_latency_every).
     hop_latency: dict[str, dict[str, int]] = {}
+    # Tick to trade so far per exec client -> count, p50 .. p99.9, max (ns), as its
+    # exec worker last reported it.
+    tick_to_trade: dict[str, dict[str, int]] = {}
 
 
 class StopRequest(ControlMessage, frozen=True):

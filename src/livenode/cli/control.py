@@ -275,6 +275,7 @@ def status_to_builtins(reply: StatusReply) -> dict[str, Any]:
         "databases": dict(reply.databases),
         "halted_instruments": dict(reply.halted_instruments),
         "hop_latency": dict(reply.hop_latency),
+        "tick_to_trade": dict(reply.tick_to_trade),
     }
 
 
@@ -295,13 +296,16 @@ def format_status(reply: StatusReply) -> str:
         )
     for venue, reason in sorted(reply.halted_venues.items()):
         lines.append(f"venue {venue} HALTED: {reason}")
-    if reply.hop_latency:
-        lines.append(f"{'bus hop':<28} {'samples':>8} {'p50 us':>8} {'p99 us':>8} "
-                     f"{'p99.9 us':>9} {'max us':>8}")
-    for hop, figures in sorted(reply.hop_latency.items()):
+    latency_rows = [(f"tick-to-trade {client}", figures)
+                    for client, figures in sorted(reply.tick_to_trade.items())]
+    latency_rows += sorted(reply.hop_latency.items())
+    if latency_rows:
+        lines.append(f"{'latency (bus hop or end to end)':<32} {'samples':>8} {'p50 us':>8} "
+                     f"{'p99 us':>8} {'p99.9 us':>9} {'max us':>8}")
+    for path, figures in latency_rows:
         if figures.get("count"):
             lines.append(
-                f"{hop:<28} {figures['count']:>8} {figures['p50'] / 1e3:>8.1f} "
+                f"{path:<32} {figures['count']:>8} {figures['p50'] / 1e3:>8.1f} "
                 f"{figures['p99'] / 1e3:>8.1f} {figures['p99.9'] / 1e3:>9.1f} "
                 f"{figures['max'] / 1e3:>8.1f}")
     for instrument, reason in sorted(reply.halted_instruments.items()):

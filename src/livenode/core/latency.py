@@ -11,10 +11,11 @@ sample 1 in N; reading the percentiles (`summary`) about 1 ms and `encode` about
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 
 from hdrh.histogram import HdrHistogram
 
-__all__ = ["HIGHEST_NS", "PERCENTILES", "EncodedHistograms", "LatencyHistogram"]
+__all__ = ["HIGHEST_NS", "PERCENTILES", "EncodedHistograms", "LatencyHistogram", "TailHistogram"]
 
 HIGHEST_NS = 3_600_000_000_000  # one hour: anything slower is recorded as an hour
 #: The percentiles every summary carries (name -> percentile).
@@ -115,3 +116,30 @@ class EncodedHistograms:
                 self._counts[name] = count
                 self.encoded[name] = histogram.encode().decode("ascii")
         return self.encoded
+
+
+class TailHistogram:
+    """A histogram of every sample a hot path appends to a bounded sequence, filled at
+    read time: the hot path pays one append (recording costs 1-2 us), and the samples
+    that fell out of the sequence before a read are counted as lost, not guessed."""
+
+    __slots__ = ("_seen", "histogram", "lost")
+
+    def __init__(self) -> None:
+        self.histogram = LatencyHistogram()
+        self.lost = 0  # samples appended and dropped by the sequence between two reads
+        self._seen = 0
+
+    def catch_up(self, samples: Sequence[int], appended: int) -> LatencyHistogram:
+        """Record the samples appended since the last call: `appended` is how many
+        were ever appended to `samples` (whose newest are last); return the histogram."""
+        new = appended - self._seen
+        if new <= 0:
+            return self.histogram
+        kept = min(new, len(samples))
+        self.lost += new - kept
+        record = self.histogram.record
+        for ns in itertools.islice(reversed(samples), kept):  # newest first: order is moot
+            record(ns)
+        self._seen = appended
+        return self.histogram

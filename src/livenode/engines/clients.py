@@ -348,6 +348,7 @@ class LiveExecutionClient(LiveClient):
         super().__init__(name, venue, context)
         self._events = ExecEventBuilder(account_id)
         self.latencies_ns: deque[int] = deque(maxlen=max(1, max_latency_samples))
+        self.latency_count = 0  # samples ever appended to latencies_ns (it keeps the last)
         # Events emitted while `submit_order` hands an order over (None: not in one).
         self._held: list[Any] | None = None
         if command_timeout is not None:
@@ -382,6 +383,7 @@ class LiveExecutionClient(LiveClient):
         now = self._clock.timestamp_ns()
         if not self.stamps_on_send:
             self.latencies_ns.append(now - command.ts_trigger)
+            self.latency_count += 1
         submitted = self._events.order_submitted(command.order, now)
         held: list[Any] = []
         self._held = held
@@ -434,6 +436,7 @@ class LiveExecutionClient(LiveClient):
     def _stamp_sent(self, command: SubmitOrder) -> None:
         """Record tick-to-trade now: the adapter (``stamps_on_send``) wrote the order."""
         self.latencies_ns.append(self._clock.timestamp_ns() - command.ts_trigger)
+        self.latency_count += 1
 
     # -- adapter hooks ------------------------------------------------------------------
 

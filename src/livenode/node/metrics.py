@@ -24,7 +24,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from livenode.core.latency import PERCENTILES
-from livenode.node.run_report import ORDER_STATUS_KEYS, RunReport
+from livenode.node.run_report import ORDER_STATUS_KEYS, Histogram, RunReport
 
 __all__ = ["LATENCY_BUCKETS_S", "MetricsSnapshot", "NodeCollector", "ProcessMetrics"]
 
@@ -215,30 +215,39 @@ def _report_metrics(report: RunReport) -> Iterator[Metric]:
 
 
 def _hop_metrics(report: RunReport) -> Iterator[Metric]:
-    histogram = HistogramMetricFamily(
-        "livenode_hop_latency_seconds",
-        "Bus hop latency (publisher's send to subscriber's receive), sampled",
-        labels=["hop"])
-    quantiles = Metric("livenode_hop_latency_quantiles_seconds",
-                       "Bus hop latency percentiles from the HdrHistogram", "summary")
+    yield from _latency_metrics(
+        "livenode_hop_latency", "Bus hop latency (publisher's send to subscriber's receive), "
+        "sampled", "hop", report.hops)
+    yield from _latency_metrics(
+        "livenode_tick_to_trade", "Tick to trade (a quote entering the data client to its "
+        "order leaving the exec client)", "client",
+        {client: row.histogram for client, row in report.tick_to_trade.items()
+         if row.histogram is not None})
+
+
+def _latency_metrics(
+    prefix: str, what: str, label: str, histograms: dict[str, Histogram]
+) -> Iterator[Metric]:
+    """``{prefix}_seconds`` (a histogram) and ``{prefix}_quantiles_seconds`` (a summary
+    of the HdrHistogram's percentiles), one series per `label` value."""
+    histogram = HistogramMetricFamily(f"{prefix}_seconds", what, labels=[label])
+    name = f"{prefix}_quantiles_seconds"
+    quantiles = Metric(name, f"{what}: percentiles from the HdrHistogram", "summary")
     bounds_ns = [round(b * 1e9) for b in LATENCY_BUCKETS_S]
-    for hop, encoded in sorted(report.hops.items()):
+    for key, encoded in sorted(histograms.items()):
         h = encoded.decode()
         cumulative, sum_ns = h.cumulative_counts(bounds_ns)
         buckets = [(_bound_text(b), n) for b, n in zip(LATENCY_BUCKETS_S, cumulative,
                                                         strict=True)]
         buckets.append(("+Inf", h.count))
-        histogram.add_metric([hop], buckets, sum_value=sum_ns / 1e9)
+        histogram.add_metric([key], buckets, sum_value=sum_ns / 1e9)
         summary = h.summary()
-        for name, pct in PERCENTILES.items():
-            if name in summary:
-                quantiles.add_sample("livenode_hop_latency_quantiles_seconds",
-                                     {"hop": hop, "quantile": f"{pct / 100:g}"},
-                                     summary[name] / 1e9)
-        quantiles.add_sample("livenode_hop_latency_quantiles_seconds_count",
-                             {"hop": hop}, h.count)
-        quantiles.add_sample("livenode_hop_latency_quantiles_seconds_sum",
-                             {"hop": hop}, sum_ns / 1e9)
+        for field, pct in PERCENTILES.items():
+            if field in summary:
+                quantiles.add_sample(name, {label: key, "quantile": f"{pct / 100:g}"},
+                                     summary[field] / 1e9)
+        quantiles.add_sample(f"{name}_count", {label: key}, h.count)
+        quantiles.add_sample(f"{name}_sum", {label: key}, sum_ns / 1e9)
     yield histogram
     yield quantiles
 

@@ -304,16 +304,22 @@ class TickToTrade(_Row, frozen=True, kw_only=True):
     max: int
     histogram: Histogram | None = None
 
+    @classmethod
+    def of(cls, histogram: Histogram) -> TickToTrade | None:
+        """The row of `histogram`'s samples (None when it has none)."""
+        h = histogram.decode()
+        s = h.summary()
+        if not h.count:
+            return None
+        return cls(samples=h.count, p50=s["p50"], p90=s["p90"], p99=s["p99"],
+                   p99_9=s["p99.9"], max=s["max"], histogram=histogram)
+
     def merge(self, other: TickToTrade) -> TickToTrade:
         """One client reported twice: percentiles of both histograms together (the
         right-hand row when either has none)."""
         if self.histogram is None or other.histogram is None:
             return other
-        merged = self.histogram.merge(other.histogram)
-        h = merged.decode()
-        s = h.summary()
-        return TickToTrade(samples=h.count, p50=s["p50"], p90=s["p90"], p99=s["p99"],
-                           p99_9=s["p99.9"], max=s["max"], histogram=merged)
+        return TickToTrade.of(self.histogram.merge(other.histogram)) or other
 
     def to_dict(self) -> dict[str, int]:
         """The summary's row: ``samples`` and the percentiles."""

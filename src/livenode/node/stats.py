@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from livenode.bus import topics
+from livenode.core.latency import TailHistogram
 from livenode.engines.risk_checks import net_position_from_cache
 from livenode.model.enums import ComponentState, OrderStatus
 from livenode.model.events import (
@@ -56,6 +57,7 @@ from livenode.node.run_report import (
     Counters,
     DatabaseReport,
     FaultRow,
+    Histogram,
     OrdersReport,
     PositionRow,
     RunReport,
@@ -122,6 +124,7 @@ class NodeStats:
         self._subscribed = False
         self._started_at: float | None = None
         self._stopped_at: float | None = None
+        self._live_tick_to_trade: dict[str, TailHistogram] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -469,6 +472,23 @@ class NodeStats:
     def tick_to_trade(self) -> dict[str, TickToTrade]:
         """Tick-to-trade latency per exec client that records it (`latency`)."""
         return tick_to_trade_rows(self._kernel.exec_clients)
+
+    def live_tick_to_trade(self) -> dict[str, Histogram]:
+        """Tick-to-trade so far per exec client that records it, as encoded histograms
+        (for heartbeats and scrapes: the samples since the last call are recorded, ~1.5
+        us each, and the percentiles are left to the reader, ~1 ms each)."""
+        out: dict[str, Histogram] = {}
+        for name, client in sorted(self._kernel.exec_clients.items()):
+            samples = getattr(client, "latencies_ns", None)
+            if samples is None:
+                continue
+            tail = self._live_tick_to_trade.get(name)
+            if tail is None:
+                tail = self._live_tick_to_trade[name] = TailHistogram()
+            histogram = tail.catch_up(samples, getattr(client, "latency_count", len(samples)))
+            if histogram.count:
+                out[name] = Histogram.of(histogram)
+        return out
 
     def latency(self) -> dict[str, Any]:
         """Tick-to-trade percentiles (ns) per exec client that records them.

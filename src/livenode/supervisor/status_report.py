@@ -8,12 +8,13 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+import msgspec
 import psutil
 
 from livenode.bus.control import WorkerStatus
 from livenode.core.latency import LatencyHistogram
 from livenode.node.metrics import ProcessMetrics
-from livenode.node.run_report import Histogram, RunReport
+from livenode.node.run_report import Histogram, RunReport, TickToTrade
 from livenode.supervisor.handles import WorkerHandle
 
 __all__ = ["MERGE_ORDER", "health_fields", "hop_latency", "merged_report", "process_metrics",
@@ -75,6 +76,9 @@ def health_fields(
         "halted_instruments": {iid: reason for s in stats.values()
                                for iid, reason in s.get("halted_instruments", {}).items()},
         "hop_latency": hop_latency(stats),
+        "tick_to_trade": {name: figures for name, figures in sorted(
+            (client, LatencyHistogram.decode(encoded.encode("ascii")).summary())
+            for s in stats.values() for client, encoded in s.get("t2t_hdr", {}).items())},
     }
 
 
@@ -146,7 +150,13 @@ def merged_report(
     hops = {f"{publisher}->{name}": Histogram(hdr=encoded)
             for name, s in sorted(stats.items())
             for publisher, encoded in sorted(s.get("hops_hdr", {}).items())}
-    return report.merge(RunReport(hops=hops))
+    report = report.merge(RunReport(hops=hops))
+    if live:  # the final reports carry their own; live ones only the heartbeats' histograms
+        rows = {client: row for s in stats.values()
+                for client, encoded in s.get("t2t_hdr", {}).items()
+                if (row := TickToTrade.of(Histogram(hdr=encoded))) is not None}
+        report = msgspec.structs.replace(report, tick_to_trade=rows)
+    return report
 
 
 def process_metrics(handles: Iterable[WorkerHandle], t: float) -> list[ProcessMetrics]:

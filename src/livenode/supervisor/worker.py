@@ -100,6 +100,7 @@ class Worker:
         self._lifeline_lost = False
         self._hops = EncodedHistograms()
         self._stages = EncodedHistograms()
+        self._tick_to_trade: dict[str, str] = {}  # exec client -> encoded histogram so far
         self._stage_trace: StageTrace | None = None
         self._hops_encoded_at = -HOP_REPORT_INTERVAL
         self._report_at = -HOP_REPORT_INTERVAL
@@ -569,8 +570,9 @@ class Worker:
             control.send(heartbeat)
 
     def _latency_histograms(self, stats: dict[str, Any]) -> None:
-        """Add the hop into this worker from each publisher (``hops_hdr``) and the
-        stage trace (``stages_hdr``, ``stage_fanout``) to `stats`, as encoded
+        """Add the hop into this worker from each publisher (``hops_hdr``), the stage
+        trace (``stages_hdr``, ``stage_fanout``) and, in an exec worker, tick to trade
+        so far per exec client (``t2t_hdr``) to `stats`, as encoded
         HdrHistograms: the supervisor reads the percentiles (the slow part, ~1 ms,
         kept off this worker's loop). Encoded at most every `HOP_REPORT_INTERVAL`
         seconds, and only those with new samples."""
@@ -582,8 +584,14 @@ class Worker:
                 self._hops.refresh(sub.hop_latency)
             if trace is not None:
                 self._stages.refresh(trace.histograms)
+            node = self.node
+            if node is not None and node.kernel.exec_clients:
+                self._tick_to_trade = {name: h.hdr for name, h in
+                                       node.stats.live_tick_to_trade().items()}
         if self._hops.encoded:
             stats["hops_hdr"] = self._hops.encoded
+        if self._tick_to_trade:
+            stats["t2t_hdr"] = self._tick_to_trade
         if self._stages.encoded and trace is not None:
             stats["stages_hdr"] = self._stages.encoded
             stats["stage_fanout"] = trace.fanout
