@@ -59,6 +59,7 @@ _HELLO_PREFIX_BYTES = HELLO_PREFIX.encode()
 SEPARATOR = b"\x00"
 _SUBSCRIBE = 1
 _DRAIN_BATCH = 1024
+_DRAIN_BUDGET_NS = 2_000_000  # of handling per turn of the loop before yielding to it
 _SPIN_SLICE_NS = 50_000  # busy-poll at most this long before the loop gets a turn
 
 log = logging.getLogger("livenode.bus.zmq")
@@ -477,13 +478,18 @@ class ZmqSubscriber:
             self._loop.call_soon(self._on_readable)
 
     def _on_readable(self) -> None:
+        # Every frame that arrived together is handled in one turn of the loop, up to
+        # _DRAIN_BATCH frames or _DRAIN_BUDGET_NS of handling: a worker behind its
+        # queue must still read its control socket and run its timers (a stop, a
+        # heartbeat) between batches, not after the whole backlog.
         self._drain_scheduled = False
         if self._closed:
             return
-        if self._trace is not None:
-            self._drain_traced()
-            return
+        traced = self._trace is not None
+        if traced:
+            self._woke = time.time_ns()
         socket = self._socket
+        deadline = time.monotonic_ns() + _DRAIN_BUDGET_NS
         for count in range(_DRAIN_BATCH):
             try:
                 frame = socket.recv(zmq.NOBLOCK)
@@ -491,8 +497,12 @@ class ZmqSubscriber:
                 if count and self._spin_ns:
                     self._start_spin()
                 return
+            if traced:
+                self._received = time.time_ns()
             self._handle_frame(frame)
-        # Batch full: yield to the loop, then go on draining (fairness, no starvation).
+            if time.monotonic_ns() >= deadline:
+                break
+        # Batch or budget used up: yield to the loop, then go on draining.
         self._schedule_drain()
 
     def _start_spin(self) -> None:
@@ -526,22 +536,6 @@ class ZmqSubscriber:
         if time.monotonic_ns() < self._spin_until:
             self._spinning = True
             self._loop.call_soon(self._spin)
-
-    def _drain_traced(self) -> None:
-        # `_on_readable` with the stamps the stage trace needs (kept apart: the
-        # untraced drain pays nothing for them).
-        self._woke = time.time_ns()
-        socket = self._socket
-        for count in range(_DRAIN_BATCH):
-            try:
-                frame = socket.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                if count and self._spin_ns:
-                    self._start_spin()
-                return
-            self._received = time.time_ns()
-            self._handle_frame(frame)
-        self._schedule_drain()
 
     def _handle_frame(self, frame: bytes) -> None:
         if frame.startswith(_HELLO_PREFIX_BYTES):

@@ -62,3 +62,13 @@ def intersect(sets: list[OrderedSet], everything: dict[K, Any], seq: dict[K, int
     keys = [k for k in smallest if all(k in s for s in others)]
     keys.sort(key=seq.__getitem__)
     return keys
+
+
+def any_common(sets: list[OrderedSet], everything: dict[Any, Any]) -> bool:
+    """Whether `sets` share a key (with no sets: whether `everything` has one); stops at
+    the first, walking the smallest set."""
+    if not sets:
+        return bool(everything)
+    smallest = min(sets, key=len)
+    others = [s for s in sets if s is not smallest]
+    return any(all(k in s for s in others) for k in smallest)

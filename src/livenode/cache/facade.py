@@ -130,6 +130,14 @@ class CacheFacade:
         """Return the orders not yet closed matching the filters."""
         return self.__cache.orders_active(venue, instrument_id, strategy_id, side)
 
+    def has_active_orders(
+        self,
+        instrument_id: InstrumentId | None = None,
+        strategy_id: StrategyId | None = None,
+    ) -> bool:
+        """Whether any order not yet closed matches the filters."""
+        return self.__cache.has_active_orders(instrument_id, strategy_id)
+
     def orders_inflight(
         self,
         venue: Venue | None = None,

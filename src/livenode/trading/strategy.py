@@ -117,6 +117,10 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyState, StrategyHandlers
         self._order_registry: OrderRegistry | None = None
         # Submitted orders still INITIALIZED (see `is_flat_and_idle`).
         self._unacknowledged: dict[Any, Order] = {}
+        # Orders this strategy asked to cancel and still open: manage_stop does not
+        # cancel them again (a trader behind its event queue at stop would otherwise
+        # re-cancel every order the venue already closed).
+        self._cancels_sent: dict[Any, None] = {}
         self._fault_callback: FaultCallback | None = None
         self.events_handled = 0
         self.error_count = 0
@@ -358,7 +362,7 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyState, StrategyHandlers
         settled = self._settled
         if settled is None or settled.is_set():
             return settled is not None
-        if self._open_orders():
+        if self._has_open_orders():
             return False
         if self._closable_positions():
             # No order is open and a position is: flatten it. A later attempt means
@@ -384,7 +388,7 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyState, StrategyHandlers
         settled = self._settled
         if settled is None or settled.is_set():
             return
-        if not self._open_orders() and not self._closable_positions():
+        if not self._has_open_orders() and not self._closable_positions():
             settled.set()
         else:
             self._check_settled()  # something arrived meanwhile: flatten or wait
@@ -398,7 +402,7 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyState, StrategyHandlers
 
     def _retry_flatten(self) -> None:
         self._reflatten = None
-        if self._settled is None or self._settled.is_set() or self._open_orders():
+        if self._settled is None or self._settled.is_set() or self._has_open_orders():
             return
         if self._closable_positions():
             self._managed_flatten()
@@ -477,6 +481,8 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyState, StrategyHandlers
     def _handle_order_event(self, event: Any) -> None:
         if self._unacknowledged:
             self._acknowledged(event.client_order_id)
+        if self._cancels_sent:
+            self._cancel_answered(event)
         self._dispatch_pair("on_order_event", self.on_order_event, event)
         # Not on a fill: the execution engine publishes the fill before it updates the
         # position, so the cached position is stale until the position event that

@@ -34,6 +34,7 @@ from livenode.model.enums import (
     PositionSide,
     PriceType,
 )
+from livenode.model.events import OrderCancelRejected
 
 if TYPE_CHECKING:
     from logging import Logger
@@ -83,6 +84,7 @@ class StrategyCommands:
     _dust_logged: set[Any]
     _order_registry: Callable[[Order], None] | None
     _unacknowledged: dict[ClientOrderId, Order]
+    _cancels_sent: dict[ClientOrderId, None]
     _data_subs: dict[str, tuple[Callable[[Any], None], Any]]
     _handle_quote_tick: Callable[[Any], None]
     _handle_trade_tick: Callable[[Any], None]
@@ -289,6 +291,7 @@ class StrategyCommands:
         self._require_registered()
         if order.is_closed:
             return False
+        self._cancels_sent[order.client_order_id] = None
         self._send_trading_command(
             CancelOrder,
             instrument_id=order.instrument_id,
@@ -411,6 +414,16 @@ class StrategyCommands:
         if (cached or order).status is not OrderStatus.INITIALIZED:
             del self._unacknowledged[client_order_id]
 
+    def _cancel_answered(self, event: Any) -> None:
+        """Forget a cancel once its order closed or the venue refused the cancel (a
+        later manage_stop may then cancel it again)."""
+        cid = event.client_order_id
+        if cid not in self._cancels_sent:
+            return
+        order = self.cache.order(cid) if self.cache is not None else None
+        if order is None or order.is_closed or type(event) is OrderCancelRejected:
+            del self._cancels_sent[cid]
+
     def _forget_acknowledged(self) -> None:
         """Drop submitted orders that left INITIALIZED (they are in flight, working or
         closed now, which the cache's indexes answer)."""
@@ -441,10 +454,16 @@ class StrategyCommands:
             return []
         return list(self.cache.positions_open(instrument_id=instrument_id, strategy_id=self.id))
 
+    def _has_open_orders(self) -> bool:
+        """Whether `_open_orders` would list any (without listing them)."""
+        return self.cache is not None and self.cache.has_active_orders(strategy_id=self.id)
+
     def _cancel_open_orders(self) -> None:
         # One CancelOrder per order rather than CancelAllOrders: precise even if a
         # venue's cancel-all ignores the strategy, and works for orders in flight.
         for order in self._open_orders():
+            if order.client_order_id in self._cancels_sent:
+                continue  # its cancel is on its way
             if not (order.reduce_only and order.order_type == OrderType.MARKET):
                 self.cancel_order(order)
 

@@ -199,6 +199,8 @@ def test_order_queries(
     # Active: every order not closed (open, in flight, or not yet submitted).
     active = [c for c in all_ if c not in closed]
     assert cids(cache.orders_active(**filters)) == active  # type: ignore[arg-type]
+    if "venue" not in filters and "side" not in filters:
+        assert cache.has_active_orders(**filters) is bool(active)  # type: ignore[arg-type]
     assert cache.orders_open_count(**filters) == len(open_)  # type: ignore[arg-type]
 
 

@@ -19,7 +19,7 @@ from livenode.model.commands import (
 )
 from livenode.model.data import BarType
 from livenode.model.enums import ComponentState, OrderSide, OrderStatus, PositionSide
-from livenode.model.events import ComponentStateChanged
+from livenode.model.events import ComponentStateChanged, OrderCancelRejected
 from livenode.model.objects import Price, Quantity
 from livenode.trading.config import StrategyConfig
 from livenode.trading.strategy import Strategy
@@ -401,6 +401,32 @@ async def test_manage_stop_times_out_when_the_venue_never_answers(h: Harness) ->
     assert clean is False  # orders were left behind: not a clean stop
     assert s.manage_stop_timed_out and s.state is ComponentState.STOPPED
     assert len(h.client.of_type(CancelOrder)) == 1
+
+
+async def test_manage_stop_does_not_cancel_again_what_is_being_canceled(h: Harness) -> None:
+    # A trader behind its event queue at stop would otherwise re-cancel every order
+    # it asked to cancel and whose answer it has not read yet.
+    s = Recorder(cfg(manage_stop_timeout=5.0))
+    h.trader.add_strategy(s)
+    h.trader.start()
+    h.client.auto_cancel = False
+    asked, refused, untouched = limit(s), limit(s), limit(s)
+    for order in (asked, refused, untouched):
+        s.submit_order(order)
+    s.cancel_order(asked)
+    s.cancel_order(refused)
+    [first, second] = h.client.of_type(CancelOrder)
+    h.client.emit(OrderCancelRejected, second, reason="TEST: not now")  # may be asked again
+    stop = asyncio.ensure_future(s.stop_async())
+    await asyncio.sleep(0)
+    stop_cancels = h.client.of_type(CancelOrder)[2:]
+    assert sorted(str(c.client_order_id) for c in stop_cancels) == sorted(
+        [str(refused.client_order_id), str(untouched.client_order_id)])
+    for command in (first, *stop_cancels):
+        h.client.cancel(command)
+    await asyncio.wait_for(stop, timeout=30)
+    assert s.state is ComponentState.STOPPED and not s.manage_stop_timed_out
+    assert s._cancels_sent == {}  # nothing kept once the orders closed
 
 
 async def test_manage_stop_reflattens_when_a_resting_order_fills_during_the_stop(
