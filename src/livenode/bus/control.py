@@ -157,10 +157,9 @@ class StopAck(ControlMessage, frozen=True):
     worker: str
     clean: bool
     detail: str = ""
-    # The worker's full run report (msgpack of livenode.node.run_report.RunReport).
+    # The worker's full run report (msgpack of livenode.node.run_report.RunReport),
+    # its collector pauses under its name.
     report: bytes = b""
-    # Its collector pauses (JSON of TradingNode.gc_summary), per process by nature.
-    gc_json: bytes = b""
 
 
 class Failed(ControlMessage, frozen=True):

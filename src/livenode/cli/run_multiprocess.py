@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 from decimal import Decimal
 from typing import Any
@@ -195,10 +194,6 @@ def merged_summary(supervisor: Supervisor) -> dict[str, Any]:
     }
     summary["exit_code"] = 0 if supervisor.clean else 1
     summary["workers"] = supervisor.workers_summary()
-    # Per process by nature: each worker's own collector.
-    summary["gc"] = {h.name: json.loads(h.gc_json)
-                     for h in sorted(supervisor.handles.values(), key=lambda h: h.name)
-                     if h.gc_json}
     stages = stage_latency(supervisor.stats)
     if stages:
         summary["stage_latency"] = stages

@@ -40,6 +40,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+import msgspec
 import uvloop
 
 from livenode.cache.shm import ShmTables, remove_stale_segments
@@ -58,6 +59,7 @@ from livenode.node.gates import (
 )
 from livenode.node.kernel import ALL_ROLES, Kernel
 from livenode.node.metrics_server import MetricsServerError, single_node_metrics
+from livenode.node.run_report import GcRow, RunReport
 from livenode.node.stats import NodeStats, faults_fail_run
 from livenode.node.strategy_state import wait_saved
 
@@ -412,16 +414,18 @@ class TradingNode:
 
     # -- summary -----------------------------------------------------------------------------
 
-    def gc_summary(self) -> dict[str, Any]:
+    def gc_row(self) -> GcRow:
         """This process's collector pauses and what the survivor freezes kept."""
-        return {**self.gc_pauses.summary(), "refreezes": self._freezer.refreezes,
-                "kept_by_freeze": self._freezer.kept_by_freeze}
+        return GcRow(**self.gc_pauses.summary(), refreezes=self._freezer.refreezes,
+                     kept_by_freeze=self._freezer.kept_by_freeze)
+
+    def report(self, process: str = "node") -> RunReport:
+        """The final run report of this process, its collector pauses under `process`."""
+        return msgspec.structs.replace(self.stats.report(), gc={process: self.gc_row()})
 
     def summary(self) -> dict[str, Any]:
         """Facts about this run for the CLI's table and `--summary-json` (JSON-ready)."""
-        facts = self.stats.summary()
-        # Keyed by process, as the multiprocess summary has one per worker.
-        facts["gc"] = {"node": self.gc_summary()}
+        facts = self.report().to_dict()
         facts["shutdown"] = {
             "clean": bool(self.shutdown_clean) if self.shutdown_clean is not None else False,
             "seconds": round(self.shutdown_seconds or 0.0, 3),

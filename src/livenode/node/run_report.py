@@ -358,6 +358,20 @@ def _merge_pnl(a: dict[str, dict[str, str]],
     return out
 
 
+class GcRow(_Row, frozen=True, kw_only=True):
+    """One process's collector pauses (`livenode.core.gc_pauses.GcPauses.summary`) and
+    what its survivor freezes kept (`SurvivorFreezer`). Per process by nature: a report
+    carries one row per process, keyed by its name ("node" in single mode)."""
+
+    generations: dict[str, dict[str, int]]
+    max_ns: int
+    over_5ms: int
+    collected: int
+    frozen_objects: int
+    refreezes: int = 0
+    kept_by_freeze: int | None = None
+
+
 class RunReport(msgspec.Struct, frozen=True, kw_only=True):
     """What a run (or one process of it) did. See the module docstring."""
 
@@ -390,6 +404,7 @@ class RunReport(msgspec.Struct, frozen=True, kw_only=True):
     tick_to_trade: dict[str, TickToTrade] = {}
     # By bus hop, "publisher->worker".
     hops: dict[str, Histogram] = {}
+    gc: dict[str, GcRow] = {}
 
     def merge(self, other: RunReport) -> RunReport:
         """Both reports in one (associative; see the module docstring). Identity
@@ -422,6 +437,7 @@ class RunReport(msgspec.Struct, frozen=True, kw_only=True):
             accounts=_union(self.accounts, other.accounts),
             tick_to_trade=_merge_maps(self.tick_to_trade, other.tick_to_trade),
             hops=_merge_maps(self.hops, other.hops),
+            gc=_merge_maps(self.gc, other.gc),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -460,6 +476,8 @@ class RunReport(msgspec.Struct, frozen=True, kw_only=True):
         }
         if self.mode == "multiprocess" or self.hops:
             out["hop_latency"] = {hop: h.summary() for hop, h in sorted(self.hops.items())}
+        if self.gc:
+            out["gc"] = {name: msgspec.to_builtins(row) for name, row in sorted(self.gc.items())}
         return out
 
 

@@ -70,7 +70,6 @@ class WorkerHandle:
     # The worker's run report from its stop acknowledgement, and the last light
     # one from its heartbeats (None until one arrived).
     report: RunReport | None = None
-    gc_json: bytes = b""  # its collector pauses at the stop (TradingNode.gc_summary)
     live_report: RunReport | None = None
     failure: str | None = None
     ps: psutil.Process | None = None

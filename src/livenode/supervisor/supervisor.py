@@ -452,7 +452,6 @@ class Supervisor:
             handle.stop_clean = msg.clean
             if msg.report:
                 handle.report = self._decode_report(handle, msg.report)
-                handle.gc_json = msg.gc_json
             if not msg.clean:
                 _log.warning("%s stopped uncleanly: %s", handle.name, msg.detail)
         elif kind is VenueReconciled:

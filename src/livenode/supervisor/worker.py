@@ -152,7 +152,7 @@ class Worker:
                 # (The bounded linger of control.close() below lets it reach the supervisor.)
                 control.send(Failed(worker=self.name, error=str(exc)))
                 return EXIT_BOOT_FAILED
-            report = encode_report(node.stats.report())
+            report = encode_report(node.report(self.name))
             clean = node.exit_code == 0
             control.send(
                 StopAck(
@@ -160,7 +160,6 @@ class Worker:
                     clean=clean,
                     detail=node.failure or node.stop_reason or "",
                     report=report,
-                    gc_json=json.dumps(node.gc_summary()).encode(),
                 )
             )
             if self._lifeline_lost:
