@@ -1,9 +1,12 @@
 """A sliding-window rate limiter for order commands.
 
 The risk engine throttles submits and modifies with it. It keeps the times of the
-last `count` accepted events in a ring; a new event is accepted when fewer than
-`count` were accepted within the trailing window. That is exact (no bucket edge
-lets 2x the rate through, as fixed windows do) and costs O(1) per call.
+events accepted within the trailing window (at most `count`); a new event is
+accepted when fewer than `count` were accepted within it. That is exact (no bucket
+edge lets 2x the rate through, as fixed windows do) and costs O(1) amortized per
+call. Times that left the window are dropped as calls come, so the memory follows
+the rate actually sent, not the limit (a limit of "100000/1s" kept 100,000 times
+once that many orders had gone by, whatever their rate).
 
 Time comes from an injected clock (anything with `timestamp_ns()`), so tests move
 a `TestClock` by hand instead of sleeping.
@@ -58,7 +61,8 @@ class Throttler:
         self._limit = count
         self._interval_ns = interval_ns
         self._clock = clock
-        # Only the last `count` accepted times matter: the oldest decides.
+        # Accepted times inside the window, oldest first (the oldest decides once
+        # `count` are in it); never more than `count`.
         self._times: deque[int] = deque(maxlen=count)
         self.accepted = 0
         self.rejected = 0
@@ -86,10 +90,13 @@ class Throttler:
         """Take one slot if the window allows it; return whether it was taken."""
         now = self._clock.timestamp_ns()
         times = self._times
-        if len(times) == self._limit and now - times[0] < self._interval_ns:
+        # Forget the times that left the window: they can never decide again.
+        while times and now - times[0] >= self._interval_ns:
+            times.popleft()
+        if len(times) == self._limit:
             self.rejected += 1
             return False
-        times.append(now)  # maxlen drops the oldest when full
+        times.append(now)
         self.accepted += 1
         return True
 

@@ -5,10 +5,17 @@ positions lock margin, leverage per instrument). Both keep one
 `AccountBalance(total, locked, free)` per currency; an `AccountState` replaces
 the balances of the currencies it lists and leaves the others alone, so a venue
 may report one currency at a time.
+
+Memory is bounded (DESIGN "Performance habits"): a venue sends an `AccountState`
+whenever an order locks or releases funds (the sim venue: on every submit and
+cancel), so an account keeps only its last `MAX_EVENTS_KEPT` states; `event_count`
+counts all of them. Nothing needs the older ones: the cache database keeps the first
+and the latest state, the run report too, and recovery replays `last_event`.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from decimal import Decimal
 
 from livenode.model.enums import AccountType
@@ -17,6 +24,9 @@ from livenode.model.fixed_point import div_round_half_even
 from livenode.model.identifiers import AccountId, InstrumentId
 from livenode.model.instruments import Instrument
 from livenode.model.objects import AccountBalance, Currency, Money, Price, Quantity
+
+#: The latest `AccountState`s an account keeps (`Account.events`).
+MAX_EVENTS_KEPT = 100
 
 
 class Account:
@@ -34,7 +44,8 @@ class Account:
         self.base_currency: Currency | None = event.base_currency
         self._balances: dict[Currency, AccountBalance] = {}
         self._starting: dict[Currency, Money] = {b.currency: b.total for b in event.balances}
-        self._events: list[AccountState] = []
+        self._events: deque[AccountState] = deque(maxlen=MAX_EVENTS_KEPT)
+        self._event_count = 0
         self.apply(event)
 
     def apply(self, event: AccountState) -> None:
@@ -47,7 +58,8 @@ class Account:
                 f"!= {self.account_type.value}"
             )
         self.update_balances(event.balances)
-        self._events.append(event)
+        self._events.append(event)  # maxlen drops the oldest
+        self._event_count += 1
 
     def update_balances(self, balances: list[AccountBalance]) -> None:
         """Replace the balances of the given currencies (e.g. computed locally after a fill)."""
@@ -91,7 +103,7 @@ class Account:
 
     @property
     def events(self) -> list[AccountState]:
-        """Every state applied (a copy)."""
+        """The last states applied (at most `MAX_EVENTS_KEPT`), oldest first (a copy)."""
         return list(self._events)
 
     @property
@@ -101,8 +113,8 @@ class Account:
 
     @property
     def event_count(self) -> int:
-        """Number of states applied."""
-        return len(self._events)
+        """Number of states applied (all of them, not only those kept)."""
+        return self._event_count
 
     @property
     def is_cash_account(self) -> bool:

@@ -77,3 +77,29 @@ def test_rejects_non_positive_rates(count: int, seconds: float) -> None:
     r.count, r.seconds = count, seconds  # type: ignore[attr-defined]
     with pytest.raises(ValueError):
         Throttler("x", r, TestClock(0))  # type: ignore[arg-type]
+
+
+def test_memory_follows_the_rate_sent_not_the_limit() -> None:
+    # A generous limit (the bench scenario's 100000/1s) at 20 submits a second: only the
+    # times still inside the window are held, however many have gone by.
+    clock = TestClock(0)
+    t = Throttler("submit", parse_rate("100000/1s"), clock)
+    for _ in range(5_000):
+        clock.advance_time(SEC // 20)
+        assert t.try_acquire()
+    assert len(t._times) == 20
+    assert t.used() == len(t._times) and t.accepted == 5_000
+
+
+def test_dropping_old_times_keeps_the_window_exact() -> None:
+    # Pruning happens in try_acquire; the limit still counts only the window.
+    clock = TestClock(0)
+    t = Throttler("x", parse_rate("3/1s"), clock)
+    outcomes = []
+    for step in range(40):
+        outcomes.append(t.try_acquire())
+        clock.advance_time(SEC // 4)
+        assert len(t._times) <= 3, step
+    # 3 in every 4 ticks of 250 ms: the 4th of each second is refused.
+    assert outcomes[:8] == [True, True, True, False, True, True, True, False]
+    assert t.accepted == 30 and t.rejected == 10

@@ -59,6 +59,22 @@ def test_apply_replaces_only_listed_currencies() -> None:
     assert acc.event_count == 2
 
 
+def test_an_account_keeps_its_latest_states_only() -> None:
+    # A venue reports the account on every submit and cancel: the history is bounded,
+    # the count is not, and the latest state is the one applied last.
+    from livenode.model.accounts import MAX_EVENTS_KEPT
+
+    acc = CashAccount(state(bal("1000", "0")))
+    n = 3 * MAX_EVENTS_KEPT
+    for i in range(n):
+        acc.apply(state(bal("1000", str(i % 7))))
+    assert acc.event_count == n + 1
+    assert len(acc.events) == MAX_EVENTS_KEPT
+    assert acc.last_event is acc.events[-1]
+    assert acc.balance_locked(USDT) == Money.new(str((n - 1) % 7), USDT)
+    assert acc.starting_balances() == {USDT: Money.new("1000", USDT)}
+
+
 def test_apply_refuses_other_account_or_type() -> None:
     acc = CashAccount(state(bal("1", "0")))
     with pytest.raises(ValueError, match="SIM-002"):
