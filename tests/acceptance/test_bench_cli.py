@@ -152,7 +152,7 @@ def test_lifecycle_reports_start_rss_and_stop(tmp_path: Path) -> None:
     result_path = tmp_path / "lifecycle.json"
     proc, out, err = _bench(tmp_path, "lifecycle", "--modes", "single,multiprocess",
                             "--rate", "500", "--warmup", "50", "--orders", "200",
-                            "--json", str(result_path))
+                            "--max-closed-orders", "100", "--json", str(result_path))
     assert proc.returncode == 0, out[-3000:] + err[-3000:]
     result = json.loads(result_path.read_text())
     single, multi = result["results"]["single"], result["results"]["multiprocess"]
@@ -165,6 +165,14 @@ def test_lifecycle_reports_start_rss_and_stop(tmp_path: Path) -> None:
         for reading in ("rss_after_warmup", "rss_after_orders"):
             assert set(found[reading]) == set(found["pids"])
             assert all(rss and rss > 0 for rss in found[reading].values())
+        # Readings at the warm-up and at 25/50/75/100 % of the orders; past the cap of
+        # 100 closed orders every process has a slope (a figure, not asserted).
+        assert [s["orders"] for s in found["rss_samples"]] == [50, 100, 150, 200]
+        assert found["rss_samples"][-1]["rss"] == found["rss_after_orders"]
+        for slopes in ("rss_slope_kib_per_1000_orders", "rss_slope_last_kib_per_1000_orders"):
+            assert set(found[slopes]) == set(found["pids"])
+            assert all(isinstance(v, float) for v in found[slopes].values())
+    assert "sim-SIM" in multi["pids"]  # the venue process the supervisor runs
     _assert_nothing_left(proc.pid, [*single["pids"].values(), *multi["pids"].values()])
 
 

@@ -31,6 +31,9 @@ __all__ = ["NodeProcess", "NodeRunError"]
 # once every worker is READY and subscribed.
 _READY = re.compile(r"^(running \(Ctrl-C to stop\)|node \S+ RUNNING\b)")
 _TAIL = 60  # output lines kept for an error message
+# The supervisor's line for a process it runs beside the workers (the sim venue):
+# "  service     sim-SIM ready (pid 1234)".
+_SERVICE = re.compile(r"^\s*service\s+(\S+) ready \(pid (\d+)\)")
 
 
 class NodeRunError(RuntimeError):
@@ -56,6 +59,8 @@ class NodeProcess:
         self.ready = threading.Event()
         self.done = threading.Event()  # a report with event "done"
         self.reports: list[dict[str, Any]] = []
+        #: name -> pid of the services the supervisor started (the sim venue process).
+        self.services: dict[str, int] = {}
         self.t_start = 0.0
         self.t_ready: float | None = None
         self.t_stop: float | None = None
@@ -98,6 +103,9 @@ class NodeProcess:
                 del self._tail[:-_TAIL]
             if self.echo:
                 sys.stderr.write(line + "\n")
+            service = _SERVICE.match(line)
+            if service is not None:
+                self.services[service.group(1)] = int(service.group(2))
             if self.t_ready is None and _READY.match(line):
                 self.t_ready = now
                 self.ready.set()

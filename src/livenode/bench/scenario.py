@@ -129,6 +129,8 @@ def scenario_config(
     hop_latency_every: int | None = None,
     database: dict[str, Any] | None = None,
     warmup_quotes: int | None = None,
+    max_closed_orders: int | None = None,
+    max_latency_samples: int | None = None,
 ) -> dict[str, Any]:
     """The scenario config (a dict, as TOML would load it) for these options.
 
@@ -137,7 +139,10 @@ def scenario_config(
     ``worker_cores`` (data, trader, risk, exec) pins a multiprocess node explicitly;
     ``stamp = "venue"`` uses the stock sim data client (stamped in the venue);
     ``database`` is a ``[cache.database]`` table (e.g. ``{"type": "sqlite", ...}``);
-    ``warmup_quotes`` the quotes a `RateProbe` ignores at its start.
+    ``warmup_quotes`` the quotes a `RateProbe` ignores at its start;
+    ``max_closed_orders`` the closed orders the node's cache and the sim venue keep
+    (default 10000 both); ``max_latency_samples`` the exec client's tick-to-trade
+    sample window (default 1,000,000: every sample of a measured run).
     """
     if mode not in MODES:
         raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
@@ -157,6 +162,10 @@ def scenario_config(
         raise ValueError(f"--every: expected >= 1, got {every}")
     if count is not None and count < 1:
         raise ValueError(f"--count: expected >= 1, got {count}")
+    for option, bound in (("--max-closed-orders", max_closed_orders),
+                          ("--max-latency-samples", max_latency_samples)):
+        if bound is not None and bound < 1:
+            raise ValueError(f"{option}: expected >= 1, got {bound}")
     config = _base(trader_id, rate)
     config["mode"] = mode
     if strategy == "reactor":
@@ -183,6 +192,12 @@ def scenario_config(
         config["data_clients"]["SIM"]["factory"] = "livenode.adapters.sim:SimDataClientFactory"
     if database is not None:
         config["cache"]["database"] = dict(database)
+    if max_closed_orders is not None:
+        config["cache"]["max_closed_orders"] = max_closed_orders
+        config["data_clients"]["SIM"]["config"]["venue_config"]["max_closed_orders"] = (
+            max_closed_orders)
+    if max_latency_samples is not None:
+        config["exec_clients"]["SIM"]["config"]["max_latency_samples"] = max_latency_samples
     if hop_latency_every is not None:
         config.setdefault("message_bus", {})["hop_latency_every"] = hop_latency_every
     if mode == "multiprocess" and worker_cores:

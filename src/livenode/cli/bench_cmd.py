@@ -127,7 +127,8 @@ def add_bench_parser(subparsers: Any) -> None:
     life = sub.add_parser(
         "lifecycle", help="start-up time, RSS per process, ordered stop time",
         description="Time from `livenode run` to every worker READY, RSS of every process "
-                    "after a warm-up and after N orders, and the ordered stop's time.",
+                    "after a warm-up and at points over N orders (with its slope once "
+                    "--max-closed-orders orders have closed), and the ordered stop's time.",
     )
     life.add_argument("--modes", type=_csv(str, "modes"), default=("single", "multiprocess"))
     life.add_argument("--rate", type=_positive(float), default=500.0,
@@ -135,7 +136,14 @@ def add_bench_parser(subparsers: Any) -> None:
     life.add_argument("--warmup", type=_positive(int), default=200,
                       help="orders before the first RSS reading (default 200)")
     life.add_argument("--orders", type=_positive(int), default=5000,
-                      help="orders before the second RSS reading (default 5000)")
+                      help="orders before the last RSS reading (default 5000)")
+    life.add_argument("--samples", type=_positive(int), default=4,
+                      help="RSS readings spread over --orders (default 4: after 25, 50, 75 "
+                           "and 100 %% of them)")
+    life.add_argument("--max-closed-orders", type=_positive(int), default=None, metavar="N",
+                      help="closed orders the node's cache and the sim venue keep, and the "
+                           "exec client's latency samples (default: the scenario's, 10000 "
+                           "orders); a small N shows the plateau past it in a short run")
     life.add_argument("--json", type=Path, help="write the result here")
     life.add_argument("--verbose", action="store_true", help="show the nodes' output")
     bench.set_defaults(command="bench")
@@ -164,6 +172,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
 
             result = run_lifecycle(LifecycleOptions(
                 modes=args.modes, rate=args.rate, warmup=args.warmup, orders=args.orders,
+                samples=args.samples, max_closed_orders=args.max_closed_orders,
                 echo=args.verbose, command=command,
             ))
     except NotSupportedYetError as exc:

@@ -227,3 +227,59 @@ def test_wait_yield_becomes_yield_after_send(tmp_path: Path) -> None:
     config = scenario_config("multiprocess", "default", "yield")
     loaded = load_config(write_config(config, tmp_path / "yield.toml"))
     assert (loaded.message_bus.wait, loaded.message_bus.yield_after_send) == ("block", True)
+
+
+def test_lifecycle_cap_reaches_the_cache_the_venue_and_the_latency_samples(
+    tmp_path: Path,
+) -> None:
+    config = scenario_config("multiprocess", max_closed_orders=1000, max_latency_samples=1000)
+    loaded = load_config(write_config(config, tmp_path / "cap.toml"))
+    assert loaded.cache.max_closed_orders == 1000
+    assert loaded.data_clients["SIM"].config["venue_config"]["max_closed_orders"] == 1000
+    assert loaded.exec_clients["SIM"].config["max_latency_samples"] == 1000
+    with pytest.raises(ValueError, match="--max-closed-orders"):
+        scenario_config("single", max_closed_orders=0)
+
+
+def test_lifecycle_reads_rss_at_the_warmup_and_spread_over_the_orders() -> None:
+    from livenode.bench.lifecycle import LifecycleOptions, _progress_every, checkpoints
+
+    assert checkpoints(200, 5000, 4) == [200, 1250, 2500, 3750, 5000]
+    assert checkpoints(200, 20000, 1) == [200, 20000]
+    assert checkpoints(5000, 20000, 4) == [5000, 10000, 15000, 20000]  # no repeat
+    assert checkpoints(50, 1001, 2) == [50, 501, 1001]  # rounded up
+    # The strategy reports on every checkpoint exactly (not up to 50 orders late).
+    for opts in (LifecycleOptions(), LifecycleOptions(warmup=50, orders=1001, samples=2)):
+        every = _progress_every(opts)
+        assert all(n % every == 0 for n in checkpoints(opts.warmup, opts.orders, opts.samples))
+    assert _progress_every(LifecycleOptions()) == 50
+    assert LifecycleOptions().cap == 10000
+    assert LifecycleOptions(max_closed_orders=1000).cap == 1000
+
+
+def test_lifecycle_slope_counts_only_readings_past_the_cap() -> None:
+    from livenode.bench.lifecycle import slope_past_cap
+
+    kib = 1024
+    readings: list[tuple[int, int | None]] = [
+        (200, 100 * kib), (5000, 900 * kib), (10000, 1000 * kib), (20000, 1000 * kib)]
+    # Growth while the cache fills (to 5000) is not counted.
+    assert slope_past_cap(readings, 5000) == 6.67  # 100 KiB over 15,000 orders
+    assert slope_past_cap(readings, 10000) == 0.0
+    assert slope_past_cap(readings, 20000) is None  # one reading past the cap
+    assert slope_past_cap([(5000, None), (10000, 5 * kib)], 1000) is None  # process gone
+    assert slope_past_cap(readings[-2:], 1000) == 0.0  # the last interval alone
+
+
+def test_lifecycle_options_on_the_command_line() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    bench_cmd.add_bench_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["bench", "lifecycle", "--orders", "20000",
+                              "--max-closed-orders", "1000", "--samples", "8"])
+    assert (args.orders, args.max_closed_orders, args.samples) == (20000, 1000, 8)
+    args = parser.parse_args(["bench", "lifecycle"])
+    assert (args.max_closed_orders, args.samples) == (None, 4)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["bench", "lifecycle", "--max-closed-orders", "0"])
