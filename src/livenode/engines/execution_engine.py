@@ -328,51 +328,68 @@ class ExecutionEngine(Component):
             # The first send arrived (see SubmitOrder.resend): nothing to do twice.
             self.resends_ignored += 1
             _log.info("ExecutionEngine: %s sent again after a restart; already here", coid)
-            self._send_missed_events(order, command.known_events)
+            self._send_missed_events(order, command.known_event_ids)
             return
-        unknown_resend = command.resend and order is None
         if order is None:
             order = Order(init)
             self._cache.add_order(order)
-        database = self._database
-        if database is not None:
+        if self._database is not None:
             # Durable intent before the order can reach a venue: a restart finds it
             # and reconciliation asks the venue about it.
-            database.put_order_event(init)
-            if self.database_fault is not None:
-                reason = self._database_denial(init)
-                if reason is not None:
-                    self.database_denials += 1
-                    self._deny(init, reason)
-                    return
-        down = self._sessions_down.get(init.instrument_id.venue)
-        if down is not None:
-            self.disconnect_denials += 1
-            self._deny(init, f"{VENUE_DISCONNECTED}: trading to {init.instrument_id.venue} is "
-                             f"halted: {down}")
-            return
-        mismatch = self._reconciler.mismatched.get(init.instrument_id)
-        if mismatch is not None:
-            self.mismatch_denials += 1
-            self._deny(init, f"{POSITION_MISMATCH}: trading {init.instrument_id} is halted: "
-                             f"{mismatch}")
-            return
-        client, reason = self._client_for(init.instrument_id.venue, command.client_id, None)
-        if client is None:
-            self.routing_errors += 1
-            self._deny(init, reason)
-            return
-        self._awaiting_first_event.add(coid)
-        if unknown_resend:
-            # Sent again after this worker restarted, and not in what it loaded: the
-            # first send may have reached the venue before the kill lost its record.
-            # Ask the venue first; submitting again would be a second order.
+            self._database.put_order_event(init)
+        if command.resend:
+            # Sent again after a restart, and this worker has no record of sending it
+            # (not in what it loaded, or loaded INITIALIZED only): the first send may
+            # have reached the venue before the kill lost its record. Ask the venue
+            # first, before any check meant for a new order: the order may be live
+            # or filled there, and denying it here would leave the books without
+            # it (a fill the position check then reports as a mismatch, for good).
+            client, reason = self._client_for(init.instrument_id.venue, command.client_id, None)
+            if client is None:
+                self.routing_errors += 1
+                self._deny(init, reason)
+                return
+            self._awaiting_first_event.add(coid)
             task = asyncio.get_running_loop().create_task(
                 self._adopt_or_submit(command, order, client))
             self._resend_lookups.add(task)
             task.add_done_callback(self._resend_lookups.discard)
             return
+        client = self._checked_client(command)
+        if client is None:
+            return
+        self._awaiting_first_event.add(coid)
         self._hand_to_client(command, order, client)
+
+    def _checked_client(self, command: SubmitOrder) -> LiveExecutionClient | None:
+        """The client a new order goes to, or None when it is denied here (the
+        database cannot be written, the venue's session is down, its instrument is
+        halted for a position mismatch, no client serves it): the denial is applied."""
+        init = command.order
+        if self.database_fault is not None:
+            reason = self._database_denial(init)
+            if reason is not None:
+                self.database_denials += 1
+                self._deny(init, reason)
+                return None
+        down = self._sessions_down.get(init.instrument_id.venue)
+        if down is not None:
+            self.disconnect_denials += 1
+            self._deny(init, f"{VENUE_DISCONNECTED}: trading to {init.instrument_id.venue} is "
+                             f"halted: {down}")
+            return None
+        mismatch = self._reconciler.mismatched.get(init.instrument_id)
+        if mismatch is not None:
+            self.mismatch_denials += 1
+            self._deny(init, f"{POSITION_MISMATCH}: trading {init.instrument_id} is halted: "
+                             f"{mismatch}")
+            return None
+        client, reason = self._client_for(init.instrument_id.venue, command.client_id, None)
+        if client is None:
+            self.routing_errors += 1
+            self._deny(init, reason)
+            return None
+        return client
 
     async def _adopt_or_submit(self, command: SubmitOrder, order: Order,
                                client: LiveExecutionClient) -> None:
@@ -391,7 +408,10 @@ class ExecutionEngine(Component):
         if order.is_closed:
             return
         if not reports:
-            self._hand_to_client(command, order, client)
+            # Not at the venue: a new order after all, checked like one.
+            checked = self._checked_client(command)
+            if checked is not None:
+                self._hand_to_client(command, order, checked)
             return
         report = reports[0]
         self.resends_adopted += 1
@@ -415,10 +435,18 @@ class ExecutionEngine(Component):
                 # The order never left: deny it so the strategy is told.
                 self._deny(init, f"{CLIENT_ERROR}: {client.name}: {exc!r}")
 
-    def _send_missed_events(self, order: Order, known: int) -> None:
-        """The sender of a resend holds `known` of the order's events: publish the
-        ones after them (with the position they moved), so its view catches up."""
-        missed = order.events[known:] if known > 0 else []
+    def _send_missed_events(self, order: Order, known_ids: tuple[str, ...]) -> None:
+        """The sender of a resend holds the events `known_ids`: publish every other
+        event of the order, in the order's order (with the position they moved), so
+        its view catches up. Compared by id, not by count: the sender may hold a
+        later event without an earlier one (a fill published the moment the old
+        worker was killed, then a cancel rejection from this one)."""
+        if not known_ids:
+            return  # the sender said nothing about what it holds
+        known = set(known_ids)
+        # The sender made the order: its OrderInitialized is never news to it.
+        missed = [e for e in order.events
+                  if e.event_id not in known and type(e) is not OrderInitialized]
         if not missed:
             return
         self.events_resent += len(missed)

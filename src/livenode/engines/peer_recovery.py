@@ -10,8 +10,8 @@ only once every marker it waits for has arrived; see docs/persistence.md):
   (`replay_execution_state`);
 - a trader, to a restarted risk or exec worker: the submits it never heard back
   about, and after an exec restart every order not closed, flagged ``resend``
-  with the number of events it holds (`resend_unanswered`); risk and exec apply
-  each once and exec sends back what the trader missed.
+  with the ids of the events it holds (`resend_unanswered`); risk and exec apply
+  each once and exec sends back every event the trader does not hold.
 
 The worker process only decides when (the supervisor's Go after a peer restarted);
 what is sent is decided here, from the cache, on the node's own bus.
@@ -109,7 +109,7 @@ def resend_unanswered(cache: Cache, msgbus: Any, trader_id: Any, exec_restarted:
             SubmitOrder(trader_id=trader_id, strategy_id=init.strategy_id,
                         command_id=new_id(), ts_init=now, ts_trigger=now, order=init,
                         position_id=order.position_id, resend=True,
-                        known_events=len(order.events)),
+                        known_event_ids=tuple(e.event_id for e in order.events)),
         )
         count += 1
     return count

@@ -48,10 +48,13 @@ class SubmitOrder(TradingCommand, frozen=True, kw_only=True):
     # ignores it when it knows the order. So a command is delivered at least once
     # and applied once.
     resend: bool = False
-    # With resend: how many of the order's events the trader has applied. Exec,
-    # which has the order, sends the trader the ones after those (an answer the
-    # trader missed, e.g. a cancel made while it was restarting).
-    known_events: int = 0
+    # With resend: the event ids of the order's events the trader has applied. Exec,
+    # which has the order, sends the trader every event it holds that is not among
+    # them (an answer the trader missed: a cancel made while it was restarting, a
+    # fill whose publish died with a killed exec worker). Ids, not a count: the
+    # trader may have heard later events (a cancel rejected by the new exec worker)
+    # without an earlier one, so a count would point past what it missed.
+    known_event_ids: tuple[str, ...] = ()
     # The execution client to use (its name); None: the venue's default client. A
     # modify or cancel without one follows the order (the client of its account).
     client_id: ClientId | None = None

@@ -26,7 +26,7 @@ from livenode.model.events import (
     PositionOpened,
 )
 from livenode.model.identifiers import AccountId, InstrumentId, PositionId, Venue
-from livenode.model.objects import Money
+from livenode.model.objects import Money, Quantity
 from livenode.model.orders import Order
 
 from .helpers import (
@@ -497,13 +497,14 @@ async def test_an_order_the_venue_never_answers_is_stalled_asked_about_and_resol
 
 def test_a_resend_of_an_order_exec_closed_sends_the_sender_what_it_missed(h: Harness) -> None:
     # The trader missed the cancel (it was restarting); it still holds the order
-    # ACCEPTED and sends it again after an exec restart, saying it has 3 events.
+    # ACCEPTED and sends it again after an exec restart, naming the 3 events it has.
     import msgspec
 
     from livenode.model.events import OrderCanceled
 
     init = h.open_order(coid="R-MISSED")
     order = h.env.cache.order(init.client_order_id)
+    held = tuple(e.event_id for e in order.events)
     cancel = OrderCanceled(
         trader_id=init.trader_id, strategy_id=init.strategy_id,
         instrument_id=init.instrument_id, client_order_id=init.client_order_id,
@@ -513,15 +514,121 @@ def test_a_resend_of_an_order_exec_closed_sends_the_sender_what_it_missed(h: Har
     assert order.is_closed and len(order.events) == 4
     h.order_events.clear()
     before = list(h.client.commands)
-    h.send(msgspec.structs.replace(submit(init), resend=True, known_events=3))
+    h.send(msgspec.structs.replace(submit(init), resend=True, known_event_ids=held))
     assert h.client.commands == before  # nothing to the venue
     assert [e.event_id for e in h.order_events] == [cancel.event_id]
     counters = h.engine.counters()
     assert counters["resends_ignored"] == 1 and counters["events_resent"] == 1
     # A sender that has every event gets nothing.
     h.order_events.clear()
-    h.send(msgspec.structs.replace(submit(init), resend=True, known_events=4))
+    h.send(msgspec.structs.replace(submit(init), resend=True,
+                                   known_event_ids=(*held, cancel.event_id)))
     assert h.order_events == []
+
+
+def test_a_resend_gets_the_fill_it_missed_though_it_heard_a_later_event(h: Harness) -> None:
+    # The flake of test_restarted_exec_resumes_from_the_cache_database: exec applied
+    # the fill of a resting quote and wrote it to the database, and was killed before
+    # the trader heard the fill. The trader's cancel of that quote, held while exec
+    # was down, reached the new exec worker, which refused it (ORDER_CLOSED, the
+    # order is FILLED) and the trader heard that rejection. So the trader holds 4
+    # events (Initialized, Submitted, Accepted, CancelRejected) of the 5 exec has:
+    # the one it lacks is the fill, before the last. Counting (send what follows
+    # the sender's 4th) sent it the rejection again and never the fill: it kept the
+    # quote open, cancelled it again and again, and its position was one fill off.
+    import msgspec
+
+    init = h.open_order(coid="R-FILL", side=OrderSide.BUY, qty="0.010", price="100.00")
+    order = h.env.cache.order(init.client_order_id)
+    trader_holds = [e.event_id for e in order.events]
+    fill = filled(init, "0.010", "100.00", "T-LOST", vid="V-R-FILL")
+    h.event(fill)
+    h.send(cancel(init.client_order_id))  # the held cancel: refused, the order is FILLED
+    rejection = order.events[-1]
+    assert type(rejection) is OrderCancelRejected and order.status is OrderStatus.FILLED
+    trader_holds.append(rejection.event_id)
+    h.order_events.clear()
+    h.position_events.clear()
+    before = list(h.client.commands)
+    h.send(msgspec.structs.replace(submit(init), resend=True,
+                                   known_event_ids=tuple(trader_holds)))
+    (sent,) = h.order_events
+    assert type(sent) is OrderFilled and sent.trade_id == fill.trade_id
+    (position,) = h.position_events
+    assert type(position) is PositionChanged or type(position) is PositionOpened
+    assert position.signed_qty == 0.01
+    assert h.engine.counters()["events_resent"] == 1
+    assert h.client.commands == before  # nothing to the venue
+
+
+async def test_a_resend_exec_does_not_know_is_asked_about_even_while_halted(
+    h: Harness,
+) -> None:
+    # The other half of that flake: the killed exec worker had sent a quote and the
+    # venue filled it, but its database writes for it died in the write queue. The
+    # new worker reconciles: the venue's position is one fill more than its books,
+    # so the instrument is halted (POSITION_MISMATCH). The trader sends the quote
+    # again; it must be asked about at the venue (which has it, filled) and adopted,
+    # not denied as if it were a new order: denied, the order is closed in exec's
+    # books while it is filled at the venue, and the mismatch never goes away.
+    import msgspec
+
+    from livenode.model.identifiers import ClientOrderId, TradeId
+    from livenode.model.reports import PositionStatusReport
+
+    from .test_reconciliation import fill_report, status_report
+
+    h.client.position_reports = [PositionStatusReport(
+        account_id=ACCOUNT, instrument_id=IID, position_side=PositionSide.LONG,
+        quantity=Quantity.from_str("1.000"), report_id=new_id(), ts_last=T0, ts_init=T0,
+    )]
+    assert await h.engine.reconcile(1.0)
+    assert h.engine.halted_instruments() == {
+        str(IID): "position at the venue 1.000, in the cache 0"}
+    init = order_init(coid="R-LOST")
+    h.client.closed_reports = [
+        status_report("V-L", OrderStatus.FILLED, qty=str(init.quantity),
+                      filled_qty=str(init.quantity), coid="R-LOST")]
+    h.client.fill_reports = [
+        fill_report("V-L", "T-L", str(init.quantity), "100.00", coid="R-LOST")]
+    h.send(msgspec.structs.replace(submit(init), resend=True,
+                                   known_event_ids=(init.event_id, new_id(), new_id())))
+    order = h.env.cache.order(ClientOrderId("R-LOST"))
+    await _until(lambda: order.status is not OrderStatus.INITIALIZED, "the venue answered")
+    assert order.status is OrderStatus.FILLED, order.events
+    assert order.trade_ids == {TradeId("T-L")}
+    assert not any(type(e) is OrderDenied for e in h.order_events)
+    assert h.client.commands == []  # never sent a second time
+    counters = h.engine.counters()
+    assert counters["resends_adopted"] == 1 and counters["mismatch_denials"] == 0
+    position = h.env.cache.position(PID)
+    assert position is not None and position.signed_qty == 1.0
+    # The books agree with the venue again: the engine's check timer lifts the halt.
+    h.env.clock.advance_time(1_000_000_000)
+    await _until(lambda: not h.engine.halted_instruments(), "the halt lifted")
+
+
+async def test_a_resend_not_at_the_venue_is_still_checked_like_a_new_order(
+    h: Harness,
+) -> None:
+    # Asked first, the venue does not have it: it is a new order after all, and a
+    # halted instrument denies it (the venue gets nothing).
+    import msgspec
+
+    from livenode.model.reports import PositionStatusReport
+
+    h.client.position_reports = [PositionStatusReport(
+        account_id=ACCOUNT, instrument_id=IID, position_side=PositionSide.LONG,
+        quantity=Quantity.from_str("1.000"), report_id=new_id(), ts_last=T0, ts_init=T0,
+    )]
+    assert await h.engine.reconcile(1.0)
+    init = order_init(coid="R-NEW")
+    h.send(msgspec.structs.replace(submit(init), resend=True))
+    order = h.env.cache.order(init.client_order_id)
+    await _until(lambda: order.status is not OrderStatus.INITIALIZED, "the order decided")
+    assert order.status is OrderStatus.DENIED
+    assert order.events[-1].reason.startswith("POSITION_MISMATCH")
+    assert h.client.asked_for == [init.client_order_id] and h.client.commands == []
 
 
 # -- modify/cancel of a closed order -------------------------------------------------------

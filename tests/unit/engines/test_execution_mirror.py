@@ -208,3 +208,79 @@ def test_a_denial_heard_twice_is_passed_on_once_more_and_skipped_by_the_mirror()
     assert [e.event_id for e in heard] == [first.event_id, first.event_id]
     assert remote.order(o.client_order_id).status is OrderStatus.DENIED
     assert mirror.refused == 0 and engine.invalid_transition_count == 0
+
+
+def test_a_trader_gets_the_fill_a_killed_exec_worker_never_published() -> None:
+    """Exec restart, modelled as two engines and a trader's mirror on three buses:
+    the old exec applied (and stored) a fill and was killed before its publish
+    left; the trader's cancel, held meanwhile, is refused by the new exec
+    (ORDER_CLOSED) and the trader hears that. Its resend (the supervisor's Go)
+    must still bring it the fill: its books equal exec's, the fill applied once."""
+    from livenode.bus.message_bus import MessageBus
+    from livenode.cache.database import DatabaseState
+    from livenode.engines.peer_recovery import resend_unanswered
+    from livenode.engines.recovery import restore_execution_state
+    from livenode.model.events import OrderCancelRejected, OrderFilled
+    from livenode.model.identifiers import TradeId
+
+    from .helpers import TRADER, cancel
+
+    old = make_env()
+    old.cache.add_instrument(make_instrument())
+    old_engine = ExecutionEngine(old.msgbus, old.cache, old.clock, ExecEngineConfig())
+    old_engine.register_client(RecordingExecClient())
+    trader_bus = MessageBus(TRADER, old.clock)
+    trader = Cache()
+    trader.add_instrument(make_instrument())
+    ExecutionMirror(trader_bus, trader, old.clock)
+    strategy_fills: list[OrderFilled] = []  # what a strategy's handler sees
+    trader_bus.subscribe(topics.ALL_ORDER_EVENTS,
+                         lambda e: strategy_fills.append(e) if type(e) is OrderFilled else None)
+    wire = {"up": True}
+
+    def connect(bus: MessageBus) -> None:
+        """Exec's order and position events reach the trader while the wire is up."""
+        def order_event(e: object) -> None:
+            if wire["up"]:
+                trader_bus.publish(topics.order_events(e.strategy_id), e)  # type: ignore[attr-defined]
+
+        def position_event(e: object) -> None:
+            if wire["up"]:
+                trader_bus.publish(topics.position_events(e.strategy_id), e)  # type: ignore[attr-defined]
+
+        bus.subscribe(topics.ALL_ORDER_EVENTS, order_event)
+        bus.subscribe(topics.ALL_POSITION_EVENTS, position_event)
+
+    connect(old.msgbus)
+    o = order_init(side=OrderSide.SELL, qty="1.000", price="100.00", coid="Q-1")
+    trader.add_order(Order(o))
+    old.msgbus.publish(topics.exec_commands(o.instrument_id.venue), submit(o))
+    for event in (submitted(o), accepted(o, vid="V-1")):
+        old.msgbus.send(EXEC_ENGINE_PROCESS, event)
+    assert trader.order(o.client_order_id).status is OrderStatus.ACCEPTED
+    wire["up"] = False  # SIGKILL: the fill is applied and stored, its publish is lost
+    old.msgbus.send(EXEC_ENGINE_PROCESS, filled(o, "1.000", "100.00", "T-LOST", vid="V-1"))
+    stored = list(old.cache.order(o.client_order_id).events)
+
+    new = make_env()
+    restore_execution_state(new.cache, DatabaseState(instruments=[make_instrument()],
+                                                     order_events=stored))
+    new_engine = ExecutionEngine(new.msgbus, new.cache, new.clock, ExecEngineConfig())
+    new_engine.register_client(RecordingExecClient())
+    connect(new.msgbus)
+    wire["up"] = True
+    # The trader's cancel, held while exec was down: refused, and the trader hears it.
+    new.msgbus.publish(topics.exec_commands(o.instrument_id.venue), cancel(o.client_order_id))
+    mirrored = trader.order(o.client_order_id)
+    assert type(mirrored.events[-1]) is OrderCancelRejected
+    assert mirrored.status is OrderStatus.ACCEPTED  # still one event short: the fill
+    # The Go after the restart: the trader sends its open orders again (via risk).
+    trader_bus.subscribe(topics.RISK_COMMANDS, lambda c: new.msgbus.publish(
+        topics.exec_commands(c.instrument_id.venue), c))
+    assert resend_unanswered(trader, trader_bus, TRADER, exec_restarted=True) == 1
+
+    assert mirrored.status is OrderStatus.FILLED
+    assert [f.trade_id for f in strategy_fills] == [TradeId("T-LOST")]  # once
+    (exec_position,) = new.cache.positions_open()
+    (trader_position,) = trader.positions_open()
+    assert trader_position.signed_qty == exec_position.signed_qty == -1.0
