@@ -66,6 +66,8 @@ _REFLATTEN_MAX_DELAY = 1.0
 # new one opened); in a trader worker they are two bus messages, and the moment
 # between them must not pass for flat.
 _SETTLE_GRACE = 0.05
+#: Order and position events remembered per strategy to drop one heard twice.
+_SEEN_EVENTS_KEPT = 10_000
 _CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
@@ -93,6 +95,7 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyState, StrategyHandlers
     `order_factory`, `msgbus` and `log`.
 
     Counters: `events_handled` (messages dispatched into user code),
+    `duplicate_events` (order or position events heard again, not dispatched),
     `error_count` (handler exceptions), `orders_submitted`, `orders_refused`
     (refused because the strategy was not running or was stopping),
     `commands_sent`.
@@ -121,6 +124,12 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyState, StrategyHandlers
         # cancel them again (a trader behind its event queue at stop would otherwise
         # re-cancel every order the venue already closed).
         self._cancels_sent: dict[Any, None] = {}
+        # Keys of the order and position events already dispatched (the newest
+        # `_SEEN_EVENTS_KEPT`): after a worker restart an event can arrive twice (resent
+        # with its id, or a fill rebuilt by reconciliation under a new id and the same
+        # trade id); the books skip it, and so must the handlers.
+        self._seen_events: dict[Any, None] = {}
+        self.duplicate_events = 0
         self._fault_callback: FaultCallback | None = None
         self.events_handled = 0
         self.error_count = 0
@@ -478,7 +487,24 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyState, StrategyHandlers
     def _handle_bar(self, bar: Any) -> None:
         self._dispatch("on_bar", self.on_bar, bar)
 
+    def _first_time(self, event: Any) -> bool:
+        """Whether `event` was not dispatched before (a fill is known by its trade id)."""
+        key = ((event.client_order_id, event.trade_id) if type(event) is OrderFilled
+               else event.event_id)
+        seen = self._seen_events
+        if key in seen:
+            self.duplicate_events += 1
+            self.log.info("%s: %s %s heard again: not dispatched", self.id,
+                          type(event).__name__, getattr(event, "client_order_id", ""))
+            return False
+        seen[key] = None
+        if len(seen) > _SEEN_EVENTS_KEPT:
+            del seen[next(iter(seen))]
+        return True
+
     def _handle_order_event(self, event: Any) -> None:
+        if not self._first_time(event):
+            return
         if self._unacknowledged:
             self._acknowledged(event.client_order_id)
         if self._cancels_sent:
@@ -491,6 +517,8 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyState, StrategyHandlers
             self._check_settled()
 
     def _handle_position_event(self, event: Any) -> None:
+        if not self._first_time(event):
+            return
         self._dispatch_pair("on_position_event", self.on_position_event, event)
         if self._settled is not None:
             self._check_settled()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import msgspec
 import pytest
 
 from livenode.bus import topics
@@ -20,6 +21,7 @@ from livenode.model.commands import (
 from livenode.model.data import BarType
 from livenode.model.enums import ComponentState, OrderSide, OrderStatus, PositionSide
 from livenode.model.events import ComponentStateChanged, OrderCancelRejected
+from livenode.model.identifiers import TradeId
 from livenode.model.objects import Price, Quantity
 from livenode.trading.config import StrategyConfig
 from livenode.trading.strategy import Strategy
@@ -622,3 +624,24 @@ async def test_manage_stop_settles_only_after_staying_flat_for_a_moment(h: Harne
     await asyncio.wait_for(stop, timeout=5)
     assert loop.time() - started >= _SETTLE_GRACE
     assert s.state is ComponentState.STOPPED and not s.manage_stop_timed_out
+
+
+def test_an_event_heard_twice_reaches_the_handlers_once(h: Harness) -> None:
+    # After a worker restart the bus can carry an event again: resent under its own id,
+    # or a fill rebuilt by reconciliation under a new id and the same trade id. The
+    # books skip both; the strategy's handlers must not see them twice either.
+    s = Recorder()
+    h.trader.add_strategy(s)
+    h.trader.start()
+    assert s.order_factory is not None
+    s.submit_order(s.order_factory.market(BTC, OrderSide.BUY, QTY))
+    names = s.names()
+    [fill] = [arg for name, arg in s.calls if name == "on_order_filled"]
+    h.msgbus.publish(topics.order_events(s.id), fill)  # resent as it was
+    rebuilt = msgspec.structs.replace(fill, event_id="rebuilt-by-reconciliation")
+    h.msgbus.publish(topics.order_events(s.id), rebuilt)
+    assert s.names() == names and s.duplicate_events == 2
+    # A fill of the same order with another trade id is new.
+    second = msgspec.structs.replace(fill, event_id="another", trade_id=TradeId("T-other"))
+    h.msgbus.publish(topics.order_events(s.id), second)
+    assert s.names() == [*names, "on_order_event", "on_order_filled"]
