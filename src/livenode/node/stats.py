@@ -36,6 +36,7 @@ from livenode.model.events import (
     OrderRejected,
     OrderSubmitted,
 )
+from livenode.model.seen_events import SeenEvents
 from livenode.node.report_rows import (
     STATUS_KEY,
     account_row,
@@ -125,6 +126,7 @@ class NodeStats:
         self._started_at: float | None = None
         self._stopped_at: float | None = None
         self._live_tick_to_trade: dict[str, TailHistogram] = {}
+        self._seen_events = SeenEvents()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -195,6 +197,8 @@ class NodeStats:
         self.trades += 1
 
     def _on_order_event(self, event: Any) -> None:
+        if not self._seen_events.first_time(event):
+            return  # heard again after a worker restart: counted once
         self.order_events += 1
         if isinstance(event, OrderFilled):
             self.fill_count += 1

@@ -27,6 +27,7 @@ from livenode.core.component import Component
 from livenode.model.enums import ComponentState, OmsType
 from livenode.model.events import OrderFilled
 from livenode.model.identifiers import StrategyId
+from livenode.model.seen_events import SeenEvents
 from livenode.trading.config import StrategyConfig
 from livenode.trading.handlers import StrategyHandlers
 from livenode.trading.order_factory import OrderFactory
@@ -124,12 +125,9 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyState, StrategyHandlers
         # cancel them again (a trader behind its event queue at stop would otherwise
         # re-cancel every order the venue already closed).
         self._cancels_sent: dict[Any, None] = {}
-        # Keys of the order and position events already dispatched (the newest
-        # `_SEEN_EVENTS_KEPT`): after a worker restart an event can arrive twice (resent
-        # with its id, or a fill rebuilt by reconciliation under a new id and the same
-        # trade id); the books skip it, and so must the handlers.
-        self._seen_events: dict[Any, None] = {}
-        self.duplicate_events = 0
+        # The order and position events already dispatched: one heard again after a
+        # worker restart is skipped by the books, and so by the handlers.
+        self._seen_events = SeenEvents(_SEEN_EVENTS_KEPT)
         self._fault_callback: FaultCallback | None = None
         self.events_handled = 0
         self.error_count = 0
@@ -487,20 +485,18 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyState, StrategyHandlers
     def _handle_bar(self, bar: Any) -> None:
         self._dispatch("on_bar", self.on_bar, bar)
 
+    @property
+    def duplicate_events(self) -> int:
+        """Order and position events heard again and not dispatched."""
+        return self._seen_events.duplicates
+
     def _first_time(self, event: Any) -> bool:
         """Whether `event` was not dispatched before (a fill is known by its trade id)."""
-        key = ((event.client_order_id, event.trade_id) if type(event) is OrderFilled
-               else event.event_id)
-        seen = self._seen_events
-        if key in seen:
-            self.duplicate_events += 1
-            self.log.info("%s: %s %s heard again: not dispatched", self.id,
-                          type(event).__name__, getattr(event, "client_order_id", ""))
-            return False
-        seen[key] = None
-        if len(seen) > _SEEN_EVENTS_KEPT:
-            del seen[next(iter(seen))]
-        return True
+        if self._seen_events.first_time(event):
+            return True
+        self.log.info("%s: %s %s heard again: not dispatched", self.id,
+                      type(event).__name__, getattr(event, "client_order_id", ""))
+        return False
 
     def _handle_order_event(self, event: Any) -> None:
         if not self._first_time(event):

@@ -100,3 +100,26 @@ async def test_the_report_holds_what_the_process_roles_own(
     for stats in (whole, data):
         stats.close()
         stats._kernel.dispose()
+
+
+async def test_a_fill_heard_twice_is_counted_once(empty_config: TradingNodeConfig) -> None:
+    # A worker restart can bring a fill again (resent, or rebuilt by reconciliation under
+    # a new event id and the same trade id): the run's counts and fills take it once.
+    import msgspec
+
+    from livenode.bus import topics
+
+    kernel = Kernel(empty_config, asyncio.get_running_loop())
+    stats = NodeStats(kernel)
+    stats.start()
+    kernel.cache.add_instrument(make_instrument())
+    init = order_init(side=OrderSide.BUY, qty="1.000", price="100.00", coid="O-1")
+    kernel.cache.add_order(Order(init))
+    fill = filled(init, "1.000", "100.00", "T-1", vid="V-1")
+    for event in (submitted(init), accepted(init, vid="V-1"), fill):
+        kernel.msgbus.send(EXEC_ENGINE_PROCESS, event)
+    topic = topics.order_events(init.strategy_id)
+    kernel.msgbus.publish(topic, fill)
+    kernel.msgbus.publish(topic, msgspec.structs.replace(fill, event_id="rebuilt"))
+    assert stats.fill_count == 1 and len(stats.fills) == 1
+    assert stats.summary()["counters"]["fills"] == 1

@@ -1,0 +1,40 @@
+"""Recognising an order or position event heard a second time.
+
+After a worker restart the bus can carry an event again: resent under its own id,
+or a fill rebuilt by reconciliation under a new event id and the same trade id. The
+books (cache, mirror, execution engine) skip such an event; a consumer that counts
+or reacts to events (a strategy's handlers, the run's statistics) must skip it too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from livenode.model.events import OrderFilled
+
+__all__ = ["SeenEvents"]
+
+
+class SeenEvents:
+    """The keys of the newest `kept` events seen: its event id, or for a fill its
+    order and trade id (a venue's trade is one fill, whatever event carries it)."""
+
+    __slots__ = ("_kept", "_seen", "duplicates")
+
+    def __init__(self, kept: int = 10_000) -> None:
+        self._kept = kept
+        self._seen: dict[Any, None] = {}
+        self.duplicates = 0
+
+    def first_time(self, event: Any) -> bool:
+        """True the first time `event` is seen; False (and counted) after."""
+        key = ((event.client_order_id, event.trade_id) if type(event) is OrderFilled
+               else event.event_id)
+        seen = self._seen
+        if key in seen:
+            self.duplicates += 1
+            return False
+        seen[key] = None
+        if len(seen) > self._kept:
+            del seen[next(iter(seen))]
+        return True
