@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -99,11 +100,16 @@ def test_t2t_with_risk_in_the_exec_worker_measures_two_hops(tmp_path: Path) -> N
     result_path = tmp_path / "t2t.json"
     proc, out, err = _bench(tmp_path, "t2t", "--modes", "multiprocess", "--topology",
                             "risk-in-exec", "--count", "300", "--rate", "500",
-                            "--json", str(result_path))
+                            "--stages", "4", "--json", str(result_path))
     assert proc.returncode == 0, out[-3000:] + err[-3000:]
     result = json.loads(result_path.read_text())
     multi = result["modes"]["multiprocess"]
     _check_row(multi)
+    # --stages: the trader's quotes timed stage by stage, printed per worker and kind.
+    quotes = multi["stages"]["trader"]["data.quotes"]
+    assert quotes["wire"]["count"] > 0 and quotes["decode"]["p50"] > 0, quotes
+    assert "stages (1 in 4 inbound messages traced; p50 us)" in out
+    assert re.search(r"^trader: data\.quotes +\d+ +[\d.]+ ", out, re.MULTILINE), out[-3000:]
     # Three workers; the exec worker (it hosts risk) is named by the derived topology.
     assert len(multi["worker_pids"]) == 3
     assert multi["worker_cores"].keys() == {"data", "trader", "exec"}

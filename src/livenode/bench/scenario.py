@@ -127,6 +127,7 @@ def scenario_config(
     stamp: Literal["entry", "venue"] = "entry",
     worker_cores: list[int] | None = None,
     hop_latency_every: int | None = None,
+    stage_trace_every: int = 0,
     database: dict[str, Any] | None = None,
     warmup_quotes: int | None = None,
     max_closed_orders: int | None = None,
@@ -200,6 +201,8 @@ def scenario_config(
         config["exec_clients"]["SIM"]["config"]["max_latency_samples"] = max_latency_samples
     if hop_latency_every is not None:
         config.setdefault("message_bus", {})["hop_latency_every"] = hop_latency_every
+    if stage_trace_every:
+        config.setdefault("message_bus", {})["stage_trace_every"] = stage_trace_every
     if mode == "multiprocess" and worker_cores:
         if len(worker_cores) != 4:
             raise ValueError("--worker-cores: expected 4 cores (data,trader,risk,exec), "

@@ -39,6 +39,7 @@ from livenode.bench.scenario import (
     unique_trader_id,
     write_config,
 )
+from livenode.bus.stage_trace import STAGES
 
 __all__ = ["ROLES", "T2TOptions", "run_t2t"]
 
@@ -60,6 +61,7 @@ class T2TOptions:
     every: int = 1
     stamp: str = "entry"
     worker_cores: tuple[int, ...] | None = None
+    stages: int = 0  # trace 1 message in this many stage by stage (0: off)
     echo: bool = False
     command: str = ""
 
@@ -135,6 +137,7 @@ def _run_mode(opts: T2TOptions, label: str, work: Path, progress: Progress) -> d
         stamp="venue" if opts.stamp == "venue" else "entry",
         worker_cores=list(opts.worker_cores) if opts.worker_cores else None,
         database=_database(label, work),
+        stage_trace_every=opts.stages,
     )
     name = label.replace(":", "-").replace("+", "-")
     path = write_config(config, work / f"t2t-{name}.toml")
@@ -166,7 +169,27 @@ def _run_mode(opts: T2TOptions, label: str, work: Path, progress: Progress) -> d
         row["worker_cores"] = dict(zip(roles, _worker_cores(summary, roles), strict=True))
         row["hops"] = _hops(summary, roles)
         row["worker_pids"] = {w["name"]: w["pid"] for w in summary.get("workers", [])}
+        if opts.stages:
+            row["stages"] = summary.get("stage_latency", {})
     return row
+
+
+def stage_lines(stages: dict[str, dict[str, Any]], every: int) -> list[str]:
+    """The stage trace of a multiprocess run (``stage_latency`` of its summary) as a
+    table: per worker and inbound topic kind, each stage's p50 in microseconds."""
+    head = f"{'worker: inbound kind':<34} {'traced':>7}" + "".join(
+        f" {stage:>10}" for stage in STAGES)
+    lines = [f"stages (1 in {every} inbound messages traced; p50 us)", head]
+    for worker, kinds in sorted(stages.items()):
+        for kind, figures in sorted(kinds.items()):
+            traced = max((f.get("count", 0) for f in figures.values() if isinstance(f, dict)),
+                         default=0)
+            cells = "".join(
+                f" {figures[stage]['p50'] / 1000:>10.1f}"
+                if isinstance(figures.get(stage), dict) and figures[stage].get("count")
+                else f" {'-':>10}" for stage in STAGES)
+            lines.append(f"{worker + ': ' + kind:<34} {traced:>7}{cells}")
+    return lines
 
 
 def run_t2t(opts: T2TOptions, progress: Progress | None = None) -> dict[str, Any]:
@@ -225,6 +248,8 @@ def run_t2t(opts: T2TOptions, progress: Progress | None = None) -> dict[str, Any
             lines += ["", f"bus hops of {row['mode']} (sampled: message_bus.hop_latency_every)"]
             lines += table([{**h, "mode": ("  " if h["chain"] else "  (other) ") + h["hop"]}
                             for h in row["hops"]])[2:]
+        if row.get("stages"):
+            lines += ["", *stage_lines(row["stages"], opts.stages)]
     lines.append("")
     lines += [f"{name:<24} " + "  ".join(f"{k} {v:.2f}x" for k, v in values.items())
               for name, values in ratios.items() if values]
@@ -246,6 +271,7 @@ def run_t2t(opts: T2TOptions, progress: Progress | None = None) -> dict[str, Any
             "duration": None if opts.count else opts.duration, "every": opts.every,
             "stamp": opts.stamp, "hops": hops, "floor_rate": order_rate,
             "worker_cores": list(opts.worker_cores) if opts.worker_cores else None,
+            "stages": opts.stages,
         },
         "unit": "ns",
         "modes": {label: row for label, row in by_mode.items()},

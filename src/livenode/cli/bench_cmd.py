@@ -95,6 +95,11 @@ def add_bench_parser(subparsers: Any) -> None:
     t2t.add_argument("--worker-cores", type=_csv(int, "core ids"), default=None,
                      help="pin the workers data,trader,risk,exec (e.g. 0,1,0,1); the floor "
                           "is pinned the same way (default: the derived topology)")
+    t2t.add_argument("--stages", type=_positive(int), default=0, metavar="K",
+                     help="multiprocess: trace 1 inbound message in K stage by stage (wire, "
+                          "recv, decode, work before the send, ...) and print each stage's "
+                          "p50 per worker ([message_bus] stage_trace_every; ~10 us a traced "
+                          "message)")
     t2t.add_argument("--json", type=Path, help="write the result here")
     t2t.add_argument("--plot", type=Path, help="draw latency by percentile to this PNG")
     t2t.add_argument("--verbose", action="store_true", help="show the nodes' output")
@@ -220,7 +225,8 @@ def _t2t(args: argparse.Namespace, command: str) -> dict[str, Any]:
     result = run_t2t(T2TOptions(
         modes=args.modes, topology=args.topology, wait=args.wait, rate=args.rate,
         count=args.count, duration=args.duration, every=args.every, stamp=args.stamp,
-        worker_cores=args.worker_cores, echo=args.verbose, command=command,
+        worker_cores=args.worker_cores, stages=args.stages, echo=args.verbose,
+        command=command,
     ))
     if args.plot is not None:
         from livenode.bench.plot import plot_percentiles, summary_points
