@@ -24,7 +24,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 from livenode.config import MetricsConfig
 from livenode.core.errors import LivenodeError
 from livenode.node.metrics import MetricsSnapshot, NodeCollector, ProcessMetrics
-from livenode.node.run_report import RunReport, TickToTrade
+from livenode.node.run_report import RunReport
 
 if TYPE_CHECKING:
     from livenode.node.node import TradingNode
@@ -145,10 +145,8 @@ def single_node_metrics(node: TradingNode) -> MetricsServer | None:
             name="node", role="single", pid=pid, state=node.state.value,
             handler_errors=node.kernel.msgbus.handler_errors,
         )
-        report = node.stats.report(live=True)
-        live = {name: row for name, h in node.stats.live_tick_to_trade().items()
-                if (row := TickToTrade.of(h)) is not None}
-        return MetricsSnapshot(report=msgspec.structs.replace(report, tick_to_trade=live),
-                               processes=[process])
+        report = node.stats.report(live=True).with_live_tick_to_trade(
+            node.stats.live_tick_to_trade())
+        return MetricsSnapshot(report=report, processes=[process])
 
     return MetricsServer(config.metrics, node.loop, snapshot)

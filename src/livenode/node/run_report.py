@@ -440,6 +440,13 @@ class RunReport(msgspec.Struct, frozen=True, kw_only=True):
             gc=_merge_maps(self.gc, other.gc),
         )
 
+    def with_live_tick_to_trade(self, histograms: dict[str, Histogram]) -> RunReport:
+        """This report with tick to trade so far, from each exec client's histogram
+        (`NodeStats.live_tick_to_trade`; a client without samples is left out)."""
+        rows = {name: row for name, histogram in histograms.items()
+                if (row := TickToTrade.of(histogram)) is not None}
+        return msgspec.structs.replace(self, tick_to_trade=rows)
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready summary (the ``--summary-json`` keys; rows sorted by key)."""
         by_status = {key: 0 for key in ORDER_STATUS_KEYS}

@@ -8,13 +8,12 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-import msgspec
 import psutil
 
 from livenode.bus.control import WorkerStatus
 from livenode.core.latency import LatencyHistogram
 from livenode.node.metrics import ProcessMetrics
-from livenode.node.run_report import Histogram, RunReport, TickToTrade
+from livenode.node.run_report import Histogram, RunReport
 from livenode.supervisor.handles import WorkerHandle
 
 __all__ = ["MERGE_ORDER", "health_fields", "hop_latency", "merged_report", "process_metrics",
@@ -152,10 +151,9 @@ def merged_report(
             for publisher, encoded in sorted(s.get("hops_hdr", {}).items())}
     report = report.merge(RunReport(hops=hops))
     if live:  # the final reports carry their own; live ones only the heartbeats' histograms
-        rows = {client: row for s in stats.values()
-                for client, encoded in s.get("t2t_hdr", {}).items()
-                if (row := TickToTrade.of(Histogram(hdr=encoded))) is not None}
-        report = msgspec.structs.replace(report, tick_to_trade=rows)
+        report = report.with_live_tick_to_trade(
+            {client: Histogram(hdr=encoded) for s in stats.values()
+             for client, encoded in s.get("t2t_hdr", {}).items()})
     return report
 
 
