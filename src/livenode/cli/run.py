@@ -279,6 +279,8 @@ async def _run_node(node: TradingNode, config: TradingNodeConfig, args: argparse
             _say(line)
     for book_error in book_errors:
         _error(f"the books do not add up: {book_error}")
+    if summary["audit"]["books_match_venue"] is False:
+        _error("the books differ from the venue (see audit above)")
     if node.failure is not None:
         _error(f"the node stopped because of a failure: {node.failure}")
     elif summary["started"] and not summary["shutdown"]["clean"]:

@@ -85,6 +85,9 @@ async def run_supervised(
         )
     if supervisor.failure is not None:
         error(f"the node stopped because of a failure: {supervisor.failure}")
+    if summary["audit"]["books_match_venue"] is False and not forced:
+        error("the books differ from the venue (see audit above)")
+        summary["exit_code"] = code = EXIT_FAILURE
     if faults_fail_run(summary.get("faulted_strategies", {})) and code == 0:
         summary["exit_code"] = code = EXIT_FAILURE
     for book_error in book_errors:
@@ -192,7 +195,10 @@ def merged_summary(supervisor: Supervisor) -> dict[str, Any]:
         "requested_at": supervisor.stop_requested_at,
         "forced": supervisor.forced_signal is not None,
     }
-    summary["exit_code"] = 0 if supervisor.clean else 1
+    if summary["audit"]["books_match_venue"] is False:
+        # The venue is the truth: a stop whose books differ from it is not clean.
+        summary["shutdown"]["clean"] = False
+    summary["exit_code"] = 0 if summary["shutdown"]["clean"] else 1
     summary["workers"] = supervisor.workers_summary()
     stages = stage_latency(supervisor.stats)
     if stages:

@@ -197,12 +197,37 @@ def summary_table(summary: dict[str, Any]) -> list[str]:
     if summary.get("durable_source"):
         lines.append(f"books          from the cache database {summary['durable_source']} "
                      "(every run of this trader id)")
+    lines.extend(audit_lines(summary))
     for error in summary.get("errors", []):
         lines.append(f"ERROR          {error}")
     shutdown = summary["shutdown"]
     how = "clean" if shutdown["clean"] else "NOT clean"
     reason = f" ({shutdown['reason']})" if shutdown.get("reason") else ""
     lines.append(f"shutdown       {how} in {shutdown['seconds']:.2f} s{reason}")
+    return lines
+
+
+def audit_lines(summary: dict[str, Any]) -> list[str]:
+    """``audit          books match venue`` or every difference, per exec client."""
+    audit = summary.get("audit") or {}
+    venues = audit.get("venues") or {}
+    if not venues:
+        return ["audit          not audited (no execution client reported)"]
+    lines = [f"audit          {audit['verdict']}"]
+    for name, row in sorted(venues.items()):
+        checked = ", ".join(row["checked"]) or "nothing"
+        unchecked = (f"; not reported: {', '.join(row['not_reported'])}"
+                     if row["not_reported"] else "")
+        if row["error"] is not None:
+            lines.append(f"  {name}: NOT AUDITED: {row['error']}")
+            continue
+        if not row["differences"]:
+            lines.append(f"  {name}: match ({checked}{unchecked})")
+            continue
+        lines.append(f"  {name}: {len(row['differences'])} difference(s) ({checked}{unchecked})")
+        for diff in row["differences"]:
+            lines.append(f"    {diff['kind']} {diff['key']}: node {diff['node']}, "
+                         f"venue {diff['venue']}")
     return lines
 
 

@@ -312,6 +312,9 @@ class TimeoutsConfig(ConfigStruct, frozen=True, kw_only=True):
     portfolio: PositiveSeconds = 10.0
     disconnection: PositiveSeconds = 10.0
     post_stop: PositiveSeconds = 5.0
+    # The audit of the books against each venue at the stop (asked again while they
+    # differ: an event may be on its way) and at `livenode audit`.
+    audit: PositiveSeconds = 5.0
     shutdown: PositiveSeconds = 30.0
 
     def __post_init__(self) -> None:

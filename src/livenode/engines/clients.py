@@ -544,6 +544,18 @@ class LiveExecutionClient(LiveClient):
         """Positions the venue knows (reconciliation)."""
         return []
 
+    async def generate_balance_reports(self) -> list[AccountBalance] | None:
+        """The account's balances as the venue reports them now (the audit); None
+        for a venue that cannot be asked."""
+        return None
+
+    def audit_scope(self) -> frozenset[str]:
+        """What the venue can report for the audit of the books
+        (`livenode.engines.audit`): a subset of "orders", "positions", "balances",
+        "fills". An adapter names what its ``generate_*`` methods really answer; what
+        is left out is reported as not checked. The base class answers nothing."""
+        return frozenset()
+
     # -- tick-to-trade -----------------------------------------------------------------
 
     def latency_percentiles(self, *quantiles: float) -> dict[float, int]:

@@ -33,6 +33,7 @@ import msgspec
 from livenode.bus import topics
 from livenode.core.component import Component
 from livenode.core.uuid import new_id
+from livenode.engines.audit import BooksAuditor, VenueAudit
 from livenode.engines.clients import (
     CLIENT_ERROR,
     EXEC_ENGINE_PROCESS,
@@ -158,6 +159,9 @@ class ExecutionEngine(Component):
         # Why the database cannot be written now (None: it can).
         self.database_fault: str | None = None
         self._reconciler = Reconciler(self, cache, clock)
+        self._auditor = BooksAuditor(cache)
+        # Set whenever an event changed the books (an audit that differs waits on it).
+        self._books_changed = asyncio.Event()
         self._handlers: dict[type, Any] = {t: self._handle_order_event for t in _ORDER_EVENTS}
         self._handlers[AccountState] = self._handle_account_state
         self._handlers[OrderStatusReport] = self._reconciler.handle_report
@@ -602,6 +606,7 @@ class ExecutionEngine(Component):
         self._publish_order_event(event)
         if is_fill:
             self.fill_count += 1
+            self._auditor.record_fill(event.trade_id)
             topic = topics.position_events(event.strategy_id)
             for position_event in position_events:
                 self._msgbus.publish(topic, position_event)
@@ -628,6 +633,7 @@ class ExecutionEngine(Component):
         if self._database is not None:
             self._database.put_account(state, first=is_new)
         self._msgbus.publish(topics.account_events(state.account_id), state)
+        self._books_changed.set()
 
     # -- stop sequence ----------------------------------------------------------------------
 
@@ -664,8 +670,25 @@ class ExecutionEngine(Component):
         return True
 
     def _notify_settle(self) -> None:
+        self._books_changed.set()
         if self._settled is not None:
             self._settled.set()
+
+    # -- the audit of the books against the venues ------------------------------------------
+
+    async def take_audit_baseline(self, timeout: float) -> None:
+        """Note each venue's fills at start: the audit checks only the ones after."""
+        await self._auditor.take_baseline(list(self._by_id.values()), timeout)
+
+    async def audit(self, timeout: float) -> dict[str, VenueAudit]:
+        """Compare the books with each venue (see `livenode.engines.audit`); by client."""
+        return await self._auditor.audit_all(list(self._by_id.values()), timeout,
+                                             self._books_changed)
+
+    @property
+    def last_audit(self) -> dict[str, VenueAudit]:
+        """The latest verdict per client (empty before the first audit)."""
+        return dict(self._auditor.last)
 
     # -- reconciliation ---------------------------------------------------------------------
 

@@ -466,6 +466,8 @@ class TradingNode:
                 lambda: "execution state not reconciled with "
                 + ", ".join(c.name for c in kernel.exec_clients.values()),
             )
+        if exec_engine is not None:
+            await exec_engine.take_audit_baseline(timeouts.audit)
         if self._before_trading is not None:
             await self._before_trading()
             if self._stop_requested.is_set():
@@ -526,6 +528,10 @@ class TradingNode:
                             "in-flight orders did not settle within %gs", timeouts.post_stop
                         )
                         clean = False
+                if kernel.exec_engine is not None and kernel.exec_clients:
+                    # The venue is the truth: a stop whose books differ is not clean.
+                    verdicts = await kernel.exec_engine.audit(timeouts.audit)
+                    clean &= all(v.matches for v in verdicts.values())
                 clean &= await disconnect_clients(
                     [kernel.data_clients.values(), kernel.exec_clients.values()],
                     timeouts.disconnection,

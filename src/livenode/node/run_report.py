@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from livenode.core.latency import LatencyHistogram
+from livenode.engines.audit import VenueAudit
 
 __all__ = [
     "ORDER_STATUS_KEYS",
@@ -405,6 +406,8 @@ class RunReport(msgspec.Struct, frozen=True, kw_only=True):
     # By bus hop, "publisher->worker".
     hops: dict[str, Histogram] = {}
     gc: dict[str, GcRow] = {}
+    # The latest audit of the books against each venue, by exec client name.
+    audit: dict[str, VenueAudit] = {}
 
     def merge(self, other: RunReport) -> RunReport:
         """Both reports in one (associative; see the module docstring). Identity
@@ -438,7 +441,16 @@ class RunReport(msgspec.Struct, frozen=True, kw_only=True):
             tick_to_trade=_merge_maps(self.tick_to_trade, other.tick_to_trade),
             hops=_merge_maps(self.hops, other.hops),
             gc=_merge_maps(self.gc, other.gc),
+            audit=_union(self.audit, other.audit),
         )
+
+    @property
+    def books_match_venue(self) -> bool | None:
+        """True when every venue was audited and matched, False when one differed or
+        could not be asked, None when no audit ran (no exec client, or no stop yet)."""
+        if not self.audit:
+            return None
+        return all(v.matches for v in self.audit.values())
 
     def with_live_tick_to_trade(self, histograms: dict[str, Histogram]) -> RunReport:
         """This report with tick to trade so far, from each exec client's histogram
@@ -483,9 +495,21 @@ class RunReport(msgspec.Struct, frozen=True, kw_only=True):
         }
         if self.mode == "multiprocess" or self.hops:
             out["hop_latency"] = {hop: h.summary() for hop, h in sorted(self.hops.items())}
+        out["audit"] = {
+            "books_match_venue": self.books_match_venue,
+            "verdict": _verdict(self.books_match_venue),
+            "venues": {name: {**msgspec.to_builtins(v), "matches": v.matches}
+                       for name, v in sorted(self.audit.items())},
+        }
         if self.gc:
             out["gc"] = {name: msgspec.to_builtins(row) for name, row in sorted(self.gc.items())}
         return out
+
+
+def _verdict(matches: bool | None) -> str:
+    if matches is None:
+        return "not audited"
+    return "books match venue" if matches else "books differ from venue"
 
 
 _encoder = msgspec.msgpack.Encoder()

@@ -467,6 +467,8 @@ class NodeStats:
             ] if kernel.portfolio is not None else [],
             accounts=self.accounts(),
             tick_to_trade={} if live or not execution else self.tick_to_trade(),
+            audit=kernel.exec_engine.last_audit
+            if execution and kernel.exec_engine is not None else {},
         )
 
     def summary(self) -> dict[str, Any]:

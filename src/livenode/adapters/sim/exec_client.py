@@ -27,6 +27,7 @@ from livenode.model.identifiers import AccountId, ClientOrderId, Venue
 
 if TYPE_CHECKING:
     from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
+    from livenode.model.objects import AccountBalance
     from livenode.model.reports import FillReport, OrderStatusReport, PositionStatusReport
     from livenode.venues.sim.api import SimVenueAPI
 
@@ -117,3 +118,11 @@ class SimExecClient(LiveExecutionClient):
 
     async def generate_position_status_reports(self) -> list[PositionStatusReport]:
         return await self.sim_venue.request_position_reports()
+
+    async def generate_balance_reports(self) -> list[AccountBalance] | None:
+        state = await self.sim_venue.request_account_state()
+        return list(state.balances)
+
+    def audit_scope(self) -> frozenset[str]:
+        # The simulated exchange answers every report the audit asks for.
+        return frozenset({"orders", "positions", "balances", "fills"})

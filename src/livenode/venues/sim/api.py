@@ -199,3 +199,7 @@ class SimVenueAPI(Protocol):
     async def request_position_reports(self) -> list[PositionStatusReport]:
         """The venue's positions."""
         ...
+
+    async def request_account_state(self) -> AccountState:
+        """The account's balances now (a remote asks the venue process; the audit)."""
+        ...

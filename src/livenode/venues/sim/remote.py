@@ -433,6 +433,13 @@ class RemoteSimVenue:
         """The venue's positions."""
         return cast(list[PositionStatusReport], await self._items("position_reports"))
 
+    async def request_account_state(self) -> AccountState:
+        """The account's balances now, asked of the venue process."""
+        items = await self._items("account_state")
+        if len(items) != 1 or type(items[0]) is not AccountState:
+            raise ProtocolError(f"account_state: expected one AccountState, got {items!r}")
+        return items[0]
+
     async def _items(self, op: Any, open_only: bool = True) -> list[Any]:
         reply = await self._request(op, open_only=open_only)
         return [self._codec.decode(raw) for raw in reply.items]

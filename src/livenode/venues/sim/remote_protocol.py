@@ -74,6 +74,7 @@ Op = Literal[
     "order_status_reports_for",
     "fill_reports",
     "position_reports",
+    "account_state",
     "instruments",
     "ping",
     "start_feed",

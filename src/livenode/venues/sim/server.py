@@ -427,6 +427,8 @@ class SimVenueServer:
             items = venue.order_status_reports_for(ids)
         elif op == "fill_reports":
             items = venue.fill_reports()
+        elif op == "account_state":
+            items = [venue.account_state()]
         else:  # position_reports: the Literal type admits nothing else
             items = venue.position_reports()
         encode = self._codec.encode

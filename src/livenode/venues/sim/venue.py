@@ -621,3 +621,7 @@ class SimVenue:
     async def request_position_reports(self) -> list[PositionStatusReport]:
         """`position_reports`, as `SimVenueAPI` has it."""
         return self.position_reports()
+
+    async def request_account_state(self) -> AccountState:
+        """`account_state`, as `SimVenueAPI` has it."""
+        return self.account_state()
