@@ -264,6 +264,22 @@ class Ack(ControlMessage, frozen=True):
     detail: str = ""
 
 
+class AuditRequest(ControlMessage, frozen=True):
+    """From `livenode audit` to the node, and from the supervisor to each exec worker:
+    audit the books against the venues now (`livenode.engines.audit`)."""
+
+    request_id: int = 0
+
+
+class AuditReply(ControlMessage, frozen=True):
+    """The answer to an `AuditRequest`: ``audit`` holds the verdicts by exec client
+    (`livenode.engines.audit.encode_audits`); ``error`` names what did not answer."""
+
+    request_id: int = 0
+    audit: bytes = b""
+    error: str = ""
+
+
 ControlUnion = (
     Hello
     | WorkerSpec
@@ -278,6 +294,8 @@ ControlUnion = (
     | StatusReply
     | StopRequest
     | Ack
+    | AuditRequest
+    | AuditReply
     | SetTradingState
     | VenueRestarted
     | VenueReconciled

@@ -19,10 +19,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import zmq
 
 from livenode.bus.control import (
     Ack,
+    AuditReply,
+    AuditRequest,
     ControlSocket,
     StatusReply,
     StatusRequest,
@@ -32,6 +35,7 @@ from livenode.cache.shm import ShmError
 from livenode.cache.shm.cleanup import remove_stale_segments
 from livenode.cli.market_view import format_market_view, read_market_view
 from livenode.cli.summary import database_fragment
+from livenode.engines.audit import decode_audits
 from livenode.supervisor.rundir import RunDir, default_base, find_run_dirs
 
 EXIT_OK = 0
@@ -51,6 +55,11 @@ def add_control_parsers(subparsers: Any) -> None:
     stop = subparsers.add_parser("stop", help="stop a running node in order")
     _add_target(stop)
     stop.add_argument("--now", action="store_true", help="kill the workers at once")
+    audit = subparsers.add_parser(
+        "audit", help="compare a running node's books with its venues (exit 1 if they differ)"
+    )
+    _add_target(audit)
+    audit.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     clean = subparsers.add_parser(
         "clean", help="remove run directories and shared memory left by killed nodes"
     )
@@ -73,6 +82,8 @@ def run_control_command(args: argparse.Namespace) -> int:
         return _clean(args)
     if args.command == "status":
         return _watch(args) if args.watch else _status(args)
+    if args.command == "audit":
+        return _audit(args)
     targets = _running(args)
     if not targets:
         return _not_found(args)
@@ -91,6 +102,48 @@ def run_control_command(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"error: unexpected answer {type(reply).__name__}", file=sys.stderr)
     return EXIT_FAILED
+
+
+def _audit(args: argparse.Namespace) -> int:
+    """Ask the node (its supervisor, or a single node's own socket) to audit its books
+    against every venue now; print each verdict; exit 1 unless every venue matches."""
+    targets = _running(args)
+    if not targets:
+        return _not_found(args)
+    if len(targets) > 1:
+        return _several(targets)
+    target = targets[0]
+    endpoint = target.control_endpoint if target.is_supervised else target.node_endpoint
+    try:
+        reply = asyncio.run(_ask(target, AuditRequest(), args.timeout, endpoint))
+    except TimeoutError:
+        return _no_answer(target, args.timeout)
+    if not isinstance(reply, AuditReply):
+        print(f"error: unexpected answer {type(reply).__name__}", file=sys.stderr)
+        return EXIT_FAILED
+    try:
+        verdicts = decode_audits(reply.audit) if reply.audit else {}
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    matches = bool(verdicts) and not reply.error and all(v.matches for v in verdicts.values())
+    if args.json:
+        print(json.dumps({
+            "books_match_venue": matches,
+            "error": reply.error or None,
+            "venues": {name: {**msgspec.to_builtins(v), "matches": v.matches}
+                       for name, v in sorted(verdicts.items())},
+        }, indent=2, sort_keys=True))
+    else:
+        print("books match venue" if matches else "books DIFFER from venue"
+              if verdicts and not reply.error else "not audited")
+        for name, verdict in sorted(verdicts.items()):
+            client = "" if name == verdict.venue else f"{name} "
+            for line in verdict.lines():
+                print(f"  {client}{line}")
+        if reply.error:
+            print(f"  error: {reply.error}")
+    return EXIT_OK if matches else EXIT_FAILED
 
 
 def _stop_single(target: RunDir, now: bool) -> int:
@@ -224,12 +277,13 @@ def _status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-async def _ask(run_dir: RunDir, request: Any, timeout: float) -> Any:
+async def _ask(run_dir: RunDir, request: Any, timeout: float,
+               endpoint: str | None = None) -> Any:
     context: zmq.Context[Any] = zmq.Context()
     dealer = context.socket(zmq.DEALER)
     dealer.setsockopt(zmq.LINGER, 0)
     dealer.setsockopt(zmq.IDENTITY, f"cli-{os.getpid()}".encode())
-    dealer.connect(run_dir.control_endpoint)
+    dealer.connect(endpoint or run_dir.control_endpoint)
     control = ControlSocket(dealer, asyncio.get_running_loop())
     try:
         control.send(request)

@@ -1,7 +1,8 @@
 """Entry point of the `livenode` console script (and of `python -m livenode`).
 
 Subcommands: ``run`` (run a node), ``config`` (validate / show a config),
-``status`` / ``stop`` (a running multiprocess node), ``clean`` (leftovers of killed nodes),
+``status`` / ``stop`` (a running multiprocess node), ``audit`` (a running node's books
+against its venues), ``clean`` (leftovers of killed nodes),
 ``keys`` (CURVE keys of the tcp bus), ``bench`` (latency, throughput, lifecycle).
 Only commands that work are listed; others arrive with the issues that build them.
 """
@@ -71,7 +72,7 @@ def _dispatch(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         return run_keys_command(args)
     if args.command == "bench":
         return run_bench_command(args)
-    if args.command in ("status", "stop", "clean"):
+    if args.command in ("status", "stop", "clean", "audit"):
         return run_control_command(args)
     parser.error(f"unknown command {args.command!r}")
     return 2

@@ -44,6 +44,7 @@ from livenode.cli.summary import (
 from livenode.config import ConfigError, TradingNodeConfig, load_config, sets_field
 from livenode.core.uuid import new_id
 from livenode.node.builder import BuildError
+from livenode.node.control_endpoint import NodeControl
 from livenode.node.durable_summary import durable_summary
 from livenode.node.metrics_server import MetricsServerError
 from livenode.node.node import StartupGateError, TradingNode
@@ -208,7 +209,7 @@ async def _run(config: TradingNodeConfig, args: argparse.Namespace) -> int:
             _log.exception("building the node failed")
             _error(f"building the node failed: {type(exc).__name__}: {exc}")
             return EXIT_FAILURE
-        return await _run_node(node, config, args)
+        return await _run_node(node, config, args, run_dir)
     finally:
         try:
             node.dispose()
@@ -241,8 +242,22 @@ def _forced_exit(
         os._exit(code)
 
 
-async def _run_node(node: TradingNode, config: TradingNodeConfig, args: argparse.Namespace) -> int:
+async def _run_node(
+    node: TradingNode, config: TradingNodeConfig, args: argparse.Namespace, run_dir: RunDir
+) -> int:
     loop = asyncio.get_running_loop()
+    control = NodeControl(node, run_dir.node_endpoint)
+    control.start()
+    try:
+        return await _run_started_node(node, config, args, loop)
+    finally:
+        await control.close()
+
+
+async def _run_started_node(
+    node: TradingNode, config: TradingNodeConfig, args: argparse.Namespace,
+    loop: asyncio.AbstractEventLoop,
+) -> int:
     run_task = asyncio.create_task(node.run_async(handle_signals=True))
     stopping_task = asyncio.create_task(_announce_stop(node))
     status_task: asyncio.Task[None] | None = None

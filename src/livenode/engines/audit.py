@@ -51,6 +51,8 @@ __all__ = [
     "VenueAudit",
     "VenueBooks",
     "compare_books",
+    "decode_audits",
+    "encode_audits",
     "node_books",
 ]
 
@@ -482,3 +484,23 @@ class BooksAuditor:
                 log("audit: %s", line)
         self.last.update(out)
         return out
+
+
+_audits_decoder = msgspec.msgpack.Decoder(dict[str, VenueAudit])
+
+
+def encode_audits(audits: dict[str, VenueAudit]) -> bytes:
+    """msgpack bytes of verdicts by exec client (what crosses the control channel)."""
+    return msgspec.msgpack.encode(audits)
+
+
+def decode_audits(data: bytes) -> dict[str, VenueAudit]:
+    """Verdicts from `encode_audits`' bytes.
+
+    Raises:
+        ValueError: the bytes are not verdicts (names what was wrong).
+    """
+    try:
+        return _audits_decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise ValueError(f"malformed audit ({len(data)} bytes): {exc}") from exc

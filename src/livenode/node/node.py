@@ -528,8 +528,10 @@ class TradingNode:
                             "in-flight orders did not settle within %gs", timeouts.post_stop
                         )
                         clean = False
-                if kernel.exec_engine is not None and kernel.exec_clients:
+                if (kernel.exec_engine is not None and kernel.exec_clients
+                        and self._started.is_set()):
                     # The venue is the truth: a stop whose books differ is not clean.
+                    # (A start aborted before trading traded nothing: no audit.)
                     verdicts = await kernel.exec_engine.audit(timeouts.audit)
                     clean &= all(v.matches for v in verdicts.values())
                 clean &= await disconnect_clients(

@@ -48,6 +48,11 @@ class RunDir:
     def control_endpoint(self) -> str:
         return f"ipc://{self.path / 'control.ipc'}"
 
+    @property
+    def node_endpoint(self) -> str:
+        """A single-process node's own control socket (`livenode audit`)."""
+        return f"ipc://{self.path / 'node.ipc'}"
+
     def publish_endpoint(self, worker: str) -> str:
         return f"ipc://{self.path / (worker + '.pub.ipc')}"
 

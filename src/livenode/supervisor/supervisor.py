@@ -33,6 +33,8 @@ import zmq
 
 from livenode.bus.control import (
     Ack,
+    AuditReply,
+    AuditRequest,
     ClientStopRequest,
     ControlSocket,
     Failed,
@@ -55,6 +57,7 @@ from livenode.core.uuid import new_id
 from livenode.node.metrics import MetricsSnapshot
 from livenode.node.metrics_server import MetricsServer
 from livenode.node.run_report import RunReport, decode_report
+from livenode.supervisor.audits import AuditRelay
 from livenode.supervisor.bus_security import absolute_keys_dir, bus_keys, warn_if_insecure
 from livenode.supervisor.client_stops import ClientStops
 from livenode.supervisor.cores import WorkerCores, allowed_cores, pin, plan_cores
@@ -168,6 +171,7 @@ class Supervisor:
         self.started_at = time.time()
         self.venues = VenueStates(self.handles, self._send_control)
         self.client_stops = ClientStops(self.handles, self._client_stop)
+        self.audits = AuditRelay(self.handles, self._send_control)
         self._service_tasks: set[asyncio.Task[None]] = set()
         self.shutdown_seconds: float | None = None
         self.run_dir: RunDir | None = None
@@ -284,6 +288,8 @@ class Supervisor:
         """Free what `run` created, whatever point it reached."""
         self._remove_signal_handlers(loop)
         self.client_stops.close()
+        if self._control is not None:
+            self.audits.close()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -402,6 +408,9 @@ class Supervisor:
             self._control.send(Ack(detail="stopping"), to=peer)
             self.request_stop(msg.reason or "livenode stop", now=msg.now)
             return
+        if kind is AuditRequest:
+            self.audits.ask(peer)
+            return
         handle = self.handles.get(peer.decode(errors="replace"))
         if handle is None:
             _log.warning("control message %s from unknown peer %r", kind.__name__, peer)
@@ -458,6 +467,8 @@ class Supervisor:
             self.venues.reconciled(msg)
         elif kind is ClientStopRequest:
             self.client_stops.on_request(msg)
+        elif kind is AuditReply:
+            self.audits.on_reply(handle.name, msg)
         elif kind is Failed:
             handle.failure = msg.error
             self._fail(f"worker {handle.name} ({handle.role}) failed to start: {msg.error}")

@@ -35,6 +35,8 @@ from livenode.bus import topics
 from livenode.bus.bridge import BusBridge
 from livenode.bus.control import (
     Ack,
+    AuditReply,
+    AuditRequest,
     ControlSocket,
     Failed,
     Go,
@@ -57,6 +59,7 @@ from livenode.config import load_config_str
 from livenode.core.latency import EncodedHistograms
 from livenode.core.logging import setup_logging
 from livenode.core.uuid import new_id
+from livenode.engines.audit import encode_audits
 from livenode.engines.peer_recovery import (
     publish_account_states,
     publish_instruments,
@@ -497,6 +500,10 @@ class Worker:
                 task = asyncio.ensure_future(self._reconnect_venue(msg.venue))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
+            elif isinstance(msg, AuditRequest):
+                task = asyncio.ensure_future(self._audit(msg.request_id))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
             elif not isinstance(msg, Ack):
                 _log.warning("unexpected control message %s", type(msg).__name__)
 
@@ -526,6 +533,23 @@ class Worker:
         else:
             _log.error("%s: venue %s not reconciled: %s", self.name, venue, detail)
         self._control_send(VenueReconciled(worker=self.name, venue=venue, ok=ok, detail=detail))
+
+    async def _audit(self, request_id: int) -> None:
+        """`livenode audit`: this process's execution engine audits its venues (a
+        worker without one answers with no verdicts)."""
+        node = self.node
+        engine = node.kernel.exec_engine if node is not None else None
+        if node is None or engine is None or not node.kernel.exec_clients:
+            self._control_send(AuditReply(request_id=request_id))
+            return
+        try:
+            verdicts = await engine.audit(node.config.timeouts.audit)
+        except Exception as exc:  # the asker gets the reason, never silence
+            _log.exception("%s: audit failed", self.name)
+            self._control_send(AuditReply(request_id=request_id,
+                                          error=f"{type(exc).__name__}: {exc}"))
+            return
+        self._control_send(AuditReply(request_id=request_id, audit=encode_audits(verdicts)))
 
     def _set_trading_state(self, msg: SetTradingState) -> None:
         node = self.node

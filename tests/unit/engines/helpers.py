@@ -269,6 +269,10 @@ class RecordingExecClient:
     asked_for: list[Any] = field(default_factory=list)
     fail: bool = False
     report_delay: Any = None  # an asyncio.Event to wait on before reporting
+    # The account's balances at the venue (None: the venue cannot report them).
+    balance_reports: list[Any] | None = None
+    # What the audit may ask (LiveExecutionClient.audit_scope).
+    scope: frozenset[str] = frozenset({"orders", "positions", "balances", "fills"})
 
     def _record(self, command: Any) -> None:
         if self.fail:
@@ -301,5 +305,11 @@ class RecordingExecClient:
 
     async def generate_position_status_reports(self) -> list[Any]:
         return list(self.position_reports)
+
+    async def generate_balance_reports(self) -> list[Any] | None:
+        return None if self.balance_reports is None else list(self.balance_reports)
+
+    def audit_scope(self) -> frozenset[str]:
+        return self.scope
 
 
