@@ -73,6 +73,7 @@ from livenode.adapters.fix.parsing import (
     utc,
 )
 from livenode.adapters.fix.positions import POSITION_MSG_TYPES, PositionRequests
+from livenode.adapters.fix.requests import FixRequestError, StatusRequests
 from livenode.adapters.fix.seqnums import (
     NAMESPACE,
     DatabaseSeqNumStore,
@@ -117,14 +118,6 @@ EXTERNAL = StrategyId("EXTERNAL")
 _SENT_MEMORY = 10_000
 
 
-class FixRequestError(RuntimeError):
-    """A status, mass status or positions request failed (the reason says how).
-
-    Not a `TimeoutError`: a caller timing its own wait must not read a request's
-    timeout as its own.
-    """
-
-
 class ForeignOrder(msgspec.Struct, frozen=True, kw_only=True):
     """Names an order the node does not know (an `OrderRef` for its fill event)."""
 
@@ -165,10 +158,7 @@ class FixExecClient(LiveExecutionClient):
         self._req = 0
         self._current: dict[ClientOrderId, str] = {}  # the order's live FIX ClOrdID
         self._waiting: dict[str, asyncio.Future[None]] = {}
-        # Status requests waiting, by the node's order id: the venue answers with the
-        # order's current ClOrdID, which need not be the one asked with.
-        self._status_wait: dict[str, list[asyncio.Future[FixMessage]]] = {}
-        self._mass: dict[str, tuple[list[FixMessage], asyncio.Future[None]]] = {}
+        self._requests = StatusRequests(name, self._send, self._loop, config.request_timeout)
         self._exec_ids: OrderedDict[str, None] = OrderedDict()
         # MsgSeqNum -> (MsgType, ClOrdID or request id) of our application messages.
         self._sent: OrderedDict[int, tuple[str, str]] = OrderedDict()
@@ -176,7 +166,7 @@ class FixExecClient(LiveExecutionClient):
         self.counters: dict[str, int] = {
             "reports": 0, "duplicate_reports": 0, "unknown_orders": 0,
             "trade_corrections": 0, "external_fills": 0, "bad_transact_times": 0,
-            "session_rejects": 0, "invalid_answers": 0, "unanswered_amends": 0}
+            "session_rejects": 0, "unanswered_amends": 0}
 
     # -- connection ------------------------------------------------------------------------
 
@@ -227,9 +217,7 @@ class FixExecClient(LiveExecutionClient):
             self.session.store.close()
         for waiting in self._waiting.values():
             waiting.cancel()
-        for statuses in self._status_wait.values():
-            for status in statuses:
-                status.cancel()
+        self._requests.cancel_all()
         for task in list(self._settling):
             task.cancel()
 
@@ -394,13 +382,7 @@ class FixExecClient(LiveExecutionClient):
     def _on_execution_report(self, msg: FixMessage) -> None:
         self.counters["reports"] += 1
         exec_type = msg[150]
-        if 584 in msg:
-            self._mass_report(msg)
-            return
-        if exec_type == "I":
-            for fut in self._status_wait.get(base_cl_ord_id(msg.get(11) or ""), []):
-                if not fut.done():
-                    fut.set_result(msg)
+        if self._requests.on_report(msg):
             return
         exec_id = msg[17]
         if exec_id in self._exec_ids:
@@ -528,9 +510,9 @@ class FixExecClient(LiveExecutionClient):
         reason = (f"FIX session reject of {msg_type} {ref}: {msg.get(58) or 'no text'} "
                   f"(SessionRejectReason {msg.get(373)}, RefTagID {msg.get(371)})")
         if msg_type == "AF":
-            self._fail_mass(ref, reason)
+            self._requests.fail_mass(ref, reason)
         elif msg_type == "H":
-            self._fail_status(ref, reason)
+            self._requests.fail_status(ref, reason)
         elif msg_type == "AN":
             self._positions.fail_all(reason)
         elif msg_type in ("D", "F", "G"):
@@ -555,27 +537,7 @@ class FixExecClient(LiveExecutionClient):
     def _on_invalid(self, exc: FixDecodeError, raw: bytes) -> None:
         """An incoming message the session rejected as invalid: if it answers a request
         of ours, that request fails now (it would otherwise wait for its timeout)."""
-        fields = peek_fields(raw)
-        reason = (f"the venue's answer {fields.get(35)} is not valid FIX ({exc}); "
-                  "rejected (35=3)")
-        if fields.get(35) != "8":
-            return
-        if 584 in fields:
-            self._fail_mass(fields[584], f"OrderMassStatusRequest {fields[584]}: {reason}")
-        elif fields.get(150) == "I" and 11 in fields:
-            self._fail_status(base_cl_ord_id(fields[11]), reason)
-
-    def _fail_mass(self, req_id: str, reason: str) -> None:
-        entry = self._mass.get(req_id)
-        if entry is not None and not entry[1].done():
-            self.counters["invalid_answers"] += 1
-            entry[1].set_exception(FixRequestError(f"{self.name}: {reason}"))
-
-    def _fail_status(self, coid: str, reason: str) -> None:
-        for fut in self._status_wait.get(coid, []):
-            if not fut.done():
-                self.counters["invalid_answers"] += 1
-                fut.set_exception(FixRequestError(f"{self.name}: status of {coid}: {reason}"))
+        self._requests.on_invalid(exc, peek_fields(raw))
 
     # -- a cancel or modify without an answer ------------------------------------------------
 
@@ -635,16 +597,6 @@ class FixExecClient(LiveExecutionClient):
 
     # -- reconciliation --------------------------------------------------------------------
 
-    def _mass_report(self, msg: FixMessage) -> None:
-        entry = self._mass.get(msg[584])
-        if entry is None:
-            return
-        reports, fut = entry
-        if msg.get(911) != "0":
-            reports.append(msg)
-        if msg.get(912) == "Y" and not fut.done():
-            fut.set_result(None)
-
     async def mass_status(self) -> list[FixMessage]:
         """Every order the venue reports (OrderMassStatusRequest, all orders).
 
@@ -653,20 +605,7 @@ class FixExecClient(LiveExecutionClient):
                 venue's answer was rejected (invalid FIX, or a Reject of the request).
         """
         self._req += 1
-        req_id = f"MS-{self._clock.timestamp_ns()}-{self._req}"
-        fut: asyncio.Future[None] = self._loop.create_future()
-        reports: list[FixMessage] = []
-        self._mass[req_id] = (reports, fut)
-        try:
-            self._send("AF", [(584, req_id), (585, "7")], req_id)
-            await asyncio.wait_for(fut, self._config.request_timeout)
-        except TimeoutError:
-            raise FixRequestError(
-                f"{self.name}: OrderMassStatusRequest {req_id}: no complete answer within "
-                f"{self._config.request_timeout:g}s (request_timeout)") from None
-        finally:
-            self._mass.pop(req_id, None)
-        return reports
+        return await self._requests.mass_status(f"MS-{self._clock.timestamp_ns()}-{self._req}")
 
     async def generate_order_status_reports(self) -> list[OrderStatusReport]:
         """Open orders at the venue, from an OrderMassStatusRequest."""
@@ -691,25 +630,11 @@ class FixExecClient(LiveExecutionClient):
             order = self._cache.order(coid)
             if order is None:
                 continue
-            clid = self._current.get(coid, str(coid))
-            fut: asyncio.Future[FixMessage] = self._loop.create_future()
-            waits = self._status_wait.setdefault(str(coid), [])
-            waits.append(fut)
-            fields = [(11, clid)]
+            fields = [(11, self._current.get(coid, str(coid)))]
             if order.venue_order_id is not None:
                 fields.append((37, str(order.venue_order_id)))
             fields += [(55, order.instrument_id.symbol.value), (54, SIDE[order.side])]
-            try:
-                self._send("H", fields, str(coid))
-                msg = await asyncio.wait_for(fut, self._config.request_timeout)
-            except TimeoutError:
-                raise FixRequestError(
-                    f"{self.name}: OrderStatusRequest for {coid}: no answer within "
-                    f"{self._config.request_timeout:g}s (request_timeout)") from None
-            finally:
-                waits.remove(fut)
-                if not waits:
-                    self._status_wait.pop(str(coid), None)
+            msg = await self._requests.order_status(str(coid), fields)
             report = self._status_report(msg)
             if report is not None:
                 out.append(report)
