@@ -37,6 +37,38 @@ the session's sequence numbers and messages in ``<dir>/store``.
 
 SIGUSR1 makes it skip 3 outgoing sequence numbers (the node then sees a gap on the next
 message and must ask for a resend); SIGTERM or SIGINT stop it (exit 0).
+
+Misbehaving on command. A test drops a JSON file ``{"id": N, "name": ..., "args": {...}}``
+into ``<dir>/control/`` (written to a temporary name, then renamed: the acceptor never
+reads half a file); the acceptor polls that directory every 20 ms, runs the command and
+prints ``fix acceptor: command N NAME done`` (or ``failed: ...``), which the harness
+(`tests.peers.harness.AcceptorProcess.command`) waits for. A command either acts at
+once or arms a fault for the next message it concerns:
+
+=====================  ===============================================================
+command (args)         what the acceptor does
+=====================  ===============================================================
+fill_unknown           an unsolicited ExecutionReport fill (ExecType F, OrdStatus 2) of
+(symbol, side, qty)    an order it never received (ClOrdID ``FOREIGN-n``, OrderID
+                       ``X-n``), at its price; booked in orders.json and fills.jsonl
+reject_next_order      the next NewOrderSingle is answered with a session-level Reject
+(text)                 (35=3, RefSeqNum = its MsgSeqNum, RefTagID 55, RefMsgType D,
+                       SessionRejectReason 5, Text = ``text``) and not booked
+empty_mass_status      the next OrderMassStatusRequest is answered with one report
+                       whose Symbol (55) and Side (54) are present but empty
+drop_cancel_ack        the next cancel is done in the book but its confirmation
+                       (ExecType 4) is withheld: it is sent after the answer to the next
+                       OrderStatusRequest for that order, or on ``release``
+delay_ack (seconds)    the reports of the next NewOrderSingle (New, fills) are withheld
+                       and sent ``seconds`` later
+silent (seconds)       the next message QuickFIX hands it (a Heartbeat, an order, ...)
+                       blocks QuickFIX's thread for ``seconds``: no heartbeats, no
+                       answers, nothing read (the node's TestRequest goes unanswered)
+duplicate (poss_dup)   the next ExecutionReport is sent twice (the copy under a new
+                       MsgSeqNum, with PossDupFlag=Y and OrigSendingTime when
+                       ``poss_dup``)
+release                sends every withheld message now
+=====================  ===============================================================
 """
 
 from __future__ import annotations
@@ -114,6 +146,17 @@ class Matcher(fix.Application):  # type: ignore[misc]
         self.by_clid: dict[str, str] = {}  # every ClOrdID ever used -> OrderID
         self.seq = 0
         self.session_id: Any = None
+        # Faults armed by commands (see the module docstring); all under `lock`.
+        self.reject_next: str | None = None
+        self.empty_mass = False
+        self.drop_cancel = False
+        self.delay_next: float | None = None
+        self.silent_for: float | None = None
+        self.duplicate_next: bool | None = None
+        self.poss_dup_next = False
+        self.holding = False  # `_send` appends to `withheld` instead of sending
+        self.withheld: list[tuple[str, list[tuple[int, str]]]] = []
+        self.withheld_for: str | None = None  # the OrderID whose status releases them
         if self.state_path.exists():
             state = json.loads(self.state_path.read_text())
             self.seq = state["seq"]
@@ -136,6 +179,7 @@ class Matcher(fix.Application):  # type: ignore[misc]
         return None
 
     def fromAdmin(self, message: Any, session_id: Any) -> None:
+        self._maybe_go_silent()
         msg_type = message.getHeader().getField(35)
         if msg_type == "A" and self.args.username:
             user = message.getField(553) if message.isSetField(553) else ""
@@ -144,10 +188,22 @@ class Matcher(fix.Application):  # type: ignore[misc]
                 raise fix.RejectLogon("bad username or password")
 
     def toApp(self, message: Any, session_id: Any) -> None:
-        return None
+        # QuickFIX's send() strips PossDupFlag and OrigSendingTime from an application
+        # message; a duplicate that claims to be one gets them here, after that.
+        if self.poss_dup_next:
+            self.poss_dup_next = False
+            message.getHeader().setField(fix.StringField(43, "Y"))
+            message.getHeader().setField(fix.StringField(122, _now()))
 
     def fromApp(self, message: Any, session_id: Any) -> None:
+        self._maybe_go_silent()
         msg_type = message.getHeader().getField(35)
+        if msg_type == "D" and self.reject_next is not None:
+            with self.lock:
+                text, self.reject_next = self.reject_next, None
+                self._send("3", [(45, message.getHeader().getField(34)), (371, "55"),
+                                 (372, "D"), (373, "5"), (58, text)])
+            return
         handler = {
             "D": self.on_new_order, "F": self.on_cancel, "G": self.on_replace,
             "H": self.on_status, "AF": self.on_mass_status, "AN": self.on_positions,
@@ -187,8 +243,18 @@ class Matcher(fix.Application):  # type: ignore[misc]
             return
         self.orders[order.order_id] = order
         self.by_clid[cl] = order.order_id
-        self._report(order, "0")
-        self._match(order, arriving=True)
+        delay, self.delay_next = self.delay_next, None
+        self.holding = delay is not None
+        try:
+            self._report(order, "0")
+            self._match(order, arriving=True)
+        finally:
+            self.holding = False
+        if delay is not None:
+            print(f"fix acceptor: holding the reports of {cl} for {delay}s", flush=True)
+            timer = threading.Timer(delay, self.release)
+            timer.daemon = True
+            timer.start()
 
     def on_cancel(self, m: Any) -> None:
         orig, cl = m.getField(41), m.getField(11)
@@ -201,7 +267,15 @@ class Matcher(fix.Application):  # type: ignore[misc]
         order.orig_cl_ord_id, order.cl_ord_id = order.cl_ord_id, cl
         self.by_clid[cl] = order.order_id
         order.status = "4"
-        self._report(order, "4")
+        drop, self.drop_cancel = self.drop_cancel, False
+        self.holding = drop
+        try:
+            self._report(order, "4")
+        finally:
+            self.holding = False
+        if drop:
+            self.withheld_for = order.order_id
+            print(f"fix acceptor: withholding the cancel confirmation of {cl}", flush=True)
 
     def on_replace(self, m: Any) -> None:
         orig, cl = m.getField(41), m.getField(11)
@@ -233,10 +307,19 @@ class Matcher(fix.Application):  # type: ignore[misc]
             self._report(ghost, "I", text="unknown order")
             return
         self._report(order, "I")
+        if self.withheld_for == order.order_id:
+            # The lost confirmation turns up late, after the venue told the state.
+            self.release()
 
     def on_mass_status(self, m: Any) -> None:
         req_id = m.getField(584)
         orders = list(self.orders.values())
+        if self.empty_mass:
+            self.empty_mass = False
+            self._send("8", [(37, "NONE"), (11, "NONE"), (17, f"E-{self.seq}"), (150, "I"),
+                             (39, "8"), (55, ""), (54, ""), (151, "0"), (14, "0"), (6, "0"),
+                             (60, _now()), (584, req_id), (911, "0"), (912, "Y")])
+            return
         if not orders:
             none = Order(order_id="NONE", cl_ord_id="NONE", orig_cl_ord_id="", symbol="NONE",
                          side="1", ord_type="2", qty="0", price=None, stop_px=None, tif="1",
@@ -375,6 +458,21 @@ class Matcher(fix.Application):  # type: ignore[misc]
         self._send("9", fields)
 
     def _send(self, msg_type: str, fields: list[tuple[int, str]]) -> None:
+        if self.holding:
+            self.withheld.append((msg_type, fields))
+            return
+        copies = 1
+        if msg_type == "8" and self.duplicate_next is not None:
+            copies = 2
+        self._send_now(msg_type, fields)
+        if copies == 2:
+            self.poss_dup_next, self.duplicate_next = bool(self.duplicate_next), None
+            print(f"fix acceptor: sent a report twice (PossDup {self.poss_dup_next})",
+                  flush=True)
+            self._send_now(msg_type, fields)
+            self.poss_dup_next = False
+
+    def _send_now(self, msg_type: str, fields: list[tuple[int, str]]) -> None:
         msg = fix.Message()
         msg.getHeader().setField(fix.MsgType(msg_type))
         for tag, value in fields:
@@ -389,12 +487,81 @@ class Matcher(fix.Application):  # type: ignore[misc]
         }))
         os.replace(tmp, self.state_path)
 
+    # -- faults on command (see the module docstring) ----------------------------------------
+
+    def command(self, name: str, args: dict[str, Any]) -> None:
+        """Run or arm the fault `name` (the main thread calls it for a control file)."""
+        with self.lock:
+            if name == "fill_unknown":
+                self.fill_unknown(args["symbol"], args.get("side", "BUY"), args["qty"])
+            elif name == "reject_next_order":
+                self.reject_next = args.get("text", "trading halted by the venue")
+            elif name == "empty_mass_status":
+                self.empty_mass = True
+            elif name == "drop_cancel_ack":
+                self.drop_cancel = True
+            elif name == "delay_ack":
+                self.delay_next = float(args["seconds"])
+            elif name == "silent":
+                self.silent_for = float(args["seconds"])
+            elif name == "duplicate":
+                self.duplicate_next = bool(args.get("poss_dup", False))
+            elif name == "release":
+                self.release()
+            else:
+                raise ValueError(f"unknown command {name!r}")
+            self._save()
+
+    def fill_unknown(self, symbol: str, side: str, qty: str) -> None:
+        """Fill an order nobody sent: another session on the account traded."""
+        self.seq += 1
+        order = Order(
+            order_id=f"X-{self.seq}", cl_ord_id=f"FOREIGN-{self.seq}", orig_cl_ord_id="",
+            symbol=symbol, side="1" if side == "BUY" else "2", ord_type="1", qty=qty,
+            price=None, stop_px=None, tif="3", exec_inst="",
+        )
+        self.orders[order.order_id] = order
+        self.by_clid[order.cl_ord_id] = order.order_id
+        self._fill(order, Decimal(qty))
+
+    def release(self) -> None:
+        """Send the withheld messages now."""
+        with self.lock:
+            held, self.withheld, self.withheld_for = self.withheld, [], None
+            for msg_type, fields in held:
+                self._send(msg_type, fields)
+            if held:
+                print(f"fix acceptor: released {len(held)} withheld message(s)", flush=True)
+
+    def _maybe_go_silent(self) -> None:
+        # Blocks QuickFIX's only thread (SocketAcceptor): nothing is read or sent,
+        # heartbeats included, until it returns. Not under `lock`: commands still run.
+        seconds, self.silent_for = self.silent_for, None
+        if seconds is not None:
+            print(f"fix acceptor: silent for {seconds}s", flush=True)
+            time.sleep(seconds)
+            print("fix acceptor: talking again", flush=True)
+
     def skip_outgoing(self, count: int) -> None:
         """Skip `count` outgoing sequence numbers (a gap the node must notice)."""
         session = fix.Session.lookupSession(self.session_id)
         if session is not None:
             session.setNextSenderMsgSeqNum(session.getExpectedSenderNum() + count)
             print(f"fix acceptor: skipped {count} outgoing sequence numbers", flush=True)
+
+
+def _run_commands(app: Matcher, control: Path) -> None:
+    """Run the command files in `control` (oldest id first), each once."""
+    for path in sorted(control.glob("*.json"), key=lambda p: int(p.stem)):
+        spec = json.loads(path.read_text())
+        path.unlink()
+        try:
+            app.command(spec["name"], spec.get("args", {}))
+        except Exception as exc:  # noqa: BLE001 - told to the test, which fails on it
+            print(f"fix acceptor: command {spec['id']} {spec['name']} failed: {exc!r}",
+                  flush=True)
+        else:
+            print(f"fix acceptor: command {spec['id']} {spec['name']} done", flush=True)
 
 
 def _opt(m: Any, tag: int) -> str | None:
@@ -458,9 +625,11 @@ TargetCompID={args.target_comp_id}
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGUSR1, lambda *_: app.skip_outgoing(3))
+    control = directory / "control"
+    control.mkdir(exist_ok=True)
     print(f"{READY} {args.host}:{args.port} (pid {os.getpid()})", flush=True)
-    while not stop.wait(0.2):
-        pass
+    while not stop.wait(0.02):
+        _run_commands(app, control)
     # QuickFIX's Python binding (1.16.0) segfaults now and then in acceptor.stop(): its
     # engine thread calls back into Python (onLogout, toAdmin) while the main thread is
     # inside stop(). So: log the session out (a clean Logout for the node), wait for it,

@@ -43,6 +43,7 @@ class AcceptorProcess:
         self.proc: subprocess.Popen[str] | None = None
         self.lines: list[str] = []
         self._ready = threading.Event()
+        self._commands = 0
 
     @property
     def pid(self) -> int:
@@ -84,6 +85,21 @@ class AcceptorProcess:
                 return
             time.sleep(0.05)
         raise TimeoutError(f"no line with {text!r}:\n{self.output()}")
+
+    def command(self, name: str, timeout: float = 10.0, **args: Any) -> None:
+        """Make the acceptor misbehave (see the command table in its docstring); returns
+        once it has run or armed the command. Raises if it refused it."""
+        self._commands += 1
+        ident = self._commands
+        control = self.directory / "control"
+        tmp = control / f".{ident}.tmp"
+        tmp.write_text(json.dumps({"id": ident, "name": name, "args": args}))
+        tmp.rename(control / f"{ident}.json")  # atomic: never read half written
+        done = f"fix acceptor: command {ident} {name} "
+        self.wait_line(done, timeout)
+        line = next(x for x in self.lines if x.startswith(done))
+        if not line.endswith(" done"):
+            raise RuntimeError(line)
 
     def signal(self, sig: int) -> None:
         """Send `sig` to the acceptor. A SIGSTOP returns once every thread of it is

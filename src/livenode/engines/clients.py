@@ -471,13 +471,19 @@ class LiveExecutionClient(LiveClient):
         try:
             await asyncio.wait_for(pending, self.command_timeout)
         except TimeoutError as exc:
-            self._failed(
-                command,
-                f"{COMMAND_TIMEOUT}: {self.name}: no answer within {self.command_timeout:g}s",
-                exc,
-            )
+            self._timed_out(command, exc)
         except Exception as exc:
             self._failed(command, f"{CLIENT_ERROR}: {self.name}: {exc!r}", exc)
+
+    def _timed_out(self, command: ExecCommand, exc: BaseException) -> None:
+        """`command` got no answer within `command_timeout`: by default it failed
+        (rejected with ``COMMAND_TIMEOUT``). An adapter that can ask its venue what
+        became of it overrides this: an unanswered cancel may well have been done."""
+        self._failed(
+            command,
+            f"{COMMAND_TIMEOUT}: {self.name}: no answer within {self.command_timeout:g}s",
+            exc,
+        )
 
     def _failed(self, command: ExecCommand, reason: str, exc: BaseException) -> None:
         """Tell the engine that `command` failed on the way to the venue."""

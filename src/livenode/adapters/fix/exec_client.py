@@ -33,6 +33,15 @@ at once (the base class turns that into the rejection). A submit sends within th
 engine's call (no task first) and returns only the wait; modifies and cancels are
 coroutines.
 Duplicate reports (PossDupFlag resends) are recognised by ExecID and applied once.
+
+The venue is the truth: an event's time is the report's TransactTime (60; the local
+clock when absent or malformed, counted in ``bad_transact_times``); a fill of an order
+the node does not know is handed to the engine as such (it adopts it as an EXTERNAL
+order); a session-level Reject (35=3) of one of our messages is linked to it by
+RefSeqNum and rejects the order, the cancel or the modify at once with the venue's
+Text; an answer to a status request that cannot be decoded fails that request at once;
+a cancel or modify without an answer within ``command_timeout`` is not called rejected:
+the client asks the venue what became of the order, and its answer decides.
 """
 
 from __future__ import annotations
@@ -40,17 +49,31 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
-import re
 from collections import OrderedDict
 from collections.abc import Awaitable
-from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import msgspec
+
 from livenode.adapters.fix.codec import FixDecodeError, FixMessage
 from livenode.adapters.fix.config import FixExecClientConfig
+from livenode.adapters.fix.parsing import (
+    OPEN_STATUSES,
+    SIDE,
+    SIDE_IN,
+    TIF,
+    TYPE,
+    TYPE_IN,
+    base_cl_ord_id,
+    fill_of,
+    peek_fields,
+    status_report,
+    transact_time_ns,
+    utc,
+)
 from livenode.adapters.fix.positions import POSITION_MSG_TYPES, PositionRequests
+from livenode.adapters.fix.requests import FixRequestError, StatusRequests
 from livenode.adapters.fix.seqnums import (
     NAMESPACE,
     DatabaseSeqNumStore,
@@ -59,63 +82,49 @@ from livenode.adapters.fix.seqnums import (
     seqnums_key,
 )
 from livenode.adapters.fix.session import FixSession, SessionSettings
-from livenode.engines.clients import ClientContext, ClientFactory, LiveExecutionClient
-from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
-from livenode.model.enums import (
-    AccountType,
-    LiquiditySide,
-    OrderSide,
-    OrderStatus,
-    OrderType,
-    TimeInForce,
+from livenode.engines.clients import (
+    COMMAND_TIMEOUT,
+    ClientContext,
+    ClientFactory,
+    LiveExecutionClient,
 )
+from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
+from livenode.model.enums import AccountType, OrderStatus, OrderType, TimeInForce
 from livenode.model.identifiers import (
     AccountId,
     ClientOrderId,
     InstrumentId,
+    StrategyId,
     TradeId,
+    TraderId,
     Venue,
     VenueOrderId,
 )
 from livenode.model.objects import AccountBalance, Currency, Money
 
 if TYPE_CHECKING:
+    from livenode.engines.clients import ExecCommand
     from livenode.model.instruments import Instrument
     from livenode.model.orders import Order
     from livenode.model.reports import OrderStatusReport, PositionStatusReport
 
-__all__ = ["FixExecClient", "FixExecClientFactory"]
+__all__ = ["FixExecClient", "FixExecClientFactory", "FixRequestError", "base_cl_ord_id"]
 
-_SIDE = {OrderSide.BUY: "1", OrderSide.SELL: "2"}
-_SIDE_IN = {"1": OrderSide.BUY, "2": OrderSide.SELL}
-_TYPE = {OrderType.MARKET: "1", OrderType.LIMIT: "2", OrderType.STOP_MARKET: "3",
-         OrderType.STOP_LIMIT: "4"}
-_TYPE_IN = {v: k for k, v in _TYPE.items()}
-_TIF = {TimeInForce.DAY: "0", TimeInForce.GTC: "1", TimeInForce.IOC: "3",
-        TimeInForce.FOK: "4", TimeInForce.GTD: "6"}
-_TIF_IN = {v: k for k, v in _TIF.items()}
-_STATUS_IN = {
-    "0": OrderStatus.ACCEPTED, "1": OrderStatus.PARTIALLY_FILLED, "2": OrderStatus.FILLED,
-    "3": OrderStatus.ACCEPTED, "4": OrderStatus.CANCELED, "5": OrderStatus.ACCEPTED,
-    "6": OrderStatus.PENDING_CANCEL, "7": OrderStatus.ACCEPTED, "8": OrderStatus.REJECTED,
-    "9": OrderStatus.ACCEPTED, "A": OrderStatus.SUBMITTED, "B": OrderStatus.ACCEPTED,
-    "C": OrderStatus.EXPIRED, "D": OrderStatus.ACCEPTED, "E": OrderStatus.PENDING_UPDATE,
-}
-_SUFFIX = re.compile(r"^(.*):[CR]\d+$")
-_OPEN_STATUSES = frozenset({OrderStatus.ACCEPTED, OrderStatus.PARTIALLY_FILLED,
-                            OrderStatus.PENDING_CANCEL, OrderStatus.PENDING_UPDATE,
-                            OrderStatus.TRIGGERED, OrderStatus.SUBMITTED})
+#: The strategy a fill of an order the node does not know is reported under (the
+#: engine's reconciliation adopts it as an EXTERNAL order of that strategy).
+EXTERNAL = StrategyId("EXTERNAL")
+#: How many outgoing application messages are remembered (MsgSeqNum -> what it was)
+#: to link a session-level Reject to its order: far more than can be unanswered.
+_SENT_MEMORY = 10_000
 
 
-def _utc(ts_ns: int) -> str:
-    return datetime.fromtimestamp(ts_ns / 1e9, UTC).strftime("%Y%m%d-%H:%M:%S.%f")[:-3]
+class ForeignOrder(msgspec.Struct, frozen=True, kw_only=True):
+    """Names an order the node does not know (an `OrderRef` for its fill event)."""
 
-
-def base_cl_ord_id(cl_ord_id: str) -> str:
-    """The node's ClientOrderId a FIX ClOrdID belongs to (strips ``:C{n}`` / ``:R{n}``)."""
-    match = _SUFFIX.match(cl_ord_id)
-    return match.group(1) if match else cl_ord_id
-
+    trader_id: TraderId
+    strategy_id: StrategyId
+    instrument_id: InstrumentId
+    client_order_id: ClientOrderId
 
 class FixExecClient(LiveExecutionClient):
     """Execution over a FIX 4.4 session (see the module docstring)."""
@@ -142,17 +151,22 @@ class FixExecClient(LiveExecutionClient):
                 reconnect_max=config.reconnect_max,
             ),
             SeqNumStore(), on_message=self._on_message, on_logon=self._on_logon,
-            on_logout=self._on_logout, log=self._log,
+            on_logout=self._on_logout, log=self._log, on_reject=self._on_session_reject,
+            on_invalid=self._on_invalid,
         )
         self._positions = PositionRequests(self.session.send, config.account_id, self._loop)
         self._req = 0
         self._current: dict[ClientOrderId, str] = {}  # the order's live FIX ClOrdID
         self._waiting: dict[str, asyncio.Future[None]] = {}
-        self._status_wait: dict[str, asyncio.Future[FixMessage]] = {}
-        self._mass: dict[str, tuple[list[FixMessage], asyncio.Future[None]]] = {}
+        self._requests = StatusRequests(name, self._send, self._loop, config.request_timeout)
         self._exec_ids: OrderedDict[str, None] = OrderedDict()
-        self.counters: dict[str, int] = {"reports": 0, "duplicate_reports": 0,
-                                         "unknown_orders": 0, "trade_corrections": 0}
+        # MsgSeqNum -> (MsgType, ClOrdID or request id) of our application messages.
+        self._sent: OrderedDict[int, tuple[str, str]] = OrderedDict()
+        self._settling: set[asyncio.Task[None]] = set()
+        self.counters: dict[str, int] = {
+            "reports": 0, "duplicate_reports": 0, "unknown_orders": 0,
+            "trade_corrections": 0, "external_fills": 0, "bad_transact_times": 0,
+            "session_rejects": 0, "unanswered_amends": 0}
 
     # -- connection ------------------------------------------------------------------------
 
@@ -203,8 +217,9 @@ class FixExecClient(LiveExecutionClient):
             self.session.store.close()
         for waiting in self._waiting.values():
             waiting.cancel()
-        for status in self._status_wait.values():
-            status.cancel()
+        self._requests.cancel_all()
+        for task in list(self._settling):
+            task.cancel()
 
     def _on_logon(self) -> None:
         self._log.info("%s: FIX session logged on and in sequence", self.name)
@@ -232,24 +247,24 @@ class FixExecClient(LiveExecutionClient):
         init = command.order
         clid = str(init.client_order_id)
         fields: list[tuple[int, str]] = [
-            (11, clid), (55, init.instrument_id.symbol.value), (54, _SIDE[init.side]),
-            (60, _utc(self._clock.timestamp_ns())), (38, str(init.quantity)),
-            (40, _TYPE[init.order_type]),
+            (11, clid), (55, init.instrument_id.symbol.value), (54, SIDE[init.side]),
+            (60, utc(self._clock.timestamp_ns())), (38, str(init.quantity)),
+            (40, TYPE[init.order_type]),
         ]
         if init.price is not None:
             fields.append((44, str(init.price)))
         if init.trigger_price is not None:
             fields.append((99, str(init.trigger_price)))
-        fields.append((59, _TIF[init.time_in_force]))
+        fields.append((59, TIF[init.time_in_force]))
         if init.time_in_force is TimeInForce.GTD and init.expire_time_ns is not None:
-            fields.append((126, _utc(init.expire_time_ns)))
+            fields.append((126, utc(init.expire_time_ns)))
         if init.post_only:
             fields.append((18, "6"))
         self._current[init.client_order_id] = clid
         fut: asyncio.Future[None] = self._loop.create_future()
         self._waiting[clid] = fut
         try:
-            self.session.send("D", fields)
+            self._send("D", fields, clid)
         except BaseException:
             self._waiting.pop(clid, None)
             raise
@@ -267,7 +282,7 @@ class FixExecClient(LiveExecutionClient):
         clid = self._next_id("R", command.client_order_id)
         fields = self._amend_fields(order, clid)
         fields += [
-            (38, str(command.quantity or order.quantity)), (40, _TYPE[order.order_type]),
+            (38, str(command.quantity or order.quantity)), (40, TYPE[order.order_type]),
         ]
         price = command.price or order.price
         if price is not None:
@@ -275,7 +290,7 @@ class FixExecClient(LiveExecutionClient):
         trigger = command.trigger_price or order.trigger_price
         if trigger is not None:
             fields.append((99, str(trigger)))
-        fields.append((59, _TIF[order.time_in_force]))
+        fields.append((59, TIF[order.time_in_force]))
         await self._request("G", fields, clid)
 
     async def _cancel_order(self, command: CancelOrder) -> None:
@@ -305,18 +320,26 @@ class FixExecClient(LiveExecutionClient):
         fields = [(41, self._current.get(coid, str(coid))), (11, clid)]
         if order.venue_order_id is not None:
             fields.append((37, str(order.venue_order_id)))
-        fields += [(55, order.instrument_id.symbol.value), (54, _SIDE[order.side]),
-                   (60, _utc(self._clock.timestamp_ns()))]
+        fields += [(55, order.instrument_id.symbol.value), (54, SIDE[order.side]),
+                   (60, utc(self._clock.timestamp_ns()))]
         return fields
 
     async def _request(self, msg_type: str, fields: list[tuple[int, str]], clid: str) -> None:
         fut: asyncio.Future[None] = self._loop.create_future()
         self._waiting[clid] = fut
         try:
-            self.session.send(msg_type, fields)
+            self._send(msg_type, fields, clid)
             await fut
         finally:
             self._waiting.pop(clid, None)
+
+    def _send(self, msg_type: str, fields: list[tuple[int, str]], ref: str) -> None:
+        """Send an application message, remembering its MsgSeqNum for a Reject of it."""
+        seq = self.session.send(msg_type, fields)
+        self._sent.pop(seq, None)  # a number used again after a reset: the newest counts
+        self._sent[seq] = (msg_type, ref)
+        while len(self._sent) > _SENT_MEMORY:
+            self._sent.popitem(last=False)
 
     def _answered(self, clid: str) -> None:
         fut = self._waiting.get(clid)
@@ -348,16 +371,18 @@ class FixExecClient(LiveExecutionClient):
         if fut is not None and not fut.done():
             fut.set_exception(RuntimeError(reason))
 
+    def _ts_event(self, msg: FixMessage) -> int:
+        """The venue's TransactTime (60), else (absent or malformed: counted) now."""
+        ts = transact_time_ns(msg.get(60))
+        if ts is None:
+            self.counters["bad_transact_times"] += 1
+            return self._clock.timestamp_ns()
+        return ts
+
     def _on_execution_report(self, msg: FixMessage) -> None:
         self.counters["reports"] += 1
         exec_type = msg[150]
-        if 584 in msg:
-            self._mass_report(msg)
-            return
-        if exec_type == "I":
-            fut = self._status_wait.get(msg.get(11) or "")
-            if fut is not None and not fut.done():
-                fut.set_result(msg)
+        if self._requests.on_report(msg):
             return
         exec_id = msg[17]
         if exec_id in self._exec_ids:
@@ -371,18 +396,44 @@ class FixExecClient(LiveExecutionClient):
         order = self._cache.order(coid)
         try:
             if order is None:
-                self.counters["unknown_orders"] += 1
-                self._log.warning("%s: report for an order the node does not know: %r",
-                                  self.name, msg)
+                self._unknown_order_report(msg, exec_type, clid)
                 return
             self._apply_report(order, exec_type, msg, clid)
         finally:
             self._answered(clid)
 
+    def _unknown_order_report(self, msg: FixMessage, exec_type: str, clid: str) -> None:
+        self.counters["unknown_orders"] += 1
+        if exec_type not in ("F", "1", "2"):
+            self._log.warning("%s: report for an order the node does not know: %r",
+                              self.name, msg)
+            return
+        # Money moved at the venue (another session on the account, or an order of a
+        # node that lost its state): the fill goes to the engine as it is, which adopts
+        # it as an EXTERNAL order so that positions and balances follow the venue.
+        instrument = self._instrument(InstrumentId.from_str(f"{msg[55]}.{self.venue}"))
+        trader_id = self._msgbus.trader_id
+        foreign = ForeignOrder(
+            trader_id=trader_id if isinstance(trader_id, TraderId) else TraderId(str(trader_id)),
+            strategy_id=EXTERNAL, instrument_id=instrument.id,
+            client_order_id=ClientOrderId(clid))
+        fill = fill_of(msg, instrument)
+        self.counters["external_fills"] += 1
+        self._log.warning("%s: fill %s of an order the node does not know (ClOrdID %s, "
+                          "OrderID %s): %s %s @ %s, handed to the engine to adopt",
+                          self.name, msg[17], clid, msg[37], msg[54], fill.last_qty,
+                          fill.last_px)
+        self.generate_order_filled(
+            foreign, venue_order_id=VenueOrderId(msg[37]), trade_id=TradeId(msg[17]),
+            order_side=SIDE_IN[msg[54]],
+            order_type=TYPE_IN.get(msg.get(40) or "1", OrderType.MARKET),
+            last_qty=fill.last_qty, last_px=fill.last_px, commission=fill.commission,
+            liquidity_side=fill.liquidity_side, ts_event=self._ts_event(msg))
+
     def _apply_report(self, order: Order, exec_type: str, msg: FixMessage, clid: str) -> None:
         init = order.init_event
         venue_order_id = VenueOrderId(msg[37])
-        ts_event = self._clock.timestamp_ns()
+        ts_event = self._ts_event(msg)
         status = order.status
         if exec_type in ("0", "F", "1", "2", "5", "D", "4", "C") and msg[37] != "NONE" \
                 and status is OrderStatus.SUBMITTED:
@@ -390,16 +441,12 @@ class FixExecClient(LiveExecutionClient):
         if exec_type == "0":
             return
         if exec_type in ("F", "1", "2"):
-            instrument = self._instrument(order.instrument_id)
-            last_qty = instrument.make_qty(msg[32])
-            last_px = instrument.make_price(msg[31])
-            commission = Money.new(msg.get(12) or "0", instrument.quote_currency)
-            liquidity = LiquiditySide.MAKER if msg.get(851) == "1" else LiquiditySide.TAKER
+            fill = fill_of(msg, self._instrument(order.instrument_id))
             self.generate_order_filled(
                 init, venue_order_id=venue_order_id, trade_id=TradeId(msg[17]),
-                order_side=order.side, order_type=order.order_type, last_qty=last_qty,
-                last_px=last_px, commission=commission, liquidity_side=liquidity,
-                ts_event=ts_event)
+                order_side=order.side, order_type=order.order_type, last_qty=fill.last_qty,
+                last_px=fill.last_px, commission=fill.commission,
+                liquidity_side=fill.liquidity_side, ts_event=ts_event)
         elif exec_type == "8":
             self.generate_order_rejected(init, msg.get(58) or "rejected by the venue",
                                          ts_event)
@@ -437,9 +484,11 @@ class FixExecClient(LiveExecutionClient):
                 self.counters["unknown_orders"] += 1
                 return
             if msg[434] == "2":
-                self.generate_order_modify_rejected(order.init_event, reason)
+                self.generate_order_modify_rejected(order.init_event, reason,
+                                                    self._ts_event(msg))
             else:
-                self.generate_order_cancel_rejected(order.init_event, reason)
+                self.generate_order_cancel_rejected(order.init_event, reason,
+                                                    self._ts_event(msg))
         finally:
             self._answered(clid)
 
@@ -449,62 +498,143 @@ class FixExecClient(LiveExecutionClient):
             raise FixDecodeError(f"unknown instrument {instrument_id}", tag=55, reason=5)
         return instrument
 
+    # -- the venue refused a message of ours, or sent one we could not read ----------------
+
+    def _on_session_reject(self, msg: FixMessage) -> None:
+        """A Reject (35=3): the message its RefSeqNum names fails now, with its Text."""
+        sent = self._sent.get(msg.get_int(45) or 0)
+        if sent is None:
+            return  # an admin message, or one sent too long ago
+        msg_type, ref = sent
+        self.counters["session_rejects"] += 1
+        reason = (f"FIX session reject of {msg_type} {ref}: {msg.get(58) or 'no text'} "
+                  f"(SessionRejectReason {msg.get(373)}, RefTagID {msg.get(371)})")
+        if msg_type == "AF":
+            self._requests.fail_mass(ref, reason)
+        elif msg_type == "H":
+            self._requests.fail_status(ref, reason)
+        elif msg_type == "AN":
+            self._positions.fail_all(reason)
+        elif msg_type in ("D", "F", "G"):
+            self._reject_command(msg_type, ref, reason)
+
+    def _reject_command(self, msg_type: str, clid: str, reason: str) -> None:
+        order = self._cache.order(ClientOrderId(base_cl_ord_id(clid)))
+        try:
+            if order is None:
+                return
+            now = self._clock.timestamp_ns()
+            if msg_type == "D":
+                if order.status in (OrderStatus.INITIALIZED, OrderStatus.SUBMITTED):
+                    self.generate_order_rejected(order.init_event, reason, now)
+            elif msg_type == "G":
+                self.generate_order_modify_rejected(order.init_event, reason, now)
+            else:
+                self.generate_order_cancel_rejected(order.init_event, reason, now)
+        finally:
+            self._answered(clid)  # answered: the command's wait ends without a timeout
+
+    def _on_invalid(self, exc: FixDecodeError, raw: bytes) -> None:
+        """An incoming message the session rejected as invalid: if it answers a request
+        of ours, that request fails now (it would otherwise wait for its timeout)."""
+        self._requests.on_invalid(exc, peek_fields(raw))
+
+    # -- a cancel or modify without an answer ------------------------------------------------
+
+    def _timed_out(self, command: ExecCommand, exc: BaseException) -> None:
+        """No answer to a cancel or modify within ``command_timeout``: its outcome is
+        unknown (the venue may have done it and its confirmation be late or lost), so
+        it is not reported rejected; the venue is asked about the order, and its answer
+        decides (a submit keeps the base class's rejection: the engine's stalled-order
+        check and reconciliation take it from there)."""
+        if not isinstance(command, CancelOrder | ModifyOrder):
+            super()._timed_out(command, exc)
+            return
+        self.counters["unanswered_amends"] += 1
+        what = "cancel" if isinstance(command, CancelOrder) else "modify"
+        order = self._cache.order(command.client_order_id)
+        if order is None or order.is_closed:
+            self._log.info("%s: no answer to the %s of %s within %gs; the order is %s",
+                           self.name, what, command.client_order_id, self.command_timeout,
+                           "unknown" if order is None else order.status.value)
+            return
+        self._log.warning("%s: no answer to the %s of %s within %gs: outcome unknown, "
+                          "asking the venue", self.name, what, command.client_order_id,
+                          self.command_timeout)
+        task = self._loop.create_task(self._settle_amend(command))
+        self._settling.add(task)
+        task.add_done_callback(self._settling.discard)
+
+    async def _settle_amend(self, command: CancelOrder | ModifyOrder) -> None:
+        coid = command.client_order_id
+        what = "cancel" if isinstance(command, CancelOrder) else "modify"
+        try:
+            reports = await self.generate_order_status_reports_for([coid])
+        except Exception as exc:  # noqa: BLE001 - logged; the venue's next report decides
+            self._log.error("%s: asking the venue about %s after an unanswered %s failed: "
+                            "%s; its next report decides", self.name, coid, what, exc)
+            return
+        if not reports:
+            return  # the venue does not know it: reconciliation closes it
+        report = reports[0]
+        # The engine brings the order to the venue's state (canceled, updated, filled).
+        self._handle_event(report)
+        order = self._cache.order(coid)
+        if order is None or order.is_closed or report.order_status not in OPEN_STATUSES:
+            return
+        if isinstance(command, CancelOrder):
+            self.generate_order_cancel_rejected(
+                command, f"{COMMAND_TIMEOUT}: {self.name}: no answer to the cancel within "
+                f"{self.command_timeout:g}s and the venue reports the order open "
+                f"({report.order_status.value})")
+        elif (command.quantity is not None and report.quantity != command.quantity) or (
+                command.price is not None and report.price != command.price) or (
+                command.trigger_price is not None
+                and report.trigger_price != command.trigger_price):
+            self.generate_order_modify_rejected(
+                command, f"{COMMAND_TIMEOUT}: {self.name}: no answer to the modify within "
+                f"{self.command_timeout:g}s and the venue reports the order unchanged")
+
     # -- reconciliation --------------------------------------------------------------------
 
-    def _mass_report(self, msg: FixMessage) -> None:
-        entry = self._mass.get(msg[584])
-        if entry is None:
-            return
-        reports, fut = entry
-        if msg.get(911) != "0":
-            reports.append(msg)
-        if msg.get(912) == "Y" and not fut.done():
-            fut.set_result(None)
-
     async def mass_status(self) -> list[FixMessage]:
-        """Every order the venue reports (OrderMassStatusRequest, all orders)."""
+        """Every order the venue reports (OrderMassStatusRequest, all orders).
+
+        Raises:
+            FixRequestError: no complete answer within ``request_timeout``, or the
+                venue's answer was rejected (invalid FIX, or a Reject of the request).
+        """
         self._req += 1
-        req_id = f"MS-{self._clock.timestamp_ns()}-{self._req}"
-        fut: asyncio.Future[None] = self._loop.create_future()
-        reports: list[FixMessage] = []
-        self._mass[req_id] = (reports, fut)
-        try:
-            self.session.send("AF", [(584, req_id), (585, "7")])
-            await asyncio.wait_for(fut, self._config.request_timeout)
-        finally:
-            self._mass.pop(req_id, None)
-        return reports
+        return await self._requests.mass_status(f"MS-{self._clock.timestamp_ns()}-{self._req}")
 
     async def generate_order_status_reports(self) -> list[OrderStatusReport]:
         """Open orders at the venue, from an OrderMassStatusRequest."""
         out = []
         for msg in await self.mass_status():
             report = self._status_report(msg)
-            if report is not None and report.order_status in _OPEN_STATUSES:
+            if report is not None and report.order_status in OPEN_STATUSES:
                 out.append(report)
         return out
 
     async def generate_order_status_reports_for(
         self, client_order_ids: list[ClientOrderId]
     ) -> list[OrderStatusReport]:
-        """Each order's state at the venue, from an OrderStatusRequest per order."""
+        """Each order's state at the venue, from an OrderStatusRequest per order.
+
+        Raises:
+            FixRequestError: an order's answer did not come within ``request_timeout``
+                or was rejected.
+        """
         out = []
         for coid in client_order_ids:
             order = self._cache.order(coid)
             if order is None:
                 continue
-            clid = self._current.get(coid, str(coid))
-            fut: asyncio.Future[FixMessage] = self._loop.create_future()
-            self._status_wait[clid] = fut
-            fields = [(11, clid)]
+            fields = [(11, self._current.get(coid, str(coid)))]
             if order.venue_order_id is not None:
                 fields.append((37, str(order.venue_order_id)))
-            fields += [(55, order.instrument_id.symbol.value), (54, _SIDE[order.side])]
-            try:
-                self.session.send("H", fields)
-                msg = await asyncio.wait_for(fut, self._config.request_timeout)
-            finally:
-                self._status_wait.pop(clid, None)
+            fields += [(55, order.instrument_id.symbol.value), (54, SIDE[order.side])]
+            msg = await self._requests.order_status(str(coid), fields)
             report = self._status_report(msg)
             if report is not None:
                 out.append(report)
@@ -529,25 +659,10 @@ class FixExecClient(LiveExecutionClient):
             self._log.warning("%s: status of an order in unknown %s", self.name, instrument_id)
             return None
         clid = msg.get(11)
-        coid = ClientOrderId(base_cl_ord_id(clid)) if clid else None
-        if coid is not None and clid is not None:
-            self._current[coid] = clid
-        cum = Decimal(msg.get(14) or "0")
-        now = self._clock.timestamp_ns()
-        price, trigger = msg.get(44), msg.get(99)
-        return self.events.order_status_report(
-            now, instrument_id=instrument_id, client_order_id=coid,
-            venue_order_id=VenueOrderId(msg[37]), order_side=_SIDE_IN[msg[54]],
-            order_type=_TYPE_IN.get(msg.get(40) or "2", OrderType.LIMIT),
-            time_in_force=_TIF_IN.get(msg.get(59) or "1", TimeInForce.GTC),
-            order_status=_STATUS_IN.get(msg[39], OrderStatus.ACCEPTED),
-            quantity=instrument.make_qty(msg[38]), filled_qty=instrument.make_qty(cum),
-            price=instrument.make_price(price) if price is not None else None,
-            trigger_price=instrument.make_price(trigger) if trigger is not None else None,
-            avg_px=float(msg.get(6) or 0) if cum > 0 else None,
-            post_only="6" in (msg.get(18) or "").split(),
-            ts_accepted=now, ts_last=now,
-        )
+        if clid:
+            self._current[ClientOrderId(base_cl_ord_id(clid))] = clid
+        return status_report(msg, instrument_id, instrument, self.events,
+                             self._clock.timestamp_ns())
 
 
 def _env(name: str | None) -> str | None:

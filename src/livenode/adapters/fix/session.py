@@ -99,6 +99,11 @@ class FixSession:
             other exception is logged and counted.
         on_logon / on_logout: called when the session logs on (after any resend has
             completed, see `wait_in_sync`) and when it drops (with the reason).
+        on_reject: called with every session-level Reject (35=3) the peer sends (its
+            RefSeqNum names the message of ours it refused).
+        on_invalid: called with the error and the raw bytes of every incoming message
+            the session answered with a Reject because it could not be decoded (the
+            owner may be waiting for it, e.g. the answer to a status request).
     """
 
     def __init__(
@@ -111,12 +116,16 @@ class FixSession:
         on_logout: Callable[[str], None] | None = None,
         app_types: frozenset[str] = APP_MSG_TYPES,
         log: logging.Logger | None = None,
+        on_reject: Callable[[FixMessage], None] | None = None,
+        on_invalid: Callable[[FixDecodeError, bytes], None] | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self._on_message = on_message
         self._on_logon = on_logon
         self._on_logout = on_logout
+        self._on_reject = on_reject
+        self._on_invalid = on_invalid
         self._app_types = app_types
         self._log = log or logging.getLogger("livenode.adapters.fix.session")
         self._writer: asyncio.StreamWriter | None = None
@@ -355,7 +364,14 @@ class FixSession:
                 self.counters["garbled"] += 1
                 self._log.warning("FIX: garbled message dropped: %s", exc)
                 return None
-            return self._reject_invalid(exc)
+            stop = self._reject_invalid(exc)
+            if self._on_invalid is not None:
+                try:
+                    self._on_invalid(exc, raw)
+                except Exception:  # noqa: BLE001 - the session must survive its owner
+                    self.counters["handler_errors"] += 1
+                    self._log.exception("FIX: the owner's on_invalid failed")
+            return stop
         if 34 not in msg or not msg[34].isdigit():
             self.counters["garbled"] += 1
             self._log.warning("FIX: message without a valid MsgSeqNum dropped: %r", msg)
@@ -439,6 +455,12 @@ class FixSession:
             self.counters["rejects_received"] += 1
             self._log.warning("FIX: peer rejected our message %s: %s (reason %s, tag %s)",
                               msg.get(45), msg.get(58), msg.get(373), msg.get(371))
+            if self._on_reject is not None:
+                try:
+                    self._on_reject(msg)
+                except Exception:  # noqa: BLE001 - a bad message must not kill the session
+                    self.counters["handler_errors"] += 1
+                    self._log.exception("FIX: handling the Reject %r failed", msg)
             return None
         if mtype == "5":
             return self._logout(msg)
