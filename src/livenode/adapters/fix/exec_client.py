@@ -640,6 +640,12 @@ class FixExecClient(LiveExecutionClient):
                 out.append(report)
         return out
 
+    def audit_scope(self) -> frozenset[str]:
+        """Open orders (OrderMassStatusRequest) and, where the peer answers
+        RequestForPositions, positions. FIX 4.4 has no balance or fill history query."""
+        return frozenset({"orders", "positions"} if self._config.request_positions
+                         else {"orders"})
+
     async def generate_position_status_reports(self) -> list[PositionStatusReport]:
         """The venue's positions, from a RequestForPositions when the peer supports it
         (``request_positions``); none otherwise (the base class's answer)."""

@@ -61,7 +61,8 @@ async def run(acceptor: AcceptorProcess, tmp_path: Path) -> AsyncIterator[Run]:
     """A started node trading against `acceptor`; its strategy leaves positions open
     at the stop (the books are compared while it runs)."""
     loop = asyncio.get_running_loop()
-    document = _document(acceptor.port, tmp_path / "node")
+    # The acceptor answers RequestForPositions: the audit compares positions too.
+    document = _document(acceptor.port, tmp_path / "node", request_positions=True)
     document["strategies"][0]["config"] = {"manage_stop": False}
     node = TradingNode(load_config_str(json.dumps(document), "json"), loop,
                        clock=LiveClock(loop))
@@ -74,7 +75,14 @@ async def run(acceptor: AcceptorProcess, tmp_path: Path) -> AsyncIterator[Run]:
     finally:
         await asyncio.wait_for(node.stop_async("test"), WAIT)
         await asyncio.wait_for(task, WAIT)
+        # The stop's audit asked the acceptor too: its open orders and positions equal
+        # the node's (FIX reports no balances or fill history).
+        audit = node.kernel.exec_engine.last_audit if node.kernel.exec_engine else {}
         node.dispose()
+    assert audit, "the stop audited the venue"
+    for verdict in audit.values():
+        assert verdict.checked == ["orders", "positions"], verdict
+        assert verdict.matches, verdict.lines()
 
 
 async def command(acceptor: AcceptorProcess, name: str, **args: object) -> None:
