@@ -132,6 +132,9 @@ class ExecutionEngine(Component):
         self.duplicate_fill_count = 0
         self.invalid_transition_count = 0
         self.unknown_order_events = 0
+        # Orders the node had rejected itself (timeout, failed send) that the venue's
+        # word reopened (see `Order.rejected_locally`).
+        self.orders_reopened = 0
         self.resends_ignored = 0
         self.resends_adopted = 0
         self.events_resent = 0
@@ -565,6 +568,9 @@ class ExecutionEngine(Component):
         """
         is_fill = type(event) is OrderFilled
         if is_fill:
+            if self._reconciler.confirms_inferred(order, event):
+                self._notify_settle()
+                return False
             if self._is_duplicate_fill(order, event):
                 self.duplicate_fill_count += 1
                 _log.warning(
@@ -583,6 +589,7 @@ class ExecutionEngine(Component):
             # order is the first one and must not be denied. Tell the strategy only.
             self._publish_order_event(event)
             return True
+        reopening = order.rejected_locally
         try:
             order.apply(event)
         except InvalidStateTransition as exc:
@@ -596,6 +603,11 @@ class ExecutionEngine(Component):
                 exc,
             )
             return False
+        if reopening and order.status is not OrderStatus.REJECTED:
+            self.orders_reopened += 1
+            _log.warning("ExecutionEngine: %s, rejected by the node (%s), reopened by the "
+                         "venue's %s: now %s", order.client_order_id,
+                         order.last_rejection, type(event).__name__, order.status.value)
         self._awaiting_first_event.discard(order.client_order_id)
         self._cache.update_order(order)
         if self._database is not None:
@@ -715,6 +727,8 @@ class ExecutionEngine(Component):
             "database_denials": self.database_denials,
             "external_orders": self._reconciler.external_orders,
             "external_fills": self._reconciler.external_fills,
+            "orders_reopened": self.orders_reopened,
+            "inferred_fills_confirmed": self._reconciler.inferred_confirmed,
             "resends_ignored": self.resends_ignored,
             "resends_adopted": self.resends_adopted,
             "events_resent": self.events_resent,

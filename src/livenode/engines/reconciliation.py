@@ -78,7 +78,7 @@ class Reconciler:
         clock: stamps the events made here.
 
     Counters: `external_orders`, `external_fills`, `inferred_fills`,
-    `closed_missing`, `position_mismatches`.
+    `closed_missing`, `position_mismatches`, `reopened`.
     """
 
     def __init__(self, engine: ExecutionEngine, cache: Cache, clock: Clock) -> None:
@@ -90,6 +90,12 @@ class Reconciler:
         self.inferred_fills = 0
         self.closed_missing = 0
         self.position_mismatches = 0
+        # Orders the node had rejected itself that the venue reported it has.
+        self.reopened = 0
+        # Quantity of fills inferred per order that no venue fill has confirmed yet,
+        # and how many venue fills confirmed one (see `confirms_inferred`).
+        self._inferred: dict[ClientOrderId, Decimal] = {}
+        self.inferred_confirmed = 0
         # Instruments whose position the venue reports differently from the cache,
         # with the amounts: trading them is halted (fail-closed) until they agree.
         self.mismatched: dict[InstrumentId, str] = {}
@@ -261,6 +267,34 @@ class Reconciler:
         order = self._external_order(report)
         self._align(order, report, [fill_report])
 
+    def confirms_inferred(self, order: Order, fill: OrderFilled) -> bool:
+        """True when `fill` (the venue's own report, arriving after reconciliation
+        inferred a fill for the order) is part of the quantity an inferred fill already
+        counts: its trade id is recorded on the order (no double count, a resend of it is
+        a duplicate) and nothing else is applied. A price that differs from the inferred
+        one is logged with the amounts."""
+        if not self._inferred:
+            return False
+        coid = order.client_order_id
+        remaining = self._inferred.get(coid)
+        qty = fill.last_qty.as_decimal()
+        if remaining is None or qty > remaining or fill.trade_id in order.trade_ids:
+            return False
+        remaining -= qty
+        if remaining:
+            self._inferred[coid] = remaining
+        else:
+            del self._inferred[coid]
+        order.confirm_trade_id(fill.trade_id)
+        self.inferred_confirmed += 1
+        inferred_px = order.avg_px
+        _log.warning(
+            "reconciliation: venue fill %s (%s @ %s) of %s confirms the fill inferred for it "
+            "(average price %s); recorded, not applied twice", fill.trade_id, fill.last_qty,
+            fill.last_px, coid, inferred_px,
+        )
+        return True
+
     # -- orders -----------------------------------------------------------------------------
 
     def _order_for(
@@ -321,7 +355,14 @@ class Reconciler:
                 reason = report.cancel_reason or "rejected by the venue"
                 self._apply(order, OrderRejected, account_id=account_id, reason=reason)
             return
-        if order.status is OrderStatus.SUBMITTED:
+        if order.status is OrderStatus.SUBMITTED or order.rejected_locally:
+            # A lost acknowledgement, or an order the node rejected itself (a timeout)
+            # that the venue has: the venue's word reopens it.
+            if order.rejected_locally:
+                self.reopened += 1
+                _log.warning("reconciliation: %s, rejected by the node (%s), is %s at the "
+                             "venue: reopened", order.client_order_id,
+                             order.last_rejection, status.value)
             self._apply(
                 order, OrderAccepted, venue_order_id=report.venue_order_id, account_id=account_id
             )
@@ -385,7 +426,7 @@ class Reconciler:
         last_px = instrument.make_price(px)
         self.inferred_fills += 1
         currency = instrument.quote_currency
-        self._apply(
+        applied = self._apply(
             order,
             OrderFilled,
             venue_order_id=report.venue_order_id,
@@ -400,6 +441,10 @@ class Reconciler:
             liquidity_side=LiquiditySide.TAKER,
             ts_event=report.ts_last,
         )
+        if applied:
+            # The venue's own fills for this quantity may still arrive: they confirm it.
+            coid = order.client_order_id
+            self._inferred[coid] = self._inferred.get(coid, Decimal(0)) + missing.as_decimal()
 
     def close_missing(self, order: Order, account_id: AccountId) -> None:
         """Close an order the venue does not know: rejected if never accepted, else

@@ -62,6 +62,10 @@ _OPEN = frozenset(
 _CLOSED = frozenset((_S.DENIED, _S.REJECTED, _S.CANCELED, _S.EXPIRED, _S.FILLED))
 _INFLIGHT = frozenset((_S.SUBMITTED, _S.PENDING_UPDATE, _S.PENDING_CANCEL))
 _STOP_TYPES = (OrderType.STOP_MARKET, OrderType.STOP_LIMIT)
+#: Reason prefixes of a rejection the node made without the venue's word: a command
+#: that timed out or failed on its way (`livenode.engines.clients`), an order
+#: reconciliation did not find at the venue. The venue may still have such an order.
+LOCAL_REJECTIONS = ("COMMAND_TIMEOUT", "CLIENT_ERROR", "RECONCILIATION")
 
 
 class Order:
@@ -118,12 +122,42 @@ class Order:
 
     # -- state machine ---------------------------------------------------------
 
+    @property
+    def rejected_locally(self) -> bool:
+        """REJECTED by the node itself, without the venue's word (`LOCAL_REJECTIONS`):
+        the venue may still hold the order, and its next word reopens it."""
+        if self._status is not _S.REJECTED:
+            return False
+        last = self._events[-1]
+        return type(last) is OrderRejected and last.reason.startswith(LOCAL_REJECTIONS)
+
+    def confirm_trade_id(self, trade_id: TradeId) -> None:
+        """Record the venue's id of a trade already applied under an inferred id (a
+        fill reconciliation inferred, then confirmed by the venue's own report): the
+        same id arriving again is then a duplicate."""
+        self._trade_ids.add(trade_id)
+
+    @property
+    def last_rejection(self) -> str | None:
+        """The reason of the latest `OrderRejected` in its history (None: never)."""
+        for event in reversed(self._events):
+            if type(event) is OrderRejected:
+                return event.reason
+        return None
+
     def apply(self, event: OrderEvent) -> None:
-        """Apply the next event; raises InvalidStateTransition (order unchanged) if impossible."""
+        """Apply the next event; raises InvalidStateTransition (order unchanged) if impossible.
+
+        An order the node rejected itself (`rejected_locally`) takes the venue's
+        acknowledgement, fills, trigger, cancel or expiry as if it were still SUBMITTED:
+        the venue is the truth, and the order is open again (or closed as it says)."""
         status = self._status
         target = ORDER_TRANSITIONS.get((status, type(event)))
+        if target is None and type(event) is not OrderRejected and self.rejected_locally:
+            status = _S.SUBMITTED
+            target = ORDER_TRANSITIONS.get((status, type(event)))
         if target is None:
-            raise InvalidStateTransition(self._init.client_order_id, status, event)
+            raise InvalidStateTransition(self._init.client_order_id, self._status, event)
         if event.client_order_id != self._init.client_order_id:
             raise InvalidStateTransition(
                 self._init.client_order_id, status, event,

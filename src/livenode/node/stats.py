@@ -24,6 +24,7 @@ import msgspec
 
 from livenode.bus import topics
 from livenode.core.latency import TailHistogram
+from livenode.engines.reconciliation import EXTERNAL_STRATEGY_ID
 from livenode.engines.risk_checks import net_position_from_cache
 from livenode.model.enums import ComponentState, OrderStatus
 from livenode.model.events import (
@@ -328,6 +329,23 @@ class NodeStats:
             )
         return rows
 
+    def external_positions(self) -> dict[str, PositionRow]:
+        """Per instrument, the EXTERNAL positions (fills adopted from outside the node)
+        as this process's cache holds them: what an exec worker of a multiprocess node
+        reports, since no trader follows the EXTERNAL strategy. Unrealized PnL is left
+        out (None): the exec worker does not mark positions."""
+        rows: dict[str, PositionRow] = {}
+        cache = self._kernel.cache
+        # Netting: one EXTERNAL position per instrument.
+        for position in cache.positions(strategy_id=EXTERNAL_STRATEGY_ID):
+            key = str(position.instrument_id)
+            net = net_position_from_cache(cache, position.instrument_id, EXTERNAL_STRATEGY_ID)
+            realized = position.lifetime_realized_pnl
+            rows[key] = PositionRow(instrument_id=key, net_quantity=decimal_text(net),
+                                    realized_pnl=money_text(realized), unrealized_pnl=None,
+                                    currency=str(realized.currency.code))
+        return rows
+
     def pnl_by_strategy(self) -> dict[str, dict[str, str]]:
         """Realized + unrealized PnL per strategy and currency (`report_rows.pnl_by_strategy`)."""
         return pnl_by_strategy(self._kernel)
@@ -458,9 +476,12 @@ class NodeStats:
             rejections=dict(self.rejections) if trader else {},
             faulted_strategies={sid: FaultRow(**row)
                                 for sid, row in self.faulted_strategies().items()},
-            fills=[] if live or not trader else [fill_row(f) for f in self.fills],
+            fills=[] if live else [fill_row(f) for f in self.fills] if trader
+            else [fill_row(f) for f in self.fills
+                  if f.strategy_id == EXTERNAL_STRATEGY_ID] if execution else [],
             fills_truncated=trader and not live and self.fill_count > len(self.fills),
-            positions=self.positions() if trader else {},
+            positions=self.positions() if trader
+            else self.external_positions() if execution else {},
             pnl_by_strategy=self.pnl_by_strategy() if trader else {},
             closed_positions=[] if live or not trader else [
                 closed_position_row(e) for e in kernel.portfolio.closed_positions()
