@@ -61,6 +61,8 @@ ORDER_STATUS_KEYS = (
     "rejected",
     "denied",
 )
+# The statuses an order never leaves (a dead worker's count of them is final).
+_FINAL_STATUS = frozenset({"filled", "canceled", "expired", "rejected", "denied"})
 #: Keys of `latency.tick_to_trade_ns.{client}` and the percentiles (0-100) they are.
 TICK_TO_TRADE_QUANTILES = {"p50": 50.0, "p90": 90.0, "p99": 99.0, "p99.9": 99.9, "max": 100.0}
 
@@ -442,6 +444,24 @@ class RunReport(msgspec.Struct, frozen=True, kw_only=True):
             hops=_merge_maps(self.hops, other.hops),
             gc=_merge_maps(self.gc, other.gc),
             audit=_union(self.audit, other.audit),
+        )
+
+    def flows_only(self) -> RunReport:
+        """What this report counted over time, without the state it held at the time:
+        the part of a dead worker's last report the node's summary keeps once a new
+        worker took over its state (counters, final order statuses, denials and
+        rejections, fills and closed cycles it listed, its engines' counters). Its
+        positions, PnL, balances, open orders, strategy states, database, audit,
+        latency and collector rows are left out: the new worker reports them (a
+        position replayed to it would otherwise count twice)."""
+        final = {key: n for key, n in self.orders.by_status.items() if key in _FINAL_STATUS}
+        return RunReport(
+            trader_id=self.trader_id, instance_id=self.instance_id, mode=self.mode,
+            environment=self.environment, clients=self.clients, strategies=self.strategies,
+            counters=self.counters, engines=self.engines,
+            orders=OrdersReport(by_status=final), risk_denials=self.risk_denials,
+            rejections=self.rejections, fills=self.fills,
+            fills_truncated=self.fills_truncated, closed_positions=self.closed_positions,
         )
 
     @property

@@ -71,6 +71,9 @@ class WorkerHandle:
     # one from its heartbeats (None until one arrived).
     report: RunReport | None = None
     live_report: RunReport | None = None
+    # What each earlier incarnation of this worker (before a restart) had counted,
+    # from its last light report (`RunReport.flows_only`): the summary keeps it.
+    earlier_reports: list[RunReport] = field(default_factory=list)
     failure: str | None = None
     ps: psutil.Process | None = None
 

@@ -143,6 +143,8 @@ def merged_report(
     ordered = sorted(handles, key=lambda h: (rank.get(h.role, len(rank)), h.name))
     report = RunReport()
     for handle in ordered:
+        for earlier in handle.earlier_reports:  # what its dead predecessors did
+            report = report.merge(earlier)
         own = handle.live_report if live else handle.report
         if own is not None:
             report = report.merge(own)

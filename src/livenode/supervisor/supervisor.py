@@ -619,6 +619,10 @@ class Supervisor:
         if self._stop_requested.is_set():
             return
         handle.restarts += 1
+        # The dead worker's work stays in the run's summary; its state is the new one's.
+        if handle.live_report is not None:
+            handle.earlier_reports.append(handle.live_report.flows_only())
+        handle.live_report = None
         self._spawn(handle)
 
     async def _watchdog(self) -> None:

@@ -169,3 +169,30 @@ def test_a_report_travels_as_msgpack_and_bad_bytes_name_the_fault() -> None:
         decode_report(b"\x93\x01\x02")
     with pytest.raises(ValueError, match="malformed run report"):
         decode_report(msgspec.msgpack.encode({"counters": {"fills": "many"}}))
+
+
+def test_a_dead_workers_flows_stay_and_its_state_goes() -> None:
+    dead = A.flows_only()
+    assert dead.counters == A.counters and dead.fills == A.fills
+    assert dead.risk_denials == A.risk_denials and dead.rejections == A.rejections
+    # Final statuses only: an order open then is replayed to the new worker, which counts it.
+    assert dead.orders.by_status == {"filled": 2, "denied": 1}
+    assert not dead.positions and not dead.pnl_by_strategy and not dead.accounts
+    assert not dead.strategy_states and not dead.hops
+    # Its successor's report merged on top: the counts add, the state is the successor's.
+    merged = dead.merge(B)
+    assert merged.counters.fills == A.counters.fills + B.counters.fills
+    assert merged.positions == B.positions
+
+
+def test_the_supervisor_keeps_a_restarted_workers_earlier_counts() -> None:
+    from types import SimpleNamespace
+
+    from livenode.supervisor.status_report import merged_report
+
+    handle = SimpleNamespace(role="trader", name="trader", report=B, live_report=B,
+                             earlier_reports=[A.flows_only()])
+    for live in (True, False):
+        report = merged_report([handle], {}, live=live)  # type: ignore[list-item]
+        assert report.counters.fills == 3 and report.positions == B.positions
+        assert [f.trade_id for f in report.fills] == ["T-1", "T-2", "T-3"]
