@@ -84,12 +84,9 @@ def run_control_command(args: argparse.Namespace) -> int:
         return _watch(args) if args.watch else _status(args)
     if args.command == "audit":
         return _audit(args)
-    targets = _running(args)
-    if not targets:
-        return _not_found(args)
-    if len(targets) > 1:
-        return _several(targets)
-    target = targets[0]
+    target = _the_target(args)
+    if not isinstance(target, RunDir):
+        return target
     if not target.is_supervised:
         return _stop_single(target, args.now)
     request = StopRequest(now=args.now, reason="livenode stop" + (" --now" if args.now else ""))
@@ -104,15 +101,23 @@ def run_control_command(args: argparse.Namespace) -> int:
     return EXIT_FAILED
 
 
-def _audit(args: argparse.Namespace) -> int:
-    """Ask the node (its supervisor, or a single node's own socket) to audit its books
-    against every venue now; print each verdict; exit 1 unless every venue matches."""
+def _the_target(args: argparse.Namespace) -> RunDir | int:
+    """The one running node `args` names, or the exit code of the error printed (none
+    found, or several and no choice)."""
     targets = _running(args)
     if not targets:
         return _not_found(args)
     if len(targets) > 1:
         return _several(targets)
-    target = targets[0]
+    return targets[0]
+
+
+def _audit(args: argparse.Namespace) -> int:
+    """Ask the node (its supervisor, or a single node's own socket) to audit its books
+    against every venue now; print each verdict; exit 1 unless every venue matches."""
+    target = _the_target(args)
+    if not isinstance(target, RunDir):
+        return target
     endpoint = target.control_endpoint if target.is_supervised else target.node_endpoint
     try:
         reply = asyncio.run(_ask(target, AuditRequest(), args.timeout, endpoint))
@@ -233,12 +238,9 @@ def _status(args: argparse.Namespace) -> int:
     A single-process node has no supervisor to ask: its run directory names it,
     and its shared memory shows its prices, positions and balances.
     """
-    targets = _running(args)
-    if not targets:
-        return _not_found(args)
-    if len(targets) > 1:
-        return _several(targets)
-    target = targets[0]
+    target = _the_target(args)
+    if not isinstance(target, RunDir):
+        return target
     reply: StatusReply | None = None
     if target.is_supervised:
         try:

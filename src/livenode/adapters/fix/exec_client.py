@@ -434,9 +434,11 @@ class FixExecClient(LiveExecutionClient):
         init = order.init_event
         venue_order_id = VenueOrderId(msg[37])
         ts_event = self._ts_event(msg)
-        status = order.status
+        # An order the node rejected itself (a timeout) is still the venue's to decide:
+        # its acknowledgement reopens it (`Order.rejected_locally`).
+        unacknowledged = order.status is OrderStatus.SUBMITTED or order.rejected_locally
         if exec_type in ("0", "F", "1", "2", "5", "D", "4", "C") and msg[37] != "NONE" \
-                and status is OrderStatus.SUBMITTED:
+                and unacknowledged:
             self.generate_order_accepted(init, venue_order_id, ts_event)
         if exec_type == "0":
             return
