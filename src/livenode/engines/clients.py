@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         Venue,
         VenueOrderId,
     )
+    from livenode.model.instruments import Instrument
     from livenode.model.objects import AccountBalance, Currency, Money, Price, Quantity
     from livenode.model.reports import FillReport, OrderStatusReport, PositionStatusReport
 
@@ -554,6 +555,12 @@ class LiveExecutionClient(LiveClient):
         """The account's balances as the venue reports them now (the audit); None
         for a venue that cannot be asked."""
         return None
+
+    def venue_instruments(self) -> list[Instrument]:
+        """The instruments the venue lists, where this client knows them once connected
+        (a node started without a cache database rebuilds positions from the venue's
+        fills before any data client published an instrument). The base class: none."""
+        return []
 
     def audit_scope(self) -> frozenset[str]:
         """What the venue can report for the audit of the books

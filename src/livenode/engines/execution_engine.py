@@ -688,6 +688,11 @@ class ExecutionEngine(Component):
 
     # -- the audit of the books against the venues ------------------------------------------
 
+    def use_strategies(self, strategy_ids: frozenset[str]) -> None:
+        """This node's strategy ids: an order or fill the venue reports under an id one
+        of them made is recovered as that strategy's, not adopted as EXTERNAL."""
+        self._reconciler.use_strategies(strategy_ids)
+
     async def take_audit_baseline(self, timeout: float) -> None:
         """Note each venue's fills at start: the audit checks only the ones after."""
         await self._auditor.take_baseline(list(self._by_id.values()), timeout)
@@ -728,6 +733,8 @@ class ExecutionEngine(Component):
             "external_orders": self._reconciler.external_orders,
             "external_fills": self._reconciler.external_fills,
             "orders_reopened": self.orders_reopened,
+            "orders_recovered": self._reconciler.recovered_orders,
+            "positions_rebuilt": self._reconciler.rebuilt_positions,
             "inferred_fills_confirmed": self._reconciler.inferred_confirmed,
             "resends_ignored": self.resends_ignored,
             "resends_adopted": self.resends_adopted,

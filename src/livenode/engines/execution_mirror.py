@@ -36,6 +36,7 @@ from livenode.model.events import (
 )
 from livenode.model.orders import InvalidStateTransition, Order
 from livenode.model.position import Position, netting_position_id
+from livenode.model.seen_events import ONCE_PER_ORDER
 
 _log = logging.getLogger("livenode.engines.mirror")
 
@@ -118,6 +119,11 @@ class ExecutionMirror(Component):
                 event = msgspec.structs.replace(
                     event, position_id=netting_position_id(event.instrument_id, event.strategy_id)
                 )
+        if type(event) in ONCE_PER_ORDER and any(type(e) is type(event) for e in order.events):
+            # The same step made again by an exec worker that recovered the order
+            # from the venue (no cache database): nothing new.
+            self.skipped += 1
+            return
         if type(event) is OrderDenied and order.status is OrderStatus.DENIED:
             self.skipped += 1  # a denial heard again (answer to a resend): nothing new
             return

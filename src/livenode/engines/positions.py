@@ -31,6 +31,12 @@ def apply_fill_to_position(cache: Cache, fill: OrderFilled) -> list[PositionEven
         )
         return []
     position = cache.position(fill.position_id) if fill.position_id is not None else None
+    if position is not None and position.has_trade_id(fill.trade_id):
+        # Counted already: the position was rebuilt from the venue's fills (no cache
+        # database) before the order that made this fill was recovered.
+        _log.info("fill %s of %s: already in position %s", fill.trade_id,
+                  fill.client_order_id, fill.position_id)
+        return []
     try:
         if position is None:
             position = Position(instrument, fill)

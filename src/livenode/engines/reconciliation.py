@@ -25,10 +25,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from livenode.core.uuid import new_id
+from livenode.engines.positions import apply_fill_to_position
 from livenode.model.enums import LiquiditySide, OrderStatus, OrderType, TimeInForce
 from livenode.model.events import (
     OrderAccepted,
@@ -41,9 +43,16 @@ from livenode.model.events import (
     OrderTriggered,
     OrderUpdated,
 )
-from livenode.model.identifiers import ClientOrderId, StrategyId, TradeId, TraderId
+from livenode.model.identifiers import (
+    ClientOrderId,
+    PositionId,
+    StrategyId,
+    TradeId,
+    TraderId,
+)
 from livenode.model.objects import Money
 from livenode.model.orders import Order
+from livenode.model.position import netting_position_id
 from livenode.model.reports import FillReport, OrderStatusReport, PositionStatusReport
 
 if TYPE_CHECKING:
@@ -58,6 +67,8 @@ __all__ = ["EXTERNAL_STRATEGY_ID", "NOT_AT_VENUE", "Reconciler"]
 _log = logging.getLogger("livenode.engines.reconciliation")
 
 EXTERNAL_STRATEGY_ID = StrategyId("EXTERNAL")
+#: A client order id made by a strategy's `OrderFactory`.
+_OWN_ORDER_ID = re.compile(r"^O-\d{8}-\d{6}-(?P<strategy>.+)-\d+$")
 NOT_AT_VENUE = "RECONCILIATION: the venue does not know the order"
 
 _OPEN_AT_VENUE = (
@@ -96,9 +107,29 @@ class Reconciler:
         # and how many venue fills confirmed one (see `confirms_inferred`).
         self._inferred: dict[ClientOrderId, Decimal] = {}
         self.inferred_confirmed = 0
+        # This node's strategy ids: an order the venue reports under an id one of them
+        # made (`OrderFactory`: "O-{run stamp}-{strategy id}-{n}") is that strategy's,
+        # not EXTERNAL (a restart without a database recovers it from the venue).
+        self._own_strategies: frozenset[str] = frozenset()
+        self.recovered_orders = 0
+        self.rebuilt_positions = 0
         # Instruments whose position the venue reports differently from the cache,
         # with the amounts: trading them is halted (fail-closed) until they agree.
         self.mismatched: dict[InstrumentId, str] = {}
+
+    def use_strategies(self, strategy_ids: frozenset[str]) -> None:
+        """The node's strategy ids (see `_strategy_of`)."""
+        self._own_strategies = strategy_ids
+
+    def _strategy_of(self, client_order_id: ClientOrderId | None) -> StrategyId:
+        """The strategy of this node whose order factory made `client_order_id`, else
+        EXTERNAL."""
+        if client_order_id is None or not self._own_strategies:
+            return EXTERNAL_STRATEGY_ID
+        match = _OWN_ORDER_ID.match(client_order_id.value)
+        if match is None or match["strategy"] not in self._own_strategies:
+            return EXTERNAL_STRATEGY_ID
+        return StrategyId(match["strategy"])
 
     # -- entry points -----------------------------------------------------------------------
 
@@ -146,8 +177,55 @@ class Reconciler:
                     _log.exception("reconciliation: %s failed to report %d order(s)",
                                    client.name, len(missing))
                     continue
+            if self._is_blind(client.venue):
+                self._rebuild_positions(client, fills)
             self.reconcile_venue(client.venue, client.account_id, orders, fills, positions)
         return ok
+
+    def _is_blind(self, venue: Venue) -> bool:
+        """Nothing of `venue` in the cache and no database to load it from: a node (or
+        exec worker) started without a cache database after trading on that venue."""
+        return (self._engine._database is None and not self._cache.orders(venue=venue)
+                and not self._cache.positions(venue=venue))
+
+    def _rebuild_positions(self, client: LiveExecutionClient, fills: list[FillReport]) -> None:
+        """Without a database, rebuild the netting positions from the venue's fills:
+        each fill goes to the strategy of this node whose order it was (EXTERNAL for
+        another's), quietly (no event on the bus: what a database load does). A venue
+        whose fill history is shorter than the positions' leaves a difference the
+        position check reports (fail-closed)."""
+        trader_id = self._engine._msgbus.trader_id
+        if not isinstance(trader_id, TraderId):
+            trader_id = TraderId(str(trader_id))
+        for instrument in client.venue_instruments():
+            if self._cache.instrument(instrument.id) is None:
+                self._cache.add_instrument(instrument)
+        rebuilt: set[PositionId] = set()
+        for fill in sorted(fills, key=lambda f: f.ts_event):
+            strategy_id = self._strategy_of(fill.client_order_id)
+            position_id = netting_position_id(fill.instrument_id, strategy_id)
+            event = OrderFilled(
+                trader_id=trader_id, strategy_id=strategy_id,
+                instrument_id=fill.instrument_id,
+                client_order_id=fill.client_order_id
+                or ClientOrderId(f"EXT-{fill.venue_order_id}"),
+                venue_order_id=fill.venue_order_id, account_id=fill.account_id,
+                trade_id=fill.trade_id, position_id=position_id, order_side=fill.order_side,
+                order_type=OrderType.MARKET, last_qty=fill.last_qty, last_px=fill.last_px,
+                currency=fill.commission.currency, commission=fill.commission,
+                liquidity_side=fill.liquidity_side, event_id=new_id(),
+                ts_event=fill.ts_event, ts_init=self._clock.timestamp_ns(),
+            )
+            if apply_fill_to_position(self._cache, event):
+                rebuilt.add(position_id)
+        if rebuilt:
+            self.rebuilt_positions += len(rebuilt)
+            _log.warning(
+                "reconciliation: no cache database: %d position(s) at %s rebuilt from the "
+                "venue's %d fill(s): %s", len(rebuilt), client.venue, len(fills),
+                ", ".join(f"{p.strategy_id} {p.instrument_id} {p.signed_qty:+g}"
+                          for p in self._cache.positions(venue=client.venue)),
+            )
 
     def _unreported(self, venue: Venue, reports: list[OrderStatusReport]) -> list[ClientOrderId]:
         """Cached open or in-flight orders at ``venue`` that no report names."""
@@ -312,9 +390,11 @@ class Reconciler:
         if not isinstance(trader_id, TraderId):
             trader_id = TraderId(str(trader_id))
         coid = report.client_order_id or ClientOrderId(f"EXT-{report.venue_order_id}")
+        strategy_id = self._strategy_of(report.client_order_id)
+        own = strategy_id != EXTERNAL_STRATEGY_ID
         init = OrderInitialized(
             trader_id=trader_id,
-            strategy_id=EXTERNAL_STRATEGY_ID,
+            strategy_id=strategy_id,
             instrument_id=report.instrument_id,
             client_order_id=coid,
             side=report.order_side,
@@ -326,7 +406,7 @@ class Reconciler:
             expire_time_ns=report.expire_time_ns,
             post_only=report.post_only,
             reduce_only=report.reduce_only,
-            tags=("EXTERNAL",),
+            tags=("RECOVERED",) if own else ("EXTERNAL",),
             event_id=new_id(),
             ts_event=report.ts_accepted,
             ts_init=self._clock.timestamp_ns(),
@@ -334,11 +414,16 @@ class Reconciler:
         order = Order(init)
         self._cache.add_order(order)
         self._engine.persist_new_order(order)
-        self.external_orders += 1
-        _log.warning(
-            "reconciliation: external order %s (venue order %s) added as %s",
-            coid, report.venue_order_id, order.status.value,
-        )
+        if own:
+            self.recovered_orders += 1
+            _log.warning("reconciliation: order %s of %s (venue order %s) recovered from the "
+                         "venue", coid, strategy_id, report.venue_order_id)
+        else:
+            self.external_orders += 1
+            _log.warning(
+                "reconciliation: external order %s (venue order %s) added as %s",
+                coid, report.venue_order_id, order.status.value,
+            )
         return order
 
     def align(self, order: Order, report: OrderStatusReport, fills: list[FillReport]) -> None:

@@ -163,6 +163,10 @@ class Position:
 
     # -- updates -------------------------------------------------------------------
 
+    def has_trade_id(self, trade_id: TradeId) -> bool:
+        """Whether a fill with this trade id was applied (among the last ones kept)."""
+        return trade_id in self._trade_ids
+
     def apply(self, fill: OrderFilled) -> PositionClosed | None:
         """Apply a fill (ValueError for another instrument or a duplicate trade id).
 

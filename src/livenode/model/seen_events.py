@@ -1,7 +1,9 @@
 """Recognising an order or position event heard a second time.
 
 After a worker restart the bus can carry an event again: resent under its own id,
-or a fill rebuilt by reconciliation under a new event id and the same trade id. The
+a fill rebuilt by reconciliation under a new event id and the same trade id, or a
+step an order has once (submitted, accepted, canceled, expired) made again by an
+exec worker that recovered the order from the venue. The
 books (cache, mirror, execution engine) skip such an event; a consumer that counts
 or reacts to events (a strategy's handlers, the run's statistics) must skip it too.
 """
@@ -10,9 +12,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from livenode.model.events import OrderFilled
+from livenode.model.events import (
+    OrderAccepted,
+    OrderCanceled,
+    OrderExpired,
+    OrderFilled,
+    OrderSubmitted,
+)
 
-__all__ = ["SeenEvents"]
+__all__ = ["ONCE_PER_ORDER", "SeenEvents"]
+
+#: Events an order has at most once (its submission, acknowledgement and end).
+ONCE_PER_ORDER: frozenset[type] = frozenset(
+    {OrderSubmitted, OrderAccepted, OrderCanceled, OrderExpired})
+_ONCE_PER_ORDER = ONCE_PER_ORDER
 
 
 class SeenEvents:
@@ -28,8 +41,15 @@ class SeenEvents:
 
     def first_time(self, event: Any) -> bool:
         """True the first time `event` is seen; False (and counted) after."""
-        key = ((event.client_order_id, event.trade_id) if type(event) is OrderFilled
-               else event.event_id)
+        kind = type(event)
+        if kind is OrderFilled:
+            key: Any = (event.client_order_id, event.trade_id)
+        elif kind in _ONCE_PER_ORDER:
+            # Made again under a new id by an exec worker that recovered the order
+            # from the venue (no cache database): still the same step of that order.
+            key = (kind, event.client_order_id)
+        else:
+            key = event.event_id
         seen = self._seen
         if key in seen:
             self.duplicates += 1

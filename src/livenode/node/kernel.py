@@ -138,6 +138,7 @@ class Kernel:
             self.exec_engine = ExecutionEngine(
                 msgbus=self.msgbus, cache=self.cache, clock=self.clock, config=config.exec_engine
             )
+            self.exec_engine.use_strategies(self._strategy_ids())
         # A process without the data or execution engine follows what they
         # publish from their own process, so its cache answers the same queries.
         self.shm_writer: ShmWriter | None = None
@@ -265,6 +266,16 @@ class Kernel:
             self.loop.call_soon_threadsafe(
                 engine.set_database_fault, None if healthy else detail or "write failed"
             )
+
+    def _strategy_ids(self) -> frozenset[str]:
+        """Every strategy id of the node (all trader workers'), from the config."""
+        ids = []
+        for index, strategy_config in enumerate(self.config.strategies):
+            strategy_cls, strategy_struct = resolve_strategy(
+                strategy_config, f"strategies[{index}]"
+            )
+            ids.append(strategy_id_of(strategy_cls, strategy_struct))
+        return frozenset(ids)
 
     def _add_strategies(self) -> None:
         assert self.trader is not None

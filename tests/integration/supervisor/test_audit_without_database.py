@@ -1,9 +1,11 @@
-"""Without a cache database, a killed exec worker comes back without the positions its
-predecessor had built from fills (docs/persistence.md, "What is lost without a
-database"). The stop's audit must then be true to the venue, with the venue's own state
-file as the referee: either the books match the venue's (exit 0), or the run exits 1
-and the summary names every instrument whose position differs, with the venue's
-amount. It never ends "clean" while the venue holds a position the node does not."""
+"""Without a cache database, the exec worker and then the trader worker are killed
+while both strategies trade. The new exec worker recovers from the venue: the orders
+its strategies made are theirs again (not EXTERNAL) and each strategy's position is
+rebuilt from the venue's fills; the new trader gets its state replayed, and the summary
+keeps what the dead trader counted. The stop's audit is the referee, checked against
+the venue's own state file: the run ends with the books equal to the venue's, exit 0;
+had they differed, exit 1 naming every difference with the venue's amount (never a
+"clean" stop while the venue holds something the node does not)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from tests.fixtures.multiprocess.books import venue_books
 from tests.fixtures.multiprocess.harness import (
     MultiprocessHarness,
     wait_fills_above,
+    wait_fills_increase,
     wait_pids_gone,
     wait_until,
 )
@@ -25,9 +28,18 @@ from tests.fixtures.multiprocess.harness import (
 pytestmark = pytest.mark.slow
 
 EXEC_RESUMED = "RiskEngine: trading state ACTIVE for venue SIM (exec-SIM is back)"
+REBUILT = "no cache database: "
 
 
-def test_an_exec_worker_killed_without_a_database_ends_with_the_audit_true_to_the_venue(
+def _kill(mp: MultiprocessHarness, name: str) -> None:
+    old = mp.worker(mp.status(), name)
+    os.kill(old["pid"], signal.SIGKILL)
+    wait_pids_gone([old["pid"]], timeout=10, what=f"killed {name}")
+    mp.wait_worker(name, lambda w: w["restarts"] == 1 and w["state"] == "RUNNING",
+                   timeout=60, what="restarted and RUNNING")
+
+
+def test_workers_killed_without_a_database_recover_from_the_venue_and_the_audit_agrees(
     mp: MultiprocessHarness, tmp_path: Path
 ) -> None:
     state = tmp_path / "venue.sqlite"
@@ -40,35 +52,33 @@ def test_an_exec_worker_killed_without_a_database_ends_with_the_audit_true_to_th
     node = mp.start("run", mp.config("restart_all.toml", overlay), "--summary-json",
                     summary_path)
     node.wait_for_line(r"^node \S+ RUNNING \(4 workers\)$", timeout=60)
-    # Trade until the venue holds a position: the market maker keeps inventory.
+    # Trade until the venue holds positions: the market maker keeps inventory.
     wait_fills_above(node, 4, timeout=90)
-    old = mp.worker(mp.status(), "exec-SIM")
-    os.kill(old["pid"], signal.SIGKILL)
-    wait_pids_gone([old["pid"]], timeout=10, what="killed exec-SIM")
-    mp.wait_worker("exec-SIM", lambda w: w["restarts"] == 1 and w["state"] == "RUNNING",
-                   timeout=60, what="restarted and RUNNING")
+    _kill(mp, "exec-SIM")
     wait_until(lambda: EXEC_RESUMED in node.stderr(), 60, "trading to SIM resumes")
+    assert REBUILT in node.stderr(), "the new exec worker rebuilt its positions"
+    before_trader_kill = wait_fills_increase(node, timeout=60)  # trading goes on
+    _kill(mp, "trader")
+    wait_fills_increase(node, timeout=60)
 
     node.send(signal.SIGINT)
     code = node.wait(timeout=120)
     summary = json.loads(summary_path.read_text())
     venue = venue_books(state)
-    audit = summary["audit"]
-    (verdict,) = audit["venues"].values()
+    (verdict,) = summary["audit"]["venues"].values()
     assert verdict["error"] is None and verdict["checked"] == [
         "orders", "positions", "balances", "fills"], verdict
-    differ = {d["key"]: d for d in verdict["differences"] if d["kind"] == "position"}
-    if audit["books_match_venue"]:
-        assert code == 0 and summary["shutdown"]["clean"], node.output()
-    else:
-        # Never "clean" with a difference: exit 1, and each difference is the venue's truth.
-        assert code == 1 and not summary["shutdown"]["clean"], node.output()
-        assert "books differ from the venue" in node.stderr()
-        for instrument, diff in differ.items():
-            assert Decimal(diff["venue"].split()[0]) == venue["positions"].get(
-                instrument, Decimal(0)), (diff, venue["positions"])
-    # Every instrument the venue holds a position in either matches or is named.
+    assert verdict["differences"] == [], verdict
+    assert summary["audit"]["books_match_venue"] is True
+    assert code == 0 and summary["shutdown"]["clean"], node.output()
+    assert "invalid transition" not in node.stderr()
+    # The venue's state file agrees: positions (the summary's, every strategy's and
+    # EXTERNAL's) and balances.
+    positions = {p["instrument_id"]: Decimal(p["net_quantity"]) for p in summary["positions"]}
+    for instrument, qty in venue["positions"].items():
+        assert positions.get(instrument, Decimal(0)) == qty, (instrument, positions, venue)
     balances = {b["currency"]: Decimal(b["total"]) for b in summary["accounts"][0]["balances"]}
-    if balances != venue["balances"]:
-        assert any(d["kind"] == "balance" for d in verdict["differences"]), verdict
+    assert balances == venue["balances"]
+    # What the dead trader counted is still in the summary.
+    assert summary["counters"]["fills"] >= before_trader_kill
     wait_pids_gone([w["pid"] for w in summary["workers"]], timeout=10, what="worker pids")

@@ -271,6 +271,8 @@ class RecordingExecClient:
     report_delay: Any = None  # an asyncio.Event to wait on before reporting
     # The account's balances at the venue (None: the venue cannot report them).
     balance_reports: list[Any] | None = None
+    # The instruments the client knows at the venue (LiveExecutionClient.venue_instruments).
+    instruments: list[Any] = field(default_factory=list)
     # What the audit may ask (LiveExecutionClient.audit_scope).
     scope: frozenset[str] = frozenset({"orders", "positions", "balances", "fills"})
 
@@ -311,5 +313,8 @@ class RecordingExecClient:
 
     def audit_scope(self) -> frozenset[str]:
         return self.scope
+
+    def venue_instruments(self) -> list[Any]:
+        return list(self.instruments)
 
 

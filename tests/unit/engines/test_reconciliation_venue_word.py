@@ -9,15 +9,22 @@ import pytest
 
 from livenode.bus import topics
 from livenode.engines.clients import COMMAND_TIMEOUT
-from livenode.model.enums import OrderStatus
+from livenode.model.enums import OrderStatus, PositionSide
 from livenode.model.events import OrderRejected
-from livenode.model.identifiers import TradeId
+from livenode.model.identifiers import ClientOrderId, TradeId
 from livenode.model.objects import Quantity
 from livenode.model.order_fsm import InvalidStateTransition
 from livenode.model.orders import Order
+from livenode.model.reports import PositionStatusReport
 
-from .helpers import ACCOUNT, STRAT, accepted, filled, order_init, submitted
+from .helpers import ACCOUNT, IID, STRAT, accepted, filled, order_init, submitted
 from .test_reconciliation import Harness, fill_report, status_report
+
+
+def position_report(qty: str) -> PositionStatusReport:
+    return PositionStatusReport(account_id=ACCOUNT, instrument_id=IID,
+                                position_side=PositionSide.LONG, quantity=Quantity.from_str(qty),
+                                report_id="r", ts_last=0, ts_init=0)
 
 
 def rejected(order: Order, reason: str) -> OrderRejected:
@@ -124,3 +131,55 @@ async def test_the_venues_fill_after_an_inferred_one_is_recorded_not_applied_twi
     h.engine.process(filled(order.init_event, "0.500", "100.00", "EXEC-2", vid="V-1"))
     assert h.engine.duplicate_fill_count == 1
     assert h.env.cache.position(position.id).quantity == Quantity.from_str("2.000")
+
+
+# -- without a database: the node's own orders and positions recovered from the venue ----
+
+OWN = "O-20261207-120000-S-001-{}"  # what the OrderFactory of strategy S-001 makes
+
+
+def own_fill(n: int, qty: str, px: str, trade_id: str):  # type: ignore[no-untyped-def]
+    return fill_report(f"V-{n}", trade_id, qty, px, coid=OWN.format(n))
+
+
+async def test_a_blind_start_rebuilds_each_strategys_position_from_the_venues_fills() -> None:
+    h = Harness()
+    h.engine.use_strategies(frozenset({str(STRAT)}))
+    h.client.fill_reports = [own_fill(1, "1.000", "100.00", "F-1"),
+                             own_fill(2, "0.500", "101.00", "F-2"),
+                             fill_report("V-9", "F-9", "0.250", "99.00", coid="THEIRS-1")]
+    h.client.position_reports = [position_report("1.750")]
+    assert await h.engine.reconcile(1.0)
+    by_strategy = {str(p.strategy_id): p.quantity for p in h.env.cache.positions_open()}
+    assert by_strategy == {str(STRAT): Quantity.from_str("1.500"),
+                           "EXTERNAL": Quantity.from_str("0.250")}
+    assert h.engine.halted_instruments() == {}  # the net equals the venue's
+    assert h.engine.counters()["positions_rebuilt"] == 2
+
+
+async def test_an_open_order_of_the_nodes_own_strategy_is_recovered_as_its_own() -> None:
+    h = Harness()
+    h.engine.use_strategies(frozenset({str(STRAT)}))
+    events = h.env.record(topics.order_events(STRAT))
+    h.client.order_reports = [status_report("V-3", OrderStatus.PARTIALLY_FILLED,
+                                            coid=OWN.format(3), filled_qty="0.500")]
+    h.client.fill_reports = [own_fill(3, "0.500", "100.00", "F-3")]
+    h.client.position_reports = [position_report("0.500")]
+    assert await h.engine.reconcile(1.0)
+    order = h.env.cache.order(ClientOrderId(OWN.format(3)))
+    assert order is not None and order.strategy_id == STRAT and "RECOVERED" in order.tags
+    assert order.status is OrderStatus.PARTIALLY_FILLED and events  # its strategy hears it
+    # Its fill is in the position once: rebuilt from the fills, then met again on the order.
+    (pos,) = h.env.cache.positions_open()
+    assert pos.quantity == Quantity.from_str("0.500") and h.engine.halted_instruments() == {}
+    assert h.engine.counters()["orders_recovered"] == 1
+
+
+async def test_a_start_with_state_in_the_cache_rebuilds_nothing() -> None:
+    h = Harness()
+    h.engine.use_strategies(frozenset({str(STRAT)}))
+    h.cached("ACCEPTED", "C-1", vid="V-1")  # what a database load would have put there
+    h.client.order_reports = [status_report("V-1", OrderStatus.ACCEPTED, coid="C-1")]
+    h.client.fill_reports = [own_fill(5, "1.000", "100.00", "F-5")]  # another order's
+    assert await h.engine.reconcile(1.0)
+    assert h.env.cache.positions_open() == [] and h.engine.counters()["positions_rebuilt"] == 0

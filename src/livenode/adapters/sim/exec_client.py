@@ -27,6 +27,7 @@ from livenode.model.identifiers import AccountId, ClientOrderId, Venue
 
 if TYPE_CHECKING:
     from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
+    from livenode.model.instruments import Instrument
     from livenode.model.objects import AccountBalance
     from livenode.model.reports import FillReport, OrderStatusReport, PositionStatusReport
     from livenode.venues.sim.api import SimVenueAPI
@@ -122,6 +123,9 @@ class SimExecClient(LiveExecutionClient):
     async def generate_balance_reports(self) -> list[AccountBalance] | None:
         state = await self.sim_venue.request_account_state()
         return list(state.balances)
+
+    def venue_instruments(self) -> list[Instrument]:
+        return self.sim_venue.instruments()
 
     def audit_scope(self) -> frozenset[str]:
         # The simulated exchange answers every report the audit asks for.
