@@ -4,7 +4,8 @@ the venue) every few seconds while both strategies trade, on both cache backends
 After a clean stop the node's books must equal the venue's (its own state file):
 every venue fill once in the node's books, no order sent twice, the same net
 positions, balances and open orders, and the summary (read back from the database:
-every process's work) consistent with itself. The run ends exit 0.
+every process's work) consistent with itself. The run ends exit 0. Without a
+database, the stop's audit must be true to the venue's state file.
 
 The seed of the random choice is printed; `LIVENODE_KILL_LOOP_SEED` replays one."""
 
@@ -16,11 +17,16 @@ import random
 import re
 import signal
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from tests.acceptance.helpers import LivenodeProcess
-from tests.fixtures.multiprocess.books import assert_books_match, assert_no_order_sent_twice
+from tests.fixtures.multiprocess.books import (
+    assert_books_match,
+    assert_no_order_sent_twice,
+    venue_books,
+)
 from tests.fixtures.multiprocess.harness import (
     MultiprocessHarness,
     wait_fills_above,
@@ -68,6 +74,27 @@ def _kill_venue(mp: MultiprocessHarness, node: LivenodeProcess) -> None:
                "the venue reconciled and trading resumed")
 
 
+def _kill_loop(mp: MultiprocessHarness, node: LivenodeProcess,
+               chooser: random.Random) -> list[str]:
+    """Kill a random role every time both strategies traded again, for `LOOP_SECONDS`
+    and until every role died once; return the roles in the order killed."""
+    killed: list[str] = []
+    started = time.monotonic()
+    while time.monotonic() - started < LOOP_SECONDS or set(killed) != set(ROLES):
+        # Every role at least once, in random order, then random picks.
+        unkilled = [role for role in ROLES if role not in killed]
+        role = chooser.choice(unkilled or ROLES)
+        killed.append(role)
+        if role == "venue":
+            _kill_venue(mp, node)
+        else:
+            _kill_worker(mp, node, WORKERS[role])
+        # Both strategies trade again before the next kill.
+        wait_fills_increase(node, timeout=60)
+    print(f"killed in order: {killed}")
+    return killed
+
+
 def test_random_kills_for_a_minute_leave_the_books_equal_to_the_venues(
     mp: MultiprocessHarness, tmp_path: Path, database_toml: str
 ) -> None:
@@ -90,20 +117,7 @@ def test_random_kills_for_a_minute_leave_the_books_equal_to_the_venues(
     mp.pids.add(_venue_pid(node))
     wait_fills_above(node, 2, timeout=60)
 
-    killed: list[str] = []
-    started = time.monotonic()
-    while time.monotonic() - started < LOOP_SECONDS or set(killed) != set(ROLES):
-        # Every role at least once, in random order, then random picks.
-        unkilled = [role for role in ROLES if role not in killed]
-        role = chooser.choice(unkilled or ROLES)
-        killed.append(role)
-        if role == "venue":
-            _kill_venue(mp, node)
-        else:
-            _kill_worker(mp, node, WORKERS[role])
-        # Both strategies trade again before the next kill.
-        wait_fills_increase(node, timeout=60)
-    print(f"killed in order: {killed}")
+    killed = _kill_loop(mp, node, chooser)
 
     node.send(signal.SIGINT)
     code = node.wait(timeout=120)
@@ -118,4 +132,55 @@ def test_random_kills_for_a_minute_leave_the_books_equal_to_the_venues(
     assert summary["this_run"]["fills"] > 0
     assert_books_match(summary, state)
     assert_no_order_sent_twice(summary, state, stderr)
+    wait_pids_gone([w["pid"] for w in summary["workers"]], timeout=10, what="worker pids")
+
+
+def test_random_kills_without_a_database_end_with_the_audit_true_to_the_venue(
+    mp: MultiprocessHarness, tmp_path: Path
+) -> None:
+    """The same loop with no cache database (the sandbox default): every restarted
+    worker recovers from its peers and the venue. The referee is the venue's state
+    file: the stop's audit must say what it holds. Either the books match (exit 0, and
+    the summary's positions and balances equal the venue's), or the run exits 1 and
+    the audit names each difference with the venue's amount; never "clean" with one."""
+    seed = int(os.environ.get("LIVENODE_KILL_LOOP_SEED", random.randrange(1 << 30)))
+    print(f"kill loop seed: {seed}")
+    state = tmp_path / "venue.sqlite"
+    overlay = tmp_path / "kill-loop.toml"
+    overlay.write_text(
+        'trader_id = "MPKILLNODB-001"\n'
+        "[supervisor]\nmax_restarts = 50\nrestart_backoff = 0.5\nrestart_backoff_max = 1.0\n"
+        '[data_clients.SIM.config]\nvenue_on_exit = "restart"\n'
+        f'[data_clients.SIM.config.venue_config]\nstate_path = "{state}"\n'
+    )
+    summary_path = tmp_path / "run.summary.json"
+    node = mp.start("run", mp.config("restart_all.toml", overlay), "--summary-json",
+                    summary_path)
+    node.wait_for_line(r"^node \S+ RUNNING \(4 workers\)$", timeout=60)
+    mp.pids.add(_venue_pid(node))
+    wait_fills_above(node, 2, timeout=60)
+    killed = _kill_loop(mp, node, random.Random(seed))
+
+    node.send(signal.SIGINT)
+    code = node.wait(timeout=120)
+    summary = json.loads(summary_path.read_text())
+    venue = venue_books(state)
+    audit = summary["audit"]
+    (verdict,) = audit["venues"].values()
+    context = f"seed {seed}, kills {killed}: {verdict}\n{node.output()}"
+    assert verdict["error"] is None, context
+    positions = {p["instrument_id"]: Decimal(p["net_quantity"]) for p in summary["positions"]}
+    balances = {b["currency"]: Decimal(b["total"])
+                for b in summary["accounts"][0]["balances"]}
+    if audit["books_match_venue"]:
+        assert code == 0 and summary["shutdown"]["clean"], context
+        for instrument, qty in venue["positions"].items():
+            assert positions.get(instrument, Decimal(0)) == qty, context
+        assert balances == venue["balances"], context
+    else:
+        assert code == 1 and not summary["shutdown"]["clean"], context
+        for diff in verdict["differences"]:
+            if diff["kind"] == "position":
+                assert Decimal(diff["venue"].split()[0]) == venue["positions"].get(
+                    diff["key"], Decimal(0)), context
     wait_pids_gone([w["pid"] for w in summary["workers"]], timeout=10, what="worker pids")
