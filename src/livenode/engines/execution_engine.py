@@ -735,7 +735,7 @@ class ExecutionEngine(Component):
             "orders_reopened": self.orders_reopened,
             "orders_recovered": self._reconciler.recovered_orders,
             "positions_rebuilt": self._reconciler.rebuilt_positions,
-            "inferred_fills_confirmed": self._reconciler.inferred_confirmed,
+            "inferred_fills_confirmed": self._reconciler.inferred.confirmed,
             "resends_ignored": self.resends_ignored,
             "resends_adopted": self.resends_adopted,
             "events_resent": self.events_resent,

@@ -8,8 +8,13 @@ by applying ordinary order events through the execution engine (so they reach th
 order state machine, the positions, the portfolio and the strategies like any
 other event):
 
-- an order the venue reports and the cache does not know is created (strategy
-  `EXTERNAL`, tag `EXTERNAL`) and brought to the reported state;
+- an order the venue reports and the cache does not know is created and brought to
+  the reported state: as its strategy's (tag `RECOVERED`) when one of this node's
+  strategies made its id (a restart without a database), else as strategy
+  `EXTERNAL` (tag `EXTERNAL`); without a database the positions are first rebuilt
+  from the venue's fills (`venue_recovery`);
+- an order the node rejected itself (a timeout, `Order.rejected_locally`) that the
+  venue reports is reopened with the venue's state;
 - a cached order is moved to the reported state: acceptance, missing fills (from
   the fill reports, else one inferred fill for the missing quantity), updates,
   cancel/expiry/rejection;
@@ -25,12 +30,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from livenode.core.uuid import new_id
-from livenode.engines.positions import apply_fill_to_position
+from livenode.engines.inferred_fills import InferredFills
+from livenode.engines.venue_recovery import EXTERNAL_STRATEGY_ID, OwnOrders, rebuild_positions
 from livenode.model.enums import LiquiditySide, OrderStatus, OrderType, TimeInForce
 from livenode.model.events import (
     OrderAccepted,
@@ -45,14 +50,11 @@ from livenode.model.events import (
 )
 from livenode.model.identifiers import (
     ClientOrderId,
-    PositionId,
-    StrategyId,
     TradeId,
     TraderId,
 )
 from livenode.model.objects import Money
 from livenode.model.orders import Order
-from livenode.model.position import netting_position_id
 from livenode.model.reports import FillReport, OrderStatusReport, PositionStatusReport
 
 if TYPE_CHECKING:
@@ -66,9 +68,6 @@ __all__ = ["EXTERNAL_STRATEGY_ID", "NOT_AT_VENUE", "Reconciler"]
 
 _log = logging.getLogger("livenode.engines.reconciliation")
 
-EXTERNAL_STRATEGY_ID = StrategyId("EXTERNAL")
-#: A client order id made by a strategy's `OrderFactory`.
-_OWN_ORDER_ID = re.compile(r"^O-\d{8}-\d{6}-(?P<strategy>.+)-\d+$")
 NOT_AT_VENUE = "RECONCILIATION: the venue does not know the order"
 
 _OPEN_AT_VENUE = (
@@ -103,14 +102,12 @@ class Reconciler:
         self.position_mismatches = 0
         # Orders the node had rejected itself that the venue reported it has.
         self.reopened = 0
-        # Quantity of fills inferred per order that no venue fill has confirmed yet,
-        # and how many venue fills confirmed one (see `confirms_inferred`).
-        self._inferred: dict[ClientOrderId, Decimal] = {}
-        self.inferred_confirmed = 0
+        # Fills inferred here that the venue's own fills may still confirm.
+        self.inferred = InferredFills()
         # This node's strategy ids: an order the venue reports under an id one of them
         # made (`OrderFactory`: "O-{run stamp}-{strategy id}-{n}") is that strategy's,
         # not EXTERNAL (a restart without a database recovers it from the venue).
-        self._own_strategies: frozenset[str] = frozenset()
+        self._own = OwnOrders()
         self.recovered_orders = 0
         self.rebuilt_positions = 0
         # Instruments whose position the venue reports differently from the cache,
@@ -118,18 +115,8 @@ class Reconciler:
         self.mismatched: dict[InstrumentId, str] = {}
 
     def use_strategies(self, strategy_ids: frozenset[str]) -> None:
-        """The node's strategy ids (see `_strategy_of`)."""
-        self._own_strategies = strategy_ids
-
-    def _strategy_of(self, client_order_id: ClientOrderId | None) -> StrategyId:
-        """The strategy of this node whose order factory made `client_order_id`, else
-        EXTERNAL."""
-        if client_order_id is None or not self._own_strategies:
-            return EXTERNAL_STRATEGY_ID
-        match = _OWN_ORDER_ID.match(client_order_id.value)
-        if match is None or match["strategy"] not in self._own_strategies:
-            return EXTERNAL_STRATEGY_ID
-        return StrategyId(match["strategy"])
+        """The node's strategy ids (see `venue_recovery.OwnOrders`)."""
+        self._own = OwnOrders(strategy_ids)
 
     # -- entry points -----------------------------------------------------------------------
 
@@ -189,35 +176,12 @@ class Reconciler:
                 and not self._cache.positions(venue=venue))
 
     def _rebuild_positions(self, client: LiveExecutionClient, fills: list[FillReport]) -> None:
-        """Without a database, rebuild the netting positions from the venue's fills:
-        each fill goes to the strategy of this node whose order it was (EXTERNAL for
-        another's), quietly (no event on the bus: what a database load does). A venue
-        whose fill history is shorter than the positions' leaves a difference the
-        position check reports (fail-closed)."""
+        """Without a database: the positions from the venue's fills (`venue_recovery`)."""
         trader_id = self._engine._msgbus.trader_id
         if not isinstance(trader_id, TraderId):
             trader_id = TraderId(str(trader_id))
-        for instrument in client.venue_instruments():
-            if self._cache.instrument(instrument.id) is None:
-                self._cache.add_instrument(instrument)
-        rebuilt: set[PositionId] = set()
-        for fill in sorted(fills, key=lambda f: f.ts_event):
-            strategy_id = self._strategy_of(fill.client_order_id)
-            position_id = netting_position_id(fill.instrument_id, strategy_id)
-            event = OrderFilled(
-                trader_id=trader_id, strategy_id=strategy_id,
-                instrument_id=fill.instrument_id,
-                client_order_id=fill.client_order_id
-                or ClientOrderId(f"EXT-{fill.venue_order_id}"),
-                venue_order_id=fill.venue_order_id, account_id=fill.account_id,
-                trade_id=fill.trade_id, position_id=position_id, order_side=fill.order_side,
-                order_type=OrderType.MARKET, last_qty=fill.last_qty, last_px=fill.last_px,
-                currency=fill.commission.currency, commission=fill.commission,
-                liquidity_side=fill.liquidity_side, event_id=new_id(),
-                ts_event=fill.ts_event, ts_init=self._clock.timestamp_ns(),
-            )
-            if apply_fill_to_position(self._cache, event):
-                rebuilt.add(position_id)
+        rebuilt = rebuild_positions(self._cache, client, fills, self._own, trader_id,
+                                    self._clock.timestamp_ns())
         if rebuilt:
             self.rebuilt_positions += len(rebuilt)
             _log.warning(
@@ -346,32 +310,8 @@ class Reconciler:
         self._align(order, report, [fill_report])
 
     def confirms_inferred(self, order: Order, fill: OrderFilled) -> bool:
-        """True when `fill` (the venue's own report, arriving after reconciliation
-        inferred a fill for the order) is part of the quantity an inferred fill already
-        counts: its trade id is recorded on the order (no double count, a resend of it is
-        a duplicate) and nothing else is applied. A price that differs from the inferred
-        one is logged with the amounts."""
-        if not self._inferred:
-            return False
-        coid = order.client_order_id
-        remaining = self._inferred.get(coid)
-        qty = fill.last_qty.as_decimal()
-        if remaining is None or qty > remaining or fill.trade_id in order.trade_ids:
-            return False
-        remaining -= qty
-        if remaining:
-            self._inferred[coid] = remaining
-        else:
-            del self._inferred[coid]
-        order.confirm_trade_id(fill.trade_id)
-        self.inferred_confirmed += 1
-        inferred_px = order.avg_px
-        _log.warning(
-            "reconciliation: venue fill %s (%s @ %s) of %s confirms the fill inferred for it "
-            "(average price %s); recorded, not applied twice", fill.trade_id, fill.last_qty,
-            fill.last_px, coid, inferred_px,
-        )
-        return True
+        """Whether `fill` confirms a fill inferred for `order` (`InferredFills`)."""
+        return self.inferred.confirms(order, fill)
 
     # -- orders -----------------------------------------------------------------------------
 
@@ -390,7 +330,7 @@ class Reconciler:
         if not isinstance(trader_id, TraderId):
             trader_id = TraderId(str(trader_id))
         coid = report.client_order_id or ClientOrderId(f"EXT-{report.venue_order_id}")
-        strategy_id = self._strategy_of(report.client_order_id)
+        strategy_id = self._own.strategy_of(report.client_order_id)
         own = strategy_id != EXTERNAL_STRATEGY_ID
         init = OrderInitialized(
             trader_id=trader_id,
@@ -528,8 +468,7 @@ class Reconciler:
         )
         if applied:
             # The venue's own fills for this quantity may still arrive: they confirm it.
-            coid = order.client_order_id
-            self._inferred[coid] = self._inferred.get(coid, Decimal(0)) + missing.as_decimal()
+            self.inferred.inferred(order, missing)
 
     def close_missing(self, order: Order, account_id: AccountId) -> None:
         """Close an order the venue does not know: rejected if never accepted, else

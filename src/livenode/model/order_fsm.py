@@ -140,8 +140,11 @@ def _build_transitions() -> dict[tuple[OrderStatus, type[OrderEvent]], Target]:
     }
     # Modify/cancel rejects outside PENDING_* are informational: the answer to a
     # request that crossed a fill, a cancel or an update, or that was sent for an
-    # order already closed (denied included: the strategy must hear the answer).
+    # order already closed (denied included: the strategy must hear the answer), or
+    # for an order a restarted exec worker holds only as sent again (INITIALIZED while
+    # it asks the venue whether it has it).
     for status in (
+        _S.INITIALIZED,
         _S.DENIED,
         _S.SUBMITTED,
         _S.ACCEPTED,
