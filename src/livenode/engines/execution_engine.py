@@ -33,7 +33,8 @@ import msgspec
 from livenode.bus import topics
 from livenode.core.component import Component
 from livenode.core.uuid import new_id
-from livenode.engines.audit import BooksAuditor, VenueAudit
+from livenode.engines.audit import VenueAudit
+from livenode.engines.auditor import BooksAuditor
 from livenode.engines.clients import (
     CLIENT_ERROR,
     EXEC_ENGINE_PROCESS,

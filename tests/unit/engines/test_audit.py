@@ -12,10 +12,10 @@ from livenode.engines.audit import (
     BookDifference,
     NodeBooks,
     NodeOrder,
-    TradeLedger,
     VenueBooks,
     compare_books,
 )
+from livenode.engines.auditor import TradeLedger
 from livenode.engines.execution_engine import ExecutionEngine
 from livenode.model.enums import (
     LiquiditySide,
