@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import zmq
 
 from livenode.bus.control import (
@@ -35,7 +34,12 @@ from livenode.cache.shm import ShmError
 from livenode.cache.shm.cleanup import remove_stale_segments
 from livenode.cli.market_view import format_market_view, read_market_view
 from livenode.cli.summary import database_fragment
-from livenode.engines.audit import decode_audits
+from livenode.engines.audit import (
+    books_match,
+    decode_audits,
+    verdict_text,
+    verdicts_to_builtins,
+)
 from livenode.supervisor.rundir import RunDir, default_base, find_run_dirs
 
 EXIT_OK = 0
@@ -131,17 +135,15 @@ def _audit(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    matches = bool(verdicts) and not reply.error and all(v.matches for v in verdicts.values())
+    matches = None if reply.error else books_match(verdicts)
     if args.json:
         print(json.dumps({
             "books_match_venue": matches,
             "error": reply.error or None,
-            "venues": {name: {**msgspec.to_builtins(v), "matches": v.matches}
-                       for name, v in sorted(verdicts.items())},
+            "venues": verdicts_to_builtins(verdicts),
         }, indent=2, sort_keys=True))
     else:
-        print("books match venue" if matches else "books DIFFER from venue"
-              if verdicts and not reply.error else "not audited")
+        print(verdict_text(matches))
         for name, verdict in sorted(verdicts.items()):
             client = "" if name == verdict.venue else f"{name} "
             for line in verdict.lines():

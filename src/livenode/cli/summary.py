@@ -221,6 +221,9 @@ def audit_lines(summary: dict[str, Any]) -> list[str]:
         if row["error"] is not None:
             lines.append(f"  {name}: NOT AUDITED: {row['error']}")
             continue
+        if not row["checked"]:
+            lines.append(f"  {name}: not audited: the venue reports nothing to compare")
+            continue
         if not row["differences"]:
             lines.append(f"  {name}: match ({checked}{unchecked})")
             continue

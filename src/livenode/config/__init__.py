@@ -19,6 +19,7 @@ from livenode.config.loader import (
     resolve_strategy,
     sets_field,
     strategy_id_of,
+    strategy_ids,
 )
 from livenode.config.metrics import MetricsConfig
 from livenode.config.structs import (
@@ -72,4 +73,5 @@ __all__ = [
     "resolve_strategy",
     "sets_field",
     "strategy_id_of",
+    "strategy_ids",
 ]

@@ -295,6 +295,15 @@ def strategy_id_of(strategy_cls: type, config: Any) -> str:
     return f"{strategy_cls.__name__}-{getattr(config, 'order_id_tag', '001')}"
 
 
+def strategy_ids(config: TradingNodeConfig) -> list[str]:
+    """Every strategy's id, in configuration order (`strategy_id_of` of each)."""
+    ids = []
+    for index, strategy_cfg in enumerate(config.strategies):
+        strategy_cls, struct = resolve_strategy(strategy_cfg, f"strategies[{index}]")
+        ids.append(strategy_id_of(strategy_cls, struct))
+    return ids
+
+
 def _effective(raw: dict[str, Any], struct: msgspec.Struct, struct_type: type) -> dict[str, Any]:
     """The nested config as builtins with defaults filled in, when that round-trips.
 

@@ -24,8 +24,9 @@ the venues.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -42,9 +43,12 @@ __all__ = [
     "NodeOrder",
     "VenueAudit",
     "VenueBooks",
+    "books_match",
     "compare_books",
     "decode_audits",
     "encode_audits",
+    "verdict_text",
+    "verdicts_to_builtins",
 ]
 
 #: What an audit can compare, in the order the summary lists them.
@@ -94,13 +98,20 @@ class VenueAudit(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def matches(self) -> bool:
-        """True when the venue answered and nothing differs."""
-        return self.error is None and not self.differences
+        """True when the venue answered, something was compared and nothing differs."""
+        return self.error is None and bool(self.checked) and not self.differences
+
+    @property
+    def differs(self) -> bool:
+        """True when a difference was found or the venue could not be asked."""
+        return self.error is not None or bool(self.differences)
 
     def lines(self) -> list[str]:
         """The human-readable verdict, one line per difference."""
         if self.error is not None:
             return [f"{self.venue}: not audited: {self.error}"]
+        if not self.checked:
+            return [f"{self.venue}: not audited: the venue reports nothing to compare"]
         scope = ", ".join(self.checked) or "nothing"
         unchecked = (f"; not reported by the venue: {', '.join(self.not_reported)}"
                      if self.not_reported else "")
@@ -273,6 +284,30 @@ def _compare_fills(node: NodeBooks, fills: list[FillReport]) -> list[BookDiffere
 
 def _signed(value: Decimal) -> str:
     return f"{value:+f}" if value else "0 (flat)"
+
+
+def books_match(verdicts: Mapping[str, VenueAudit]) -> bool | None:
+    """The node's verdict over its venues: False when one differs or could not be asked,
+    None when there is none or one reports nothing to compare (not audited), else True."""
+    values = list(verdicts.values())
+    if any(v.differs for v in values):
+        return False
+    if not values or not all(v.checked for v in values):
+        return None
+    return True
+
+
+def verdict_text(matches: bool | None) -> str:
+    """The summary's one-line verdict of `books_match`."""
+    if matches is None:
+        return "not audited"
+    return "books match venue" if matches else "books differ from venue"
+
+
+def verdicts_to_builtins(verdicts: Mapping[str, VenueAudit]) -> dict[str, Any]:
+    """The verdicts by client as JSON-ready builtins, each with its ``matches``."""
+    return {name: {**msgspec.to_builtins(v), "matches": v.matches}
+            for name, v in sorted(verdicts.items())}
 
 
 _audits_decoder = msgspec.msgpack.Decoder(dict[str, VenueAudit])

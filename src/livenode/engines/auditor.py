@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from livenode.engines.clients import LiveExecutionClient
     from livenode.model.identifiers import TradeId
     from livenode.model.orders import Order
+    from livenode.model.reports import FillReport
 
 __all__ = ["BooksAuditor", "TradeLedger", "node_books", "venue_books"]
 
@@ -166,13 +167,19 @@ class BooksAuditor:
         """The engine applied a fill (called on the fill path: a set insert)."""
         self.applied.record(trade_id)
 
+    def note_baseline(self, client: LiveExecutionClient, fills: list[FillReport]) -> None:
+        """The fills `client`'s venue reported at the start's reconciliation: the
+        baseline, when none was noted yet (a reconciliation after a reconnect is not
+        the start)."""
+        self._baseline.setdefault(client.name, frozenset(str(f.trade_id) for f in fills))
+
     async def take_baseline(self, clients: list[LiveExecutionClient], timeout: float) -> None:
         """Note the fills each venue reports now: fills from before the node started
         are not the node's to know. A venue that cannot answer gets an empty baseline
         (every fill it later reports is audited) and a warning."""
         for client in clients:
-            if "fills" not in client.audit_scope():
-                continue
+            if "fills" not in client.audit_scope() or client.name in self._baseline:
+                continue  # reconciliation noted it from the same report
             try:
                 fills = await asyncio.wait_for(client.generate_fill_reports(), timeout)
             except Exception as exc:

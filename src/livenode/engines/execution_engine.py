@@ -164,6 +164,7 @@ class ExecutionEngine(Component):
         self.database_fault: str | None = None
         self._reconciler = Reconciler(self, cache, clock)
         self._auditor = BooksAuditor(cache)
+        self._reconciler.on_fill_reports = self._auditor.note_baseline
         # Set whenever an event changed the books (an audit that differs waits on it).
         self._books_changed = asyncio.Event()
         self._handlers: dict[type, Any] = {t: self._handle_order_event for t in _ORDER_EVENTS}

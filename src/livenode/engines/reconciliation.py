@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -104,6 +105,9 @@ class Reconciler:
         self.reopened = 0
         # Fills inferred here that the venue's own fills may still confirm.
         self.inferred = InferredFills()
+        # Told every venue's fill reports as reconciliation gets them (the audit's
+        # baseline at start: one request for both).
+        self.on_fill_reports: Callable[[LiveExecutionClient, list[FillReport]], None] | None = None
         # This node's strategy ids: an order the venue reports under an id one of them
         # made (`OrderFactory`: "O-{run stamp}-{strategy id}-{n}") is that strategy's,
         # not EXTERNAL (a restart without a database recovers it from the venue).
@@ -164,6 +168,8 @@ class Reconciler:
                     _log.exception("reconciliation: %s failed to report %d order(s)",
                                    client.name, len(missing))
                     continue
+            if self.on_fill_reports is not None:
+                self.on_fill_reports(client, fills)
             if self._is_blind(client.venue):
                 self._rebuild_positions(client, fills)
             self.reconcile_venue(client.venue, client.account_id, orders, fills, positions)

@@ -22,9 +22,23 @@ from livenode.engines.audit import encode_audits
 if TYPE_CHECKING:
     from livenode.node.node import TradingNode
 
-__all__ = ["NodeControl"]
+__all__ = ["NodeControl", "audit_now"]
 
 _log = logging.getLogger("livenode.node")
+
+
+async def audit_now(node: TradingNode, request_id: int) -> AuditReply:
+    """This process's answer to an `AuditRequest`: its execution engine's verdicts, none
+    when it executes no orders (a multiprocess node's other workers), or the error."""
+    engine = node.kernel.exec_engine
+    if engine is None or not node.kernel.exec_clients:
+        return AuditReply(request_id=request_id)
+    try:
+        verdicts = await engine.audit(node.config.timeouts.audit)
+    except Exception as exc:  # the asker gets the reason, never silence
+        _log.exception("audit failed")
+        return AuditReply(request_id=request_id, error=f"{type(exc).__name__}: {exc}")
+    return AuditReply(request_id=request_id, audit=encode_audits(verdicts))
 
 
 class NodeControl:
@@ -59,23 +73,11 @@ class NodeControl:
                                         "single-process node"), to=peer)
 
     async def _answer(self, control: ControlSocket, peer: bytes, request_id: int) -> None:
-        engine = self._node.kernel.exec_engine
-        if engine is None or not self._node.kernel.exec_clients:
-            control.send(AuditReply(request_id=request_id,
-                                    error="this node has no execution client"), to=peer)
-            return
         if not self._node.is_running:
             control.send(AuditReply(request_id=request_id,
                                     error=f"the node is {self._node.state.value}"), to=peer)
             return
-        try:
-            verdicts = await engine.audit(self._node.config.timeouts.audit)
-        except Exception as exc:  # the asker gets the reason, never silence
-            _log.exception("audit failed")
-            control.send(AuditReply(request_id=request_id,
-                                    error=f"{type(exc).__name__}: {exc}"), to=peer)
-            return
-        control.send(AuditReply(request_id=request_id, audit=encode_audits(verdicts)), to=peer)
+        control.send(await audit_now(self._node, request_id), to=peer)
 
     async def close(self) -> None:
         """Stop serving and close the socket (idempotent)."""

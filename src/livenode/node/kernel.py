@@ -26,7 +26,7 @@ from livenode.cache.cache import Cache
 from livenode.cache.database import CacheDatabase
 from livenode.cache.shm import ShmTables
 from livenode.cache.shm.writer import ShmWriter
-from livenode.config import TradingNodeConfig, resolve_strategy, strategy_id_of
+from livenode.config import TradingNodeConfig, resolve_strategy, strategy_id_of, strategy_ids
 from livenode.core.clock import Clock, LiveClock
 from livenode.core.uuid import new_id
 from livenode.engines.clients import (
@@ -138,7 +138,7 @@ class Kernel:
             self.exec_engine = ExecutionEngine(
                 msgbus=self.msgbus, cache=self.cache, clock=self.clock, config=config.exec_engine
             )
-            self.exec_engine.use_strategies(self._strategy_ids())
+            self.exec_engine.use_strategies(frozenset(strategy_ids(config)))
         # A process without the data or execution engine follows what they
         # publish from their own process, so its cache answers the same queries.
         self.shm_writer: ShmWriter | None = None
@@ -266,16 +266,6 @@ class Kernel:
             self.loop.call_soon_threadsafe(
                 engine.set_database_fault, None if healthy else detail or "write failed"
             )
-
-    def _strategy_ids(self) -> frozenset[str]:
-        """Every strategy id of the node (all trader workers'), from the config."""
-        ids = []
-        for index, strategy_config in enumerate(self.config.strategies):
-            strategy_cls, strategy_struct = resolve_strategy(
-                strategy_config, f"strategies[{index}]"
-            )
-            ids.append(strategy_id_of(strategy_cls, strategy_struct))
-        return frozenset(ids)
 
     def _add_strategies(self) -> None:
         assert self.trader is not None

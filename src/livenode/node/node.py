@@ -47,6 +47,7 @@ from livenode.cache.shm import ShmTables, remove_stale_segments
 from livenode.config import TradingNodeConfig
 from livenode.core.clock import Clock
 from livenode.core.gc_pauses import GcPauses, SurvivorFreezer
+from livenode.engines.audit import books_match
 from livenode.engines.clients import ClientFactory
 from livenode.node.builder import TradingNodeBuilder
 from livenode.node.gates import (
@@ -533,7 +534,7 @@ class TradingNode:
                     # The venue is the truth: a stop whose books differ is not clean.
                     # (A start aborted before trading traded nothing: no audit.)
                     verdicts = await kernel.exec_engine.audit(timeouts.audit)
-                    clean &= all(v.matches for v in verdicts.values())
+                    clean &= books_match(verdicts) is not False
                 clean &= await disconnect_clients(
                     [kernel.data_clients.values(), kernel.exec_clients.values()],
                     timeouts.disconnection,

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from livenode.core.latency import LatencyHistogram
-from livenode.engines.audit import VenueAudit
+from livenode.engines.audit import VenueAudit, books_match, verdict_text, verdicts_to_builtins
 
 __all__ = [
     "ORDER_STATUS_KEYS",
@@ -466,11 +466,8 @@ class RunReport(msgspec.Struct, frozen=True, kw_only=True):
 
     @property
     def books_match_venue(self) -> bool | None:
-        """True when every venue was audited and matched, False when one differed or
-        could not be asked, None when no audit ran (no exec client, or no stop yet)."""
-        if not self.audit:
-            return None
-        return all(v.matches for v in self.audit.values())
+        """`audit.books_match` of the venues' latest verdicts (None: not audited)."""
+        return books_match(self.audit)
 
     def with_live_tick_to_trade(self, histograms: dict[str, Histogram]) -> RunReport:
         """This report with tick to trade so far, from each exec client's histogram
@@ -517,19 +514,12 @@ class RunReport(msgspec.Struct, frozen=True, kw_only=True):
             out["hop_latency"] = {hop: h.summary() for hop, h in sorted(self.hops.items())}
         out["audit"] = {
             "books_match_venue": self.books_match_venue,
-            "verdict": _verdict(self.books_match_venue),
-            "venues": {name: {**msgspec.to_builtins(v), "matches": v.matches}
-                       for name, v in sorted(self.audit.items())},
+            "verdict": verdict_text(self.books_match_venue),
+            "venues": verdicts_to_builtins(self.audit),
         }
         if self.gc:
             out["gc"] = {name: msgspec.to_builtins(row) for name, row in sorted(self.gc.items())}
         return out
-
-
-def _verdict(matches: bool | None) -> str:
-    if matches is None:
-        return "not audited"
-    return "books match venue" if matches else "books differ from venue"
 
 
 _encoder = msgspec.msgpack.Encoder()

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from livenode.config import TradingNodeConfig, resolve_strategy, strategy_id_of
+from livenode.config import TradingNodeConfig, strategy_ids
 from livenode.config.workers import ROLES, RiskPlacement, WorkerConfig
 
 
@@ -269,14 +269,10 @@ def subscriptions(
 
 def node_members(config: TradingNodeConfig) -> Members:
     """The clients and strategy ids the configuration offers to place."""
-    strategy_ids = []
-    for index, strategy in enumerate(config.strategies):
-        cls, struct = resolve_strategy(strategy, f"strategies[{index}]")
-        strategy_ids.append(strategy_id_of(cls, struct))
     return Members(
         data_clients=tuple(config.data_clients),
         exec_clients=tuple(config.exec_clients),
-        strategies=tuple(strategy_ids),
+        strategies=tuple(strategy_ids(config)),
     )
 
 

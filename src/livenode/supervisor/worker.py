@@ -59,7 +59,6 @@ from livenode.config import load_config_str
 from livenode.core.latency import EncodedHistograms
 from livenode.core.logging import setup_logging
 from livenode.core.uuid import new_id
-from livenode.engines.audit import encode_audits
 from livenode.engines.peer_recovery import (
     publish_account_states,
     publish_instruments,
@@ -70,6 +69,7 @@ from livenode.model.codec import Codec
 from livenode.model.enums import TradingState
 from livenode.model.events import StateReplayed
 from livenode.model.identifiers import Venue
+from livenode.node.control_endpoint import audit_now
 from livenode.node.node import TradingNode
 from livenode.node.run_report import encode_report
 from livenode.supervisor.bus_security import bus_keys
@@ -535,21 +535,11 @@ class Worker:
         self._control_send(VenueReconciled(worker=self.name, venue=venue, ok=ok, detail=detail))
 
     async def _audit(self, request_id: int) -> None:
-        """`livenode audit`: this process's execution engine audits its venues (a
-        worker without one answers with no verdicts)."""
-        node = self.node
-        engine = node.kernel.exec_engine if node is not None else None
-        if node is None or engine is None or not node.kernel.exec_clients:
+        """`livenode audit`: this worker's verdicts (none without an execution engine)."""
+        if self.node is not None:
+            self._control_send(await audit_now(self.node, request_id))
+        else:
             self._control_send(AuditReply(request_id=request_id))
-            return
-        try:
-            verdicts = await engine.audit(node.config.timeouts.audit)
-        except Exception as exc:  # the asker gets the reason, never silence
-            _log.exception("%s: audit failed", self.name)
-            self._control_send(AuditReply(request_id=request_id,
-                                          error=f"{type(exc).__name__}: {exc}"))
-            return
-        self._control_send(AuditReply(request_id=request_id, audit=encode_audits(verdicts)))
 
     def _set_trading_state(self, msg: SetTradingState) -> None:
         node = self.node

@@ -79,6 +79,9 @@ def test_workers_killed_without_a_database_recover_from_the_venue_and_the_audit_
         assert positions.get(instrument, Decimal(0)) == qty, (instrument, positions, venue)
     balances = {b["currency"]: Decimal(b["total"]) for b in summary["accounts"][0]["balances"]}
     assert balances == venue["balances"]
+    # Nothing applied twice: each fill listed once, each one a venue fill.
+    trade_ids = [f["trade_id"] for f in summary["fills"]]
+    assert len(trade_ids) == len(set(trade_ids)) and set(trade_ids) <= set(venue["trade_ids"])
     # What the dead trader counted is still in the summary.
     assert summary["counters"]["fills"] >= before_trader_kill
     wait_pids_gone([w["pid"] for w in summary["workers"]], timeout=10, what="worker pids")

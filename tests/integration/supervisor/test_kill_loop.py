@@ -172,6 +172,10 @@ def test_random_kills_without_a_database_end_with_the_audit_true_to_the_venue(
     positions = {p["instrument_id"]: Decimal(p["net_quantity"]) for p in summary["positions"]}
     balances = {b["currency"]: Decimal(b["total"])
                 for b in summary["accounts"][0]["balances"]}
+    # Nothing applied twice: each fill listed once, each one a venue fill.
+    trade_ids = [f["trade_id"] for f in summary["fills"]]
+    assert len(trade_ids) == len(set(trade_ids)), context
+    assert set(trade_ids) <= set(venue["trade_ids"]), context
     if audit["books_match_venue"]:
         assert code == 0 and summary["shutdown"]["clean"], context
         for instrument, qty in venue["positions"].items():
