@@ -737,7 +737,7 @@ class ExecutionEngine(Component):
             "orders_reopened": self.orders_reopened,
             "orders_recovered": self._reconciler.recovered_orders,
             "positions_rebuilt": self._reconciler.rebuilt_positions,
-            "inferred_fills_confirmed": self._reconciler.inferred.confirmed,
+            "inferred_fills_confirmed": self._reconciler.inferred_confirmed,
             "resends_ignored": self.resends_ignored,
             "resends_adopted": self.resends_adopted,
             "events_resent": self.events_resent,

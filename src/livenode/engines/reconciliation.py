@@ -6,7 +6,10 @@ while the node was down, orders the venue no longer has. The reconciler asks eac
 execution client for its order status and fill reports and makes the cache agree,
 by applying ordinary order events through the execution engine (so they reach the
 order state machine, the positions, the portfolio and the strategies like any
-other event):
+other event). Which events, is decided by the pure rules of
+`livenode.engines.reconciliation_rules` (each event they infer is tagged with the
+rule and the report); this module gathers the reports, finds the orders, applies
+the events and counts:
 
 - an order the venue reports and the cache does not know is created and brought to
   the reported state: as its strategy's (tag `RECOVERED`) when one of this node's
@@ -34,27 +37,15 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from livenode.core.uuid import new_id
-from livenode.engines.inferred_fills import InferredFills
+from livenode.engines import reconciliation_rules as rules
 from livenode.engines.venue_recovery import EXTERNAL_STRATEGY_ID, OwnOrders, rebuild_positions
-from livenode.model.enums import LiquiditySide, OrderStatus, OrderType, TimeInForce
 from livenode.model.events import (
-    OrderAccepted,
-    OrderCanceled,
-    OrderExpired,
     OrderFilled,
-    OrderInitialized,
-    OrderRejected,
-    OrderSubmitted,
-    OrderTriggered,
-    OrderUpdated,
 )
 from livenode.model.identifiers import (
     ClientOrderId,
-    TradeId,
     TraderId,
 )
-from livenode.model.objects import Money
 from livenode.model.orders import Order
 from livenode.model.reports import FillReport, OrderStatusReport, PositionStatusReport
 
@@ -69,16 +60,8 @@ __all__ = ["EXTERNAL_STRATEGY_ID", "NOT_AT_VENUE", "Reconciler"]
 
 _log = logging.getLogger("livenode.engines.reconciliation")
 
-NOT_AT_VENUE = "RECONCILIATION: the venue does not know the order"
-
-_OPEN_AT_VENUE = (
-    OrderStatus.ACCEPTED,
-    OrderStatus.TRIGGERED,
-    OrderStatus.PARTIALLY_FILLED,
-    OrderStatus.PENDING_UPDATE,
-    OrderStatus.PENDING_CANCEL,
-)
-
+#: The reason of the rejection of an order the venue does not know.
+NOT_AT_VENUE = rules.NOT_AT_VENUE_REASON
 
 class Reconciler:
     """Applies venue reports to the cache through the execution engine.
@@ -99,12 +82,12 @@ class Reconciler:
         self.external_orders = 0
         self.external_fills = 0
         self.inferred_fills = 0
+        # Inferred fills the venue's own fills later confirmed.
+        self.inferred_confirmed = 0
         self.closed_missing = 0
         self.position_mismatches = 0
         # Orders the node had rejected itself that the venue reported it has.
         self.reopened = 0
-        # Fills inferred here that the venue's own fills may still confirm.
-        self.inferred = InferredFills()
         # Told every venue's fill reports as reconciliation gets them (the audit's
         # baseline at start: one request for both).
         self.on_fill_reports: Callable[[LiveExecutionClient, list[FillReport]], None] | None = None
@@ -271,53 +254,31 @@ class Reconciler:
         """A live fill of an order the node does not know: adopt it as an EXTERNAL
         order of exactly this fill (filled at once), so the position (strategy
         EXTERNAL) and the account follow what the venue did. Logged as a warning."""
-        coid = ClientOrderId(f"EXT-{fill.venue_order_id}-{fill.trade_id}")
-        if self._cache.order(coid) is not None:
+        report, fill_report = rules.adopted_fill_reports(fill, self._clock.timestamp_ns())
+        if self._cache.order(report.client_order_id) is not None:  # type: ignore[arg-type]
             return  # this very fill was adopted already
-        report = OrderStatusReport(
-            account_id=fill.account_id,
-            instrument_id=fill.instrument_id,
-            client_order_id=coid,
-            venue_order_id=fill.venue_order_id,
-            order_side=fill.order_side,
-            # Its real type and price are the other session's; the fill is what is known.
-            order_type=OrderType.MARKET,
-            time_in_force=TimeInForce.GTC,
-            order_status=OrderStatus.FILLED,
-            quantity=fill.last_qty,
-            filled_qty=fill.last_qty,
-            report_id=new_id(),
-            ts_accepted=fill.ts_event,
-            ts_last=fill.ts_event,
-            ts_init=self._clock.timestamp_ns(),
-        )
-        fill_report = FillReport(
-            account_id=fill.account_id,
-            instrument_id=fill.instrument_id,
-            venue_order_id=fill.venue_order_id,
-            client_order_id=coid,
-            trade_id=fill.trade_id,
-            order_side=fill.order_side,
-            last_qty=fill.last_qty,
-            last_px=fill.last_px,
-            commission=fill.commission,
-            liquidity_side=fill.liquidity_side,
-            report_id=new_id(),
-            ts_event=fill.ts_event,
-            ts_init=fill.ts_init,
-        )
         self.external_fills += 1
         _log.warning(
             "reconciliation: fill %s (%s %s %s @ %s) of order %s unknown to the node "
             "adopted as EXTERNAL order %s", fill.trade_id, fill.order_side.value,
-            fill.last_qty, fill.instrument_id, fill.last_px, fill.client_order_id, coid,
+            fill.last_qty, fill.instrument_id, fill.last_px, fill.client_order_id,
+            report.client_order_id,
         )
         order = self._external_order(report)
         self._align(order, report, [fill_report])
 
     def confirms_inferred(self, order: Order, fill: OrderFilled) -> bool:
-        """Whether `fill` confirms a fill inferred for `order` (`InferredFills`)."""
-        return self.inferred.confirms(order, fill)
+        """Whether `fill`, the venue's own, confirms a fill inferred for `order`
+        (`Order.confirm_inferred`): then it is recorded on the order, not applied."""
+        if not order.confirm_inferred(fill):
+            return False
+        self.inferred_confirmed += 1
+        _log.warning(
+            "reconciliation: venue fill %s (%s @ %s) of %s confirms the fill inferred for "
+            "it (average price %s); recorded, not applied twice", fill.trade_id,
+            fill.last_qty, fill.last_px, order.client_order_id, order.avg_px,
+        )
+        return True
 
     # -- orders -----------------------------------------------------------------------------
 
@@ -335,40 +296,21 @@ class Reconciler:
         trader_id = self._engine._msgbus.trader_id
         if not isinstance(trader_id, TraderId):
             trader_id = TraderId(str(trader_id))
-        coid = report.client_order_id or ClientOrderId(f"EXT-{report.venue_order_id}")
         strategy_id = self._own.strategy_of(report.client_order_id)
         own = strategy_id != EXTERNAL_STRATEGY_ID
-        init = OrderInitialized(
-            trader_id=trader_id,
-            strategy_id=strategy_id,
-            instrument_id=report.instrument_id,
-            client_order_id=coid,
-            side=report.order_side,
-            order_type=report.order_type,
-            quantity=report.quantity,
-            price=report.price,
-            trigger_price=report.trigger_price,
-            time_in_force=report.time_in_force,
-            expire_time_ns=report.expire_time_ns,
-            post_only=report.post_only,
-            reduce_only=report.reduce_only,
-            tags=("RECOVERED",) if own else ("EXTERNAL",),
-            event_id=new_id(),
-            ts_event=report.ts_accepted,
-            ts_init=self._clock.timestamp_ns(),
-        )
-        order = Order(init)
+        order = Order(rules.external_order(report, trader_id, strategy_id, own,
+                                           self._clock.timestamp_ns()))
         self._cache.add_order(order)
         self._engine.persist_new_order(order)
         if own:
             self.recovered_orders += 1
             _log.warning("reconciliation: order %s of %s (venue order %s) recovered from the "
-                         "venue", coid, strategy_id, report.venue_order_id)
+                         "venue", order.client_order_id, strategy_id, report.venue_order_id)
         else:
             self.external_orders += 1
             _log.warning(
-                "reconciliation: external order %s (venue order %s) added as %s",
-                coid, report.venue_order_id, order.status.value,
+                "reconciliation: external order %s (venue order %s) added",
+                order.client_order_id, report.venue_order_id,
             )
         return order
 
@@ -377,104 +319,29 @@ class Reconciler:
         self._align(order, report, fills)
 
     def _align(self, order: Order, report: OrderStatusReport, fills: list[FillReport]) -> None:
-        account_id = report.account_id
-        status = report.order_status
-        if order.status is OrderStatus.INITIALIZED:
-            self._apply(order, OrderSubmitted, account_id=account_id)
-        if status is OrderStatus.REJECTED:
-            if not order.is_closed:
-                reason = report.cancel_reason or "rejected by the venue"
-                self._apply(order, OrderRejected, account_id=account_id, reason=reason)
-            return
-        if order.status is OrderStatus.SUBMITTED or order.rejected_locally:
-            # A lost acknowledgement, or an order the node rejected itself (a timeout)
-            # that the venue has: the venue's word reopens it.
-            if order.rejected_locally:
+        instrument = self._cache.instrument(order.instrument_id)
+        last_rejection = order.last_rejection
+        for event in rules.align(order, report, fills, self._clock.timestamp_ns(), instrument):
+            if not self._engine.apply_event(order, event) or event.inferred is None:
+                continue
+            if event.inferred.rule == rules.REOPENED:
                 self.reopened += 1
                 _log.warning("reconciliation: %s, rejected by the node (%s), is %s at the "
-                             "venue: reopened", order.client_order_id,
-                             order.last_rejection, status.value)
-            self._apply(
-                order, OrderAccepted, venue_order_id=report.venue_order_id, account_id=account_id
-            )
-        if status is OrderStatus.TRIGGERED and order.status is OrderStatus.ACCEPTED:
-            self._apply(order, OrderTriggered)
-        if order.is_open and (
-            report.quantity != order.quantity
-            or report.price != order.price
-            or report.trigger_price != order.trigger_price
-        ) and report.quantity >= report.filled_qty:
-            self._apply(
-                order, OrderUpdated, quantity=report.quantity, price=report.price,
-                trigger_price=report.trigger_price,
-            )
-        self._apply_fills(order, fills)
+                             "venue: reopened", order.client_order_id, last_rejection,
+                             report.order_status.value)
+            elif event.inferred.rule == rules.FILL_NOT_REPORTED:
+                self.inferred_fills += 1
         if report.filled_qty > order.filled_qty:
-            self._infer_fill(order, report)
-        if order.is_closed:
-            return
-        if status is OrderStatus.CANCELED:
-            self._apply(order, OrderCanceled)
-        elif status is OrderStatus.EXPIRED:
-            self._apply(order, OrderExpired)
+            _log.error(
+                "reconciliation: %s filled %s at the venue, %s here; no fill inferred (%s)",
+                order.client_order_id, report.filled_qty, order.filled_qty,
+                f"instrument {order.instrument_id} unknown" if instrument is None
+                else "no price in the report",
+            )
 
     def _apply_fills(self, order: Order, fills: list[FillReport]) -> None:
-        known = order.trade_ids
-        for fill in fills:
-            if fill.trade_id in known:
-                continue
-            self._apply(
-                order,
-                OrderFilled,
-                venue_order_id=fill.venue_order_id,
-                account_id=fill.account_id,
-                trade_id=fill.trade_id,
-                order_side=order.side,
-                order_type=order.order_type,
-                last_qty=fill.last_qty,
-                last_px=fill.last_px,
-                currency=fill.commission.currency,
-                commission=fill.commission,
-                liquidity_side=fill.liquidity_side,
-                ts_event=fill.ts_event,
-            )
-
-    def _infer_fill(self, order: Order, report: OrderStatusReport) -> None:
-        """One fill for the quantity the venue filled and no fill report explains."""
-        instrument = self._cache.instrument(order.instrument_id)
-        if instrument is None:
-            _log.error(
-                "reconciliation: %s filled %s at the venue, %s here; instrument %s unknown, "
-                "fill not inferred", order.client_order_id, report.filled_qty,
-                order.filled_qty, order.instrument_id,
-            )
-            return
-        missing = report.filled_qty - order.filled_qty
-        px = _missing_fill_price(order, report)
-        if px is None:
-            _log.error("reconciliation: no price to infer the fill of %s", order.client_order_id)
-            return
-        last_px = instrument.make_price(px)
-        self.inferred_fills += 1
-        currency = instrument.quote_currency
-        applied = self._apply(
-            order,
-            OrderFilled,
-            venue_order_id=report.venue_order_id,
-            account_id=report.account_id,
-            trade_id=TradeId(f"RECON-{report.venue_order_id}-{report.filled_qty}"),
-            order_side=order.side,
-            order_type=order.order_type,
-            last_qty=missing,
-            last_px=last_px,
-            currency=currency,
-            commission=Money.zero(currency),
-            liquidity_side=LiquiditySide.TAKER,
-            ts_event=report.ts_last,
-        )
-        if applied:
-            # The venue's own fills for this quantity may still arrive: they confirm it.
-            self.inferred.inferred(order, missing)
+        for event in rules.venue_fills(order, fills, self._clock.timestamp_ns()):
+            self._engine.apply_event(order, event)
 
     def close_missing(self, order: Order, account_id: AccountId) -> None:
         """Close an order the venue does not know: rejected if never accepted, else
@@ -483,29 +350,10 @@ class Reconciler:
 
     def _close_missing(self, order: Order, account_id: AccountId) -> None:
         self.closed_missing += 1
-        if order.status in (OrderStatus.SUBMITTED, OrderStatus.INITIALIZED):
-            _log.warning("reconciliation: %s rejected: %s", order.client_order_id, NOT_AT_VENUE)
-            self._apply(order, OrderRejected, account_id=account_id, reason=NOT_AT_VENUE)
-        else:
-            _log.warning(
-                "reconciliation: %s (%s) canceled: not open at the venue",
-                order.client_order_id, order.status.value,
-            )
-            self._apply(order, OrderCanceled)
-
-    def _apply(self, order: Order, cls: type, ts_event: int | None = None, **fields: Any) -> bool:
-        now = self._clock.timestamp_ns()
-        event = cls(
-            trader_id=order.init_event.trader_id,
-            strategy_id=order.strategy_id,
-            instrument_id=order.instrument_id,
-            client_order_id=order.client_order_id,
-            event_id=new_id(),
-            ts_event=now if ts_event is None else ts_event,
-            ts_init=now,
-            **fields,
-        )
-        return self._engine.apply_event(order, event)
+        _log.warning("reconciliation: %s (%s) is not open at the venue: closed",
+                     order.client_order_id, order.status.value)
+        for event in rules.close_missing(order, account_id, self._clock.timestamp_ns()):
+            self._engine.apply_event(order, event)
 
     # -- positions --------------------------------------------------------------------------
 
@@ -520,12 +368,9 @@ class Reconciler:
         for position in self._cache.positions_open(instrument_id=report.instrument_id):
             qty = position.quantity.as_decimal()
             cached += qty if position.signed_qty >= 0 else -qty
-        venue_qty = report.quantity.as_decimal()
-        if report.position_side.value == "SHORT":
-            venue_qty = -venue_qty
         iid = report.instrument_id
-        if venue_qty != cached:
-            reason = f"position at the venue {venue_qty}, in the cache {cached}"
+        reason = rules.position_difference(cached, report)
+        if reason is not None:
             if self.mismatched.get(iid) != reason:
                 self.position_mismatches += 1
                 _log.error("reconciliation: %s %s; new orders for it are denied until "
@@ -533,17 +378,4 @@ class Reconciler:
             self.mismatched[iid] = reason
         elif self.mismatched.pop(iid, None) is not None:
             _log.warning("reconciliation: %s position agrees with the venue again (%s); "
-                         "orders for it resume", iid, venue_qty)
-
-
-def _missing_fill_price(order: Order, report: OrderStatusReport) -> Decimal | None:
-    """The average price of the part of the fill the cache has not seen."""
-    if report.avg_px is None:
-        return report.price.as_decimal() if report.price is not None else None
-    total = report.filled_qty.as_decimal() * Decimal(repr(report.avg_px))
-    seen = order.filled_qty.as_decimal()
-    if seen and order.avg_px is not None:
-        total -= seen * Decimal(repr(order.avg_px))
-    missing = report.filled_qty.as_decimal() - seen
-    return total / missing if missing else None
-
+                         "orders for it resume", iid, cached)

@@ -34,14 +34,37 @@ from livenode.model.identifiers import (
     Venue,
     VenueOrderId,
 )
-from livenode.model.messages import Message
+from livenode.model.messages import Message, ValueStruct
 from livenode.model.objects import AccountBalance, Currency, Money, Price, Quantity
 
 # -- orders -------------------------------------------------------------------
 
+#: The `Inference.rule` of a fill reconciliation applied for a quantity the venue
+#: reports filled and no fill report explains: the venue's own fills for it, if they
+#: arrive later, confirm it instead of being applied again (`Order.confirm_inferred`).
+FILL_NOT_REPORTED = "fill_not_reported"
+
+
+class Inference(ValueStruct, frozen=True):
+    """Why the node made an order event the venue did not send as such.
+
+    Reconciliation infers events from the venue's reports (an acceptance from an
+    order reported open, a fill from a filled quantity no fill report explains, a
+    cancel for an order the venue does not have): the event names the rule that
+    inferred it and the report it was inferred from, so a later report of the
+    venue can be matched against it (see `FILL_NOT_REPORTED`).
+    """
+
+    rule: str
+    report_id: str | None = None
+
 
 class OrderEvent(Message, frozen=True, kw_only=True):
-    """Fields common to every order event."""
+    """Fields common to every order event.
+
+    `inferred` is None for an event the venue (or the node's own command path)
+    sent; reconciliation sets it on the events it infers from reports.
+    """
 
     trader_id: TraderId
     strategy_id: StrategyId
@@ -50,6 +73,7 @@ class OrderEvent(Message, frozen=True, kw_only=True):
     event_id: str
     ts_event: int
     ts_init: int
+    inferred: Inference | None = None
 
 
 _NEEDS_PRICE = (OrderType.LIMIT, OrderType.STOP_LIMIT)
@@ -399,9 +423,11 @@ class SourceEnded(Message, frozen=True, kw_only=True):
 
 
 __all__ = [
+    "FILL_NOT_REPORTED",
     "ORDER_EVENT_TYPES",
     "AccountState",
     "ComponentStateChanged",
+    "Inference",
     "OrderAccepted",
     "OrderCancelRejected",
     "OrderCanceled",

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from livenode.model.enums import OrderSide, OrderStatus, OrderType, TimeInForce
 from livenode.model.events import (
+    FILL_NOT_REPORTED,
     OrderAccepted,
     OrderEvent,
     OrderFilled,
@@ -76,6 +77,7 @@ class Order:
         "_events",
         "_fill_notional",
         "_filled_qty",
+        "_inferred_open",
         "_init",
         "_last_trade_id",
         "_position_id",
@@ -109,6 +111,10 @@ class Order:
         self._last_trade_id: TradeId | None = None
         self._trade_ids: set[TradeId] = set()
         self._ts_last = init.ts_event
+        # Quantity of fills reconciliation inferred (`FILL_NOT_REPORTED`) that no fill
+        # of the venue has confirmed yet. Rebuilt from the history on a restart, where
+        # the venue's resent fills are confirmed again rather than applied twice.
+        self._inferred_open = Quantity(0, init.quantity.precision)
 
     @classmethod
     def from_events(cls, events: list[OrderEvent]) -> Order:
@@ -119,6 +125,14 @@ class Order:
         for event in events[1:]:
             order.apply(event)
         return order
+
+    def replica(self) -> Order:
+        """An independent copy, to plan events against without changing this order
+        (reconciliation's rules): same history, trade ids and confirmations."""
+        copy = Order.from_events(self._events)
+        copy._trade_ids = set(self._trade_ids)
+        copy._inferred_open = self._inferred_open
+        return copy
 
     # -- state machine ---------------------------------------------------------
 
@@ -131,11 +145,23 @@ class Order:
         last = self._events[-1]
         return type(last) is OrderRejected and last.reason.startswith(LOCAL_REJECTIONS)
 
-    def confirm_trade_id(self, trade_id: TradeId) -> None:
-        """Record the venue's id of a trade already applied under an inferred id (a
-        fill reconciliation inferred, then confirmed by the venue's own report): the
-        same id arriving again is then a duplicate."""
-        self._trade_ids.add(trade_id)
+    def confirm_inferred(self, fill: OrderFilled) -> bool:
+        """Whether `fill`, the venue's own, is part of the quantity of a fill
+        reconciliation inferred for this order (`FILL_NOT_REPORTED`) and no venue fill
+        confirmed yet. If so its trade id is recorded (the same fill arriving again is
+        then a duplicate) and it must not be applied: the inferred fill counts it."""
+        if not self._inferred_open.raw or fill.trade_id in self._trade_ids:
+            return False
+        if fill.last_qty > self._inferred_open:
+            return False
+        self._inferred_open = self._inferred_open - fill.last_qty
+        self._trade_ids.add(fill.trade_id)
+        return True
+
+    @property
+    def inferred_unconfirmed(self) -> Quantity:
+        """Quantity of inferred fills the venue's own fills have not confirmed yet."""
+        return self._inferred_open
 
     @property
     def last_rejection(self) -> str | None:
@@ -224,6 +250,8 @@ class Order:
             px.raw * 10 ** (16 - px.precision) * qty.raw * 10 ** (16 - qty.precision)
         )
         self._trade_ids.add(fill.trade_id)
+        if fill.inferred is not None and fill.inferred.rule == FILL_NOT_REPORTED:
+            self._inferred_open = self._inferred_open + qty
         self._last_trade_id = fill.trade_id
         self._venue_order_id = fill.venue_order_id
         self._account_id = fill.account_id
