@@ -712,11 +712,28 @@ class ExecutionEngine(Component):
     # -- reconciliation ---------------------------------------------------------------------
 
     async def reconcile(self, timeout: float) -> bool:
-        """Align the cache with what each venue reports; False if a client timed out.
+        """Align the cache with what each venue reports; False if a venue could not be
+        reconciled (a failed or invalid answer, or none within `timeout`).
 
         See `livenode.engines.reconciliation.Reconciler`.
         """
-        return await self._reconciler.reconcile(list(self._by_id.values()), timeout)
+        return not await self._reconciler.reconcile(list(self._by_id.values()), timeout)
+
+    async def reconcile_start(self, timeout: float) -> dict[str, str]:
+        """The start's reconciliation: a venue that could not be reconciled does not
+        block the start. Its new orders are denied (`halted_venues`, with the reason)
+        and it is reconciled again on the check timer until it succeeds, when trading
+        to it resumes. Returns the reasons by client name (empty: all reconciled)."""
+        clients = list(self._by_id.values())
+        failures = await self._reconciler.reconcile(clients, timeout)
+        for client in clients:
+            reason = failures.get(client.name)
+            if reason is not None:
+                self._sessions_down[client.venue] = (
+                    f"{client.name} not reconciled at start ({reason}); reconciling")
+                _log.error("ExecutionEngine: %s: new orders to it are denied until it is "
+                           "reconciled: %s", client.venue, self._sessions_down[client.venue])
+        return failures
 
     # -- status -----------------------------------------------------------------------------
 
@@ -850,25 +867,26 @@ class ExecutionEngine(Component):
     async def _reconcile_after_reconnect(self, client: LiveExecutionClient) -> None:
         venue = client.venue
         try:
-            ok = await self._reconciler.reconcile([client], self._config.reconnect_timeout)
+            failures = await self._reconciler.reconcile([client],
+                                                        self._config.reconnect_timeout)
         finally:
             self._session_checks.discard(venue)
         if not self._sessions_down.get(venue, "").endswith("reconciling"):
             return  # lost again meanwhile
-        if ok:
+        reason = failures.get(client.name)
+        if reason is None:
             del self._sessions_down[venue]
-            _log.warning("ExecutionEngine: %s reconnected and reconciled: trading to %s "
-                         "resumes", client.name, venue)
+            _log.warning("ExecutionEngine: %s reconciled: trading to %s resumes",
+                         client.name, venue)
         else:
             # Kept halted; tried again on the engine's check timer.
-            self._sessions_down[venue] = (f"{client.name} reconnected; reconciliation failed "
-                                          f"or timed out ({self._config.reconnect_timeout:g}s)"
-                                          "; reconciling")
+            self._sessions_down[venue] = (f"{client.name} not reconciled ({reason}); "
+                                          "reconciling")
             _log.error("ExecutionEngine: %s: %s", venue, self._sessions_down[venue])
 
     def halted_venues(self) -> dict[str, str]:
         """Venues whose new orders are denied because the client's session is down or
-        not reconciled since it came back, with the reason."""
+        not reconciled (since the start, or since it came back), with the reason."""
         return {str(venue): reason for venue, reason in self._sessions_down.items()}
 
     def halted_instruments(self) -> dict[str, str]:

@@ -107,11 +107,14 @@ class Reconciler:
 
     # -- entry points -----------------------------------------------------------------------
 
-    async def reconcile(self, clients: list[LiveExecutionClient], timeout: float) -> bool:
-        """Reconcile every client's venue; False if a client failed or ran out of time."""
+    async def reconcile(
+        self, clients: list[LiveExecutionClient], timeout: float
+    ) -> dict[str, str]:
+        """Reconcile every client's venue within `timeout` in all; returns, by client
+        name, why a client's venue could not be reconciled (empty: all were)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        ok = True
+        failures: dict[str, str] = {}
         for client in clients:
             remaining = max(0.0, deadline - loop.time())
             try:
@@ -124,11 +127,11 @@ class Reconciler:
                     remaining,
                 )
             except TimeoutError:
-                ok = False
-                _log.error("reconciliation: %s did not report within %.1fs", client.name, timeout)
+                failures[client.name] = f"no reports within {timeout:g}s"
+                _log.error("reconciliation: %s did not report within %gs", client.name, timeout)
                 continue
-            except Exception:
-                ok = False
+            except Exception as exc:
+                failures[client.name] = f"reports failed: {exc}"
                 _log.exception("reconciliation: %s failed to report", client.name)
                 continue
             # Orders the node holds open or in flight that the venue does not report
@@ -142,12 +145,13 @@ class Reconciler:
                         max(0.0, deadline - loop.time()),
                     )
                 except TimeoutError:
-                    ok = False
-                    _log.error("reconciliation: %s did not report %d order(s) within %.1fs",
+                    failures[client.name] = (f"no report of {len(missing)} order(s) within "
+                                             f"{timeout:g}s")
+                    _log.error("reconciliation: %s did not report %d order(s) within %gs",
                                client.name, len(missing), timeout)
                     continue
-                except Exception:
-                    ok = False
+                except Exception as exc:
+                    failures[client.name] = f"reports of {len(missing)} order(s) failed: {exc}"
                     _log.exception("reconciliation: %s failed to report %d order(s)",
                                    client.name, len(missing))
                     continue
@@ -156,7 +160,7 @@ class Reconciler:
             if self._is_blind(client.venue):
                 self._rebuild_positions(client, fills)
             self.reconcile_venue(client.venue, client.account_id, orders, fills, positions)
-        return ok
+        return failures
 
     def _is_blind(self, venue: Venue) -> bool:
         """Nothing of `venue` in the cache and no database to load it from: a node (or

@@ -460,9 +460,11 @@ class TradingNode:
         )
         exec_engine = kernel.exec_engine
         if exec_engine is not None and self.config.exec_engine.reconciliation:
+            # A venue that cannot be reconciled does not block the start: it stays
+            # halted (its new orders denied) until a later reconciliation succeeds.
             await self._gate(
                 "reconciliation",
-                exec_engine.reconcile(timeouts.reconciliation),
+                exec_engine.reconcile_start(timeouts.reconciliation),
                 timeouts.reconciliation,
                 lambda: "execution state not reconciled with "
                 + ", ".join(c.name for c in kernel.exec_clients.values()),

@@ -41,7 +41,6 @@ from livenode.model.events import (
     OrderFilled,
     OrderRejected,
 )
-from livenode.node.gates import StartupGateError
 from livenode.node.node import TradingNode
 
 _CLOSED = ("2", "4", "8", "C")
@@ -171,31 +170,46 @@ async def test_a_lost_cancel_confirmation_is_settled_by_asking_the_venue_not_rej
     assert_books_match(run, acceptor)
 
 
-async def test_a_mass_status_answer_with_empty_fields_fails_the_start_at_once_naming_it(
+async def test_a_mass_status_answer_with_empty_fields_halts_the_venue_not_the_start(
     acceptor: AcceptorProcess, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """The status request fails at once with the reason; the node starts with the venue
+    halted (new orders denied), reconciles it again on its check timer (the acceptor
+    answers correctly the second time), then trades, and stops with the books equal."""
     await command(acceptor, "empty_mass_status")
     loop = asyncio.get_running_loop()
-    document = _document(acceptor.port, tmp_path / "node")
+    document = _document(acceptor.port, tmp_path / "node", request_positions=True)
     document["timeouts"] = {"reconciliation": 30}
+    document["strategies"][0]["config"] = {"manage_stop": False}
     node = TradingNode(load_config_str(json.dumps(document), "json"), loop,
                        clock=LiveClock(loop))
     node.build()
     caplog.set_level(logging.INFO)
     started = time.monotonic()
     task = asyncio.create_task(node.run_async())
+    engine = node.kernel.exec_engine
+    assert engine is not None
     try:
-        assert not await asyncio.wait_for(node.wait_started(), WAIT)
-        with pytest.raises(StartupGateError, match="reconciliation"):
-            await asyncio.wait_for(task, WAIT)
-        # Failed as soon as the answer was rejected, not after request_timeout (5 s).
+        assert await asyncio.wait_for(node.wait_started(), WAIT), acceptor.output()
+        # Not after request_timeout (5 s) nor the gate's 30 s: the answer was refused.
         assert time.monotonic() - started < 4.0
+        log = caplog.text
+        assert "OrderMassStatusRequest" in log and "empty value" in log
+        assert "not reconciled at start" in log and "not valid FIX" in log
+        await until(lambda: not engine.halted_venues(), "the venue reconciled again")
+        assert "reconciled: trading to" in caplog.text
+        await until(lambda: node.kernel.cache.quote_tick(IID) is not None, "a quote")
+        run = Run(node)
+        order = run.market(OrderSide.BUY, "0.010")
+        await until(lambda: order.status is OrderStatus.FILLED, "the fill")
+        assert_books_match(run, acceptor)
     finally:
         await asyncio.wait_for(node.stop_async("test"), WAIT)
+        await asyncio.wait_for(task, WAIT)
+        audit = engine.last_audit
         node.dispose()
-    log = caplog.text
-    assert "OrderMassStatusRequest" in log and "empty value" in log and "not valid FIX" in log
-    assert "within 30.0s" not in log and "within 10.0s" not in log
+    assert audit and all(v.matches for v in audit.values()), [v.lines() for v in audit.values()]
+    assert node.exit_code == 0
 
 
 async def test_fills_carry_the_venue_s_transact_time(run: Run) -> None:

@@ -173,9 +173,10 @@ async def test_a_fill_inferred_after_a_reconnect_is_confirmed_by_the_venue_s_own
     await until(lambda: not engine.halted_venues(), "trading resumed after the reconcile")
     (inferred,) = run.events(order, OrderFilled)
     assert str(inferred.trade_id).startswith("RECON-"), inferred.trade_id
+    assert inferred.inferred is not None and inferred.inferred.rule == "fill_not_reported"
     # Inferred by the reconciliation after the reconnect, not by the stalled-order check.
     assert engine.counters()["stall_queries"] == 0
-    assert any("reconnected and reconciled" in r.getMessage() for r in caplog.records)
+    assert any("reconciled: trading to" in r.getMessage() for r in caplog.records)
     assert engine.counters()["inferred_fills_confirmed"] == 0
     assert _node_net(run) == pytest.approx(0.010)
     # Now the venue's own reports (New, then the fill under its ExecID) arrive.
