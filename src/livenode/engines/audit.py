@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from livenode.model.enums import OrderStatus, PositionSide
+from livenode.engines.reconciliation_rules import OPEN_AT_VENUE
+from livenode.model.enums import PositionSide
 
 if TYPE_CHECKING:
     from livenode.model.objects import AccountBalance
@@ -54,13 +55,7 @@ __all__ = [
 #: What an audit can compare, in the order the summary lists them.
 AUDIT_SCOPES = ("orders", "positions", "balances", "fills")
 
-_OPEN_AT_VENUE = frozenset({
-    OrderStatus.ACCEPTED,
-    OrderStatus.TRIGGERED,
-    OrderStatus.PARTIALLY_FILLED,
-    OrderStatus.PENDING_UPDATE,
-    OrderStatus.PENDING_CANCEL,
-})
+_OPEN_AT_VENUE = OPEN_AT_VENUE
 
 
 class BookDifference(msgspec.Struct, frozen=True, kw_only=True):

@@ -532,7 +532,9 @@ class LiveExecutionClient(LiveClient):
     # -- reconciliation (override what the venue can answer) ----------------------------
 
     async def generate_order_status_reports(self) -> list[OrderStatusReport]:
-        """Open orders as the venue knows them, for reconciliation at start."""
+        """Open orders as the venue knows them, for reconciliation at start (a venue may
+        add the closed orders it still reports: reconciliation books an unknown closed
+        one only when the node started without a database and has no fill of it)."""
         return []
 
     async def generate_order_status_reports_for(

@@ -157,9 +157,11 @@ class Reconciler:
                     continue
             if self.on_fill_reports is not None:
                 self.on_fill_reports(client, fills)
-            if self._is_blind(client.venue):
+            blind = self._is_blind(client.venue)
+            if blind:
                 self._rebuild_positions(client, fills)
-            self.reconcile_venue(client.venue, client.account_id, orders, fills, positions)
+            self.reconcile_venue(client.venue, client.account_id, orders, fills, positions,
+                                 recover_closed=blind)
         return failures
 
     def _is_blind(self, venue: Venue) -> bool:
@@ -202,8 +204,17 @@ class Reconciler:
         order_reports: list[OrderStatusReport],
         fill_reports: list[FillReport],
         position_reports: list[PositionStatusReport] | None = None,
+        *,
+        recover_closed: bool = False,
     ) -> None:
-        """Make the cache agree with one venue's full set of reports."""
+        """Make the cache agree with one venue's full set of reports.
+
+        A closed order the venue reports and the node does not know is booked only
+        with `recover_closed` (the node started blind: no database) and when it was
+        filled and no fill report of it was given (so the positions rebuilt from the
+        fills do not count it): its fills, inferred, are then the only record of that
+        part of the position (FIX: a mass status, no fill history). Otherwise it is
+        history the node has no use for."""
         fills_by_order: dict[VenueOrderId, list[FillReport]] = {}
         # An order whose acceptance was lost has no venue order id here yet.
         fills_by_client_id: dict[ClientOrderId, list[FillReport]] = {}
@@ -215,6 +226,11 @@ class Reconciler:
         for report in order_reports:
             order = self._order_for(report.client_order_id, report.venue_order_id)
             if order is None:
+                if report.order_status not in rules.OPEN_AT_VENUE and not (
+                    recover_closed and report.filled_qty.raw
+                    and report.venue_order_id not in fills_by_order
+                ):
+                    continue
                 order = self._external_order(report)
             reported.add(order.client_order_id)
             self._align(order, report, fills_by_order.get(report.venue_order_id, []))

@@ -53,6 +53,7 @@ __all__ = [
     "FILL_NOT_REPORTED",
     "NOT_AT_VENUE",
     "NOT_AT_VENUE_REASON",
+    "OPEN_AT_VENUE",
     "REJECTED_AT_VENUE",
     "REOPENED",
     "SUBMITTED_AT_VENUE",
@@ -91,6 +92,15 @@ NOT_AT_VENUE = "not_at_venue"
 NOT_AT_VENUE_REASON = "RECONCILIATION: the venue does not know the order"
 
 IdFactory = Callable[[], str]
+
+#: The statuses a venue reports an order it still works in.
+OPEN_AT_VENUE = frozenset((
+    OrderStatus.ACCEPTED,
+    OrderStatus.TRIGGERED,
+    OrderStatus.PARTIALLY_FILLED,
+    OrderStatus.PENDING_UPDATE,
+    OrderStatus.PENDING_CANCEL,
+))
 
 
 class _Planner:

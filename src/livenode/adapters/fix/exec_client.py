@@ -610,11 +610,13 @@ class FixExecClient(LiveExecutionClient):
         return await self._requests.mass_status(f"MS-{self._clock.timestamp_ns()}-{self._req}")
 
     async def generate_order_status_reports(self) -> list[OrderStatusReport]:
-        """Open orders at the venue, from an OrderMassStatusRequest."""
+        """The orders the venue reports in its answer to an OrderMassStatusRequest:
+        every open one, and the closed ones it still keeps (what a node without a
+        database recovers its filled orders from; see `Reconciler.reconcile_venue`)."""
         out = []
         for msg in await self.mass_status():
             report = self._status_report(msg)
-            if report is not None and report.order_status in OPEN_STATUSES:
+            if report is not None:
                 out.append(report)
         return out
 

@@ -3,7 +3,10 @@
 The client with ``request_positions = true`` asks the acceptor for its positions; the
 acceptor answers with a RequestForPositionsAck and one PositionReport (35=AP) per symbol,
 its net from its own record of fills. The reports must equal that net, and the node's
-reconciliation must use them (a node that does not know the fills halts the instrument).
+reconciliation must use them: a node started without a database recovers its filled
+orders from the venue's mass status (its position then equals the venue's); once the
+venue no longer reports those orders (purged at the end of the day, positions kept), a
+node that does not know the fills halts the instrument.
 """
 
 from __future__ import annotations
@@ -92,9 +95,27 @@ async def test_reported_positions_equal_the_acceptor_s_net_and_reconcile(
             (PositionSide.SHORT, "0.030")]
         assert -reports[0].quantity.as_decimal() == _acceptor_net(acceptor)
     # A node that does not know those fills (another data directory, no database, so a
-    # new session: ResetSeqNumFlag): its reconciliation compares the venue's position
-    # with its own and halts the instrument.
+    # new session: ResetSeqNumFlag) recovers its strategy's filled orders from the
+    # venue's mass status: its position is the venue's, nothing is halted.
     async with started(acceptor, tmp_path / "b", reset_on_logon=True) as blind:
+        engine = blind.node.kernel.exec_engine
+        assert engine is not None
+        assert engine.halted_instruments() == {}
+        recovered = blind.node.kernel.cache.orders()
+        assert len(recovered) == 3 and all("RECOVERED" in o.tags for o in recovered)
+        net = sum(p.signed_qty for p in blind.node.kernel.cache.positions_open())
+        assert net == pytest.approx(-0.030)
+    # The venue purges its closed orders (the end of its day) and keeps the position: a
+    # node that does not know the fills compares the venue's position with its own and
+    # halts the instrument.
+    acceptor.stop()
+    state_path = acceptor.directory / "orders.json"
+    state = json.loads(state_path.read_text())
+    state["orders"] = [o for o in state["orders"] if o["status"] not in ("2", "4", "8", "C")]
+    state["by_clid"] = {}
+    state_path.write_text(json.dumps(state))
+    acceptor.start()
+    async with started(acceptor, tmp_path / "c", reset_on_logon=True) as blind:
         assert blind.node.kernel.exec_engine is not None
         halted = blind.node.kernel.exec_engine.halted_instruments()
         assert halted == {str(IID): "position at the venue -0.030, in the cache 0"}
