@@ -33,6 +33,7 @@ from livenode.core.component import Component
 from livenode.model.data import QuoteTick
 from livenode.model.events import AccountState, PositionClosed, PositionOpened
 from livenode.model.objects import Money
+from livenode.model.seen_events import SeenEvents
 
 if TYPE_CHECKING:
     from livenode.bus.message_bus import MessageBus
@@ -97,6 +98,8 @@ class Portfolio(Component):
         self._account_waiters: list[asyncio.Event] = []
         self.position_events = 0
         self.account_events = 0
+        # The one duplicate rule every consumer of events uses.
+        self._seen = SeenEvents()
         self._load_from_cache()
         msgbus.subscribe(topics.ALL_POSITION_EVENTS, self._on_position_event)
         msgbus.subscribe(topics.ALL_ACCOUNT_EVENTS, self._on_account_state)
@@ -139,6 +142,8 @@ class Portfolio(Component):
         self._quotes[quote.instrument_id] = quote
 
     def _on_position_event(self, event: Any) -> None:
+        if not self._seen.first_time(event):
+            return  # heard again (a resend, a replay): its PnL is counted once
         self.position_events += 1
         if type(event) is PositionClosed:
             self._closed.append(event)

@@ -90,6 +90,8 @@ class Position:
         self._closed_cycle_count = 0
         # Realized PnL of the cycles before the current one (quote currency).
         self._realized_before = Money.zero(self.quote_currency)
+        # The snapshot a position rebuilt without its fills came from (`from_snapshot`).
+        self._snapshot: PositionEvent | None = None
         self._reset(fill)
         self.apply(fill)
 
@@ -139,6 +141,7 @@ class Position:
         self.entry = event.entry or (OrderSide.SELL if sign < 0 else OrderSide.BUY)
         self.ts_opened = event.ts_opened
         self.ts_closed = event.ts_closed
+        self._snapshot = event
         return self
 
     def _reset(self, fill: OrderFilled) -> None:
@@ -460,7 +463,16 @@ class Position:
                 kind = PositionOpened
             else:
                 kind = PositionChanged
-        fill = self._fills[-1]
+        if self._fills:
+            fill = self._fills[-1]
+            last_qty, last_px = fill.last_qty, fill.last_px
+            ts_event, ts_fill = fill.ts_event, fill.ts_init
+        else:  # rebuilt from a snapshot, no fill since: the snapshot's last fill
+            snap = self._snapshot
+            if snap is None:
+                raise ValueError(f"position {self.id} has neither a fill nor a snapshot")
+            last_qty, last_px = snap.last_qty, snap.last_px
+            ts_event, ts_fill = snap.ts_event, snap.ts_init
         return kind(
             trader_id=self.trader_id,
             strategy_id=self.strategy_id,
@@ -474,18 +486,18 @@ class Position:
             signed_qty=self.signed_qty,
             peak_qty=self.peak_qty,
             entry=self.entry,
-            last_qty=fill.last_qty,
-            last_px=fill.last_px,
+            last_qty=last_qty,
+            last_px=last_px,
             avg_px_open=self.avg_px_open,
             avg_px_close=self.avg_px_close,
             realized_pnl=self._realized,
-            unrealized_pnl=self.unrealized_pnl(last if last is not None else fill.last_px),
+            unrealized_pnl=self.unrealized_pnl(last if last is not None else last_px),
             commissions=self.commissions,
             ts_opened=self.ts_opened,
             ts_closed=self.ts_closed,
             event_id=event_id if event_id is not None else uuid.uuid4().hex,
-            ts_event=fill.ts_event,
-            ts_init=ts_init if ts_init is not None else fill.ts_init,
+            ts_event=ts_event,
+            ts_init=ts_init if ts_init is not None else ts_fill,
         )
 
     def __repr__(self) -> str:

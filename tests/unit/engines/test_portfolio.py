@@ -213,3 +213,40 @@ def test_starts_from_the_cache_with_the_cycles_a_flip_closed() -> None:
     assert fresh.net_position(IID) == 1
     assert fresh.realized_pnl(IID) == usdt("39.58")
     assert [c.realized_pnl for c in fresh.closed_positions()] == [usdt("39.68")]
+
+
+def test_a_position_event_heard_twice_counts_its_pnl_once(h: Harness) -> None:
+    """Issue 17: the same PositionOpened published twice archived the realized PnL of
+    the cycle before twice (39.58 -> 39.48). The portfolio uses the duplicate rule of the
+    strategies and statistics (`SeenEvents`)."""
+    heard: list[object] = []
+    h.env.msgbus.subscribe(topics.ALL_POSITION_EVENTS, heard.append)
+    h.fill(OrderSide.SELL, "2.000", "120.00", commission="0.12")
+    h.fill(OrderSide.BUY, "3.000", "100.00", commission="0.30")
+    p = h.portfolio
+    assert p.realized_pnl(IID) == usdt("39.58")
+    before = p.position_events
+    for event in heard[-2:]:  # the flip's PositionClosed and PositionOpened, again
+        h.env.msgbus.publish(topics.position_events(event.strategy_id), event)
+    assert p.realized_pnl(IID) == usdt("39.58")
+    assert p.position_events == before and p.counters()["closed_positions"] == 1
+
+
+def test_a_position_rebuilt_from_a_snapshot_loads_with_its_pnl() -> None:
+    """Issue 17: a position rebuilt from a snapshot (no fills: a restarted worker's
+    replay) made the portfolio's load raise IndexError and skip it."""
+    from livenode.model.position import Position
+
+    h = Harness()
+    heard: list[object] = []
+    h.env.msgbus.subscribe(topics.ALL_POSITION_EVENTS, heard.append)
+    h.fill(OrderSide.BUY, "2.000", "100.00", commission="0.20")
+    (snapshot,) = heard
+    env = make_env()
+    env.cache.add_instrument(make_instrument())
+    env.cache.add_position(Position.from_snapshot(make_instrument(), snapshot))
+    env.cache.add_quote_tick(quote("101.00", "102.00"))
+    fresh = Portfolio(env.msgbus, env.cache, env.clock, PortfolioConfig())
+    assert fresh.net_position(IID) == Decimal("2.000")
+    assert fresh.realized_pnl(IID) == usdt("-0.20")
+    assert fresh.unrealized_pnl(IID) == usdt("2")

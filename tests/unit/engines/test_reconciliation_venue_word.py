@@ -183,3 +183,25 @@ async def test_a_start_with_state_in_the_cache_rebuilds_nothing() -> None:
     h.client.fill_reports = [own_fill(5, "1.000", "100.00", "F-5")]  # another order's
     assert await h.engine.reconcile(1.0)
     assert h.env.cache.positions_open() == [] and h.engine.counters()["positions_rebuilt"] == 0
+
+
+def test_the_strategy_hears_a_cancel_of_an_initialized_order_that_could_not_be_routed() -> None:
+    """Issue 17: an order still INITIALIZED at the exec engine whose cancel fails to route
+    made an OrderCancelRejected the order's state machine refused: the strategy heard
+    nothing. The rejection is informational for the order (still INITIALIZED) and is
+    published to the strategy."""
+    from livenode.model.events import OrderCancelRejected
+    from livenode.model.identifiers import InstrumentId
+
+    from .helpers import cancel
+
+    h = Harness()
+    events = h.env.record(topics.order_events(STRAT))
+    elsewhere = InstrumentId("BTCUSDT.NOWHERE")  # no execution client for its venue
+    order = Order(order_init(coid="C-9", iid=elsewhere))
+    h.env.cache.add_order(order)
+    h.engine.execute(cancel(order.client_order_id, iid=elsewhere))
+    (rejection,) = [e for e in events if isinstance(e, OrderCancelRejected)]
+    assert "NOWHERE" in rejection.reason
+    assert order.status is OrderStatus.INITIALIZED
+    assert h.engine.counters()["invalid_transitions"] == 0
