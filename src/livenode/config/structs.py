@@ -79,8 +79,15 @@ class RiskEngineConfig(ConfigStruct, frozen=True, kw_only=True):
     # Per-instrument cap on the notional of one order, in the quote currency,
     # as decimal strings ("50000") so no float rounding creeps into a limit.
     max_notional_per_order: dict[str, str] = {}
+    # Read-your-writes across processes: the longest (seconds) a command waits for this
+    # worker's view of its strategy's position to reach the version its sender saw;
+    # past it the command is denied STATE_BEHIND. 0: denied at once when behind.
+    state_wait: float = 0.3
 
     def __post_init__(self) -> None:
+        if not 0 <= self.state_wait <= 10:
+            raise _field_error("state_wait", ValueError(
+                f"must be between 0 and 10 seconds, got {self.state_wait}"))
         for name in ("max_order_submit_rate", "max_order_modify_rate"):
             try:
                 parse_rate(getattr(self, name))

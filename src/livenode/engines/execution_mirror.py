@@ -142,8 +142,13 @@ class ExecutionMirror(Component):
 
     def _on_position_event(self, event: Any) -> None:
         position_id = event.position_id
-        if position_id not in self._from_snapshots and self._cache.position(position_id):
-            return  # built from the fills this process saw: those keep it exact
+        position = self._cache.position(position_id)
+        if position_id not in self._from_snapshots and position is not None:
+            # Built from the fills this process saw: those keep it exact. Its version
+            # is the execution engine's (which restarts its count after a restart
+            # without a database): every process then compares the same numbers.
+            position.version = event.version
+            return
         instrument = self._cache.instrument(event.instrument_id)
         if instrument is None:
             self._pending[position_id] = event  # the latest snapshot wins

@@ -58,6 +58,9 @@ SUBMIT_RATE_EXCEEDED = "SUBMIT_RATE_EXCEEDED"
 MODIFY_RATE_EXCEEDED = "MODIFY_RATE_EXCEEDED"
 ORDER_UNKNOWN = "ORDER_UNKNOWN"
 ORDER_CLOSED = "ORDER_CLOSED"
+#: This process's state did not reach the state the command's sender decided on
+#: within `[risk_engine] state_wait` (`livenode.engines.state_gate`).
+STATE_BEHIND = "STATE_BEHIND"
 
 REASON_CODES: frozenset[str] = frozenset(
     {
@@ -68,7 +71,7 @@ REASON_CODES: frozenset[str] = frozenset(
         QUANTITY_BELOW_MIN, QUANTITY_ABOVE_MAX, NO_MARKET_PRICE, NOTIONAL_EXCEEDS_MAX_PER_ORDER,
         NOTIONAL_BELOW_MIN, NOTIONAL_ABOVE_MAX, INSUFFICIENT_FREE_BALANCE,
         REDUCE_ONLY_WOULD_INCREASE, SUBMIT_RATE_EXCEEDED, MODIFY_RATE_EXCEEDED, ORDER_UNKNOWN,
-        ORDER_CLOSED,
+        ORDER_CLOSED, STATE_BEHIND,
     }
 )
 

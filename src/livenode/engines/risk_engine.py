@@ -57,6 +57,7 @@ from livenode.engines.risk_checks import (  # noqa: F401
     TRIGGER_PRICE_PRECISION,
     reason_code,
 )
+from livenode.engines.state_gate import StateGate
 from livenode.engines.throttler import Throttler
 from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
 from livenode.model.enums import OrderStatus, TradingState
@@ -158,6 +159,9 @@ class RiskEngine(Component):
         self.denied_count = 0
         self.denied_by_reason: dict[str, int] = {}
         self.command_count = 0
+        # Read-your-writes: a command waits for the state its sender decided on.
+        self._gate = StateGate(msgbus, cache, clock, config.state_wait, self._judge,
+                               self._deny)
         msgbus.subscribe(topics.RISK_COMMANDS, self.execute)
 
     # -- trading state ----------------------------------------------------------------------
@@ -217,8 +221,15 @@ class RiskEngine(Component):
     # -- commands ---------------------------------------------------------------------------
 
     def execute(self, command: Any) -> None:
-        """Check and forward one command (the `commands.risk` subscriber)."""
+        """Check and forward one command (the `commands.risk` subscriber), once this
+        process's state is as new as its sender's (`StateGate`)."""
         self.command_count += 1
+        if self.bypass:
+            self._judge(command)
+        else:
+            self._gate.admit(command)
+
+    def _judge(self, command: Any) -> None:
         if type(command) is SubmitOrder:
             self._handle_submit(command)
         elif type(command) is ModifyOrder:
@@ -392,6 +403,8 @@ class RiskEngine(Component):
             "resent_forwarded": self.resent_forwarded,
             "resends_dropped": self.resends_dropped,
             "denied": self.denied_count,
+            "state_waits": self._gate.waited,
+            "waiting_for_state": self._gate.waiting,
         }
         for code, count in self.denied_by_reason.items():
             out[f"denied.{code}"] = count
@@ -403,6 +416,7 @@ class RiskEngine(Component):
 
     def _on_dispose(self) -> None:
         self._msgbus.unsubscribe(topics.RISK_COMMANDS, self.execute)
+        self._gate.close()
 
 
 def _rate(value: Any) -> Any:

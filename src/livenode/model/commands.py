@@ -58,6 +58,10 @@ class SubmitOrder(TradingCommand, frozen=True, kw_only=True):
     # The execution client to use (its name); None: the venue's default client. A
     # modify or cancel without one follows the order (the client of its account).
     client_id: ClientId | None = None
+    # The version of the strategy's position in the instrument its sender had seen
+    # (`Position.version`, 0: none): a risk engine in another process judges the
+    # command on a position at least that new (read-your-writes), waiting for it.
+    position_version: int = 0
 
     @property
     def instrument_id(self) -> InstrumentId:
@@ -82,6 +86,8 @@ class ModifyOrder(TradingCommand, frozen=True, kw_only=True):
     # The execution client to use (its name); None: the venue's default client. A
     # modify or cancel without one follows the order (the client of its account).
     client_id: ClientId | None = None
+    # As `SubmitOrder.position_version`.
+    position_version: int = 0
 
 
 class CancelOrder(TradingCommand, frozen=True, kw_only=True):

@@ -306,6 +306,10 @@ class PositionEvent(Message, frozen=True, kw_only=True):
     # Last, with defaults: array-like encodings of older versions still decode.
     peak_qty: Quantity | None = None
     entry: OrderSide | None = None
+    #: The position's version: the fills applied to it in its life, as the execution
+    #: engine counts them (`Position.version`; commands carry the one their strategy
+    #: saw, so another process judges them on state at least as new).
+    version: int = 0
 
     @property
     def is_open(self) -> bool:

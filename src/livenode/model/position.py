@@ -92,6 +92,9 @@ class Position:
         self._realized_before = Money.zero(self.quote_currency)
         # The snapshot a position rebuilt without its fills came from (`from_snapshot`).
         self._snapshot: PositionEvent | None = None
+        # The fills applied in its life: what a command's `position_version` is
+        # compared with (a snapshot carries the execution engine's count).
+        self.version = 0
         self._reset(fill)
         self.apply(fill)
 
@@ -142,6 +145,7 @@ class Position:
         self.ts_opened = event.ts_opened
         self.ts_closed = event.ts_closed
         self._snapshot = event
+        self.version = event.version
         return self
 
     def _reset(self, fill: OrderFilled) -> None:
@@ -185,6 +189,7 @@ class Position:
             raise ValueError(f"position {self.id}: duplicate trade id {fill.trade_id}")
         if self._signed == 0 and not self._fresh:
             self._next_cycle(fill)  # a closed netting position reopens as a new cycle
+        self.version += 1
         self._trade_ids[fill.trade_id] = None
         if len(self._trade_ids) > MAX_TRADE_IDS_KEPT:
             del self._trade_ids[next(iter(self._trade_ids))]
@@ -495,6 +500,7 @@ class Position:
             commissions=self.commissions,
             ts_opened=self.ts_opened,
             ts_closed=self.ts_closed,
+            version=self.version,
             event_id=event_id if event_id is not None else uuid.uuid4().hex,
             ts_event=ts_event,
             ts_init=ts_init if ts_init is not None else ts_fill,

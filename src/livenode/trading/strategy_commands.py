@@ -35,6 +35,7 @@ from livenode.model.enums import (
     PriceType,
 )
 from livenode.model.events import OrderCancelRejected
+from livenode.model.position import netting_position_id
 
 if TYPE_CHECKING:
     from logging import Logger
@@ -248,9 +249,19 @@ class StrategyCommands:
         self._unacknowledged[order.client_order_id] = order
         self.orders_submitted += 1
         self._send_trading_command(
-            SubmitOrder, order=order.init_event, position_id=position_id, client_id=client_id
+            SubmitOrder, order=order.init_event, position_id=position_id, client_id=client_id,
+            position_version=self._position_version(order.instrument_id, position_id),
         )
         return True
+
+    def _position_version(self, instrument_id: InstrumentId,
+                          position_id: PositionId | None = None) -> int:
+        """The version of this strategy's position the command is decided on (0: none):
+        a risk engine in another process waits until its own is at least as new."""
+        assert self.cache is not None
+        position = self.cache.position(
+            position_id or netting_position_id(instrument_id, self.id))
+        return 0 if position is None else position.version
 
     def modify_order(
         self,
@@ -280,6 +291,7 @@ class StrategyCommands:
             quantity=quantity,
             price=price,
             trigger_price=trigger_price,
+            position_version=self._position_version(order.instrument_id),
         )
         return True
 

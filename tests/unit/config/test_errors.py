@@ -50,7 +50,7 @@ def test_unknown_top_level_field_lists_allowed_names() -> None:
 def test_unknown_nested_field_lists_allowed_names() -> None:
     assert str(error_of("[risk_engine]\nmax_rate = 5")) == (
         "risk_engine.max_rate: unknown field (allowed: bypass, trading_state, "
-        "max_order_submit_rate, max_order_modify_rate, max_notional_per_order)"
+        "max_order_submit_rate, max_order_modify_rate, max_notional_per_order, state_wait)"
     )
 
 

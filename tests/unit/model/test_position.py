@@ -379,7 +379,8 @@ def test_a_snapshot_of_the_new_cycle_restores_it() -> None:
 
 
 def test_a_snapshot_without_the_new_fields_still_loads() -> None:
-    """An event encoded by a version without `peak_qty`/`entry` decodes and restores."""
+    """An event encoded by a version without `peak_qty`/`entry`/`version` decodes and
+    restores."""
     import msgspec
 
     from livenode.model.codec import decode, encode
@@ -387,8 +388,9 @@ def test_a_snapshot_without_the_new_fields_still_loads() -> None:
     pos, _ = _issue_example()
     event = pos.snapshot_event(PositionChanged)
     fields = msgspec.msgpack.decode(encode(event))  # array-like: [tag, field, ...]
-    assert fields[-2:] == [[1000, 3], "BUY"]  # peak_qty, entry
-    old = decode(msgspec.msgpack.encode(fields[:-2]))  # as a version without them sent it
+    assert fields[-3:] == [[1000, 3], "BUY", pos.version]  # peak_qty, entry, version
+    old = decode(msgspec.msgpack.encode(fields[:-3]))  # as a version without them sent it
     assert type(old) is PositionChanged and old.peak_qty is None and old.entry is None
+    assert old.version == 0
     restored = Position.from_snapshot(perpetual(), old)
     assert restored.peak_qty == Quantity.from_str("1.000") and restored.entry is BUY
