@@ -27,9 +27,21 @@ from livenode.cache.database import DatabaseError, DatabaseState
 from livenode.config import TradingNodeConfig
 from livenode.engines.recovery import restore_execution_state
 from livenode.model.enums import OrderSide
-from livenode.model.events import AccountState, OrderFilled, PositionClosed
+from livenode.model.events import (
+    AccountState,
+    OrderDenied,
+    OrderFilled,
+    OrderRejected,
+    PositionClosed,
+)
 from livenode.node.database import build_cache_database
-from livenode.node.report_rows import STATUS_KEY, account_row, closed_position_row, fill_row
+from livenode.node.report_rows import (
+    STATUS_KEY,
+    account_row,
+    closed_position_row,
+    fill_row,
+    reason_key,
+)
 
 __all__ = ["DurableBooks", "apply_durable_books", "durable_summary", "load_durable_books"]
 
@@ -47,6 +59,10 @@ class DurableBooks:
     accounts: list[tuple[AccountState, AccountState]] = field(default_factory=list)
     # The position cycles the stored fills close (a flip closes one), by ts_closed.
     closed_positions: list[PositionClosed] = field(default_factory=list)
+    # Every stored denial by its code, and rejection by its reason (as the run's
+    # statistics count them): a restarted process's own counts start at zero.
+    denials: Counter[str] = field(default_factory=Counter)
+    rejections: Counter[str] = field(default_factory=Counter)
 
     def net(self, strategies: set[str] | None = None) -> dict[str, Decimal]:
         """Net quantity per instrument over ``strategies`` (None: all of them)."""
@@ -83,7 +99,14 @@ def books_from_state(state: DatabaseState, source: str) -> DurableBooks:
     for order in cache.orders():
         books.orders_by_status[STATUS_KEY[order.status]] += 1
     for event in state.order_events:
-        if type(event) is not OrderFilled:
+        kind = type(event)
+        if kind is OrderDenied:
+            books.denials[event.reason.split(":", 1)[0]] += 1
+            continue
+        if kind is OrderRejected:
+            books.rejections[reason_key(event.reason)] += 1
+            continue
+        if kind is not OrderFilled:
             continue
         books.fills.append(event)
         key = (str(event.instrument_id), str(event.strategy_id))
@@ -114,9 +137,14 @@ def apply_durable_books(
         "closed_positions": summary.get("closed_positions", []),
     }
     by_status = Counter(books.orders_by_status)
-    # Denied orders never reached the execution engine (risk denied them): only the
-    # run's own count knows them.
-    by_status["denied"] = summary.get("orders", {}).get("by_status", {}).get("denied", 0)
+    # A risk denial reaches the execution engine, which stores it; the run's own
+    # count is kept where it is higher (a denial whose store was still pending).
+    by_status["denied"] = max(
+        by_status["denied"], summary.get("orders", {}).get("by_status", {}).get("denied", 0))
+    for key, stored in (("risk_denials", books.denials), ("rejections", books.rejections)):
+        counted = Counter(summary.get(key) or {})
+        summary[key] = {reason: max(stored[reason], counted[reason])
+                        for reason in sorted(set(stored) | set(counted))}
     open_rows = summary.get("orders", {}).get("open", [])
     summary["orders"] = {"total": sum(by_status.values()), "by_status": dict(by_status),
                          "open": open_rows}

@@ -114,3 +114,34 @@ def test_the_closed_position_cycles_come_from_every_stored_fill() -> None:
     other = _summary("0")
     assert apply_durable_books(other, books, {"S-OTHER"}) == []
     assert other["closed_positions"] == [] and other["positions"][0]["closed_cycles"] == 0
+
+
+def test_denials_and_rejections_of_every_run_are_counted_from_the_database() -> None:
+    """Issue 17: after a trader restart the summary said `denied 4` with 97 OrderDenied
+    stored, and listed 23 of 91 rejections: the run's own counters start at zero."""
+    from livenode.model.events import OrderDenied, OrderRejected
+    from tests.unit.engines.helpers import ACCOUNT, T0
+
+    state = _state()
+    for n in range(5):
+        init = order_init(qty="1.000", coid=f"D-{n}")
+        state.order_events += [init, OrderDenied(
+            reason="POSITION_MISMATCH: venue 1, cache 0", trader_id=init.trader_id,
+            strategy_id=init.strategy_id, instrument_id=init.instrument_id,
+            client_order_id=init.client_order_id, event_id=f"d{n}", ts_event=T0, ts_init=T0)]
+    for n in range(3):
+        init = order_init(qty="1.000", coid=f"J-{n}")
+        state.order_events += [init, submitted(init), OrderRejected(
+            account_id=ACCOUNT, reason=f"insufficient balance (need {n + 5}, free 1)",
+            trader_id=init.trader_id, strategy_id=init.strategy_id,
+            instrument_id=init.instrument_id, client_order_id=init.client_order_id,
+            event_id=f"j{n}", ts_event=T0, ts_init=T0)]
+    books = books_from_state(state, "sqlite test.sqlite")
+    summary = _summary("3.000", denied=1)
+    summary["risk_denials"] = {"POSITION_MISMATCH": 1, "SUBMIT_RATE_EXCEEDED": 1}
+    summary["rejections"] = {"insufficient balance": 1}
+    apply_durable_books(summary, books)
+    assert summary["orders"]["by_status"]["denied"] == 5
+    assert summary["orders"]["by_status"]["rejected"] == 3
+    assert summary["risk_denials"] == {"POSITION_MISMATCH": 5, "SUBMIT_RATE_EXCEEDED": 1}
+    assert summary["rejections"] == {"insufficient balance": 3}
