@@ -9,15 +9,17 @@ venue's, the venue's own state file agrees, exit 0."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-from tests.fixtures.multiprocess.books import venue_books
+import pytest
+from tests.fixtures.multiprocess.books import traded, venue_books
 from tests.fixtures.multiprocess.harness import MultiprocessHarness, wait_stderr, wait_until
 from tests.fixtures.multiprocess.outside import outside_submit
 
+from livenode.model.enums import TimeInForce
 from livenode.model.identifiers import InstrumentId
 from livenode.venues.sim.remote_protocol import venue_endpoints
 
@@ -26,13 +28,16 @@ ADOPTED = "adopted as EXTERNAL order"
 REDUCE_ONLY_REFUSED = "reduce-only"
 
 
-def _fills(summary: dict[str, Any], strategy: str) -> list[tuple[str, Decimal]]:
-    return [(f["side"], Decimal(f["quantity"])) for f in summary["fills"]
-            if f["strategy_id"] == strategy]
-
-
+@pytest.mark.parametrize(("external", "before", "closed", "after", "account"), [
+    # The account is short 0.00358 at the stop: the close buys back that, not 0.05358,
+    # and the account ends flat.
+    ("0.05000", "-0.00358", [("BUY", Decimal("0.00358"))], Decimal(0), "net -0.00358"),
+    # The account is long already: no close; the venue holds what the books add up to.
+    ("0.06000", "0.00642", [], Decimal("0.00642"), "net +0.00642 (the other way)"),
+])
 def test_the_stops_close_takes_only_what_the_external_offset_leaves(
-    mp: MultiprocessHarness, tmp_path: Path
+    mp: MultiprocessHarness, tmp_path: Path, external: str, before: str,
+    closed: list[tuple[str, Decimal]], after: Decimal, account: str,
 ) -> None:
     state = tmp_path / "venue.sqlite"
     overlay = tmp_path / "flatten.toml"
@@ -51,29 +56,36 @@ def test_the_stops_close_takes_only_what_the_external_offset_leaves(
     wait_stderr(node, r"Hold: holding -0\.05358$", 60)
     (run_dir,) = mp.run_dirs()
     command_endpoint, _market = venue_endpoints(run_dir, "SIM")
-    outside_submit(command_endpoint, "0.05000")
+    # GTC: bought whole, over as many quotes as it takes (one EXTERNAL fill each).
+    outside_submit(command_endpoint, external, time_in_force=TimeInForce.GTC)
     wait_until(lambda: ADOPTED in node.stderr(), 60, "the exec worker adopts the fill")
     # The EXTERNAL position reached the trader worker's cache: the account's net there.
-    wait_stderr(node, r"Hold: account net -0\.00358$", 60)
+    wait_stderr(node, rf"Hold: account net {re.escape(before)}$", 60)
 
     node.send(signal.SIGINT)
     assert node.wait(timeout=90) == 0, node.output()
     summary = json.loads(summary_path.read_text())
     stderr = node.stderr()
-    assert "is offset on account SIM-001 by EXTERNAL +0.05000" in stderr, stderr[-6000:]
-    assert _fills(summary, "Hold-001") == [("SELL", Decimal("0.05358")),
-                                           ("BUY", Decimal("0.00358"))], summary["fills"]
-    assert _fills(summary, "EXTERNAL") == [("BUY", Decimal("0.05"))]
-    assert summary["rejections"] == {} and summary["risk_denials"] == {}, summary
-    assert REDUCE_ONLY_REFUSED not in "".join(
-        line for line in stderr.splitlines(keepends=True) if "rejected" in line.lower())
+    offset = (f"is offset on account SIM-001 by EXTERNAL +{external}: the account is "
+              f"{account} in BTCUSDT.SIM")
+    assert offset in stderr, stderr[-6000:]
+    assert traded(summary, "Hold-001") == [("SELL", Decimal("0.05358")), *closed], (
+        summary["fills"])
+    assert traded(summary, "EXTERNAL") == [("BUY", Decimal(external))]
+    # Nothing refused by the venue; risk may have denied the entry before its first
+    # quote arrived (the Hold tries again), never a close.
+    assert summary["rejections"] == {}, summary["rejections"]
+    assert set(summary["risk_denials"]) <= {"NO_MARKET_PRICE"}, summary["risk_denials"]
+    assert not [line for line in stderr.splitlines()
+                if "rejected" in line and REDUCE_ONLY_REFUSED in line]
     positions = {p["instrument_id"]: Decimal(p["net_quantity"]) for p in summary["positions"]}
-    assert positions == {str(IID): Decimal(0)}, summary["positions"]
+    assert positions == {str(IID): after}, summary["positions"]
     assert summary["audit"]["books_match_venue"] is True, summary["audit"]
     assert summary["strategy_states"]["Hold-001"]["manage_stop_timed_out"] is False
     assert summary["shutdown"]["clean"] and summary["exit_code"] == 0
     venue = venue_books(state)
-    assert venue["positions"][str(IID)] == 0
+    assert venue["positions"][str(IID)] == after
     assert sorted(venue["trade_ids"]) == sorted(f["trade_id"] for f in summary["fills"])
-    (account,) = summary["accounts"]
-    assert {b["currency"]: Decimal(b["total"]) for b in account["balances"]} == venue["balances"]
+    (account_row,) = summary["accounts"]
+    balances = {b["currency"]: Decimal(b["total"]) for b in account_row["balances"]}
+    assert balances == venue["balances"]
