@@ -25,6 +25,7 @@ from typing import Any
 from livenode.bus import topics
 from livenode.cache.cache import Cache
 from livenode.core.uuid import new_id
+from livenode.engines.venue_recovery import EXTERNAL_STRATEGY_ID
 from livenode.model.commands import SubmitOrder
 from livenode.model.enums import OrderStatus
 from livenode.model.events import PositionChanged, StateReplayed
@@ -64,8 +65,14 @@ def replay_execution_state(
 ) -> tuple[int, int]:
     """For a restarted trader or risk worker: the open orders (every event, from their
     OrderInitialized on) and the open positions (a snapshot each) of `strategies`
-    (None: all), then the exec marker. Returns (orders, positions)."""
+    (None: all), then the exec marker. Returns (orders, positions).
+
+    A trader's replay also holds the EXTERNAL positions: they are part of the account's
+    net its strategies' closes are bounded by, and no running strategy listens to them
+    (another trader's strategies' positions are left out: their strategies would hear
+    a snapshot they already had as news; their next event brings them)."""
     orders = positions = 0
+    owners = None if strategies is None else {*strategies, str(EXTERNAL_STRATEGY_ID)}
     for order in cache.orders_open():
         if strategies is not None and str(order.strategy_id) not in strategies:
             continue
@@ -74,7 +81,7 @@ def replay_execution_state(
             msgbus.publish(topic, event)
         orders += 1
     for position in cache.positions_open():
-        if strategies is not None and str(position.strategy_id) not in strategies:
+        if owners is not None and str(position.strategy_id) not in owners:
             continue
         msgbus.publish(topics.position_events(position.strategy_id),
                        position.snapshot_event(PositionChanged))

@@ -25,7 +25,6 @@ import msgspec
 from livenode.bus import topics
 from livenode.core.latency import TailHistogram
 from livenode.engines.reconciliation import EXTERNAL_STRATEGY_ID
-from livenode.engines.risk_checks import net_position_from_cache
 from livenode.model.enums import ComponentState, OrderStatus
 from livenode.model.events import (
     AccountState,
@@ -38,14 +37,18 @@ from livenode.model.events import (
     OrderSubmitted,
 )
 from livenode.model.seen_events import SeenEvents
+from livenode.node.position_rows import (
+    closed_position_rows,
+    external_position_rows,
+    open_nets,
+    position_rows,
+)
 from livenode.node.report_rows import (
     STATUS_KEY,
     account_row,
-    closed_position_row,
     exception_line,
     faults_fail_run,
     fill_row,
-    money_text,
     open_order_row,
     pnl_by_strategy,
     reason_key,
@@ -65,7 +68,6 @@ from livenode.node.run_report import (
     RunReport,
     StrategyStateRow,
     TickToTrade,
-    decimal_text,
 )
 
 if TYPE_CHECKING:
@@ -281,16 +283,9 @@ class NodeStats:
         return dict(counts)
 
     def open_positions(self) -> dict[str, Decimal]:
-        """Net signed quantity per instrument, for the instruments not flat."""
-        portfolio = self._kernel.portfolio
-        if portfolio is None:
-            return {}
-        nets = {}
-        for instrument_id in self._kernel.cache.instrument_ids():
-            net = self._net(instrument_id)
-            if net != 0:
-                nets[str(instrument_id)] = net
-        return nets
+        """Net signed quantity per instrument, for the instruments not flat (of the
+        positions this process reports: `livenode.node.position_rows`)."""
+        return open_nets(self._kernel)
 
     def pnl_totals(self) -> dict[str, Decimal]:
         """Realized + unrealized PnL per currency over every instrument."""
@@ -301,61 +296,17 @@ class NodeStats:
         return totals
 
     def positions(self) -> dict[str, PositionRow]:
-        """Per instrument traded: net quantity, realized and unrealized PnL.
-
-        Read from the portfolio (which follows position events on the bus), so
-        realized PnL is net of commissions, as the positions report it; unrealized
-        PnL is marked at the latest quote (None when there is none). Realized PnL
-        is the lifetime total, every cycle; ``closed_cycles`` counts the cycles
-        closed (listed in `closed_positions`).
-        """
-        portfolio = self._kernel.portfolio
-        if portfolio is None:
-            return {}
-        rows = {}
-        for instrument_id in self._kernel.cache.instrument_ids():
-            realized = portfolio.realized_pnl(instrument_id)
-            if realized is None:
-                continue  # never traded
-            unrealized = portfolio.unrealized_pnl(instrument_id)
-            key = str(instrument_id)
-            rows[key] = PositionRow(
-                instrument_id=key,
-                net_quantity=decimal_text(self._net(instrument_id)),
-                realized_pnl=money_text(realized),
-                unrealized_pnl=None if unrealized is None else money_text(unrealized),
-                currency=str(realized.currency.code),
-                closed_cycles=len(portfolio.closed_positions(instrument_id)),
-            )
-        return rows
+        """Per instrument traded: net quantity, realized and unrealized PnL, of the
+        positions this process reports (`livenode.node.position_rows.position_rows`)."""
+        return position_rows(self._kernel)
 
     def external_positions(self) -> dict[str, PositionRow]:
-        """Per instrument, the EXTERNAL positions (fills adopted from outside the node)
-        as this process's cache holds them: what an exec worker of a multiprocess node
-        reports, since no trader follows the EXTERNAL strategy. Unrealized PnL is left
-        out (None): the exec worker does not mark positions."""
-        rows: dict[str, PositionRow] = {}
-        cache = self._kernel.cache
-        # Netting: one EXTERNAL position per instrument.
-        for position in cache.positions(strategy_id=EXTERNAL_STRATEGY_ID):
-            key = str(position.instrument_id)
-            net = net_position_from_cache(cache, position.instrument_id, EXTERNAL_STRATEGY_ID)
-            realized = position.lifetime_realized_pnl
-            rows[key] = PositionRow(instrument_id=key, net_quantity=decimal_text(net),
-                                    realized_pnl=money_text(realized), unrealized_pnl=None,
-                                    currency=str(realized.currency.code))
-        return rows
+        """Per instrument, the EXTERNAL positions: what an exec worker reports."""
+        return external_position_rows(self._kernel)
 
     def pnl_by_strategy(self) -> dict[str, dict[str, str]]:
         """Realized + unrealized PnL per strategy and currency (`report_rows.pnl_by_strategy`)."""
         return pnl_by_strategy(self._kernel)
-
-    def _net(self, instrument_id: Any) -> Decimal:
-        # From the cache, which applies each fill to its position before any handler
-        # runs (the execution engine, or a trader worker's mirror): what the
-        # strategies saw. The portfolio follows the position events, which may still
-        # be on the bus when a trader worker reports at its stop.
-        return net_position_from_cache(self._kernel.cache, instrument_id)
 
     def accounts(self) -> dict[str, AccountRow]:
         """Balances per account now, and as first reported (for the cash-flow check)."""
@@ -483,9 +434,7 @@ class NodeStats:
             positions=self.positions() if trader
             else self.external_positions() if execution else {},
             pnl_by_strategy=self.pnl_by_strategy() if trader else {},
-            closed_positions=[] if live or not trader else [
-                closed_position_row(e) for e in kernel.portfolio.closed_positions()
-            ] if kernel.portfolio is not None else [],
+            closed_positions=[] if live or not trader else closed_position_rows(kernel),
             accounts=self.accounts(),
             tick_to_trade={} if live or not execution else self.tick_to_trade(),
             audit=kernel.exec_engine.last_audit

@@ -197,8 +197,9 @@ def subscriptions(
 ) -> dict[str, list[Subscription]]:
     """For each worker, the peers it subscribes to and the topic prefixes it takes.
 
-    trader  <- data: market data; exec: its strategies' order and position events,
-               account events; risk: trading-state events
+    trader  <- data: market data; exec: its strategies' order events, every
+               strategy's position events (the account's net), account events;
+               risk: trading-state events
                (data and exec: also the end of their state replay, events.recovery)
     data    <- trader: data commands for its venues
     risk    <- trader: order commands; data: instruments, and quotes and trades
@@ -226,12 +227,12 @@ def subscriptions(
             if peer_role == "data":
                 return ("data.", exact("events.recovery"))
             if peer_role == "exec":
-                per_strategy = [
-                    exact(prefix)
-                    for sid in worker.members
-                    for prefix in (f"events.order.{sid}", f"events.position.{sid}")
-                ]
-                return (*per_strategy, "events.account.", exact("events.recovery"))
+                own_orders = [exact(f"events.order.{sid}") for sid in worker.members]
+                # Every strategy's positions, EXTERNAL included, not only its own: a
+                # venue nets the account, and a strategy's reduce-only close must not
+                # exceed the account's net (`livenode.trading.closing`).
+                return (*own_orders, "events.position.", "events.account.",
+                        exact("events.recovery"))
             if peer_role == "risk":
                 return (exact("events.risk"),)
         if role == "data" and peer_role == "trader":

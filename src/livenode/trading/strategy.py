@@ -102,6 +102,9 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyState, StrategyHandlers
     `commands_sent`.
     """
 
+    #: NETTING: the venue nets the account, so the stop's reduce-only closes take at
+    #: most what the account's net lets them (`livenode.trading.closing`); HEDGING: a
+    #: close reduces its own position at the venue and takes it whole.
     oms_type = OmsType.NETTING
 
     def __init__(self, config: StrategyConfig | None = None) -> None:
@@ -146,6 +149,8 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyState, StrategyHandlers
         self._stop_done: asyncio.Event | None = None
         self._flatten_attempts = 0
         self._dust_logged: set[Any] = set()
+        # Position id -> (its quantity, the account's net) last warned about as offset.
+        self._offset_logged: dict[Any, tuple[Any, Any]] = {}
         self._reflatten: asyncio.TimerHandle | None = None
         self._settle_confirm: asyncio.TimerHandle | None = None
         self._data_subs: dict[str, tuple[Callable[[Any], None], Any]] = {}

@@ -28,14 +28,15 @@ from livenode.model.commands import (
 )
 from livenode.model.enums import (
     ComponentState,
+    OmsType,
     OrderSide,
     OrderStatus,
     OrderType,
     PositionSide,
-    PriceType,
 )
 from livenode.model.events import OrderCancelRejected
 from livenode.model.position import netting_position_id
+from livenode.trading.closing import below_minimum, close_cap, offset_warning
 
 if TYPE_CHECKING:
     from logging import Logger
@@ -83,6 +84,8 @@ class StrategyCommands:
     _managing: bool
     _flatten_attempts: int
     _dust_logged: set[Any]
+    _offset_logged: dict[Any, tuple[Any, Any]]
+    oms_type: OmsType
     _order_registry: Callable[[Order], None] | None
     _unacknowledged: dict[ClientOrderId, Order]
     _cancels_sent: dict[ClientOrderId, None]
@@ -327,14 +330,25 @@ class StrategyCommands:
         )
 
     def close_position(self, position: Position, tags: list[str] | None = None) -> bool:
-        """Flatten a position with a reduce-only market order; False if flat or refused."""
+        """Flatten a position with a reduce-only market order; False if flat, refused,
+        or the account leaves nothing to close.
+
+        On a netting account (the default) the close takes at most what the account's
+        net in the instrument lets a reduce-only order close (`livenode.trading.closing`):
+        other strategies' positions and fills adopted from outside (EXTERNAL) may offset
+        this one at the venue. What they offset stays open in this strategy's books
+        (a warning says so), matched at the venue by the offset.
+        """
         self._require_registered()
         assert self.order_factory is not None
         if position.is_closed or position.side == PositionSide.FLAT:
             return False
+        quantity = self._close_quantity(position)
+        if not quantity.raw:
+            return False
         side = OrderSide.SELL if position.side == PositionSide.LONG else OrderSide.BUY
         order = self.order_factory.market(
-            position.instrument_id, side, position.quantity, reduce_only=True,
+            position.instrument_id, side, quantity, reduce_only=True,
             tags=tags or ["CLOSE"],
         )
         return self.submit_order(order, position_id=position.id)
@@ -358,36 +372,39 @@ class StrategyCommands:
         return sent
 
     def _closable_positions(self, instrument_id: InstrumentId | None = None) -> list[Position]:
-        """Open positions a venue would let us close: not dust below the instrument's
-        minimum quantity or notional (a close order for those is refused)."""
+        """Open positions a venue would let us close: something left once the account's
+        net is taken into account (`_close_quantity`), and not dust below the
+        instrument's minimum quantity or notional (a close order for those is refused).
+        A managed stop is done once none is left."""
+        assert self.cache is not None
         out = []
         for position in self._open_positions(instrument_id):
-            if self._is_dust(position):
+            quantity = self._close_quantity(position)
+            if not quantity.raw:
+                continue  # offset at the venue: nothing a reduce-only order may close
+            if below_minimum(self.cache, position.instrument_id, quantity):
                 if position.id not in self._dust_logged:
                     self._dust_logged.add(position.id)
                     self.log.warning(
-                        "%s: position %s of %s is below the instrument's minimum order "
-                        "size: left open as dust (no venue accepts a close that small)",
-                        self.id, position.id, position.quantity,
+                        "%s: position %s of %s: a close of %s is below the instrument's "
+                        "minimum order size: left open as dust (no venue accepts it)",
+                        self.id, position.id, position.quantity, quantity,
                     )
                 continue
             out.append(position)
         return out
 
-    def _is_dust(self, position: Position) -> bool:
+    def _close_quantity(self, position: Position) -> Quantity:
+        """What a reduce-only close of `position` may take (`closing.close_cap`); warns,
+        once per position and account net, when an offset leaves less than the whole."""
         assert self.cache is not None
-        instrument = self.cache.instrument(position.instrument_id)
-        if instrument is None:
-            return False
-        if instrument.min_quantity is not None and position.quantity < instrument.min_quantity:
-            return True
-        if instrument.min_notional is None:
-            return False
-        price = self.cache.price(position.instrument_id, PriceType.MID)
-        if price is None:
-            return False
-        notional = instrument.notional_value(position.quantity, price)
-        return notional.as_decimal() < instrument.min_notional.as_decimal()
+        cap = close_cap(self.cache, position, self.oms_type)
+        if cap.quantity < position.quantity:
+            seen = (position.quantity, cap.account_net)
+            if self._offset_logged.get(position.id) != seen:
+                self._offset_logged[position.id] = seen
+                self.log.warning("%s", offset_warning(self.id, position, cap))
+        return cap.quantity
 
     # -- state queries ----------------------------------------------------------------------
 

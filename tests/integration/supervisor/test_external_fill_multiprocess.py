@@ -8,48 +8,18 @@ from __future__ import annotations
 
 import json
 import signal
-import time
 from decimal import Decimal
 from pathlib import Path
 
-import zmq
 from tests.fixtures.multiprocess.books import venue_books
 from tests.fixtures.multiprocess.harness import MultiprocessHarness, wait_until
+from tests.fixtures.multiprocess.outside import outside_submit
 
-from livenode.core.uuid import new_id
-from livenode.model.codec import Codec
-from livenode.model.commands import SubmitOrder
-from livenode.model.enums import OrderSide, OrderType, TimeInForce
-from livenode.model.events import OrderInitialized
-from livenode.model.identifiers import ClientOrderId, InstrumentId, StrategyId, TraderId
-from livenode.model.objects import Quantity
-from livenode.venues.sim.remote_protocol import NO_REPLY, ProtocolCodec, Request, venue_endpoints
+from livenode.model.identifiers import InstrumentId
+from livenode.venues.sim.remote_protocol import venue_endpoints
 
 IID = InstrumentId("BTCUSDT.SIM")
 ADOPTED = "adopted as EXTERNAL order"
-
-
-def _outside_submit(endpoint: str) -> None:
-    """Send a market order to the venue process as another session would."""
-    now = time.time_ns()
-    init = OrderInitialized(
-        trader_id=TraderId("OUTSIDE-001"), strategy_id=StrategyId("Desk-001"),
-        instrument_id=IID, client_order_id=ClientOrderId(f"OUT-{new_id()[:8]}"),
-        side=OrderSide.BUY, order_type=OrderType.MARKET, quantity=Quantity.from_str("0.00500"),
-        time_in_force=TimeInForce.IOC, event_id=new_id(), ts_event=now, ts_init=now,
-    )
-    command = SubmitOrder(trader_id=init.trader_id, strategy_id=init.strategy_id,
-                          command_id=new_id(), ts_init=now, ts_trigger=now, order=init)
-    context: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    try:
-        dealer = context.socket(zmq.DEALER)
-        dealer.setsockopt(zmq.LINGER, 5000)
-        dealer.connect(endpoint)
-        dealer.send(ProtocolCodec().encode(
-            Request(NO_REPLY, "submit", payload=Codec().encode(command))))
-        dealer.close()  # lingers until the frame left
-    finally:
-        context.term()
 
 
 def test_an_outside_fill_is_in_the_summary_and_the_audits_match_the_venue(
@@ -69,7 +39,7 @@ def test_an_outside_fill_is_in_the_summary_and_the_audits_match_the_venue(
     node.wait_for_line(r"^node \S+ RUNNING \(4 workers\)$", timeout=60)
     (run_dir,) = mp.run_dirs()
     command_endpoint, _market = venue_endpoints(run_dir, "SIM")
-    _outside_submit(command_endpoint)
+    outside_submit(command_endpoint)  # BUY 0.00500
     wait_until(lambda: ADOPTED in node.stderr(), 60, "the exec worker adopts the fill")
 
     audit = mp.cli("audit", "--trader", "MPEXT-001", "--json", timeout=60)

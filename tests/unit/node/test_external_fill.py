@@ -13,29 +13,13 @@ from pathlib import Path
 import msgspec
 
 from livenode.config import load_config
-from livenode.core.uuid import new_id
-from livenode.model.commands import SubmitOrder
-from livenode.model.enums import OrderSide, OrderType, TimeInForce
-from livenode.model.events import OrderInitialized
-from livenode.model.identifiers import ClientOrderId, InstrumentId, StrategyId, TraderId
-from livenode.model.objects import Quantity
+from livenode.model.enums import OrderSide
+from livenode.model.identifiers import InstrumentId
 from livenode.node.node import TradingNode
+from tests.fixtures.multiprocess.outside import outside_order
 
 ROOT = Path(__file__).resolve().parents[3]
 IID = InstrumentId("BTCUSDT.SIM")
-
-
-def outside_order(qty: str, side: OrderSide) -> SubmitOrder:
-    """A market order of another session on the same account."""
-    now = time.time_ns()
-    init = OrderInitialized(
-        trader_id=TraderId("OUTSIDE-001"), strategy_id=StrategyId("Desk-001"),
-        instrument_id=IID, client_order_id=ClientOrderId(f"OUT-{new_id()[:8]}"), side=side,
-        order_type=OrderType.MARKET, quantity=Quantity.from_str(qty),
-        time_in_force=TimeInForce.IOC, event_id=new_id(), ts_event=now, ts_init=now,
-    )
-    return SubmitOrder(trader_id=init.trader_id, strategy_id=init.strategy_id,
-                       command_id=new_id(), ts_init=now, ts_trigger=now, order=init)
 
 
 async def test_an_outside_fill_is_in_the_summary_and_the_books_match_the_venue() -> None:

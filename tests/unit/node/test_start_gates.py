@@ -90,7 +90,9 @@ async def test_stop_during_a_gate_aborts_the_start_cleanly() -> None:
     node.dispose()
 
 
-async def test_stuck_disconnect_makes_the_stop_unclean_but_bounded() -> None:
+async def test_stuck_disconnect_makes_the_stop_unclean_but_bounded(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     config = fixture_client_config("StuckDisconnectDataClientFactory")
     node = TradingNode(config)
     run = asyncio.create_task(node.run_async())
@@ -99,5 +101,8 @@ async def test_stuck_disconnect_makes_the_stop_unclean_but_bounded() -> None:
     await run
     assert node.shutdown_clean is False
     assert node.exit_code == 1
-    assert node.shutdown_seconds is not None and node.shutdown_seconds < 5.0
+    # Bounded by the disconnection timeout (the stop went on without the stuck
+    # client), not by a wall-clock figure: the machine may be loaded.
+    assert "clients did not disconnect within 2s: SLOW" in caplog.text
+    assert node.shutdown_seconds is not None
     node.dispose()

@@ -123,3 +123,52 @@ async def test_a_fill_heard_twice_is_counted_once(empty_config: TradingNodeConfi
     kernel.msgbus.publish(topic, msgspec.structs.replace(fill, event_id="rebuilt"))
     assert stats.fill_count == 1 and len(stats.fills) == 1
     assert stats.summary()["counters"]["fills"] == 1
+
+
+async def test_a_trader_worker_follows_every_position_and_reports_its_own(
+    empty_config: TradingNodeConfig,
+) -> None:
+    # A trader worker's cache follows the EXTERNAL position too (its strategies' closes
+    # are bounded by the account's net), but the exec worker reports that one: the
+    # trader's report holds its own strategies' positions only, so the supervisor's
+    # merge counts each position once.
+    import msgspec
+
+    from livenode.bus import topics
+    from livenode.config.structs import ImportableStrategyConfig
+    from livenode.engines.venue_recovery import EXTERNAL_STRATEGY_ID
+    from livenode.model.events import PositionOpened
+    from livenode.model.position import Position
+
+    idle = ImportableStrategyConfig(
+        path="tests.fixtures.multiprocess.strategies:Idle",
+        config_path="tests.fixtures.multiprocess.strategies:IdleConfig",
+        config={"strategy_id": "S-001"},
+    )
+    config = msgspec.structs.replace(empty_config, strategies=[idle])
+    kernel = Kernel(config, asyncio.get_running_loop(), roles=("trader",))
+    stats = NodeStats(kernel)
+    stats.start()
+    instrument = make_instrument()
+    kernel.cache.add_instrument(instrument)
+    own = order_init(side=OrderSide.BUY, qty="1.000", price="100.00", coid="O-1")
+    kernel.cache.add_order(Order(own))  # submitted by its strategy
+    fill = msgspec.structs.replace(filled(own, "1.000", "100.00", "T-1", vid="V-1"),
+                                   position_id=None)
+    outside = msgspec.structs.replace(
+        filled(order_init(side=OrderSide.SELL, qty="0.600", price="100.00", coid="EXT-1",
+                          strategy_id=EXTERNAL_STRATEGY_ID), "0.600", "100.00", "T-2"),
+        position_id=None)
+    # What the exec worker publishes: the own order's events, every position's snapshot.
+    for event in (submitted(own), accepted(own, vid="V-1"), fill):
+        kernel.msgbus.publish(topics.order_events(own.strategy_id), event)
+    for f in (fill, outside):
+        snapshot = Position(instrument, f).snapshot_event(PositionOpened)
+        kernel.msgbus.publish(topics.position_events(f.strategy_id), snapshot)
+    nets = {str(p.strategy_id): p.signed_qty for p in kernel.cache.positions_open()}
+    assert nets == {"S-001": 1.0, "EXTERNAL": -0.6}
+    report = stats.report()
+    assert report.positions["BTCUSDT.SIM"].net_quantity == "1.000"
+    assert stats.open_positions() == {"BTCUSDT.SIM": Decimal("1.000")}
+    stats.close()
+    kernel.dispose()
