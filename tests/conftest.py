@@ -4,13 +4,20 @@
 process (a node in a subprocess, a worker, a server) must also see it gone
 before it ends. One left running is killed (so it cannot disturb later tests)
 and the test fails at teardown, naming the process.
+
+`own_run_base` gives every test a run base of its own (``LIVENODE_RUN_BASE``): a
+trader id runs once per run base (its lock), and tests running in parallel start
+nodes of the same trader ids.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import psutil
 import pytest
@@ -60,6 +67,19 @@ def _describe(process: psutil.Process) -> str:
         return f"pid {process.pid}: {' '.join(process.cmdline())[:200]}"
     except psutil.Error:
         return f"pid {process.pid}"
+
+
+@pytest.fixture(autouse=True)
+def own_run_base(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A run base for this test alone (short: ipc paths are limited), removed after."""
+    from livenode.supervisor.rundir import RUN_BASE_ENV
+
+    base = Path(tempfile.mkdtemp(prefix="lnb-", dir="/tmp"))
+    monkeypatch.setenv(RUN_BASE_ENV, str(base))
+    try:
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -51,7 +51,8 @@ def test_a_second_single_node_of_the_same_instance_is_refused_and_status_stop_ch
     status = mp.status(trader)
     assert status["instance_id"] == "one" and status["market"] is not None
 
-    other = mp.start("run", _config(tmp_path, SANDBOX, trader, "two"))
+    # A second node of the trader id runs only when asked (both trade one account).
+    other = mp.start("run", _config(tmp_path, SANDBOX, trader, "two"), "--allow-second-node")
     other.wait_for_line(r"^running", timeout=60)
     several = mp.cli("status", "--trader", trader)
     assert several.returncode == 1

@@ -40,7 +40,7 @@ from livenode.engines.audit import (
     verdict_text,
     verdicts_to_builtins,
 )
-from livenode.supervisor.rundir import RunDir, default_base, find_run_dirs
+from livenode.supervisor.rundir import RunDir, default_base, find_run_dirs, remove_free_locks
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -382,10 +382,13 @@ def _clean(args: argparse.Namespace) -> int:
             run_dir.remove()
             removed_dirs.append(run_dir.path.name)
     segments = remove_stale_segments(args.trader)
+    locks = remove_free_locks(args.run_base, args.trader)
     for name in removed_dirs:
         print(f"removed run directory {name}")
+    for name in locks:
+        print(f"removed trader lock {name} (no node holds it)")
     for segment in segments:
         print(f"removed shared memory {segment.name} ({segment.reason})")
-    if not removed_dirs and not segments:
+    if not removed_dirs and not segments and not locks:
         print("nothing to clean")
     return EXIT_OK

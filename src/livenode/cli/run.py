@@ -51,6 +51,7 @@ from livenode.node.node import StartupGateError, TradingNode
 from livenode.supervisor.rundir import (
     NodeAlreadyRunningError,
     RunDir,
+    TraderAlreadyRunningError,
     UnsafeRunBaseError,
     create_run_dir,
     prepare_run_base,
@@ -98,6 +99,12 @@ def add_run_parser(subparsers: Any) -> argparse.ArgumentParser:
         type=Path,
         metavar="PATH",
         help="write the final summary (orders, fills, positions, balances, shutdown) as JSON",
+    )
+    parser.add_argument(
+        "--allow-second-node",
+        action="store_true",
+        help="run even if another node of the same trader id runs (both then trade the "
+        "same account); refused by default",
     )
     parser.set_defaults(command="run", func=run_command)
     return parser
@@ -174,8 +181,9 @@ async def _run(config: TradingNodeConfig, args: argparse.Namespace) -> int:
         # `livenode status` and `livenode stop` find it, like a supervised one.
         # Created before anything else, so a second node of the same trader id and
         # instance is refused before it touches the running one's shared memory.
-        run_dir = create_run_dir(config.trader_id, config.instance_id)
-    except NodeAlreadyRunningError as exc:
+        run_dir = create_run_dir(config.trader_id, config.instance_id,
+                                 exclusive=not args.allow_second_node)
+    except (NodeAlreadyRunningError, TraderAlreadyRunningError) as exc:
         _error(str(exc))
         return EXIT_FAILURE
     except (UnsafeRunBaseError, OSError) as exc:

@@ -21,7 +21,7 @@ from livenode.node.metrics_server import MetricsServerError
 from livenode.node.node import FORCED_EXIT_BASE
 from livenode.node.stats import faults_fail_run
 from livenode.supervisor.cores import CorePlanError
-from livenode.supervisor.rundir import NodeAlreadyRunningError
+from livenode.supervisor.rundir import NodeAlreadyRunningError, TraderAlreadyRunningError
 from livenode.supervisor.status_report import stage_latency
 from livenode.supervisor.supervisor import Supervisor
 from livenode.supervisor.topology import TopologyError
@@ -40,7 +40,8 @@ async def run_supervised(
 ) -> int:
     """Run a multiprocess node until it stops; return the exit code."""
     try:
-        supervisor = Supervisor(config, out=say)
+        supervisor = Supervisor(config, out=say,
+                                exclusive=not getattr(args, "allow_second_node", False))
     except (TopologyError, CorePlanError, ConfigError) as exc:
         error(f"{args.config}: {exc}")
         return EXIT_CONFIG_ERROR
@@ -53,7 +54,7 @@ async def run_supervised(
     duration = asyncio.ensure_future(_stop_after(supervisor, args.duration))
     try:
         code = await run_task
-    except (NodeAlreadyRunningError, MetricsServerError) as exc:
+    except (NodeAlreadyRunningError, TraderAlreadyRunningError, MetricsServerError) as exc:
         error(str(exc))
         return EXIT_FAILURE
     finally:

@@ -124,6 +124,7 @@ class Supervisor:
         *,
         out: Callable[[str], None] = print,
         run_base: Path | None = None,
+        exclusive: bool = True,
     ) -> None:
         self.instance_id = config.instance_id or new_id()[:12]
         # Keys are read here (not only in the workers) so a bad key directory is a
@@ -137,6 +138,8 @@ class Supervisor:
         )
         self._out = out
         self._run_base = run_base
+        # Refuse to run beside another node of the trader id (`rundir.lock_trader`).
+        self._exclusive = exclusive
         members = node_members(config)
         placement = config.supervisor.risk_placement
         workers = list(config.workers) or derive_workers(members, placement)
@@ -229,7 +232,8 @@ class Supervisor:
             self.metrics.start()
             pin(os.getpid(), self.plan.supervisor)
             warn_if_insecure(self.config.message_bus, _log)
-            self.run_dir = create_run_dir(self.config.trader_id, self.instance_id, self._run_base)
+            self.run_dir = create_run_dir(self.config.trader_id, self.instance_id,
+                                          self._run_base, exclusive=self._exclusive)
             self._create_shared_tables()
             context = zmq.Context()
             router = context.socket(zmq.ROUTER)

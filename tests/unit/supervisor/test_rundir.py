@@ -71,11 +71,13 @@ def test_a_second_run_dir_of_a_live_owner_is_refused_naming_its_pid(tmp_path: Pa
     base = prepare_run_base(tmp_path / "base")
     first = create_run_dir("T-001", "abc", base)
     try:
+        # Even a node allowed beside another of its trader id (--allow-second-node)
+        # never shares an instance's run directory.
         with pytest.raises(NodeAlreadyRunningError) as info:
-            create_run_dir("T-001", "abc", base)
+            create_run_dir("T-001", "abc", base, exclusive=False)
         assert f"pid {os.getpid()}" in str(info.value) and "T-001-abc" in str(info.value)
         assert first.is_alive() and first.read_owner()["pid"] == os.getpid()
-        other = create_run_dir("T-001", "abc-2", base)  # another instance: fine
+        other = create_run_dir("T-001", "abc-2", base, exclusive=False)  # another instance
         assert [d.path.name for d in find_run_dirs("T-001", base, "abc")] == ["T-001-abc"]
         assert [d.path.name for d in find_run_dirs(None, base, "abc-2")] == ["T-001-abc-2"]
         other.remove()
@@ -94,3 +96,63 @@ def test_a_run_dir_of_a_dead_owner_is_taken_over(tmp_path: Path) -> None:
     run_dir = create_run_dir("T-001", "abc", base)
     assert run_dir.read_owner()["pid"] == os.getpid()
     run_dir.remove()
+
+
+def test_a_second_node_of_the_same_trader_id_is_refused_unless_asked(tmp_path: Path) -> None:
+    """Issue 18: two nodes of one trader id trade the same account. The first holds the
+    trader's lock; a second (another instance id) is refused, naming the first, unless
+    it opts in; the lock is free again once the first is gone."""
+    from livenode.supervisor.rundir import TraderAlreadyRunningError
+
+    base = tmp_path / "base"
+    first = create_run_dir("TRADER-LOCK", "one", base)
+    with pytest.raises(TraderAlreadyRunningError, match=rf"pid {os.getpid()}, instance one"):
+        create_run_dir("TRADER-LOCK", "two", base)
+    assert [d.path.name for d in find_run_dirs("TRADER-LOCK", base)] == ["TRADER-LOCK-one"]
+    second = create_run_dir("TRADER-LOCK", "two", base, exclusive=False)
+    other = create_run_dir("OTHER-TRADER", "x", base)  # another trader id: its own lock
+    other.remove()
+    second.remove()
+    assert (base / "TRADER-LOCK.lock").exists()  # the first still holds it
+    first.remove()
+    assert not (base / "TRADER-LOCK.lock").exists()  # the last holder removed it
+    create_run_dir("TRADER-LOCK", "three", base).remove()
+
+
+def test_the_trader_lock_is_released_when_its_process_is_killed(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from livenode.supervisor.rundir import TraderAlreadyRunningError
+
+    base = tmp_path / "base"
+    base.mkdir(mode=0o700)
+    holder = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys, time; from pathlib import Path;"
+         "from livenode.supervisor.rundir import create_run_dir;"
+         f"create_run_dir('TRADER-KILL', 'one', Path({str(base)!r}));"
+         "print('locked', flush=True); time.sleep(120)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        with pytest.raises(TraderAlreadyRunningError, match=f"pid {holder.pid}"):
+            create_run_dir("TRADER-KILL", "two", base)
+        holder.send_signal(signal.SIGKILL)
+        assert holder.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+        if holder.stdout is not None:
+            holder.stdout.close()
+    # No stop, no cleanup ran: the OS released the lock with the process; its file
+    # is left, free (`livenode clean` removes it), and the next node takes it.
+    from livenode.supervisor.rundir import remove_free_locks
+
+    create_run_dir("TRADER-KILL", "two", base).remove()
+    (base / "TRADER-KILL.lock").touch()
+    assert remove_free_locks(base) == ["TRADER-KILL.lock"]
+    assert list(base.glob("*.lock")) == []
