@@ -108,6 +108,7 @@ def _read_pair(directory: Path, name: str) -> tuple[bytes, bytes]:
         ) from None
     except OSError as exc:
         raise CurveKeyError(f"cannot read {path}: {exc.strerror or exc}") from None
+    _check_owned(path)
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         # As ssh does: a secret others can read is no secret; refuse rather than use it.
         raise CurveKeyError(
@@ -124,18 +125,58 @@ def _read_pair(directory: Path, name: str) -> tuple[bytes, bytes]:
 
 
 def load_keys(directory: str | Path) -> CurveKeys:
-    """Read the node's keys from `directory`; `CurveKeyError` says what is missing."""
+    """Read the node's keys from `directory`; `CurveKeyError` says what is missing.
+
+    Like the run base, the key material must be this user's alone to change: the key
+    directory, ``authorized_clients/`` and every key file in them owned by this user,
+    none writable by group or others (a key planted in a world-writable
+    ``authorized_clients/`` would let its owner read the whole bus).
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise CurveKeyError(f"{directory} is not a directory")
+    _check_owned(directory)
     server_public, server_secret = _read_pair(directory, SERVER)
     client_public, client_secret = _read_pair(directory, CLIENT)
+    for name in (SERVER, CLIENT):
+        _check_owned(directory / f"{name}{PUBLIC_SUFFIX}")
     authorized = directory / AUTHORIZED_DIR
-    if not any(authorized.glob(f"*{PUBLIC_SUFFIX}")):
+    if not authorized.is_dir():
+        raise CurveKeyError(f"{authorized} is not a directory")
+    _check_owned(authorized)
+    keys = sorted(authorized.glob(f"*{PUBLIC_SUFFIX}"))
+    if not keys:
         raise CurveKeyError(
             f"{authorized} holds no public key (*{PUBLIC_SUFFIX}): no client could connect"
         )
+    for key in keys:
+        _check_owned(key)
     return CurveKeys(server_public, server_secret, client_public, client_secret, authorized)
+
+
+def _check_owned(path: Path) -> None:
+    """Refuse key material another user owns or may change (see `load_keys`)."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        raise CurveKeyError(f"{path} not found") from None
+    except OSError as exc:
+        raise CurveKeyError(f"cannot read {path}: {exc.strerror or exc}") from None
+    uid = os.getuid()
+    if stat.S_ISLNK(info.st_mode):
+        raise CurveKeyError(f"{path} is a symbolic link; key material must be plain files")
+    if info.st_uid != uid:
+        raise CurveKeyError(
+            f"{path} is owned by uid {info.st_uid}, not by this user (uid {uid}): refused; "
+            f"only your own keys may let a client onto the bus"
+        )
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        fix = "700" if stat.S_ISDIR(info.st_mode) else "644"
+        raise CurveKeyError(
+            f"{path} is writable by other users (mode {mode:04o}): refused; "
+            f"run chmod {fix} {path}"
+        )
 
 
 def make_server(socket: zmq.Socket[Any], keys: CurveKeys) -> None:

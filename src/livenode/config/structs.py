@@ -26,6 +26,7 @@ import msgspec
 from livenode.config.base import ConfigStruct
 from livenode.config.metrics import MetricsConfig
 from livenode.config.validators import (
+    check_bindable,
     check_client_name,
     check_host,
     check_import_path,
@@ -209,8 +210,8 @@ class MessageBusConfig(ConfigStruct, frozen=True, kw_only=True):
     # ipc: Unix sockets in the run directory (one host, the default);
     # tcp: loopback or host ports, e.g. for workers in other network namespaces.
     transport: Literal["ipc", "tcp"] = "ipc"
-    # Where tcp publishers bind: an IP address or a host name that resolves
-    # (checked at validation, whatever the transport).
+    # Where tcp publishers bind: an IPv4 address of this host or a name resolving to
+    # one (with the tcp transport the bind is tried at validation).
     tcp_host: str = "127.0.0.1"
     # tcp: the directory of the node's CURVE keys (`livenode keys generate DIR`),
     # relative to the working directory unless absolute. Every tcp bus socket is
@@ -242,7 +243,9 @@ class MessageBusConfig(ConfigStruct, frozen=True, kw_only=True):
 
     def __post_init__(self) -> None:
         try:
-            check_host(self.tcp_host)
+            # With the tcp transport: an address the publishers can bind, checked now
+            # rather than as tracebacks and a start timeout in the workers.
+            (check_bindable if self.transport == "tcp" else check_host)(self.tcp_host)
         except ValueError as exc:
             raise _field_error("tcp_host", exc) from None
         if self.curve_keys_dir is not None and not self.curve_keys_dir.strip():

@@ -120,6 +120,38 @@ def check_client_name(value: str) -> None:
         )
 
 
+def check_bindable(value: str) -> None:
+    """An IPv4 address of this host (or 0.0.0.0), or a name resolving to one: what the
+    tcp bus's publishers can bind. ZeroMQ sockets here are IPv4 (no ZMQ_IPV6), so an
+    IPv6 address is refused; a remote address fails the same bind the workers would
+    try, here, with its reason.
+    """
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        address = None
+    if address is not None and address.version == 6:
+        raise ValueError(
+            f"the tcp bus binds IPv4 only, got {show_value(value)}: use 127.0.0.1 (or an "
+            "IPv4 address of this host)"
+        )
+    try:
+        infos = socket.getaddrinfo(value, None, socket.AF_INET, socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise ValueError(
+            f"{show_value(value)} has no IPv4 address ({getattr(exc, 'strerror', None) or exc})"
+        ) from None
+    host = str(infos[0][4][0])
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, 0))
+        except OSError as exc:
+            raise ValueError(
+                f"cannot bind {show_value(value)} ({host}): {exc.strerror or exc}; the tcp "
+                "bus needs an address of this host (127.0.0.1 for one host)"
+            ) from None
+
+
 def check_host(value: str) -> None:
     """An IP address, or a host name that resolves now.
 

@@ -102,3 +102,53 @@ def test_insecure_tcp_warns(caplog: pytest.LogCaptureFixture) -> None:
     assert [r.levelno for r in caplog.records] == [logging.WARNING]
     assert "UNAUTHENTICATED" in caplog.records[0].getMessage()
 
+
+
+@pytest.mark.parametrize("where", ["keys", "authorized_clients"])
+def test_a_key_directory_others_may_write_is_refused(tmp_path: Path, where: str) -> None:
+    """Issue 18: a key directory or `authorized_clients/` at 0777 was accepted: anyone
+    could plant a key there and read the whole bus."""
+    keys = tmp_path / "keys"
+    assert livenode("keys", "generate", keys).returncode == 0
+    folder = keys if where == "keys" else keys / "authorized_clients"
+    folder.chmod(0o777)
+    result = livenode("config", "validate", tcp_config(tmp_path, f'curve_keys_dir = "{keys}"\n'))
+    assert result.returncode == 2, result
+    assert "message_bus.curve_keys_dir" in result.stderr
+    assert f"{folder} is writable by other users (mode 0777)" in result.stderr
+    assert f"chmod 700 {folder}" in result.stderr
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="giving a file to another user needs root "
+                    "(the CI runs as root)")
+def test_another_users_key_in_authorized_clients_is_refused(tmp_path: Path) -> None:
+    """Issue 18: another local user copied its own public key into a world-writable
+    `authorized_clients/` and then read every quote, order and fill. Even with the
+    directory closed again, a key file another user owns is refused."""
+    keys = tmp_path / "keys"
+    assert livenode("keys", "generate", keys).returncode == 0
+    theirs = tmp_path / "theirs"
+    assert livenode("keys", "generate", theirs).returncode == 0
+    planted = keys / "authorized_clients" / "intruder.key"
+    planted.write_bytes((theirs / "client.key").read_bytes())
+    os.chown(planted, 65534, 65534)  # nobody
+    result = livenode("config", "validate", tcp_config(tmp_path, f'curve_keys_dir = "{keys}"\n'))
+    assert result.returncode == 2, result
+    assert f"{planted} is owned by uid 65534, not by this user" in result.stderr
+
+
+@pytest.mark.parametrize(("host", "says"), [
+    ("8.8.8.8", 'cannot bind "8.8.8.8"'),
+    ("::1", "the tcp bus binds IPv4 only"),
+])
+def test_a_tcp_host_the_bus_cannot_bind_is_refused_at_validate(
+    tmp_path: Path, host: str, says: str
+) -> None:
+    """Issue 18: these passed `config validate`; `run` then logged tracebacks and waited
+    out the whole start timeout ("worker(s) not READY")."""
+    config = tcp_config(tmp_path, f'insecure_tcp = true\ntcp_host = "{host}"\n')
+    result = livenode("config", "validate", config)
+    assert result.returncode == 2, result
+    assert "message_bus.tcp_host" in result.stderr and says in result.stderr, result.stderr
+    fine = tcp_config(tmp_path, 'insecure_tcp = true\ntcp_host = "127.0.0.1"\n')
+    assert livenode("config", "validate", fine).returncode == 0
