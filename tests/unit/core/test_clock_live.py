@@ -40,8 +40,14 @@ async def test_repeating_timer_is_drift_free() -> None:
     start = clock.timestamp_ns()
     clock.set_timer("tick", 10 * MS, on_tick, start_time_ns=start)
     await asyncio.wait_for(done.wait(), WAIT)
-    # Nominal times are exactly start + k * interval: no accumulated drift.
-    assert [e.ts_event for e in events] == [start + k * 10 * MS for k in range(1, 6)]
+    # Nominal times are exactly start + k * interval: no accumulated drift. On a loaded
+    # machine the loop may wake late: ticks that were due meanwhile are skipped and
+    # counted (`missed_ticks`), never fired late in a burst, so the k are increasing
+    # and every one of 1..last is either fired or counted as missed.
+    ks = [(e.ts_event - start) / (10 * MS) for e in events]
+    assert all(k == int(k) for k in ks), ks
+    assert ks == sorted(set(ks)) and ks[0] >= 1, ks
+    assert int(ks[-1]) == len(ks) + clock.missed_ticks, (ks, clock.missed_ticks)
     assert all(e.name == "tick" for e in events)
     assert clock.timer_names == []
     # Fired no earlier than a scheduler tick before the nominal time (uvloop rounds to ms).
@@ -81,10 +87,10 @@ async def test_missed_ticks_are_skipped_and_counted() -> None:
     clock.set_timer("t", 10 * MS, on_tick, start_time_ns=start)
     await asyncio.wait_for(done.wait(), WAIT)
     ks = [(e.ts_event - start) // (10 * MS) for e in events]
-    assert ks[0] == 1
-    assert ks[1] >= 6  # the overdue ticks 2..5 were not fired late in a burst
+    assert ks[0] >= 1  # 1, unless a loaded host woke the loop late already
+    assert ks[1] >= ks[0] + 5  # the ticks overdue while blocked were not fired in a burst
     assert ks[2] > ks[1]
-    assert clock.missed_ticks == (ks[1] - ks[0] - 1) + (ks[2] - ks[1] - 1)
+    assert clock.missed_ticks == (ks[0] - 1) + (ks[1] - ks[0] - 1) + (ks[2] - ks[1] - 1)
     assert all((e.ts_event - start) % (10 * MS) == 0 for e in events)  # still on the grid
 
 
