@@ -28,6 +28,8 @@ from typing import Any, cast
 import msgspec
 import zmq
 
+from livenode.core.log_limiter import LogLimiter
+
 _log = logging.getLogger("livenode.bus.control")
 
 
@@ -325,6 +327,8 @@ class ControlSocket:
         loop.add_reader(self._fd, self._drain)
         self._closed = False
         self.malformed = 0
+        # A peer sending garbage must not flood the log (counted in `malformed`).
+        self._log_limit = LogLimiter(_log)
         loop.call_soon(self._drain)
 
     def send(self, msg: ControlMessage, to: bytes | None = None) -> None:
@@ -362,7 +366,8 @@ class ControlSocket:
                 msg = self._codec.decode(frames[-1])
             except ControlCodecError as exc:
                 self.malformed += 1
-                _log.error("dropped control frame from %r: %s", peer, exc)
+                self._log_limit.log(logging.ERROR, "malformed", "dropped control frame #%d "
+                                    "from %r: %s", self.malformed, peer, exc)
                 continue
             self._queue.put_nowait((peer, msg))
 

@@ -53,6 +53,7 @@ from zmq.auth.thread import ThreadAuthenticator
 from livenode.bus.curve import CurveKeys, make_client, make_server, start_authenticator
 from livenode.bus.stage_trace import StageTrace
 from livenode.core.latency import LatencyHistogram
+from livenode.core.log_limiter import LogLimiter
 
 HELLO_PREFIX = "_hello."
 _HELLO_PREFIX_BYTES = HELLO_PREFIX.encode()
@@ -430,6 +431,7 @@ class ZmqSubscriber:
         self._joined_changed = asyncio.Event()
         self.received = 0
         self.malformed = 0
+        self._log_limit = LogLimiter(log)
         self.gaps = 0
         self.missing = 0
         self.late_topics = 0
@@ -548,8 +550,8 @@ class ZmqSubscriber:
             msg = self._decode(envelope.payload)
         except ValueError as exc:  # FrameError and the codec's CodecError
             self.malformed += 1
-            if self.malformed <= 10 or self.malformed % 1000 == 0:
-                log.error("dropped malformed frame #%d: %s", self.malformed, exc)
+            self._log_limit.log(logging.ERROR, "malformed", "dropped malformed frame #%d: %s",
+                                self.malformed, exc)
             return
         self._check_sequence(envelope.publisher, envelope.seq, topic)
         self.received += 1

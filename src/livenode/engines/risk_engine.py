@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from livenode.bus import topics
 from livenode.config import parse_rate
 from livenode.core.component import Component
+from livenode.core.log_limiter import LogLimiter
 from livenode.core.uuid import new_id
 from livenode.engines import risk_checks
 
@@ -159,6 +160,9 @@ class RiskEngine(Component):
         self.denied_count = 0
         self.denied_by_reason: dict[str, int] = {}
         self.command_count = 0
+        # A strategy denied on every tick must not bury the log: per reason code, the
+        # first lines, then one per minute with the count (`denied_by_reason` counts all).
+        self._log_limit = LogLimiter(_log)
         # Read-your-writes: a command waits for the state its sender decided on.
         self._gate = StateGate(msgbus, cache, clock, config.state_wait, self._judge,
                                self._deny)
@@ -364,10 +368,13 @@ class RiskEngine(Component):
             init = command.order
             if init.client_order_id not in self._seen_ids:  # a duplicate keeps its verdict
                 self._remember(init.client_order_id, reason)
-            _log.warning("RiskEngine: denied %s: %s", init.client_order_id, reason)
+            self._log_limit.log(logging.WARNING, code, "RiskEngine: denied %s: %s",
+                                init.client_order_id, reason)
             self._send_denial(command, reason)
             return
-        _log.warning("RiskEngine: modify of %s denied: %s", command.client_order_id, reason)
+        self._log_limit.log(logging.WARNING, f"modify {code}",
+                            "RiskEngine: modify of %s denied: %s", command.client_order_id,
+                            reason)
         event = order_event(OrderModifyRejected, command, new_id(), now, reason=reason)
         # On the venue's command topic, not the ExecEngine.process endpoint: the
         # execution engine may live in another process, and the verdict must reach

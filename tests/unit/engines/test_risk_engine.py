@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -552,3 +553,18 @@ def test_a_duplicate_of_an_approved_order_keeps_it_approved_for_a_resend() -> No
     again = msgspec.structs.replace(first, resend=True)
     h.send(again)  # ...and the order stays approved: its resend goes through
     assert h.approved == [first, again]
+
+
+def test_repeated_denials_are_counted_all_but_logged_bounded(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 18: a strategy denied on every tick wrote one WARNING per denial (18,775
+    lines in one run). Per reason code: the first 10 lines, then one per minute."""
+    h = Harness(trading_state="HALTED")
+    caplog.set_level(logging.WARNING, logger="livenode.engines.risk")
+    for _ in range(500):
+        h.send(submit(order_init()))
+    assert len(h.denials) == 500
+    assert h.engine.counters()["denied.TRADING_HALTED"] == 500
+    lines = [r for r in caplog.records if "RiskEngine: denied" in r.getMessage()]
+    assert len(lines) == 10, len(lines)

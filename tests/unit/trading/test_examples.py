@@ -268,3 +268,28 @@ async def test_market_maker_stop_leaves_nothing_working() -> None:
     assert h.cache.orders_open(strategy_id=s.id) == []
     assert h.cache.positions_open(strategy_id=s.id) == []
     assert s.is_stopped and not s.manage_stop_timed_out
+
+
+def test_market_maker_backs_off_while_its_quotes_are_denied() -> None:
+    """Issue 18: with trading halted the sample MarketMaker requoted on every tick:
+    10-14k denials per run. It now pauses, doubling while the denials go on, says so
+    once, and quotes again as soon as a quote is accepted."""
+    from livenode.model.enums import TradingState
+
+    h = Harness()
+    s = maker(h)
+    h.risk.bypass = False
+    h.risk.set_trading_state(TradingState.HALTED, "test: venue halted")
+    for _ in range(300):  # 3 seconds of quotes every 10 ms
+        h.quote("100.00", "100.02", advance_ns=10_000_000)
+    denied = h.risk.counters()["denied"]
+    # Without the pause: two quotes per tick, 600 denials. With it: 0.5 s, 1 s, 2 s ...
+    assert 2 <= denied <= 8, denied
+    assert s.refusals_in_a_row == denied
+    h.risk.set_trading_state(TradingState.ACTIVE, "test: venue back")
+    for _ in range(3100):  # past the longest pause the streak reached
+        h.quote("100.00", "100.02", advance_ns=10_000_000)
+        if s.refusals_in_a_row == 0:
+            break
+    assert s.refusals_in_a_row == 0
+    assert working(h, s) == {OrderSide.BUY: ["99.96"], OrderSide.SELL: ["100.06"]}

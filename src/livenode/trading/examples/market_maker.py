@@ -8,6 +8,11 @@ working order in place. When the net position reaches `max_position`, the side
 that would add to it is pulled; below that, both quotes are skewed against the
 position (`skew_ticks_at_max` ticks at the limit). Fills, post-only rejections,
 cancels and expiries free the slot; nothing is ever left working unnoticed.
+
+A quote the risk engine denies (trading halted, a limit) or the venue rejects for
+another reason than post-only is not sent again on the next tick: the strategy backs
+off `backoff_seconds`, doubling while the refusals go on (up to `max_backoff_seconds`),
+and says so once per streak; the next accepted quote ends the streak.
 """
 
 from __future__ import annotations
@@ -45,6 +50,8 @@ class MarketMakerConfig(StrategyConfig, frozen=True, kw_only=True, forbid_unknow
         requote_threshold_ticks: mid move (in price increments) that triggers a requote.
         skew_ticks_at_max: how far both quotes lean against the position at the limit.
         requote_mode: "cancel_replace" or "modify".
+        backoff_seconds: the pause after a denied quote (then doubling).
+        max_backoff_seconds: the longest pause.
     """
 
     instrument_id: str
@@ -55,9 +62,16 @@ class MarketMakerConfig(StrategyConfig, frozen=True, kw_only=True, forbid_unknow
     requote_threshold_ticks: int = 2
     skew_ticks_at_max: int = 0
     requote_mode: Literal["cancel_replace", "modify"] = "cancel_replace"
+    backoff_seconds: float = 0.5
+    max_backoff_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if not 0 < self.backoff_seconds <= self.max_backoff_seconds:
+            raise ValueError(
+                f"backoff_seconds: expected > 0 and <= max_backoff_seconds "
+                f"({self.max_backoff_seconds}), got {self.backoff_seconds}"
+            )
         if self.spread_bps <= 0:
             raise ValueError(f"spread_bps: expected > 0, got {self.spread_bps}")
         if self.offset_ticks is not None and self.offset_ticks < 1:
@@ -93,6 +107,10 @@ class MarketMaker(Strategy):
         self._awaiting: set[Any] = set()
         self._quoting = False
         self._quote_again = False
+        # Refused quotes in a row, and until when (ns) no new quote goes out.
+        self.refusals_in_a_row = 0
+        self._paused_until = 0
+        self._paused = False
 
     def on_start(self) -> None:
         """Take tick size and precisions from the instrument (or the first quote)."""
@@ -135,15 +153,33 @@ class MarketMaker(Strategy):
         self._release_if_closed(event.client_order_id)
         self._quote()
 
+    def on_order_accepted(self, event: Any) -> None:
+        """A quote works again: a streak of refusals is over."""
+        self.refusals_in_a_row = 0
+
     def on_order_rejected(self, event: Any) -> None:
-        """Typically a post-only quote that would have crossed: quote again next time."""
+        """Typically a post-only quote that would have crossed: quote again next time.
+        Another reason (the venue refuses the order itself): back off."""
         self.rejections += 1
         self._release_if_closed(event.client_order_id)
+        if "post" not in event.reason.lower():
+            self._back_off(event.reason)
 
     def on_order_denied(self, event: Any) -> None:
-        """The risk engine refused the quote: free the slot."""
+        """The risk engine refused the quote: free the slot and back off."""
         self.rejections += 1
         self._release_if_closed(event.client_order_id)
+        self._back_off(event.reason)
+
+    def _back_off(self, reason: str) -> None:
+        assert self.clock is not None
+        cfg = self.mm_config
+        pause = min(cfg.backoff_seconds * 2 ** self.refusals_in_a_row, cfg.max_backoff_seconds)
+        if self.refusals_in_a_row == 0:
+            self.log.warning("%s: quote refused (%s); quoting pauses %gs, longer while "
+                             "refusals go on", self.id, reason, pause)
+        self.refusals_in_a_row += 1
+        self._paused_until = self.clock.timestamp_ns() + int(pause * 1e9)
 
     def on_order_expired(self, event: Any) -> None:
         """Free the slot."""
@@ -182,6 +218,9 @@ class MarketMaker(Strategy):
         tick = self._last_quote
         if tick is None or not self.is_running:
             return
+        # Backing off after a refusal (see the module doc): no new quote, no requote;
+        # a side at the position limit is still pulled.
+        self._paused = bool(self._paused_until) and tick.ts_init < self._paused_until
         bid_raw = tick.bid_price.raw
         ask_raw = tick.ask_price.raw
         if tick.ask_price.precision != self._precision or bid_raw <= 0 or ask_raw <= bid_raw:
@@ -211,7 +250,7 @@ class MarketMaker(Strategy):
             if order is not None and not busy:
                 self._cancel(order)  # position limit: pull this side
             return
-        if price_raw <= 0:
+        if price_raw <= 0 or self._paused:
             return
         if order is None:
             new = self.order_factory.limit(
