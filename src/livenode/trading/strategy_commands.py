@@ -8,6 +8,7 @@ it, or the command's own `ts_init` outside a handler.
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -35,6 +36,7 @@ from livenode.model.enums import (
     PriceType,
 )
 from livenode.model.events import OrderCancelRejected
+from livenode.model.identifiers import InstrumentId, PositionId
 
 if TYPE_CHECKING:
     from logging import Logger
@@ -46,12 +48,10 @@ if TYPE_CHECKING:
     from livenode.model.identifiers import (
         ClientId,
         ClientOrderId,
-        InstrumentId,
-        PositionId,
         StrategyId,
         TraderId,
     )
-    from livenode.model.objects import Price, Quantity
+    from livenode.model.objects import Money, Price, Quantity
     from livenode.model.orders import Order
     from livenode.model.position import Position
     from livenode.trading.config import StrategyConfig
@@ -60,6 +60,21 @@ if TYPE_CHECKING:
 _S = ComponentState
 # States in which user code may place new orders (STARTING: from on_start).
 _ORDER_STATES = frozenset({_S.STARTING, _S.RUNNING, _S.DEGRADED})
+
+
+class PositionLeftOpen(msgspec.Struct, frozen=True, kw_only=True):
+    """A position a strategy's managed stop ended with (`Strategy.left_open`).
+
+    `quantity` is signed (negative: short) at the instrument's size precision;
+    `reason` says why it was not flattened: ``dust: ...`` (no venue accepts a close
+    that small, with the limit it is below) or that the managed stop timed out or
+    was cut short.
+    """
+
+    instrument_id: InstrumentId
+    position_id: PositionId
+    quantity: Decimal
+    reason: str
 
 
 class StrategyCommands:
@@ -350,32 +365,53 @@ class StrategyCommands:
         minimum quantity or notional (a close order for those is refused)."""
         out = []
         for position in self._open_positions(instrument_id):
-            if self._is_dust(position):
+            dust = self._dust_reason(position)
+            if dust is not None:
                 if position.id not in self._dust_logged:
                     self._dust_logged.add(position.id)
                     self.log.warning(
-                        "%s: position %s of %s is below the instrument's minimum order "
-                        "size: left open as dust (no venue accepts a close that small)",
-                        self.id, position.id, position.quantity,
+                        "%s: position %s of %s is dust (%s): left open, no venue accepts "
+                        "a close that small", self.id, position.id, position.quantity, dust,
                     )
                 continue
             out.append(position)
         return out
 
-    def _is_dust(self, position: Position) -> bool:
+    def _dust_reason(self, position: Position) -> str | None:
+        """Why no venue order can close `position` (below the instrument's minimum
+        quantity or notional), or None when a close order is possible."""
         assert self.cache is not None
         instrument = self.cache.instrument(position.instrument_id)
         if instrument is None:
-            return False
+            return None
         if instrument.min_quantity is not None and position.quantity < instrument.min_quantity:
-            return True
+            return (f"quantity {position.quantity} below the minimum quantity "
+                    f"{instrument.min_quantity}")
         if instrument.min_notional is None:
-            return False
+            return None
         price = self.cache.price(position.instrument_id, PriceType.MID)
         if price is None:
-            return False
+            return None
         notional = instrument.notional_value(position.quantity, price)
-        return notional.as_decimal() < instrument.min_notional.as_decimal()
+        minimum = instrument.min_notional
+        if notional.as_decimal() >= minimum.as_decimal():
+            return None
+        return f"notional {_amount(notional)} below the minimum notional {_amount(minimum)}"
+
+    def _positions_left_open(self, not_flattened: str) -> list[PositionLeftOpen]:
+        """This strategy's open positions, each with why it is still open: dust, or
+        `not_flattened` (what stopped the managed flatten)."""
+        out = []
+        for position in self._open_positions():
+            dust = self._dust_reason(position)
+            quantity = position.quantity.as_decimal()
+            out.append(PositionLeftOpen(
+                instrument_id=position.instrument_id,
+                position_id=position.id,
+                quantity=-quantity if position.side is PositionSide.SHORT else quantity,
+                reason=f"dust: {dust}" if dust is not None else not_flattened,
+            ))
+        return out
 
     # -- state queries ----------------------------------------------------------------------
 
@@ -470,3 +506,8 @@ class StrategyCommands:
     def _flatten(self) -> None:
         self._flatten_attempts += 1
         self.close_all_positions()
+
+
+def _amount(money: Money) -> str:
+    """``1.9995496 USDT``: the amount without trailing zeros, and its currency."""
+    return f"{money.as_decimal().normalize():f} {money.currency.code}"

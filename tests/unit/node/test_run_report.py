@@ -16,6 +16,7 @@ from livenode.node.run_report import (
     FaultRow,
     FillRow,
     Histogram,
+    LeftOpenRow,
     OrdersReport,
     PositionRow,
     RunReport,
@@ -169,6 +170,29 @@ def test_a_report_travels_as_msgpack_and_bad_bytes_name_the_fault() -> None:
         decode_report(b"\x93\x01\x02")
     with pytest.raises(ValueError, match="malformed run report"):
         decode_report(msgspec.msgpack.encode({"counters": {"fills": "many"}}))
+
+
+def test_a_position_left_open_at_stop_is_named_and_the_run_is_not_flat() -> None:
+    # A trader worker's strategy left dust open: it travels with its report to the
+    # supervisor, and the summary names it (with the strategy) and is not flat.
+    dust = LeftOpenRow(instrument_id="BTCUSDT.SIM", position_id="BTCUSDT.SIM-S-A",
+                       quantity="-0.00004", reason="dust: notional 2 USDT below the minimum")
+    trader = RunReport(
+        strategy_states={"S-A": StrategyStateRow(state="STOPPED", left_open=[dust]),
+                         "S-B": StrategyStateRow(state="STOPPED")},
+        positions={"BTCUSDT.SIM": PositionRow(
+            instrument_id="BTCUSDT.SIM", net_quantity="-0.00004", realized_pnl="0",
+            unrealized_pnl=None, currency="USDT")})
+    summary = decode_report(encode_report(trader)).merge(C).to_dict()
+    assert summary["flat"] is False
+    assert summary["left_open"] == [{
+        "strategy_id": "S-A", "instrument_id": "BTCUSDT.SIM", "position_id": "BTCUSDT.SIM-S-A",
+        "quantity": "-0.00004", "reason": "dust: notional 2 USDT below the minimum"}]
+    # Flat: every instrument's net quantity is 0, nothing left open.
+    flat = RunReport(positions={"BTCUSDT.SIM": PositionRow(
+        instrument_id="BTCUSDT.SIM", net_quantity="0.00000", realized_pnl="1",
+        unrealized_pnl=None, currency="USDT")}).to_dict()
+    assert flat["flat"] is True and flat["left_open"] == []
 
 
 def test_a_dead_workers_flows_stay_and_its_state_goes() -> None:
