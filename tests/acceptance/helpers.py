@@ -93,6 +93,21 @@ class LivenodeProcess:
             if match:
                 return match
 
+    def skip_received(self) -> None:
+        """Take every stdout line received so far as read (into `lines`), without
+        waiting: the next `wait_for_line` sees only lines that arrive after this call.
+        A wait for something to happen *after* an event must not be answered by a line
+        printed before it (a status line still queued from before a worker's kill)."""
+        while True:
+            try:
+                line = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if line is None:
+                self._queue.put(None)  # keep the end marker for later waits
+                return
+            self.lines.append(line)
+
     def send(self, sig: signal.Signals) -> None:
         self.proc.send_signal(sig)
 

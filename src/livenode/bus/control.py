@@ -366,8 +366,8 @@ class ControlSocket:
                 msg = self._codec.decode(frames[-1])
             except ControlCodecError as exc:
                 self.malformed += 1
-                self._log_limit.log(logging.ERROR, "malformed", "dropped control frame #%d "
-                                    "from %r: %s", self.malformed, peer, exc)
+                self._log_limit.log(logging.ERROR, "malformed", "dropped control frame from "
+                                    "%r: %s (#%d)", peer, exc, self.malformed)
                 continue
             self._queue.put_nowait((peer, msg))
 

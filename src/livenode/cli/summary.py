@@ -169,6 +169,9 @@ def summary_table(summary: dict[str, Any]) -> list[str]:
              if st.get("manage_stop_timed_out")]
     if stuck:
         lines.append(f"not flattened  {', '.join(stuck)} (manage_stop timed out)")
+    for row in summary.get("left_open", []):
+        lines.append(f"left open      {row['instrument_id']} {row['quantity']} "
+                     f"({row['strategy_id']}): {row['reason']}")
     lines.append("positions")
     if summary["positions"]:
         lines.append(
@@ -203,7 +206,11 @@ def summary_table(summary: dict[str, Any]) -> list[str]:
     shutdown = summary["shutdown"]
     how = "clean" if shutdown["clean"] else "NOT clean"
     reason = f" ({shutdown['reason']})" if shutdown.get("reason") else ""
-    lines.append(f"shutdown       {how} in {shutdown['seconds']:.2f} s{reason}")
+    residue = "".join(f", {row['instrument_id']} {row['net_quantity']}"
+                      for row in summary["positions"] if Decimal(row["net_quantity"]) != 0)
+    # A stop that leaves positions open is never called flat: it names them.
+    flat = f"; not flat: {residue[2:]}" if residue else ""
+    lines.append(f"shutdown       {how} in {shutdown['seconds']:.2f} s{reason}{flat}")
     return lines
 
 

@@ -121,7 +121,8 @@ class ExecutionMirror(Component):
                 )
         if type(event) in ONCE_PER_ORDER and any(type(e) is type(event) for e in order.events):
             # The same step made again by an exec worker that recovered the order
-            # from the venue (no cache database): nothing new.
+            # from the venue (no cache database): nothing new. Its OrderInitialized
+            # too, replayed to every worker after the restart: not a transition.
             self.skipped += 1
             return
         if type(event) is OrderDenied and order.status is OrderStatus.DENIED:

@@ -2,8 +2,10 @@
 
 After a worker restart the bus can carry an event again: resent under its own id,
 a fill rebuilt by reconciliation under a new event id and the same trade id, or a
-step an order has once (submitted, accepted, canceled, expired) made again by an
-exec worker that recovered the order from the venue. The
+step an order has once (initialized, submitted, accepted, canceled, expired) made
+again by an exec worker that recovered the order from the venue (without a cache
+database it rebuilds the order, `OrderInitialized` included, under new ids, and
+replays it to its peers, which may hold the order under the trader's own). The
 books (cache, mirror, execution engine) skip such an event; a consumer that counts
 or reacts to events (a strategy's handlers, the run's statistics) must skip it too.
 """
@@ -17,14 +19,15 @@ from livenode.model.events import (
     OrderCanceled,
     OrderExpired,
     OrderFilled,
+    OrderInitialized,
     OrderSubmitted,
 )
 
 __all__ = ["ONCE_PER_ORDER", "SeenEvents"]
 
-#: Events an order has at most once (its submission, acknowledgement and end).
+#: Events an order has at most once (its creation, submission, acknowledgement and end).
 ONCE_PER_ORDER: frozenset[type] = frozenset(
-    {OrderSubmitted, OrderAccepted, OrderCanceled, OrderExpired})
+    {OrderInitialized, OrderSubmitted, OrderAccepted, OrderCanceled, OrderExpired})
 _ONCE_PER_ORDER = ONCE_PER_ORDER
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "FaultRow",
     "FillRow",
     "Histogram",
+    "LeftOpenRow",
     "OpenOrderRow",
     "OrdersReport",
     "PositionRow",
@@ -241,8 +242,19 @@ class FaultRow(_Row, frozen=True, kw_only=True):
     on_fault: str
 
 
+class LeftOpenRow(_Row, frozen=True, kw_only=True):
+    """A position a strategy's managed stop left open: signed quantity (decimal text)
+    and why (``dust: ...``, or why it was not flattened)."""
+
+    instrument_id: str
+    position_id: str
+    quantity: str
+    reason: str
+
+
 class StrategyStateRow(_Row, frozen=True, kw_only=True):
-    """A strategy's state and counters, and whether its managed stop timed out."""
+    """A strategy's state and counters, whether its managed stop timed out, and the
+    positions that stop left open."""
 
     state: str
     events_handled: int = 0
@@ -253,6 +265,7 @@ class StrategyStateRow(_Row, frozen=True, kw_only=True):
     manage_stop_timed_out: bool = False
     on_fault: str = ""
     last_error: str | None = None
+    left_open: list[LeftOpenRow] = []
 
 
 class DatabaseReport(_Row, frozen=True, kw_only=True):
@@ -476,6 +489,13 @@ class RunReport(msgspec.Struct, frozen=True, kw_only=True):
                 if (row := TickToTrade.of(histogram)) is not None}
         return msgspec.structs.replace(self, tick_to_trade=rows)
 
+    def left_open(self) -> list[dict[str, str]]:
+        """Every position a strategy's managed stop left open, with the strategy's id,
+        sorted by instrument and strategy."""
+        rows = [{"strategy_id": sid, **msgspec.to_builtins(row)}
+                for sid, state in self.strategy_states.items() for row in state.left_open]
+        return sorted(rows, key=lambda r: (r["instrument_id"], r["strategy_id"]))
+
     def to_dict(self) -> dict[str, Any]:
         """The JSON-ready summary (the ``--summary-json`` keys; rows sorted by key)."""
         by_status = {key: 0 for key in ORDER_STATUS_KEYS}
@@ -503,6 +523,10 @@ class RunReport(msgspec.Struct, frozen=True, kw_only=True):
             "fills": msgspec.to_builtins(self.fills),
             "fills_truncated": self.fills_truncated,
             "positions": [msgspec.to_builtins(self.positions[k]) for k in sorted(self.positions)],
+            # Flat: no instrument's net quantity is other than 0. What the strategies'
+            # managed stops left open (dust, or not flattened) is named, never silent.
+            "flat": all(Decimal(p.net_quantity) == 0 for p in self.positions.values()),
+            "left_open": self.left_open(),
             "pnl_by_strategy": {sid: dict(v) for sid, v in sorted(self.pnl_by_strategy.items())},
             "closed_positions": msgspec.to_builtins(self.closed_positions),
             "accounts": [msgspec.to_builtins(self.accounts[k]) for k in sorted(self.accounts)],

@@ -68,6 +68,7 @@ from livenode.node.run_report import (
     RunReport,
     StrategyStateRow,
     TickToTrade,
+    decimal_text,
 )
 
 if TYPE_CHECKING:
@@ -314,7 +315,8 @@ class NodeStats:
                 for key, last in sorted(self.last_accounts.items())}
 
     def strategy_states(self) -> dict[str, StrategyStateRow]:
-        """Per strategy: state, counters, and whether its managed stop timed out."""
+        """Per strategy: state, counters, whether its managed stop timed out, and the
+        positions it left open."""
         trader = self._kernel.trader
         if trader is None:
             return {}
@@ -323,6 +325,11 @@ class NodeStats:
         for strategy in trader.strategies():
             row = dict(states[str(strategy.id)])
             row["manage_stop_timed_out"] = bool(getattr(strategy, "manage_stop_timed_out", False))
+            row["left_open"] = [
+                {"instrument_id": str(p.instrument_id), "position_id": str(p.position_id),
+                 "quantity": decimal_text(p.quantity), "reason": p.reason}
+                for p in getattr(strategy, "left_open", ())
+            ]
             row["on_fault"] = str(strategy.config.on_fault)
             row["last_error"] = exception_line(getattr(strategy, "last_error", None)) or None
             out[str(strategy.id)] = msgspec.convert(row, StrategyStateRow)

@@ -16,6 +16,7 @@ import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import psutil
 
@@ -71,6 +72,8 @@ class WorkerHandle:
     # one from its heartbeats (None until one arrived).
     report: RunReport | None = None
     live_report: RunReport | None = None
+    # The status facts of this incarnation's last heartbeat (`NodeStats.status`).
+    last_facts: dict[str, Any] | None = None
     # What each earlier incarnation of this worker (before a restart) had counted,
     # from its last light report (`RunReport.flows_only`): the summary keeps it.
     earlier_reports: list[RunReport] = field(default_factory=list)

@@ -8,17 +8,45 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+import msgspec
 import psutil
 
 from livenode.bus.control import WorkerStatus
 from livenode.core.latency import LatencyHistogram
 from livenode.node.metrics import ProcessMetrics
-from livenode.node.run_report import Histogram, RunReport
+from livenode.node.run_report import Counters, Histogram, RunReport
 from livenode.supervisor.handles import WorkerHandle
 
-__all__ = ["MERGE_ORDER", "health_fields", "hop_latency", "merged_report", "process_metrics",
-           "stage_latency", "worker_status",
-           "workers_summary"]
+__all__ = ["MERGE_ORDER", "dead_worker_flows", "health_fields", "hop_latency", "merged_report",
+           "process_metrics", "stage_latency", "worker_status", "workers_summary"]
+
+#: Per role, the run report's counters a worker's status facts (`NodeStats.status`, in
+#: every heartbeat) also hold: counter field -> status key. Only those its report counts
+#: (`NodeStats.report`): a trader's quotes are the ones it heard, not the run's.
+_COUNTERS_IN_FACTS = {
+    "trader": {"fills": "fills", "orders_created": "orders"},
+    "data": {"quotes": "quotes", "trades": "trades"},
+}
+
+
+def dead_worker_flows(
+    report: RunReport | None, facts: dict[str, Any] | None, role: str
+) -> RunReport | None:
+    """What a dead worker did, for the summary (None: it never said): the flows of its
+    last light report (`RunReport.flows_only`), with each counter its last heartbeat's
+    status facts also hold raised to that newer figure. The light report comes every
+    `HOP_REPORT_INTERVAL` (2 s), the facts with every heartbeat: without them the
+    summary could count fewer fills than a status line showed before the kill."""
+    if report is None and not facts:
+        return None
+    flows = report.flows_only() if report is not None else RunReport()
+    newer = {field: max(getattr(flows.counters, field), int(facts[key]))
+             for field, key in _COUNTERS_IN_FACTS.get(role, {}).items()
+             if facts and isinstance(facts.get(key), int)}
+    if not newer:
+        return flows
+    counters: Counters = msgspec.structs.replace(flows.counters, **newer)
+    return msgspec.structs.replace(flows, counters=counters)
 
 
 def worker_status(handle: WorkerHandle, t: float) -> WorkerStatus:

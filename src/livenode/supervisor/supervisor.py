@@ -81,6 +81,7 @@ from livenode.supervisor.services import (
 )
 from livenode.supervisor.specs import WorkerSpecs
 from livenode.supervisor.status_report import (
+    dead_worker_flows,
     health_fields,
     merged_report,
     process_metrics,
@@ -454,7 +455,7 @@ class Supervisor:
             handle.last_heartbeat = now()
             handle.counters = msg.counters
             if msg.stats_json:
-                self.stats[handle.name] = json.loads(msg.stats_json)
+                self.stats[handle.name] = handle.last_facts = json.loads(msg.stats_json)
             if msg.report:
                 handle.live_report = self._decode_report(handle, msg.report) or handle.live_report
             self._control.send(Ack(), to=peer)
@@ -624,9 +625,10 @@ class Supervisor:
             return
         handle.restarts += 1
         # The dead worker's work stays in the run's summary; its state is the new one's.
-        if handle.live_report is not None:
-            handle.earlier_reports.append(handle.live_report.flows_only())
-        handle.live_report = None
+        kept = dead_worker_flows(handle.live_report, handle.last_facts, handle.role)
+        if kept is not None:
+            handle.earlier_reports.append(kept)
+        handle.live_report = handle.last_facts = None
         self._spawn(handle)
 
     async def _watchdog(self) -> None:

@@ -32,12 +32,13 @@ from livenode.model.position import netting_position_id
 if TYPE_CHECKING:
     from livenode.cache.facade import CacheFacade
     from livenode.model.identifiers import InstrumentId, StrategyId
+    from livenode.model.objects import Money
     from livenode.model.position import Position
 
 __all__ = [
     "CloseCap",
-    "below_minimum",
     "close_cap",
+    "dust_reason",
     "offset_warning",
     "reduce_only_capacity",
     "signed_quantity",
@@ -143,18 +144,27 @@ def offset_warning(strategy_id: StrategyId, position: Position, cap: CloseCap) -
     )
 
 
-def below_minimum(cache: CacheFacade, instrument_id: InstrumentId, quantity: Quantity) -> bool:
-    """Whether an order of `quantity` is below the instrument's minimum quantity or
-    notional (at the mid), so no venue accepts it: a close that small is not sent."""
+def dust_reason(cache: CacheFacade, instrument_id: InstrumentId, quantity: Quantity) -> str | None:
+    """Why an order of `quantity` is below the instrument's minimum quantity or notional
+    (at the mid), so no venue accepts it and a close that small is not sent; None when
+    an order is possible."""
     instrument = cache.instrument(instrument_id)
     if instrument is None:
-        return False
+        return None
     if instrument.min_quantity is not None and quantity < instrument.min_quantity:
-        return True
+        return f"quantity {quantity} below the minimum quantity {instrument.min_quantity}"
     if instrument.min_notional is None:
-        return False
+        return None
     price = cache.price(instrument_id, PriceType.MID)
     if price is None:
-        return False
+        return None
     notional = instrument.notional_value(quantity, price)
-    return notional.as_decimal() < instrument.min_notional.as_decimal()
+    minimum = instrument.min_notional
+    if notional.as_decimal() >= minimum.as_decimal():
+        return None
+    return f"notional {_amount(notional)} below the minimum notional {_amount(minimum)}"
+
+
+def _amount(money: Money) -> str:
+    """``1.9995496 USDT``: the amount without trailing zeros, and its currency."""
+    return f"{money.as_decimal().normalize():f} {money.currency.code}"

@@ -32,7 +32,7 @@ from livenode.trading.config import StrategyConfig
 from livenode.trading.handlers import StrategyHandlers
 from livenode.trading.order_factory import OrderFactory
 from livenode.trading.state import StrategyState
-from livenode.trading.strategy_commands import StrategyCommands
+from livenode.trading.strategy_commands import PositionLeftOpen, StrategyCommands
 from livenode.trading.strategy_timers import StrategyTimers
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from livenode.model.identifiers import TraderId
     from livenode.model.orders import Order
 
-__all__ = ["FaultCallback", "OrderRegistry", "Strategy"]
+__all__ = ["FaultCallback", "OrderRegistry", "PositionLeftOpen", "Strategy"]
 
 _S = ComponentState
 # States in which user handlers receive events (STOPPING: fills of the managed
@@ -95,6 +95,10 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyState, StrategyHandlers
     `clock`, `cache` (read-only facade), `portfolio` (read-only facade),
     `order_factory`, `msgbus` and `log`.
 
+    After a managed stop, `left_open` lists the positions it ended with, each with
+    why (`PositionLeftOpen`): dust no venue order can close, or a flatten that timed
+    out; empty when it flattened everything.
+
     Counters: `events_handled` (messages dispatched into user code),
     `duplicate_events` (order or position events heard again, not dispatched),
     `error_count` (handler exceptions), `orders_submitted`, `orders_refused`
@@ -139,6 +143,8 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyState, StrategyHandlers
         self.commands_sent = 0
         self.last_error: BaseException | None = None
         self.manage_stop_timed_out = False
+        # The positions the last managed stop ended with (see the class docstring).
+        self.left_open: list[PositionLeftOpen] = []
         # ts_init of the event being handled; None outside a handler.
         self._ts_trigger: int | None = None
         self._in_hook = False
@@ -279,6 +285,7 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyState, StrategyHandlers
     def _on_reset(self) -> None:
         self._call("on_reset", self.on_reset)
         self.manage_stop_timed_out = False
+        self.left_open = []
         self._flatten_attempts = 0
 
     def _on_dispose(self) -> None:
@@ -336,6 +343,9 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyState, StrategyHandlers
     async def _manage_stop(self) -> None:
         self._settled = asyncio.Event()
         self._flatten_attempts = 0
+        self.left_open = []
+        # Why a position that is not dust would still be open at the end.
+        not_flattened = "not flattened: the stop was cut short"  # cancelled mid-wait
         try:
             self._managing = True
             try:
@@ -345,12 +355,14 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyState, StrategyHandlers
                 self._cancel_open_orders()
             finally:
                 self._managing = False
+            timed_out = False
             if not self._check_settled():
                 try:
                     await asyncio.wait_for(
                         self._settled.wait(), timeout=self.config.manage_stop_timeout
                     )
                 except TimeoutError:
+                    timed_out = True
                     self.manage_stop_timed_out = True
                     self.log.warning(
                         "%s: manage_stop timed out after %.1fs: %d open orders, "
@@ -360,7 +372,17 @@ class Strategy(StrategyCommands, StrategyTimers, StrategyState, StrategyHandlers
                         len(self._open_orders()),
                         len(self._closable_positions()),
                     )
+            not_flattened = (
+                f"not flattened: manage_stop timed out after {self.config.manage_stop_timeout:g}s"
+                if timed_out else "not flattened")  # settled: only dust is left open
         finally:
+            # Never silent: what the stop leaves at the venue is named in the summary.
+            self.left_open = self._positions_left_open(not_flattened)
+            if self.left_open:
+                self.log.warning("%s: stopped with %d position(s) left open: %s", self.id,
+                                 len(self.left_open), "; ".join(
+                                     f"{p.instrument_id} {p.quantity:+f} ({p.reason})"
+                                     for p in self.left_open))
             self._settled = None
             if self._reflatten is not None:
                 self._reflatten.cancel()

@@ -8,6 +8,7 @@ it, or the command's own `ts_init` outside a handler.
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -35,8 +36,9 @@ from livenode.model.enums import (
     PositionSide,
 )
 from livenode.model.events import OrderCancelRejected
+from livenode.model.identifiers import InstrumentId, PositionId
 from livenode.model.position import netting_position_id
-from livenode.trading.closing import below_minimum, close_cap, offset_warning
+from livenode.trading.closing import close_cap, dust_reason, offset_warning
 
 if TYPE_CHECKING:
     from logging import Logger
@@ -48,8 +50,6 @@ if TYPE_CHECKING:
     from livenode.model.identifiers import (
         ClientId,
         ClientOrderId,
-        InstrumentId,
-        PositionId,
         StrategyId,
         TraderId,
     )
@@ -62,6 +62,21 @@ if TYPE_CHECKING:
 _S = ComponentState
 # States in which user code may place new orders (STARTING: from on_start).
 _ORDER_STATES = frozenset({_S.STARTING, _S.RUNNING, _S.DEGRADED})
+
+
+class PositionLeftOpen(msgspec.Struct, frozen=True, kw_only=True):
+    """A position a strategy's managed stop ended with (`Strategy.left_open`).
+
+    `quantity` is signed (negative: short) at the instrument's size precision;
+    `reason` says why it was not flattened: ``dust: ...`` (no venue accepts a close
+    that small, with the limit it is below) or that the managed stop timed out or
+    was cut short.
+    """
+
+    instrument_id: InstrumentId
+    position_id: PositionId
+    quantity: Decimal
+    reason: str
 
 
 class StrategyCommands:
@@ -382,13 +397,14 @@ class StrategyCommands:
             quantity = self._close_quantity(position)
             if not quantity.raw:
                 continue  # offset at the venue: nothing a reduce-only order may close
-            if below_minimum(self.cache, position.instrument_id, quantity):
+            dust = dust_reason(self.cache, position.instrument_id, quantity)
+            if dust is not None:
                 if position.id not in self._dust_logged:
                     self._dust_logged.add(position.id)
                     self.log.warning(
-                        "%s: position %s of %s: a close of %s is below the instrument's "
-                        "minimum order size: left open as dust (no venue accepts it)",
-                        self.id, position.id, position.quantity, quantity,
+                        "%s: position %s of %s: a close of %s is dust (%s): left open, no "
+                        "venue accepts a close that small",
+                        self.id, position.id, position.quantity, quantity, dust,
                     )
                 continue
             out.append(position)
@@ -405,6 +421,32 @@ class StrategyCommands:
                 self._offset_logged[position.id] = seen
                 self.log.warning("%s", offset_warning(self.id, position, cap))
         return cap.quantity
+
+    def _positions_left_open(self, not_flattened: str) -> list[PositionLeftOpen]:
+        """This strategy's open positions, each with why it is still open: dust, or
+        `not_flattened` (what stopped the managed flatten)."""
+        assert self.cache is not None
+        out = []
+        for position in self._open_positions():
+            cap = close_cap(self.cache, position, self.oms_type)
+            dust = dust_reason(self.cache, position.instrument_id, position.quantity)
+            if dust is None and cap.quantity < position.quantity:
+                if not cap.quantity.raw:
+                    reason = (f"offset on the account (net {cap.account_net}): nothing a "
+                              "reduce-only close may take")
+                else:
+                    dust = dust_reason(self.cache, position.instrument_id, cap.quantity)
+                    reason = f"dust: {dust}" if dust is not None else not_flattened
+            else:
+                reason = f"dust: {dust}" if dust is not None else not_flattened
+            quantity = position.quantity.as_decimal()
+            out.append(PositionLeftOpen(
+                instrument_id=position.instrument_id,
+                position_id=position.id,
+                quantity=-quantity if position.side is PositionSide.SHORT else quantity,
+                reason=reason,
+            ))
+        return out
 
     # -- state queries ----------------------------------------------------------------------
 
@@ -499,3 +541,4 @@ class StrategyCommands:
     def _flatten(self) -> None:
         self._flatten_attempts += 1
         self.close_all_positions()
+

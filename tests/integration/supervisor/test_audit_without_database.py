@@ -22,13 +22,14 @@ from tests.fixtures.multiprocess.harness import (
     wait_fills_above,
     wait_fills_increase,
     wait_pids_gone,
+    wait_stderr,
     wait_until,
 )
 
 pytestmark = pytest.mark.slow
 
 EXEC_RESUMED = "RiskEngine: trading state ACTIVE for venue SIM (exec-SIM is back)"
-REBUILT = "no cache database: "
+REBUILT = r"no cache database: \d+ position\(s\) at SIM rebuilt"
 
 
 def _kill(mp: MultiprocessHarness, name: str) -> None:
@@ -56,10 +57,13 @@ def test_workers_killed_without_a_database_recover_from_the_venue_and_the_audit_
     wait_fills_above(node, 4, timeout=90)
     _kill(mp, "exec-SIM")
     wait_until(lambda: EXEC_RESUMED in node.stderr(), 60, "trading to SIM resumes")
-    assert REBUILT in node.stderr(), "the new exec worker rebuilt its positions"
+    # Logged by the new exec worker before it was ready, but by another process than
+    # the line above (each writes its stderr from its own logging thread): waited for,
+    # not assumed to be there already.
+    wait_stderr(node, REBUILT, timeout=30)
     before_trader_kill = wait_fills_increase(node, timeout=60)  # trading goes on
     _kill(mp, "trader")
-    wait_fills_increase(node, timeout=60)
+    wait_fills_increase(node, timeout=60)  # the new trader trades
 
     node.send(signal.SIGINT)
     code = node.wait(timeout=120)

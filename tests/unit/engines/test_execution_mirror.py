@@ -284,3 +284,44 @@ def test_a_trader_gets_the_fill_a_killed_exec_worker_never_published() -> None:
     (exec_position,) = new.cache.positions_open()
     (trader_position,) = trader.positions_open()
     assert trader_position.signed_qty == exec_position.signed_qty == -1.0
+
+
+def test_an_order_recovered_from_the_venue_and_replayed_is_not_news_to_a_holder() -> None:
+    """Without a cache database a restarted exec worker rebuilds an order open at the
+    venue under a new OrderInitialized (new event id, tag RECOVERED) and new step
+    events, then replays it to its peers. The risk worker, and a trader that lived
+    through the restart, hold the order under the trader's own OrderInitialized: the
+    replay is the same order, not a second creation ("invalid transition ACCEPTED ->
+    OrderInitialized", seen in test_audit_without_database under load), and no
+    handler or statistic hears it twice."""
+    import msgspec
+
+    from livenode.bus.message_bus import MessageBus
+    from livenode.core.clock import TestClock
+    from livenode.core.uuid import new_id
+    from livenode.model.seen_events import SeenEvents
+
+    bus = MessageBus(make_env().msgbus.trader_id, TestClock(0))
+    held = Cache()  # the risk worker's
+    held.add_instrument(make_instrument())
+    mirror = ExecutionMirror(bus, held, TestClock(0))
+    heard = SeenEvents()  # what a strategy's handlers and the run statistics use
+    dispatched: list[str] = []
+    bus.subscribe(topics.ALL_ORDER_EVENTS,
+                  lambda e: dispatched.append(type(e).__name__) if heard.first_time(e) else None)
+    o = order_init(side=OrderSide.SELL, qty="1.000", price="110.00")
+    topic = topics.order_events(o.strategy_id)
+    for event in (o, submitted(o), accepted(o, vid="V-7")):
+        bus.publish(topic, event)
+    order = held.order(o.client_order_id)
+    assert order is not None and order.status is OrderStatus.ACCEPTED
+
+    recovered = msgspec.structs.replace(o, event_id=new_id(), tags=("RECOVERED",))
+    for event in (recovered, submitted(recovered), accepted(recovered, vid="V-7")):
+        bus.publish(topic, event)
+    assert mirror.refused == 0 and mirror.skipped == 3
+    assert held.order(o.client_order_id) is order and order.status is OrderStatus.ACCEPTED
+    assert [type(e).__name__ for e in order.events] == [
+        "OrderInitialized", "OrderSubmitted", "OrderAccepted"]
+    assert order.init_event.event_id == o.event_id
+    assert dispatched == ["OrderInitialized", "OrderSubmitted", "OrderAccepted"]

@@ -16,6 +16,7 @@ from livenode.node.run_report import (
     FaultRow,
     FillRow,
     Histogram,
+    LeftOpenRow,
     OrdersReport,
     PositionRow,
     RunReport,
@@ -171,6 +172,29 @@ def test_a_report_travels_as_msgpack_and_bad_bytes_name_the_fault() -> None:
         decode_report(msgspec.msgpack.encode({"counters": {"fills": "many"}}))
 
 
+def test_a_position_left_open_at_stop_is_named_and_the_run_is_not_flat() -> None:
+    # A trader worker's strategy left dust open: it travels with its report to the
+    # supervisor, and the summary names it (with the strategy) and is not flat.
+    dust = LeftOpenRow(instrument_id="BTCUSDT.SIM", position_id="BTCUSDT.SIM-S-A",
+                       quantity="-0.00004", reason="dust: notional 2 USDT below the minimum")
+    trader = RunReport(
+        strategy_states={"S-A": StrategyStateRow(state="STOPPED", left_open=[dust]),
+                         "S-B": StrategyStateRow(state="STOPPED")},
+        positions={"BTCUSDT.SIM": PositionRow(
+            instrument_id="BTCUSDT.SIM", net_quantity="-0.00004", realized_pnl="0",
+            unrealized_pnl=None, currency="USDT")})
+    summary = decode_report(encode_report(trader)).merge(C).to_dict()
+    assert summary["flat"] is False
+    assert summary["left_open"] == [{
+        "strategy_id": "S-A", "instrument_id": "BTCUSDT.SIM", "position_id": "BTCUSDT.SIM-S-A",
+        "quantity": "-0.00004", "reason": "dust: notional 2 USDT below the minimum"}]
+    # Flat: every instrument's net quantity is 0, nothing left open.
+    flat = RunReport(positions={"BTCUSDT.SIM": PositionRow(
+        instrument_id="BTCUSDT.SIM", net_quantity="0.00000", realized_pnl="1",
+        unrealized_pnl=None, currency="USDT")}).to_dict()
+    assert flat["flat"] is True and flat["left_open"] == []
+
+
 def test_a_dead_workers_flows_stay_and_its_state_goes() -> None:
     dead = A.flows_only()
     assert dead.counters == A.counters and dead.fills == A.fills
@@ -196,3 +220,29 @@ def test_the_supervisor_keeps_a_restarted_workers_earlier_counts() -> None:
         report = merged_report([handle], {}, live=live)  # type: ignore[list-item]
         assert report.counters.fills == 3 and report.positions == B.positions
         assert [f.trade_id for f in report.fills] == ["T-1", "T-2", "T-3"]
+
+
+def test_a_dead_workers_counts_are_its_last_heartbeats_when_newer() -> None:
+    """The light report comes every 2 s, the status facts with every heartbeat: a trader
+    killed 1.9 s after its last light report had counted more fills than it says, and
+    the status line showed them. The summary keeps the newer figure (issue 16)."""
+    from livenode.supervisor.status_report import dead_worker_flows
+
+    facts = {"fills": 40, "orders": 9, "quotes": 7000, "trades": 3}
+    kept = dead_worker_flows(A, facts, "trader")
+    assert kept is not None
+    assert (kept.counters.fills, kept.counters.orders_created) == (40, 9)
+    # A trader's quotes are the ones it heard, not the run's: the data worker counts those.
+    assert (kept.counters.quotes, kept.counters.trades) == (A.counters.quotes, 0)
+    assert kept.counters.orders_submitted == A.counters.orders_submitted
+    assert kept.fills == A.fills and kept.orders.by_status == A.flows_only().orders.by_status
+    # Older facts never lower what the report counted; a data worker's are its ticks.
+    older = dead_worker_flows(A, {"fills": 1, "orders": 1}, "trader")
+    assert older is not None and older.counters == A.counters
+    data = dead_worker_flows(C, facts, "data")
+    assert data is not None and (data.counters.quotes, data.counters.trades) == (7000, 20)
+    assert data.counters.fills == 0
+    # Dead before its first light report: its heartbeats still said what it counted.
+    early = dead_worker_flows(None, facts, "trader")
+    assert early is not None and early.counters.fills == 40
+    assert dead_worker_flows(None, None, "trader") is None

@@ -59,6 +59,22 @@ def test_summary_table_states_every_fact() -> None:
     assert "shutdown       clean in 0.25 s (received SIGINT)" in text
 
 
+def test_summary_table_names_what_the_stop_left_open_and_never_calls_it_flat() -> None:
+    summary = {**SUMMARY, "flat": False, "left_open": [{
+        "strategy_id": "MarketMaker-001", "instrument_id": "BTCUSDT.SIM",
+        "position_id": "BTCUSDT.SIM-MarketMaker-001", "quantity": "0.01",
+        "reason": "dust: notional 1.9995 USDT below the minimum notional 5 USDT"}]}
+    lines = summary_table(summary)
+    assert ("left open      BTCUSDT.SIM 0.01 (MarketMaker-001): dust: notional 1.9995 USDT "
+            "below the minimum notional 5 USDT") in lines
+    assert lines[-1] == ("shutdown       clean in 0.25 s (received SIGINT); "
+                         "not flat: BTCUSDT.SIM 0.01")
+    flat = {**SUMMARY, "positions": [{**SUMMARY["positions"][0], "net_quantity": "0.00"}]}
+    text = summary_table(flat)
+    assert text[-1] == "shutdown       clean in 0.25 s (received SIGINT)"
+    assert not any(line.startswith("left open") for line in text)
+
+
 def test_summary_json_is_written_whole(tmp_path: Path) -> None:
     path = tmp_path / "out.json"
     write_summary_json(SUMMARY, path)

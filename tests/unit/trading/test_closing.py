@@ -159,7 +159,7 @@ async def test_no_close_when_the_account_is_flat_or_net_the_other_way(
         assert await asyncio.wait_for(h.trader.stop_async(), timeout=30) is True
     assert _closes(h) == [] and not s.manage_stop_timed_out
     assert h.cache.positions_open(strategy_id=s.id)[0].quantity == Quantity.from_str("1.000")
-    (warning,) = [r.getMessage() for r in caplog.records if "offset" in r.getMessage()]
+    (warning,) = [r.getMessage() for r in caplog.records if "is offset on" in r.getMessage()]
     account = "flat" if external == "1.000" else "net -0.500 (the other way)"
     assert f"by EXTERNAL -{external}: the account is {account} in BTCUSDT.SIM" in warning
     assert "no close is sent" in warning

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -24,7 +25,7 @@ from livenode.model.events import ComponentStateChanged, OrderCancelRejected
 from livenode.model.identifiers import TradeId
 from livenode.model.objects import Price, Quantity
 from livenode.trading.config import StrategyConfig
-from livenode.trading.strategy import Strategy
+from livenode.trading.strategy import PositionLeftOpen, Strategy
 
 from .helpers import BTC, SIM, Harness
 
@@ -560,7 +561,52 @@ async def test_manage_stop_leaves_dust_below_the_minimum_notional_and_settles(h:
     assert await asyncio.wait_for(h.trader.stop_async(), timeout=30) is True
     assert not s.manage_stop_timed_out
     assert [c for c in h.client.of_type(SubmitOrder) if c.order.reduce_only] == []
-    assert position.is_open  # left as dust, said so in the log
+    assert position.is_open  # left as dust, and named: never a silent residue
+    assert s.left_open == [PositionLeftOpen(
+        instrument_id=BTC, position_id=position.id, quantity=Decimal("0.010"),
+        reason="dust: notional 1.0005 USDT below the minimum notional 5 USDT")]
+
+
+async def test_manage_stop_names_a_short_dust_below_the_minimum_quantity(h: Harness) -> None:
+    # A short remainder below the instrument's minimum quantity: left open, named with
+    # its signed quantity. The other strategy's close takes what the netting account's
+    # net allows (0.996: the short offsets the rest), so the account ends flat and its
+    # own 0.004 left is named too.
+    import msgspec
+
+    h.cache.add_instrument(msgspec.structs.replace(
+        h.cache.instrument(BTC), min_quantity=Quantity.from_str("0.005")))
+    dusty, flat = Recorder(cfg("001")), Recorder(cfg("002"))
+    h.trader.add_strategy(dusty)
+    h.trader.add_strategy(flat)
+    h.trader.start()
+    assert dusty.order_factory is not None and flat.order_factory is not None
+    dusty.submit_order(dusty.order_factory.market(BTC, OrderSide.SELL, Quantity.from_str("0.004")))
+    flat.submit_order(flat.order_factory.market(BTC, OrderSide.BUY, Quantity.from_str("1.000")))
+    [position] = h.cache.positions_open(strategy_id=dusty.id)
+    assert await asyncio.wait_for(h.trader.stop_async(), timeout=30) is True
+    assert dusty.left_open == [PositionLeftOpen(
+        instrument_id=BTC, position_id=position.id, quantity=Decimal("-0.004"),
+        reason="dust: quantity 0.004 below the minimum quantity 0.005")]
+    [rest] = h.cache.positions_open(strategy_id=flat.id)
+    assert flat.left_open == [PositionLeftOpen(
+        instrument_id=BTC, position_id=rest.id, quantity=Decimal("0.004"),
+        reason="dust: quantity 0.004 below the minimum quantity 0.005")]
+    assert sum(p.signed_qty for p in h.cache.positions_open()) == 0  # the account is flat
+
+
+async def test_manage_stop_that_times_out_names_what_it_did_not_flatten(h: Harness) -> None:
+    s = Recorder(cfg(manage_stop_timeout=0.05))
+    h.trader.add_strategy(s)
+    h.trader.start()
+    assert s.order_factory is not None
+    s.submit_order(s.order_factory.market(BTC, OrderSide.BUY, Quantity.from_str("1.000")))
+    h.client.auto_accept = False  # the close is never answered
+    assert await asyncio.wait_for(h.trader.stop_async(), timeout=30) is False
+    assert s.manage_stop_timed_out
+    [left] = s.left_open
+    assert (left.quantity, left.reason) == (
+        Decimal("1.000"), "not flattened: manage_stop timed out after 0.05s")
 
 
 async def test_manage_stop_retries_a_refused_close_after_a_pause(h: Harness) -> None:
