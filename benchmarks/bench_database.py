@@ -11,6 +11,10 @@ submitted, accepted, filled) as the execution engine does, and reports:
   pays), as percentiles of batches of 100 calls;
 - how many events per second the writer thread made durable (queue to written).
 
+Each backend runs twice: with the run marker the node's execution engine writes with
+(every batch checked and counted in the same transaction: one Lua script on Redis),
+and without it (``no marker``: plain transactions, as the adapters' key-value writes).
+
 Load average is printed with the result: compare runs by their ratio, not times.
 """
 
@@ -77,8 +81,10 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def measure(backend: DatabaseBackend, events: list[Any]) -> dict[str, float]:
+def measure(backend: DatabaseBackend, events: list[Any], marker: bool) -> dict[str, float]:
     db = CacheDatabase(backend)
+    if marker:
+        db.use_marker("exec:BENCH", "bench")
     db.open(flush=True)
     per_call: list[float] = []
     started = time.perf_counter()
@@ -145,13 +151,16 @@ def main() -> None:
         if port is None:
             server, port = _start_redis(Path(tmp))
         try:
-            for name, backend in (
-                ("sqlite", SqliteBackend("BENCH-001", Path(tmp) / "bench.sqlite")),
-                ("redis", RedisBackend("BENCH-001", port=port)),
+            for name, make in (
+                ("sqlite", lambda: SqliteBackend("BENCH-001", Path(tmp) / "bench.sqlite")),
+                ("redis", lambda: RedisBackend("BENCH-001", port=port)),
             ):
-                r = measure(backend, events)
-                print(f"{name:<7} put p50 {r['put_p50_ns']:7.0f} ns  p99 {r['put_p99_ns']:7.0f} ns"
-                      f"   durable {r['durable_events_per_s']:9.0f} events/s")
+                for marker in (True, False):
+                    r = measure(make(), events, marker)
+                    label = name if marker else f"{name} (no marker)"
+                    print(f"{label:<19} put p50 {r['put_p50_ns']:7.0f} ns  p99 "
+                          f"{r['put_p99_ns']:7.0f} ns   durable "
+                          f"{r['durable_events_per_s']:9.0f} events/s")
         finally:
             if server is not None:
                 server.kill()

@@ -371,7 +371,10 @@ def format_status(reply: StatusReply) -> str:
     for worker, count in sorted(reply.stalled_orders.items()):
         lines.append(f"{worker}: {count} order(s) stalled (no answer from the venue)")
     for worker, database in sorted(reply.databases.items()):
-        lines.append(f"{worker} cache database: {database_fragment(database)}")
+        why = database.get("fault") or (
+            database.get("last_error") if database.get("state", "ok") != "ok" else None)
+        lines.append(f"{worker} cache database: {database_fragment(database)}"
+                     + (f": {why}" if why else ""))
     return "\n".join(lines)
 
 

@@ -45,7 +45,7 @@ from livenode.config import ConfigError, TradingNodeConfig, load_config, sets_fi
 from livenode.core.uuid import new_id
 from livenode.node.builder import BuildError
 from livenode.node.control_endpoint import NodeControl
-from livenode.node.durable_summary import durable_summary
+from livenode.node.durable_summary import database_errors, durable_summary
 from livenode.node.metrics_server import MetricsServerError
 from livenode.node.node import StartupGateError, TradingNode
 from livenode.supervisor.rundir import (
@@ -296,10 +296,13 @@ async def _run_started_node(
     summary = node.summary()
     # Every run of this trader id, from the database (single process: the portfolio
     # holds every strategy's positions, EXTERNAL ones included).
+    database_problems = database_errors(summary) if summary["started"] else []
     book_errors = durable_summary(summary, config) if summary["started"] else []
     if summary["started"]:
         for line in summary_table(summary):
             _say(line)
+    for problem in database_problems:
+        _error(problem)
     for book_error in book_errors:
         _error(f"the books do not add up: {book_error}")
     if summary["audit"]["books_match_venue"] is False:
@@ -314,7 +317,7 @@ async def _run_started_node(
         except OSError as exc:
             _error(f"cannot write {args.summary_json}: {exc.strerror or exc}")
             return EXIT_FAILURE
-    if book_errors:
+    if book_errors or database_problems:
         return EXIT_FAILURE
     return node.exit_code
 

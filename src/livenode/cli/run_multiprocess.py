@@ -16,7 +16,7 @@ from typing import Any
 
 from livenode.cli.summary import status_line, summary_table, write_summary_json
 from livenode.config import ConfigError, TradingNodeConfig
-from livenode.node.durable_summary import durable_summary
+from livenode.node.durable_summary import database_errors, durable_summary
 from livenode.node.metrics_server import MetricsServerError
 from livenode.node.node import FORCED_EXIT_BASE
 from livenode.node.stats import faults_fail_run
@@ -69,10 +69,12 @@ async def run_supervised(
         summary["exit_code"] = code
         summary["shutdown"]["forced"] = True
     book_errors: list[str] = []
+    database_problems: list[str] = []
     if forced and not summary.get("started"):
         for line in summary_table(summary):
             say(line)
     elif summary.get("started"):
+        database_problems = database_errors(summary)
         # The traders report their strategies' positions only: compare those.
         book_errors = durable_summary(summary, config, set(summary.get("strategies", [])))
         for line in summary_table(summary):
@@ -91,9 +93,11 @@ async def run_supervised(
         summary["exit_code"] = code = EXIT_FAILURE
     if faults_fail_run(summary.get("faulted_strategies", {})) and code == 0:
         summary["exit_code"] = code = EXIT_FAILURE
+    for problem in database_problems:
+        error(problem)
     for book_error in book_errors:
         error(f"the books do not add up: {book_error}")
-    if book_errors and not forced:
+    if (book_errors or database_problems) and not forced:
         summary["exit_code"] = code = EXIT_FAILURE
     if args.summary_json is not None:
         try:
@@ -163,7 +167,8 @@ def _worst_database(databases: list[dict[str, Any]]) -> dict[str, Any] | None:
     """One database state for the status line: a faulted one first, else the most behind."""
     if not databases:
         return None
-    return max(databases, key=lambda d: (d.get("fault") is not None, d.get("pending", 0)))
+    return max(databases, key=lambda d: (d.get("fault") is not None or d.get("state", "ok")
+                                         != "ok", d.get("pending", 0)))
 
 
 async def _stop_after(supervisor: Supervisor, seconds: float | None) -> None:

@@ -123,13 +123,35 @@ def status_line(
     return line
 
 
+#: The status word of each writer state that is not ok.
+_DB_WORDS = {"down": "DOWN", "lost": "LOST", "rewriting": "REWRITING", "halted": "LOST"}
+
+
 def database_fragment(database: dict[str, Any]) -> str:
-    """``db=ok`` (pending writes shown when any), or ``db=DOWN(HALTED) pending=N lag=Ns``."""
+    """``db=ok`` (pending writes shown when any), or ``db=DOWN(HALTED) pending=N lag=Ns``:
+    DOWN while writes fail, LOST when the database lost the node's state (and, for good,
+    once it is not rewritten), REWRITING while the node writes it again."""
     pending = int(database.get("pending", 0))
     lag = float(database.get("lag_seconds", 0.0))
-    if database.get("fault") is None and database.get("healthy", True):
+    state = str(database.get("state", "ok"))
+    if state == "ok" and database.get("fault") is None and database.get("healthy", True):
         return "db=ok" + (f" pending={pending}" if pending else "")
-    return f"db=DOWN({database.get('trading', 'HALTED')}) pending={pending} lag={lag:.1f}s"
+    word = _DB_WORDS.get(state, "DOWN")
+    return f"db={word}({database.get('trading', 'HALTED')}) pending={pending} lag={lag:.1f}s"
+
+
+def database_lines(summary: dict[str, Any]) -> list[str]:
+    """What happened to the cache database's state during the run, when anything did:
+    ``database       lost this node's state 1 time(s) (...); rewritten from memory ...``."""
+    database = summary.get("database") or {}
+    losses = int(database.get("losses", 0) or 0)
+    if not losses:
+        return []
+    text = f"database       lost this node's state {losses} time(s) ({database.get('last_loss')})"
+    if database.get("state") == "halted":
+        return [text + f"; NOT rewritten: {database.get('discarded', 0)} write(s) dropped"]
+    return [text + f"; rewritten from memory {database.get('rewrites', 0)} time(s) "
+                   f"({database.get('rewritten', 0)} write(s))"]
 
 
 def _signed(value: Decimal) -> str:
@@ -200,6 +222,7 @@ def summary_table(summary: dict[str, Any]) -> list[str]:
     if summary.get("durable_source"):
         lines.append(f"books          from the cache database {summary['durable_source']} "
                      "(every run of this trader id)")
+    lines.extend(database_lines(summary))
     lines.extend(audit_lines(summary))
     for error in summary.get("errors", []):
         lines.append(f"ERROR          {error}")

@@ -161,6 +161,10 @@ class DatabaseConfig(ConfigStruct, frozen=True, kw_only=True):
     username: str | None = None
     password_env: str | None = None
     tls: bool = False
+    # Every call to the database fails after these (no silent client retries):
+    # connecting (redis), and each read or write (redis: the socket; sqlite: the wait
+    # for another connection's lock). A write not done within socket_timeout (+1 s)
+    # marks the database down.
     connect_timeout: PositiveSeconds = 5.0
     socket_timeout: PositiveSeconds = 5.0
     # Delete this trader id's state (and only it) before loading: a fresh start.
@@ -172,6 +176,9 @@ class DatabaseConfig(ConfigStruct, frozen=True, kw_only=True):
     batch_size: PositiveInt = 1000
     # Seconds between attempts while the database is unavailable.
     retry_interval: PositiveSeconds = 1.0
+    # Seconds without a write after which the writer checks that the database still
+    # holds this node's state (its run marker): a loss is seen even when idle.
+    check_interval: PositiveSeconds = 5.0
 
     def __post_init__(self) -> None:
         if self.path is not None and not self.path.strip():

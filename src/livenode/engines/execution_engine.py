@@ -162,6 +162,8 @@ class ExecutionEngine(Component):
         self._database_on_failure = "HALTED"
         # Why the database cannot be written now (None: it can).
         self.database_fault: str | None = None
+        # Set when it lost the node's state and is not rewritten: halted for good.
+        self._database_halted: str | None = None
         self._reconciler = Reconciler(self, cache, clock)
         self._auditor = BooksAuditor(cache)
         self._reconciler.on_fill_reports = self._auditor.note_baseline
@@ -196,14 +198,32 @@ class ExecutionEngine(Component):
         for instrument in self._cache.instruments():
             database.put_instrument(instrument)
 
-    def set_database_fault(self, reason: str | None) -> None:
-        """The database became unavailable (`reason`) or caught up again (None)."""
-        if reason is not None and self.database_fault is None:
+    def set_database_fault(self, reason: str | None, *, halt: bool = False) -> None:
+        """The database became unavailable (`reason`) or caught up again (None).
+
+        With `halt` the database lost the node's state for good (it is not rewritten):
+        new orders are denied whatever `on_failure` says, and nothing clears it.
+        """
+        if self._database_halted is not None:
+            return  # for good: a later "caught up" of that database means nothing
+        if halt:
+            self._database_halted = reason
+            _log.error("ExecutionEngine: trading HALTED: %s", reason)
+        elif reason is not None and self.database_fault is None:
             _log.error("ExecutionEngine: trading %s: cache database unavailable: %s",
                        self._database_on_failure, reason)
         elif reason is None and self.database_fault is not None:
             _log.warning("ExecutionEngine: cache database caught up; trading resumes")
         self.database_fault = reason
+
+    @property
+    def database_trading(self) -> str:
+        """What new orders may do because of the database: ACTIVE, or ``on_failure``
+        (REDUCING, HALTED) while it cannot be written, or HALTED after it lost the
+        node's state for good."""
+        if self._database_halted is not None:
+            return "HALTED"
+        return "ACTIVE" if self.database_fault is None else self._database_on_failure
 
     def persist_new_order(self, order: Order) -> None:
         """Queue the OrderInitialized of an order the engine takes charge of."""
@@ -215,6 +235,8 @@ class ExecutionEngine(Component):
         fault = self.database_fault
         if fault is None:
             return None
+        if self._database_halted is not None:
+            return f"{DATABASE_UNAVAILABLE}: trading HALTED: {fault}"
         if self._database_on_failure == "REDUCING" and self._reduces_position(init):
             return None
         return (f"{DATABASE_UNAVAILABLE}: trading {self._database_on_failure} until the "

@@ -41,6 +41,9 @@ class Account:
                 f"AccountState, got {event.account_type.value}"
             )
         self.id: AccountId = event.account_id
+        # The state it was created from (its starting balances): what the cache
+        # database stores beside the latest state, and a rewrite of it needs.
+        self.first_event: AccountState = event
         self.base_currency: Currency | None = event.base_currency
         self._balances: dict[Currency, AccountBalance] = {}
         self._starting: dict[Currency, Money] = {b.currency: b.total for b in event.balances}

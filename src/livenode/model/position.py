@@ -419,6 +419,14 @@ class Position:
         """Number of fills in this cycle."""
         return self._fill_count
 
+    def fill_sequence(self) -> list[TradeId] | None:
+        """The trade ids of every fill applied in this position's life (all cycles), in
+        the order applied; None when they are not all remembered (more than
+        `MAX_TRADE_IDS_KEPT` fills, or a position rebuilt from a snapshot)."""
+        if self._snapshot is not None or len(self._trade_ids) != self.version:
+            return None
+        return list(self._trade_ids)
+
     @property
     def trade_ids(self) -> frozenset[TradeId]:
         """Trade ids of the fills applied (the last `MAX_TRADE_IDS_KEPT`, all cycles)."""

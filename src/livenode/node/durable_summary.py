@@ -43,7 +43,8 @@ from livenode.node.report_rows import (
     reason_key,
 )
 
-__all__ = ["DurableBooks", "apply_durable_books", "durable_summary", "load_durable_books"]
+__all__ = ["DurableBooks", "apply_durable_books", "database_errors", "durable_summary",
+           "load_durable_books"]
 
 _log = logging.getLogger("livenode.node.durable_summary")
 
@@ -194,3 +195,24 @@ def durable_summary(
     if books is None:
         return []
     return apply_durable_books(summary, books, strategies)
+
+
+def database_errors(summary: dict[str, Any]) -> list[str]:
+    """What the cache database's own state at the stop says against the run, added to
+    ``summary["errors"]``: it lost the node's state and was not rewritten, or writes of
+    the run were still not written when the node stopped. Either way the books it
+    holds are not the node's, whatever they add up to."""
+    database = summary.get("database") or {}
+    state = database.get("state", "ok")
+    errors: list[str] = []
+    if state in ("halted", "lost"):
+        errors.append(f"the cache database lost this node's state and it was not rewritten: "
+                      f"{database.get('last_error') or database.get('last_loss')}")
+    elif state != "ok" or database.get("pending"):
+        errors.append(f"the cache database was {state} at the stop: "
+                      f"{database.get('pending', 0)} write(s) of this run not written "
+                      f"({database.get('last_error')})")
+    summary["errors"] = [*summary.get("errors", []), *errors]
+    for error in errors:
+        _log.error("summary: %s", error)
+    return errors

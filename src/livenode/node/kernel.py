@@ -44,6 +44,7 @@ from livenode.engines.recovery import restore_execution_state
 from livenode.engines.risk_engine import RiskEngine
 from livenode.model.identifiers import TraderId, Venue
 from livenode.node.database import build_cache_database
+from livenode.node.database_recovery import DatabaseRecovery
 from livenode.node.strategy_state import DatabaseStrategyStore
 from livenode.trading.strategy import Strategy
 from livenode.trading.trader import Trader
@@ -149,6 +150,8 @@ class Kernel:
         self.strategy_store: DatabaseStrategyStore | None = None
         # A worker restarted within a running node: never flush its predecessor's state.
         self.restarted = False
+        # What the process does when a database lost its state (rewrite, or halt).
+        self._recovery = DatabaseRecovery(self)
         self.data_mirror: DataMirror | None = None
         self.exec_mirror: ExecutionMirror | None = None
         if "data" not in roles:
@@ -202,7 +205,12 @@ class Kernel:
         if engine is None:
             self._open_strategy_database()
             return
-        database = build_cache_database(self.config, on_health=self._on_database_health)
+        # The run marker's name: this process's share of the state (its venues), the
+        # same for a worker restarted in its place, which takes the marker over.
+        writer = "exec:" + ",".join(sorted(self.exec_clients))
+        database = build_cache_database(
+            self.config, on_health=self._on_database_health, on_lost=self._on_database_lost,
+            marker=(writer, self.instance_id))
         flush = db_config.flush_on_start and not self.restarted
         state = database.open(flush=flush)
         self.database = database
@@ -228,7 +236,9 @@ class Kernel:
             return
         if not (self.config.save_state or self.config.load_state):
             return
-        database = build_cache_database(self.config)
+        writer = "strategies:" + ",".join(sorted(str(s.id) for s in self.strategies))
+        database = build_cache_database(self.config, on_lost=self._on_database_lost,
+                                        marker=(writer, self.instance_id))
         # Never flush from here: the exec worker owns the flush of the node's state.
         state = database.open(flush=False, strategies_only=True)
         self.state_database = database
@@ -266,6 +276,15 @@ class Kernel:
             self.loop.call_soon_threadsafe(
                 engine.set_database_fault, None if healthy else detail or "write failed"
             )
+
+    def _on_database_lost(self, database: CacheDatabase, kind: str, reason: str) -> None:
+        """From the writer thread: the database lost this process's state; the answer
+        (rewrite it, or give up) is decided on the loop (`DatabaseRecovery`)."""
+        if self.loop.is_closed():
+            database.give_up(f"{reason} (the process is ending)")
+            return
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            self.loop.call_soon_threadsafe(self._recovery.lost, database, kind, reason)
 
     def _add_strategies(self) -> None:
         assert self.trader is not None
@@ -397,6 +416,7 @@ class Kernel:
                 _log.exception("disposing %r failed", component)
         if self.shm_writer is not None:
             self.shm_writer.close()
+        self._recovery.cancel()
         if self.database is not None:
             self.context.use_database(None)
             self.database.close()

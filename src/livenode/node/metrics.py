@@ -105,6 +105,7 @@ class NodeCollector(Collector):
                                 value=report.run_seconds)
         yield from _process_metrics(snap.processes)
         yield from _report_metrics(report)
+        yield from _database_metrics(report)
         yield from _hop_metrics(report)
 
 
@@ -212,6 +213,40 @@ def _report_metrics(report: RunReport) -> Iterator[Metric]:
         if row.unrealized_pnl is not None:
             unrealized.add_metric([iid, row.currency], float(row.unrealized_pnl))
     yield from (net, realized, unrealized)
+
+
+#: The cache database writer's states (`livenode_database_state`).
+DATABASE_STATES = ("ok", "down", "lost", "rewriting", "halted")
+
+
+def _database_metrics(report: RunReport) -> Iterator[Metric]:
+    """The cache database's health, measured by its writer (none without a database)."""
+    db = report.database
+    if db is None:
+        return
+    yield GaugeMetricFamily("livenode_database_up",
+                            "1 while the cache database's writes land (state ok)",
+                            value=1 if db.state == "ok" else 0)
+    state = GaugeMetricFamily("livenode_database_state",
+                              "The cache database writer's state (value 1)", labels=["state"])
+    for name in DATABASE_STATES:
+        state.add_metric([name], 1 if db.state == name else 0)
+    yield state
+    yield GaugeMetricFamily("livenode_database_pending_writes",
+                            "Writes queued for the cache database", value=db.pending)
+    yield GaugeMetricFamily("livenode_database_lag_seconds",
+                            "Age of the oldest write not yet in the cache database",
+                            value=db.lag_seconds)
+    for name, value, doc in (
+        ("livenode_database_writes", db.written, "Writes made durable"),
+        ("livenode_database_write_failures", db.failures,
+         "Write attempts that failed or timed out"),
+        ("livenode_database_losses", db.losses,
+         "Times the database lost the node's state (run marker missing or behind)"),
+        ("livenode_database_rewrites", db.rewrites,
+         "Rewrites of the node's full state after a loss"),
+    ):
+        yield CounterMetricFamily(name, doc, value=value)
 
 
 def _hop_metrics(report: RunReport) -> Iterator[Metric]:

@@ -50,6 +50,7 @@ from livenode.core.gc_pauses import GcPauses, SurvivorFreezer
 from livenode.engines.audit import books_match
 from livenode.engines.clients import ClientFactory
 from livenode.node.builder import TradingNodeBuilder
+from livenode.node.database import database_written
 from livenode.node.gates import (
     StartAborted,
     StartupGateError,
@@ -541,6 +542,9 @@ class TradingNode:
                     [kernel.data_clients.values(), kernel.exec_clients.values()],
                     timeouts.disconnection,
                 )
+                # The run is durable before the stop is called clean (and before the
+                # summary reads the books back from the database).
+                clean &= await database_written(kernel.database, timeouts.post_stop)
         except TimeoutError:
             _log.error("stop sequence exceeded timeouts.shutdown (%gs)", timeouts.shutdown)
             clean = False

@@ -281,6 +281,15 @@ class DatabaseReport(_Row, frozen=True, kw_only=True):
     last_error: str | None
     fault: str | None
     trading: str
+    # ok, down, lost, rewriting, halted (`livenode.cache.database.writer`).
+    state: str = "ok"
+    # Times the database lost the node's state, the last reason, and the rewrites.
+    losses: int = 0
+    last_loss: str | None = None
+    rewrites: int = 0
+    rewritten: int = 0
+    superseded: int = 0
+    discarded: int = 0
 
 
 class Histogram(_Row, frozen=True, kw_only=True):

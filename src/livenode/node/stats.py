@@ -379,11 +379,8 @@ class NodeStats:
             return None
         status = kernel.database.status().to_dict()
         engine = kernel.exec_engine
-        fault = engine.database_fault if engine is not None else None
-        status["fault"] = fault
-        status["trading"] = (
-            "ACTIVE" if fault is None else kernel.config.cache.database.on_failure  # type: ignore[union-attr]
-        )
+        status["fault"] = engine.database_fault if engine is not None else None
+        status["trading"] = engine.database_trading if engine is not None else "ACTIVE"
         return status
 
     def report(self, *, live: bool = False) -> RunReport:

@@ -51,6 +51,11 @@ class DatabaseStrategyStore:
             return None
         return self._stored.get(strategy_id)
 
+    def states(self) -> dict[str, dict[str, bytes]]:
+        """The stored state of each strategy as this process knows it (what it loaded,
+        updated by every save): what a database that lost them is rewritten with."""
+        return {sid: dict(state) for sid, state in self._stored.items()}
+
     def save(self, strategy_id: str, state: dict[str, bytes]) -> None:
         """Queue `state` as the stored state of `strategy_id` (a no-op with saving off)."""
         if not self.save_enabled:

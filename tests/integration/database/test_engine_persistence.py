@@ -97,6 +97,24 @@ def test_reducing_while_the_database_is_down_allows_only_reducing_orders(
     db.close()
 
 
+def test_a_database_that_lost_the_state_for_good_halts_even_a_reducing_node(
+    tmp_path: Path,
+) -> None:
+    h, db = _attached(tmp_path, on_failure="REDUCING")
+    h.fill(OrderSide.BUY, "1.000", "100.00", "T-1")
+    assert h.engine.database_trading == "ACTIVE"
+    h.engine.set_database_fault("lost it, not rewritten", halt=True)
+    assert h.engine.database_trading == "HALTED"
+    reducing = order_init(side=OrderSide.SELL, qty="0.500")
+    h.send(submit(reducing))
+    [denial] = [e for e in h.order_events if type(e) is OrderDenied]
+    assert denial.reason == f"{DATABASE_UNAVAILABLE}: trading HALTED: lost it, not rewritten"
+    h.engine.set_database_fault(None)  # the writer's "caught up" cannot clear it
+    assert h.engine.database_trading == "HALTED"
+    assert h.engine.database_fault == "lost it, not rewritten"
+    db.close()
+
+
 def test_an_order_is_stored_before_it_reaches_the_client(tmp_path: Path) -> None:
     """The OrderInitialized is queued before the client gets the command: a crash
     after the send finds the order in the database, never an orphan at the venue."""

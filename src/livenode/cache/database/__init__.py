@@ -9,7 +9,9 @@ from livenode.cache.database.backend import (
     SCHEMA_VERSION,
     DatabaseBackend,
     DatabaseError,
+    DatabaseLostError,
     DatabaseUnavailableError,
+    RunMarker,
     SchemaVersionError,
     StoredRecords,
     WriteOp,
@@ -17,7 +19,7 @@ from livenode.cache.database.backend import (
 from livenode.cache.database.database import CacheDatabase, DatabaseState
 from livenode.cache.database.redis_backend import RedisBackend
 from livenode.cache.database.sqlite_backend import SqliteBackend
-from livenode.cache.database.writer import DatabaseWriter, WriterStatus
+from livenode.cache.database.writer import DatabaseWriter, WriterState, WriterStatus
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -25,13 +27,16 @@ __all__ = [
     "CacheDatabase",
     "DatabaseBackend",
     "DatabaseError",
+    "DatabaseLostError",
     "DatabaseState",
     "DatabaseUnavailableError",
     "DatabaseWriter",
     "RedisBackend",
+    "RunMarker",
     "SchemaVersionError",
     "SqliteBackend",
     "StoredRecords",
     "WriteOp",
+    "WriterState",
     "WriterStatus",
 ]

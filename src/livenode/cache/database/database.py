@@ -16,7 +16,7 @@ import msgspec
 
 from livenode.cache.database.adapter_state import AdapterState, DirectKv
 from livenode.cache.database.backend import FIRST_STATE_PREFIX, DatabaseBackend, StoredRecords
-from livenode.cache.database.writer import DatabaseWriter, WriterStatus
+from livenode.cache.database.writer import DatabaseWriter, QueuedOp, WriterStatus
 from livenode.model.codec import Codec, CodecError
 from livenode.model.events import ORDER_EVENT_TYPES, AccountState
 from livenode.model.instruments import Instrument
@@ -49,8 +49,9 @@ class CacheDatabase:
 
     Args:
         backend: a `DatabaseBackend` (not yet opened).
-        batch_size, retry_interval: for the `DatabaseWriter`.
-        on_health: see `DatabaseWriter`.
+        batch_size, retry_interval, write_timeout, check_interval: for the
+            `DatabaseWriter`.
+        on_health, on_lost: see `DatabaseWriter` (`on_lost` also gets this database).
     """
 
     def __init__(
@@ -59,13 +60,18 @@ class CacheDatabase:
         *,
         batch_size: int = 1000,
         retry_interval: float = 1.0,
+        write_timeout: float | None = None,
+        check_interval: float = 5.0,
         on_health: Callable[[bool, str], None] | None = None,
+        on_lost: Callable[[CacheDatabase, str, str], None] | None = None,
     ) -> None:
         self.backend = backend
         self._codec = Codec()
         # A second codec for the writer thread: an Encoder is not shared across threads.
         self.writer = DatabaseWriter(
-            backend, batch_size=batch_size, retry_interval=retry_interval, on_health=on_health,
+            backend, batch_size=batch_size, retry_interval=retry_interval,
+            write_timeout=write_timeout, check_interval=check_interval, on_health=on_health,
+            on_lost=None if on_lost is None else (lambda kind, why: on_lost(self, kind, why)),
             encode=Codec().encode,
         )
         self._opened = False
@@ -112,6 +118,44 @@ class CacheDatabase:
     def status(self) -> WriterStatus:
         """The writer's state."""
         return self.writer.status()
+
+    # -- the run marker and a lost state ----------------------------------------------------
+
+    def use_marker(self, writer: str, instance_id: str) -> None:
+        """Guard every write with the run marker of `writer` (`DatabaseBackend.use_marker`):
+        a database that lost this writer's state refuses the writes, and `on_lost` says
+        so. Call it before `open`."""
+        self.backend.use_marker(writer, instance_id)
+
+    def rewrite(self, ops: list[QueuedOp], cut: int) -> None:
+        """After a loss: write `ops` (from `state_ops`, taken when `writer.submitted`
+        was `cut`) in place of the writes queued before it (`DatabaseWriter.rewrite`)."""
+        self.writer.rewrite(ops, cut)
+
+    def give_up(self, reason: str) -> None:
+        """After a loss that cannot be repaired: write nothing more to this database."""
+        self.writer.give_up(reason)
+
+    @staticmethod
+    def state_ops(
+        *,
+        instruments: list[Instrument],
+        accounts: list[tuple[AccountState, AccountState]],
+        strategies: dict[str, dict[str, bytes]],
+        order_events: list[Any],
+    ) -> list[QueuedOp]:
+        """The writes that store this state from nothing, as the ``put_*`` methods
+        make them: instruments and accounts first (the orders' positions need their
+        instruments), then the strategies' states, then the order events in the given
+        order (which must be one the events could have been applied in)."""
+        ops: list[QueuedOp] = [("instrument", i.id.value, i) for i in instruments]
+        for first, last in accounts:
+            ops.append(("account", FIRST_STATE_PREFIX + first.account_id.value, first))
+            ops.append(("account", last.account_id.value, last))
+        ops.extend(("strategy", sid, _strategy_state_encoder.encode(state))
+                   for sid, state in strategies.items())
+        ops.extend(("order_event", e.client_order_id.value, e) for e in order_events)
+        return ops
 
     # -- writes (queued) --------------------------------------------------------------------
 

@@ -5,13 +5,24 @@ exactly this trader's keys with one SCAN):
 
 - ``instruments``, ``accounts``, ``strategies``: hashes id -> payload;
 - ``order_events``: a list, appended in write order;
-- ``kv:{namespace}``: a hash per client namespace.
+- ``kv:{namespace}``: a hash per client namespace;
+- ``markers``: a hash of run markers, ``{writer}:writes`` (a count) and
+  ``{writer}:instance`` (the node instance that wrote last).
 
 ``livenode:schema_version`` holds the layout version for the whole database.
-A batch is one MULTI/EXEC transaction: all of it or nothing. When the reply to
-EXEC is lost the batch may have been applied and is written again on retry; the
+A batch is one transaction: MULTI/EXEC, or with a run marker in use one Lua script
+that checks the marker, applies the batch and advances the marker (a script runs
+atomically, so nothing lands in a database that lost the writer's state). When the
+reply is lost the batch may have been applied and is written again on retry; the
 loader drops an order event it has already seen (by event id), so that repeat
-is harmless.
+is harmless, and the marker then counts more writes than the writer knows of,
+which is not a loss.
+
+Timeouts surface: redis-py retries a failed command on its own by default (ten
+times in redis-py 8, each bounded by the socket timeout, so a stopped server went
+unnoticed for about a minute); here its retries are off, so every call fails
+after `socket_timeout` (reads, writes) or `connect_timeout` (connecting) and the
+writer reports the database down.
 """
 
 from __future__ import annotations
@@ -21,12 +32,15 @@ from typing import Any
 
 import redis
 import redis.exceptions
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from livenode.cache.database.backend import (
     SCHEMA_VERSION,
     DatabaseBackend,
     DatabaseError,
     DatabaseUnavailableError,
+    RunMarker,
     SchemaVersionError,
     StoredRecords,
     WriteOp,
@@ -38,6 +52,37 @@ __all__ = ["RedisBackend"]
 SCHEMA_KEY = "livenode:schema_version"
 _HASH_AREAS = {"instrument": "instruments", "account": "accounts", "strategy": "strategies"}
 _UNAVAILABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+
+
+# ARGV: markers key, writes field, instance field, instance id, the writes the marker
+# must count ("" claims it as found), then 4 per op: R (rpush) / H (hset) / D (hdel),
+# key, field, value. Returns {1, count} when applied, {0, stored count or "",
+# stored instance or ""} when the marker refused the batch (nothing applied).
+_GUARDED_WRITE = """
+local mk = ARGV[1]
+local stored = redis.call('HGET', mk, ARGV[2])
+local owner = redis.call('HGET', mk, ARGV[3])
+if ARGV[5] ~= '' then
+  if (not stored) or owner ~= ARGV[4] or tonumber(stored) < tonumber(ARGV[5]) then
+    return {0, stored or '', owner or ''}
+  end
+end
+local n = 0
+for i = 6, #ARGV, 4 do
+  local op = ARGV[i]
+  if op == 'R' then
+    redis.call('RPUSH', ARGV[i + 1], ARGV[i + 3])
+  elseif op == 'H' then
+    redis.call('HSET', ARGV[i + 1], ARGV[i + 2], ARGV[i + 3])
+  else
+    redis.call('HDEL', ARGV[i + 1], ARGV[i + 2])
+  end
+  n = n + 1
+end
+local count = redis.call('HINCRBY', mk, ARGV[2], n)
+redis.call('HSET', mk, ARGV[3], ARGV[4])
+return {1, count}
+"""
 
 
 def _glob_escape(text: str) -> str:
@@ -78,7 +123,10 @@ class RedisBackend(DatabaseBackend):
             ssl=tls,
             socket_connect_timeout=connect_timeout,
             socket_timeout=socket_timeout,
+            # No silent retries: a call fails after its timeout and says so (module doc).
+            retry=Retry(NoBackoff(), 0),
         )
+        self._guarded_write = self._client.register_script(_GUARDED_WRITE)
 
     def describe(self) -> str:
         scheme = "rediss" if self.tls else "redis"
@@ -110,7 +158,52 @@ class RedisBackend(DatabaseBackend):
         value = self._call("get schema", self._client.get, SCHEMA_KEY)
         return None if value is None else int(value)
 
+    def _ops_args(self, ops: list[WriteOp]) -> list[Any]:
+        """The guarded script's op arguments (4 per op)."""
+        prefix = self._prefix
+        args: list[Any] = []
+        for area, key, value in ops:
+            if area == "order_event":
+                args += ("R", prefix + "order_events", "", value)
+            elif area == "kv":
+                namespace, name = split_kv_key(key)
+                if value is None:
+                    args += ("D", f"{prefix}kv:{namespace}", name, "")
+                else:
+                    args += ("H", f"{prefix}kv:{namespace}", name, value)
+            else:
+                args += ("H", prefix + _HASH_AREAS[area], key, value)
+        return args
+
+    def _write_guarded(self, ops: list[WriteOp], writer: str, instance_id: str) -> None:
+        expected = self._marker_writes
+        args = [self._prefix + "markers", f"{writer}:writes", f"{writer}:instance", instance_id,
+                "" if expected is None else str(expected), *self._ops_args(ops)]
+        reply = self._call("write", self._guarded_write, [], args)
+        if int(reply[0]) == 1:
+            self._marker_writes = int(reply[1])
+            return
+        stored_writes, stored_owner = bytes(reply[1]), bytes(reply[2])
+        stored = None if not stored_writes else RunMarker(
+            writer, stored_owner.decode(), int(stored_writes))
+        problem = self._marker_problem(stored)
+        if problem is None:  # the script and this check disagree: never write blind
+            raise DatabaseError(f"{self.describe()}: run marker {writer}: refused as "
+                                f"{stored}, expected {expected}")
+        raise problem
+
+    def read_marker(self, writer: str) -> RunMarker | None:
+        key = self._prefix + "markers"
+        writes, owner = self._call("read marker", self._client.hmget, key,
+                                   f"{writer}:writes", f"{writer}:instance")
+        if writes is None:
+            return None
+        return RunMarker(writer, (owner or b"").decode(), int(writes))
+
     def write(self, ops: list[WriteOp]) -> None:
+        if self._marker is not None:
+            self._write_guarded(ops, *self._marker)
+            return
         prefix = self._prefix
         pipe = self._client.pipeline(transaction=True)
         for area, key, value in ops:
@@ -157,6 +250,7 @@ class RedisBackend(DatabaseBackend):
         return None if value is None else bytes(value)
 
     def clone(self) -> RedisBackend:
+        # Settings only: the run marker belongs to the writer that set it.
         return RedisBackend(self.trader_id, **self._settings)
 
     def flush_trader(self) -> int:

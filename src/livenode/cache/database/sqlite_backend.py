@@ -5,6 +5,11 @@ being killed (it is in the WAL file, in the OS page cache); a power loss may
 lose the last transactions, never corrupt the file. Every table carries the
 trader id, so one file can hold several traders and `flush_trader` deletes
 only its own rows.
+
+Every call is bounded: a write waits at most `timeout` seconds for another
+connection's lock (SQLite's busy timeout), then fails and the writer reports the
+database down. The run marker of a writer (`markers`, one row per trader and
+writer) is checked and advanced inside the write's own transaction.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from livenode.cache.database.backend import (
     SCHEMA_VERSION,
     DatabaseBackend,
     DatabaseUnavailableError,
+    RunMarker,
     SchemaVersionError,
     StoredRecords,
     WriteOp,
@@ -42,9 +48,12 @@ CREATE TABLE IF NOT EXISTS kv (
 CREATE TABLE IF NOT EXISTS strategies (
     trader_id TEXT NOT NULL, id TEXT NOT NULL, payload BLOB NOT NULL,
     PRIMARY KEY (trader_id, id));
+CREATE TABLE IF NOT EXISTS markers (
+    trader_id TEXT NOT NULL, writer TEXT NOT NULL, instance_id TEXT NOT NULL,
+    writes INTEGER NOT NULL, PRIMARY KEY (trader_id, writer));
 """
 
-_TABLES = ("instruments", "order_events", "accounts", "kv", "strategies")
+_TABLES = ("instruments", "order_events", "accounts", "kv", "strategies", "markers")
 
 
 class SqliteBackend(DatabaseBackend):
@@ -53,6 +62,8 @@ class SqliteBackend(DatabaseBackend):
     kind = "sqlite"
 
     def __init__(self, trader_id: str, path: str | Path, timeout: float = 5.0) -> None:
+        if not timeout > 0:
+            raise ValueError(f"sqlite busy timeout: expected seconds > 0, got {timeout!r}")
         super().__init__(trader_id)
         self.path = Path(path)
         self._timeout = timeout
@@ -109,6 +120,11 @@ class SqliteBackend(DatabaseBackend):
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                marker = self._marker
+                if marker is not None:
+                    problem = self._marker_problem(self._stored_marker(conn, marker[0]))
+                    if problem is not None:
+                        raise problem  # rolled back below: nothing of the batch lands
                 for area, key, value in ops:
                     if area == "order_event":
                         conn.execute(
@@ -135,12 +151,42 @@ class SqliteBackend(DatabaseBackend):
                             f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?)",
                             (trader, key, value),
                         )
+                count = None
+                if marker is not None:
+                    count = self._advance_marker(conn, marker, len(ops))
                 conn.execute("COMMIT")
+                if count is not None:
+                    self._marker_writes = count
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
         except sqlite3.OperationalError as exc:
             # Locked, disk full, I/O error: the batch was rolled back; retry later.
+            raise DatabaseUnavailableError(f"{self.describe()}: {exc}") from exc
+
+    def _stored_marker(self, conn: sqlite3.Connection, writer: str) -> RunMarker | None:
+        row = conn.execute(
+            "SELECT instance_id, writes FROM markers WHERE trader_id = ? AND writer = ?",
+            (self.trader_id, writer)).fetchone()
+        return None if row is None else RunMarker(writer, row[0], int(row[1]))
+
+    def _advance_marker(
+        self, conn: sqlite3.Connection, marker: tuple[str, str], count: int
+    ) -> int:
+        writer, instance_id = marker
+        conn.execute(
+            "INSERT INTO markers (trader_id, writer, instance_id, writes) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (trader_id, writer) DO UPDATE SET "
+            "writes = writes + excluded.writes, instance_id = excluded.instance_id",
+            (self.trader_id, writer, instance_id, count))
+        stored = self._stored_marker(conn, writer)
+        assert stored is not None  # written just above, in this transaction
+        return stored.writes
+
+    def read_marker(self, writer: str) -> RunMarker | None:
+        try:
+            return self._stored_marker(self._connection(), writer)
+        except sqlite3.OperationalError as exc:
             raise DatabaseUnavailableError(f"{self.describe()}: {exc}") from exc
 
     def load(self) -> StoredRecords:
