@@ -666,6 +666,9 @@ class ExecutionEngine(Component):
         else:
             account.apply(state)
             self._cache.update_account(account)
+        if state.version != account.version:
+            # Stamped with this engine's count: every process then has the same numbers.
+            state = msgspec.structs.replace(state, version=account.version)
         if self._database is not None:
             self._database.put_account(state, first=is_new)
         self._msgbus.publish(topics.account_events(state.account_id), state)

@@ -7,10 +7,11 @@ connections. A strategy that places a reduce-only stop in `on_order_filled` send
 the moment its own cache has the fill; the risk worker may not have applied that fill
 yet, and would judge the stop against the position before it (and deny it). So every
 `SubmitOrder` and `ModifyOrder` carries the version of the strategy's position its
-sender had seen (`position_version`, see `Position.version`); `StateGate` holds such
-a command until this process's position is at least that new, then hands it to the
-judge. Past `wait` seconds it is denied with `STATE_BEHIND`, naming both versions,
-never judged on the older state.
+sender had seen (`position_version`, see `Position.version`), and a submit the version
+of the venue's account (`account_version`, `Account.version`: the balance it is checked
+against); `StateGate` holds such a command until this process's state is at least that
+new, then hands it to the judge. Past `wait` seconds it is denied with
+`STATE_BEHIND`, naming both versions, never judged on the older state.
 
 A strategy's commands stay in order: while one of its commands waits, its next ones
 (cancels included) queue behind it, so a cancel never overtakes the submit it cancels.
@@ -43,7 +44,7 @@ class StateGate:
     """Holds each strategy's commands until the state they were decided on is here.
 
     Args:
-        msgbus: listened to (order and position events) while a command waits.
+        msgbus: listened to (order, position and account events) while a command waits.
         cache: the process's cache, whose positions the versions are compared with.
         clock: the wait's timer.
         wait: the longest a command waits, in seconds (0: never waits; a command
@@ -111,16 +112,23 @@ class StateGate:
         if kind is not SubmitOrder and kind is not ModifyOrder:
             return None
         want = command.position_version
-        if not want:
-            return None
-        position_id = (command.position_id if kind is SubmitOrder else None) or \
-            netting_position_id(command.instrument_id, command.strategy_id)
-        position = self._cache.position(position_id)
-        have = 0 if position is None else position.version
-        if have >= want:
-            return None
-        return (f"{STATE_BEHIND}: position {position_id} is at version {have} here, the "
-                f"command was decided at version {want} (waited {self._wait:g}s)")
+        if want:
+            position_id = (command.position_id if kind is SubmitOrder else None) or \
+                netting_position_id(command.instrument_id, command.strategy_id)
+            position = self._cache.position(position_id)
+            have = 0 if position is None else position.version
+            if have < want:
+                return (f"{STATE_BEHIND}: position {position_id} is at version {have} here, "
+                        f"the command was decided at version {want} (waited {self._wait:g}s)")
+        want = command.account_version if kind is SubmitOrder else 0
+        if want:
+            account = self._cache.account_for_venue(command.instrument_id.venue)
+            have = 0 if account is None else account.version
+            if have < want:
+                return (f"{STATE_BEHIND}: the {command.instrument_id.venue} account is at "
+                        f"version {have} here, the command was decided at version {want} "
+                        f"(waited {self._wait:g}s)")
+        return None
 
     def _drain(self, strategy_id: StrategyId) -> None:
         # Judging forwards a command; in one process that can apply events at once,
@@ -160,7 +168,8 @@ class StateGate:
     def _listen(self, on: bool) -> None:
         # Only while something waits: the events' path pays nothing otherwise. After
         # the mirror (a higher priority), so the state is applied when this runs.
-        for pattern in (topics.ALL_ORDER_EVENTS, topics.ALL_POSITION_EVENTS):
+        for pattern in (topics.ALL_ORDER_EVENTS, topics.ALL_POSITION_EVENTS,
+                        topics.ALL_ACCOUNT_EVENTS):
             if on:
                 self._msgbus.subscribe(pattern, self.on_state)
             else:

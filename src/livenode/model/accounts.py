@@ -49,6 +49,9 @@ class Account:
         self._starting: dict[Currency, Money] = {b.currency: b.total for b in event.balances}
         self._events: deque[AccountState] = deque(maxlen=MAX_EVENTS_KEPT)
         self._event_count = 0
+        # The execution engine's count of the states applied (`AccountState.version`):
+        # what a command's `account_version` is compared with in another process.
+        self.version = 0
         self.apply(event)
 
     def apply(self, event: AccountState) -> None:
@@ -63,6 +66,9 @@ class Account:
         self.update_balances(event.balances)
         self._events.append(event)  # maxlen drops the oldest
         self._event_count += 1
+        # A state published by the execution engine carries its count; one made here
+        # (the engine itself, a venue) counts on.
+        self.version = event.version or self.version + 1
 
     def update_balances(self, balances: list[AccountBalance]) -> None:
         """Replace the balances of the given currencies (e.g. computed locally after a fill)."""

@@ -62,6 +62,9 @@ class SubmitOrder(TradingCommand, frozen=True, kw_only=True):
     # (`Position.version`, 0: none): a risk engine in another process judges the
     # command on a position at least that new (read-your-writes), waiting for it.
     position_version: int = 0
+    # Likewise the version of the venue's account it saw (`Account.version`, 0: none):
+    # the balance a submit is checked against.
+    account_version: int = 0
 
     @property
     def instrument_id(self) -> InstrumentId:

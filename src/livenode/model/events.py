@@ -343,6 +343,10 @@ class AccountState(Message, frozen=True, kw_only=True):
     event_id: str
     ts_event: int
     ts_init: int
+    #: The account's version: the states the execution engine applied to it (its
+    #: count, stamped as it publishes; `Account.version`). Commands carry the one
+    #: their strategy saw (read-your-writes, `livenode.engines.state_gate`).
+    version: int = 0
 
 
 class ComponentStateChanged(Message, frozen=True, kw_only=True):

@@ -269,8 +269,15 @@ class StrategyCommands:
         self._send_trading_command(
             SubmitOrder, order=order.init_event, position_id=position_id, client_id=client_id,
             position_version=self._position_version(order.instrument_id, position_id),
+            account_version=self._account_version(order.instrument_id),
         )
         return True
+
+    def _account_version(self, instrument_id: InstrumentId) -> int:
+        """The version of the venue's account the submit is decided on (0: none)."""
+        assert self.cache is not None
+        account = self.cache.account_for_venue(instrument_id.venue)
+        return 0 if account is None else account.version
 
     def _position_version(self, instrument_id: InstrumentId,
                           position_id: PositionId | None = None) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import msgspec
 import pytest
 
 from livenode.bus import topics
@@ -301,7 +302,10 @@ def test_account_state_creates_then_updates_the_account(h: Harness) -> None:
     h.event(second)
     assert h.env.cache.account(ACCOUNT) is account
     assert account.balance(USDT).free == Money.new("900", USDT)
-    assert got == [first, second]
+    # Published as received, stamped with the engine's count (read-your-writes).
+    assert got == [msgspec.structs.replace(first, version=1),
+                   msgspec.structs.replace(second, version=2)]
+    assert account.version == 2
 
 
 def test_events_for_unknown_orders_are_counted(h: Harness) -> None:

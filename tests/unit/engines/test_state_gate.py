@@ -175,3 +175,24 @@ def test_a_position_the_worker_rebuilt_from_a_snapshot_has_the_senders_version()
     stop = stop_loss(version=2)
     worker.send(stop)
     assert worker.approved() == [stop]
+
+
+def test_a_submit_waits_for_the_account_state_its_sender_saw() -> None:
+    """The balance check (INSUFFICIENT_FREE_BALANCE) reads the account: a submit decided
+    on a newer account state than this worker's waits for it, or is denied naming both."""
+    worker = RiskWorker(state_wait=0.25)
+    account = worker.env.cache.account_for_venue(SIM)
+    assert account is not None and account.version == 1
+    buy = msgspec.structs.replace(submit(order_init(qty="0.100")), account_version=2)
+    worker.send(buy)
+    assert worker.out == []
+    # The execution engine's next state (its version 2) reaches this worker.
+    newer = msgspec.structs.replace(account_state(usdt_free="50000"), version=2)
+    worker.env.msgbus.publish(topics.account_events(newer.account_id), newer)
+    assert worker.approved() == [buy] and account.version == 2
+    late = msgspec.structs.replace(submit(order_init(qty="0.100")), account_version=3)
+    worker.send(late)
+    worker.env.clock.advance_time(SEC // 2)
+    (denial,) = worker.denials()
+    assert denial.reason.startswith("STATE_BEHIND: the SIM account is at version 2 here, "
+                                    "the command was decided at version 3")
