@@ -229,8 +229,11 @@ class FixExecClient(LiveExecutionClient):
             self.session_restored()
 
     def _on_logout(self, reason: str) -> None:
+        if self._closing:  # our own disconnect: the normal end of a session
+            self._log.info("%s: FIX session closed: %s", self.name, reason)
+            return
         self._log.warning("%s: FIX session down: %s", self.name, reason)
-        if self.is_connected and not self._closing and not self._session_lost:
+        if self.is_connected and not self._session_lost:
             # Not our own disconnect: trading to the venue halts until it is back.
             self._session_lost = True
             self.session_lost(reason)

@@ -235,6 +235,8 @@ class FixSession:
         return number
 
     _last_sending_time = ""
+    # Why this side dropped the connection, when it did (else the peer closed it).
+    _drop_reason: str | None = None
 
     # -- the connection loop ---------------------------------------------------------------
 
@@ -251,8 +253,12 @@ class FixSession:
                 backoff = min(backoff * 2, self.settings.reconnect_max)
                 continue
             reason = "connection closed"
+            self._drop_reason = None
             try:
                 reason = await self._session(reader, writer)
+            except (ConnectionError, asyncio.IncompleteReadError) as exc:
+                # The network's doing (a reset, a broken pipe): said once, no traceback.
+                reason = f"connection lost: {exc.__class__.__name__}: {exc}"
             except Exception as exc:  # noqa: BLE001 - the session must survive anything
                 reason = f"session error: {exc!r}"
                 self._log.exception("FIX session error")
@@ -300,7 +306,8 @@ class FixSession:
             while True:
                 data = await reader.read(65536)
                 if not data:
-                    return "peer closed the connection"
+                    # Closed here (a TestRequest unanswered) or by the peer.
+                    return self._drop_reason or "peer closed the connection"
                 self._last_recv = time.monotonic()
                 framer.feed(data)
                 while True:
@@ -343,8 +350,9 @@ class FixSession:
                 self._test_req_out = f"TEST-{self._test_req_n}"
                 self._send_admin("1", [(112, self._test_req_out)])
             elif self._test_req_out is not None and silent >= hb * 2.4:
-                self._log.warning("FIX: no answer to %s; dropping the connection",
-                                  self._test_req_out)
+                self._drop_reason = (f"no answer to TestRequest {self._test_req_out} within "
+                                     f"{silent:.1f}s")
+                self._log.warning("FIX: %s; dropping the connection", self._drop_reason)
                 self._close()
                 return
 

@@ -210,6 +210,10 @@ async def test_a_mass_status_answer_with_empty_fields_halts_the_venue_not_the_st
         node.dispose()
     assert audit and all(v.matches for v in audit.values()), [v.lines() for v in audit.values()]
     assert node.exit_code == 0
+    # Our own logout at the stop is the normal end of the session: INFO, not a warning.
+    assert "FIX session closed" in caplog.text
+    assert not [r for r in caplog.records
+                if r.levelno >= logging.WARNING and "session down" in r.getMessage()]
 
 
 async def test_fills_carry_the_venue_s_transact_time(run: Run) -> None:
