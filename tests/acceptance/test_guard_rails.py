@@ -7,6 +7,7 @@ Every test runs under the `mp` harness: nothing may be left behind.
 from __future__ import annotations
 
 import json
+import os
 import signal
 from pathlib import Path
 
@@ -113,3 +114,29 @@ def test_a_config_without_trader_id_says_so_in_the_startup_summary(
     node.send(signal.SIGINT)
     assert node.wait(timeout=60) == 0, node.output()
     assert "no trader_id in" in node.stderr()
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="a segment of another user needs root to make "
+                    "(the CI runs as root)")
+def test_a_shared_memory_name_taken_by_another_user_is_refused_plainly(
+    mp: MultiprocessHarness, tmp_path: Path  # noqa: F811
+) -> None:
+    """Issue 18: a `/dev/shm` name another user took first was refused with a traceback
+    and a `livenode clean` hint that answered "nothing to clean"."""
+    from livenode.cache.shm import TABLE_KINDS, segment_name, segment_prefix
+
+    prefix = segment_prefix("SHMTAKEN-001", "one")
+    taken = [Path("/dev/shm") / segment_name(prefix, kind) for kind in TABLE_KINDS]
+    try:
+        for path in taken:
+            path.write_bytes(b"theirs")
+            os.chown(path, 65534, 65534)  # nobody
+        node = mp.start("run", _config(tmp_path, SANDBOX, "SHMTAKEN-001", "one"))
+        assert node.wait(timeout=60) == 1, node.output()
+        stderr = node.stderr()
+        assert "belongs to another user (uid 65534)" in stderr, stderr
+        assert "another instance_id" in stderr and "Traceback" not in stderr, stderr
+        assert all(path.read_bytes() == b"theirs" for path in taken)  # untouched
+    finally:
+        for path in taken:
+            path.unlink(missing_ok=True)

@@ -33,6 +33,7 @@ from typing import Any
 import msgspec
 import uvloop
 
+from livenode.cache.shm import ShmError
 from livenode.cli.run_multiprocess import run_supervised
 from livenode.cli.summary import (
     StatusMeter,
@@ -199,6 +200,10 @@ async def _run(config: TradingNodeConfig, args: argparse.Namespace) -> int:
         run_dir.remove()
         _error(f"{args.config}: {exc}")
         return EXIT_CONFIG_ERROR
+    except ShmError as exc:  # a segment name taken: said plainly, no traceback
+        run_dir.remove()
+        _error(str(exc))
+        return EXIT_FAILURE
     except Exception as exc:  # a strategy or engine that cannot be constructed
         run_dir.remove()
         _log.exception("building the node failed")

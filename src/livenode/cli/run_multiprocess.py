@@ -14,6 +14,7 @@ import logging
 from decimal import Decimal
 from typing import Any
 
+from livenode.cache.shm import ShmError
 from livenode.cli.summary import status_line, summary_table, write_summary_json
 from livenode.config import ConfigError, TradingNodeConfig
 from livenode.node.durable_summary import database_errors, durable_summary
@@ -54,7 +55,8 @@ async def run_supervised(
     duration = asyncio.ensure_future(_stop_after(supervisor, args.duration))
     try:
         code = await run_task
-    except (NodeAlreadyRunningError, TraderAlreadyRunningError, MetricsServerError) as exc:
+    except (NodeAlreadyRunningError, TraderAlreadyRunningError, MetricsServerError,
+            ShmError) as exc:
         error(str(exc))
         return EXIT_FAILURE
     finally:

@@ -198,7 +198,17 @@ class Segment:
             f"shared-memory segment {name!r} already exists: another node with the same "
             "trader and instance id runs, or a crashed one left it (`livenode clean`)"
         )
-        if os.path.exists(path):
+        try:
+            taken_by = os.lstat(path).st_uid
+        except FileNotFoundError:
+            taken_by = None
+        if taken_by is not None and taken_by != os.getuid():
+            raise SegmentExistsError(
+                f"shared-memory segment {name!r} already exists and belongs to another user "
+                f"(uid {taken_by}): `livenode clean` cannot remove it; start this node with "
+                f"another instance_id, or have that user (or root) remove {path}"
+            )
+        if taken_by is not None:
             raise exists
         # Built under a name that says who builds it, and linked into place only with
         # its header written: a segment under its real name is never half-made, and
