@@ -91,8 +91,10 @@ class SimDataClient(LiveDataClient):
             self._context.request_stop(f"{what} failed: {error}",
                                        failure=f"{what} failed: {error}")
         elif replay and feed.stop_at_end:
+            skipped = f", {feed.bad_lines} bad line(s) skipped" if feed.bad_lines else ""
             self._context.request_stop(
                 f"replay finished: {feed.replay_quotes} quotes, {feed.replay_trades} trades"
+                f"{skipped}"
             )
 
     async def _disconnect(self) -> None:

@@ -73,6 +73,11 @@ class ReplayFeed(Protocol):
         ...
 
     @property
+    def bad_lines(self) -> int:
+        """Bad lines skipped so far (``on_bad_line = "skip"``)."""
+        ...
+
+    @property
     def stop_at_end(self) -> bool:
         """Whether the end of the replay stops the node (``feed.stop_at_end``)."""
         ...

@@ -59,6 +59,10 @@ class RemoteReplay:
         return self.status.trades if self.status is not None else 0
 
     @property
+    def bad_lines(self) -> int:
+        return self.status.bad_lines_skipped if self.status is not None else 0
+
+    @property
     def stop_at_end(self) -> bool:
         return self.status.stop_at_end if self.status is not None else False
 
