@@ -153,6 +153,7 @@ async def _status_loop(supervisor: Supervisor, interval: float, say: Any) -> Non
                 stalled=sum(s.get("stalled", 0) for name, s in stats
                             if supervisor.handles[name].role == "exec"),
                 faulted=sorted({sid for s in traders for sid in s.get("faulted", [])}),
+                stale=sorted({venue for name, s in data for venue in s.get("stale", {})}),
                 halted=sorted({i for name, s in stats
                                if supervisor.handles[name].role == "exec"
                                for key in ("halted_venues", "halted_instruments")

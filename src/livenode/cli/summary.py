@@ -86,6 +86,7 @@ class StatusMeter:
             stalled=stats.stalled_orders,
             halted=sorted(stats.halted_venues) + sorted(stats.halted_instruments),
             faulted=sorted(stats.faulted_strategies()),
+            stale=sorted(stats.stale_feeds),
         )
 
 
@@ -101,9 +102,12 @@ def status_line(
     stalled: int = 0,
     halted: list[str] | None = None,
     faulted: list[str] | None = None,
+    stale: list[str] | None = None,
 ) -> str:
     """``status t=12s ticks/s=402 orders=37 fills=12 open=BTCUSDT.SIM:+0.02 pnl=+1.23 USDT``,
-    then ``db=ok`` or ``db=DOWN(HALTED) pending=N lag=Ns`` with a cache database."""
+    then ``db=ok`` or ``db=DOWN(HALTED) pending=N lag=Ns`` with a cache database, and
+    what needs a look: ``stalled=``, ``halted=``, ``FAULTED=``, ``STALE=`` (venues whose
+    market data stopped for ``[data_engine] stale_after``)."""
     positions = " ".join(f"{k}:{v:+}" for k, v in sorted(open_positions.items())) or "flat"
     pnl_text = " ".join(f"{_signed(v)} {c}" for c, v in sorted(pnl.items())) or "0"
     line = (
@@ -120,6 +124,8 @@ def status_line(
         line += f" halted={','.join(halted)}"
     if faulted:
         line += f" FAULTED={','.join(faulted)}"
+    if stale:
+        line += f" STALE={','.join(stale)}"
     return line
 
 

@@ -65,8 +65,16 @@ class DataEngineConfig(ConfigStruct, frozen=True, kw_only=True):
     time_bars_build_with_no_updates: bool = True
     # Stamp a time bar with its close time (True) or its open time (False).
     time_bars_timestamp_on_close: bool = True
-    # Drop data older than the last seen for the same instrument and type.
-    validate_data_sequence: bool = False
+    # Drop (count, log) quotes with a non-positive price, a negative size or bid > ask,
+    # and trades with a non-positive price or a negative size, from any adapter.
+    validate_data: bool = True
+    # Drop a quote (trade) whose ts_event is older than the instrument's last accepted
+    # quote (trade): per kind, since a venue's quote and trade streams are stamped apart.
+    validate_data_sequence: bool = True
+    # Seconds without a quote or trade from a venue with subscriptions after which its
+    # feed shows as STALE (status line, metrics, log); fresh again when ticks resume.
+    # 0 turns the check off.
+    stale_after: Annotated[float, msgspec.Meta(ge=0)] = 30.0
 
 
 class RiskEngineConfig(ConfigStruct, frozen=True, kw_only=True):

@@ -7,6 +7,16 @@ subscription. Clients deliver instruments, quotes, trades and bars to the
 `DataEngine.process` endpoint; the engine caches the latest and publishes them on
 the data topics. Bars a client cannot deliver are aggregated here
 (`bar_aggregation`), from quotes (BID/ASK/MID) or trades (LAST).
+
+It is also the edge where bad market data stops, for every adapter
+(`data_quality`): with ``validate_data`` a quote with a non-positive price or
+bid > ask, and a trade with a non-positive price, is dropped (a negative size
+cannot reach it: `Quantity` refuses one wherever it is built or decoded); with
+``validate_data_sequence`` a quote (trade) whose ``ts_event`` is older than the
+instrument's last accepted quote (trade). Drops are counted per reason
+(``dropped_<reason>`` in `counters`) and logged, rate-limited. With
+``stale_after`` a venue whose subscribed feed sent nothing for that long is STALE
+(`stale_venues`), and fresh again once ticks come back.
 """
 
 from __future__ import annotations
@@ -19,6 +29,12 @@ from livenode.bus import topics
 from livenode.core.component import Component
 from livenode.engines.bar_aggregation import BarAggregator, make_aggregator, uses_quotes
 from livenode.engines.clients import DATA_ENGINE_PROCESS, LiveDataClient
+from livenode.engines.data_quality import (
+    NON_POSITIVE_PRICE,
+    TS_BACKWARDS,
+    DataQuality,
+    InstrumentSeen,
+)
 from livenode.model.commands import (
     SubscribeBars,
     SubscribeQuoteTicks,
@@ -47,9 +63,6 @@ _QUOTES = "quotes"
 _TRADES = "trades"
 _BARS = "bars"
 
-# Most quote topics kept formatted (one per instrument seen; cleared when full).
-_MAX_CACHED_TOPICS = 10_000
-
 
 class DataEngine(Component):
     """Routes data subscriptions and publishes the data clients deliver.
@@ -64,7 +77,8 @@ class DataEngine(Component):
     Counters: `quotes_processed`, `trades_processed`, `bars_published`,
     `instruments_processed`, `data_count` (everything `process` accepted),
     `command_count`, `command_errors` (unknown venue, client failures),
-    `unknown_data`, `out_of_sequence` (dropped by `validate_data_sequence`).
+    `unknown_data`, and `dropped` per reason (`data_quality.REASONS`:
+    ``non_positive_price``, ``crossed_quote``, ``ts_backwards``).
     """
 
     def __init__(
@@ -81,29 +95,25 @@ class DataEngine(Component):
         self._config = config
         self._clients: dict[Venue, LiveDataClient] = {}
         self._refs: dict[tuple[str, Any], int] = {}
-        # bar type -> aggregator (engine-built bars only); per instrument the
-        # aggregators fed by its quotes or trades, for one dict lookup per tick.
+        # bar type -> aggregator (engine-built bars only); the aggregators fed by an
+        # instrument's quotes or trades are in its `InstrumentSeen` (`self._seen`), so a
+        # tick costs one dict lookup for everything the engine keeps per instrument.
         self._aggregators: dict[BarType, BarAggregator] = {}
-        self._quote_aggs: dict[InstrumentId, list[BarAggregator]] = {}
-        self._trade_aggs: dict[InstrumentId, list[BarAggregator]] = {}
-        self._last_ts: dict[tuple[type, InstrumentId], int] = {}
-        # instrument id string -> its quote topic: formatting the topic (two
-        # memoised parts, two str() calls) cost ~1 us per quote. Bounded.
-        self._quote_topics: dict[str, str] = {}
+        self._validate = bool(config.validate_data)
         self._validate_sequence = bool(config.validate_data_sequence)
+        self.quality = DataQuality(clock, config.stale_after, self._watched_venues)
+        self._seen = self.quality.seen  # instrument id string -> InstrumentSeen
         self.quotes_processed = 0
         self.trades_processed = 0
         self.bars_published = 0
         self.instruments_processed = 0
-        self.data_count = 0
         self.command_count = 0
         self.command_errors = 0
         self.unknown_data = 0
-        self.out_of_sequence = 0
         self._handlers: dict[type, Callable[[Any], None]] = {
             QuoteTick: self._handle_quote,
             TradeTick: self._handle_trade,
-            Bar: self._handle_bar,
+            Bar: self._process_bar,
             CurrencyPair: self._handle_instrument,
             PerpetualContract: self._handle_instrument,
         }
@@ -304,15 +314,16 @@ class DataEngine(Component):
             return False
         iid = bar_type.instrument_id
         # The aggregator is one more subscriber of the ticks it is built from.
+        seen = self._seen_of(iid)
         if uses_quotes(bar_type):
             ok = self._acquire(_QUOTES, iid, client, lambda: client.subscribe_quote_ticks(iid))
-            feeds = self._quote_aggs
+            feeds = seen.quote_aggs
         else:
             ok = self._acquire(_TRADES, iid, client, lambda: client.subscribe_trade_ticks(iid))
-            feeds = self._trade_aggs
+            feeds = seen.trade_aggs
         if not ok:
             return False
-        feeds.setdefault(iid, []).append(agg)
+        feeds.append(agg)
         self._aggregators[bar_type] = agg
         agg.start()
         return True
@@ -321,18 +332,20 @@ class DataEngine(Component):
         agg = self._aggregators.pop(bar_type)
         agg.stop()
         iid = bar_type.instrument_id
+        seen = self._seen_of(iid)
         if uses_quotes(bar_type):
-            feeds, kind = self._quote_aggs, _QUOTES
+            aggs, kind = seen.quote_aggs, _QUOTES
             call: Callable[[], Any] = lambda: client.unsubscribe_quote_ticks(iid)  # noqa: E731
         else:
-            feeds, kind = self._trade_aggs, _TRADES
+            aggs, kind = seen.trade_aggs, _TRADES
             call = lambda: client.unsubscribe_trade_ticks(iid)  # noqa: E731
-        aggs = feeds.get(iid, [])
         if agg in aggs:
             aggs.remove(agg)
-        if not aggs:
-            feeds.pop(iid, None)
         self._release(kind, iid, client, call)
+
+    def _seen_of(self, instrument_id: InstrumentId) -> InstrumentSeen:
+        seen = self._seen.get(instrument_id.value)
+        return seen if seen is not None else self.quality.instrument(instrument_id)
 
     @property
     def aggregated_bar_types(self) -> list[BarType]:
@@ -350,63 +363,83 @@ class DataEngine(Component):
             return
         handler(data)
 
-    def _in_sequence(self, data: Any) -> bool:
-        key = (type(data), data.instrument_id)
-        last = self._last_ts.get(key)
-        if last is not None and data.ts_event < last:
-            self.out_of_sequence += 1
-            return False
-        self._last_ts[key] = data.ts_event
-        return True
+    # Hot path: per tick one dict lookup (the instrument's state, which also holds its
+    # topics) and a few int comparisons, inlined: a call per tick would cost more than
+    # they do. Only a tick that fails goes on to `DataQuality` (why, count, log).
+    # Sizes are not compared: a `Quantity` cannot be negative (construction, replace
+    # and decode all refuse it), so no adapter can hand one over.
 
     def _handle_quote(self, quote: QuoteTick) -> None:
-        if self._validate_sequence and not self._in_sequence(quote):
+        seen = self._seen.get(quote.instrument_id.value)
+        if seen is None:
+            seen = self.quality.instrument(quote.instrument_id)
+        bid, ask = quote.bid_price, quote.ask_price
+        # The common case in one chain; prices of two precisions take the slow test.
+        if not (0 < bid.raw <= ask.raw and bid.precision == ask.precision) and (
+            self._validate and not (bid.raw > 0 and ask.raw > 0 and bid <= ask)
+        ):
+            self.quality.dropped(self.quality.quote_reason(quote), quote)
             return
-        self.data_count += 1
+        ts = quote.ts_event
+        if ts < seen.quote_ts and self._validate_sequence:
+            self.quality.dropped(TS_BACKWARDS, quote, seen.quote_ts)
+            return
+        seen.quote_ts = ts
         self.quotes_processed += 1
         self._cache.add_quote_tick(quote)
-        topic = self._quote_topics.get(quote.instrument_id.value)
-        if topic is None:
-            topic = self._quote_topic(quote.instrument_id)
-        self._msgbus.publish(topic, quote)
-        aggs = self._quote_aggs.get(quote.instrument_id)
+        self._msgbus.publish(seen.quote_topic, quote)
+        aggs = seen.quote_aggs
         if aggs:
             for agg in aggs:
                 agg.handle_quote(quote)
 
-    def _quote_topic(self, instrument_id: InstrumentId) -> str:
-        cached = self._quote_topics
-        if len(cached) >= _MAX_CACHED_TOPICS:
-            cached.clear()
-        topic = cached[instrument_id.value] = topics.quotes(instrument_id)
-        return topic
-
     def _handle_trade(self, trade: TradeTick) -> None:
-        if self._validate_sequence and not self._in_sequence(trade):
+        seen = self._seen.get(trade.instrument_id.value)
+        if seen is None:
+            seen = self.quality.instrument(trade.instrument_id)
+        if trade.price.raw <= 0 and self._validate:
+            self.quality.dropped(NON_POSITIVE_PRICE, trade)
             return
-        self.data_count += 1
+        ts = trade.ts_event
+        if ts < seen.trade_ts and self._validate_sequence:
+            self.quality.dropped(TS_BACKWARDS, trade, seen.trade_ts)
+            return
+        seen.trade_ts = ts
         self.trades_processed += 1
         self._cache.add_trade_tick(trade)
-        self._msgbus.publish(topics.trades(trade.instrument_id), trade)
-        aggs = self._trade_aggs.get(trade.instrument_id)
+        self._msgbus.publish(seen.trade_topic, trade)
+        aggs = seen.trade_aggs
         if aggs:
             for agg in aggs:
                 agg.handle_trade(trade)
 
+    def _process_bar(self, bar: Bar) -> None:
+        # A bar from a client (not one aggregated here): the venue's feed is alive.
+        iid = bar.bar_type.instrument_id
+        seen = self._seen.get(iid.value)
+        if seen is None:
+            seen = self.quality.instrument(iid)
+        seen.bars += 1
+        self._handle_bar(bar)
+
     def _handle_bar(self, bar: Bar) -> None:
         # Venue-built bars and aggregated ones take the same path.
-        self.data_count += 1
         self.bars_published += 1
         self._cache.add_bar(bar)
         self._msgbus.publish(topics.bars(bar.bar_type), bar)
 
     def _handle_instrument(self, instrument: Any) -> None:
-        self.data_count += 1
         self.instruments_processed += 1
         self._cache.add_instrument(instrument)
         self._msgbus.publish(topics.instrument(instrument.id), instrument)
 
     # -- lifecycle --------------------------------------------------------------------------
+
+    @property
+    def data_count(self) -> int:
+        """Everything `process` accepted (a sum: one counter less per tick)."""
+        return (self.quotes_processed + self.trades_processed + self.bars_published
+                + self.instruments_processed)
 
     def counters(self) -> dict[str, int]:
         """The counters, for status lines and the supervisor."""
@@ -419,22 +452,46 @@ class DataEngine(Component):
             "commands": self.command_count,
             "command_errors": self.command_errors,
             "unknown_data": self.unknown_data,
-            "out_of_sequence": self.out_of_sequence,
+            **{f"dropped_{reason}": n for reason, n in self.quality.dropped_counts.items()},
+            "stale_feeds": len(self.quality.stale_venues()),
         }
+
+    @property
+    def dropped(self) -> dict[str, int]:
+        """Ticks dropped by the checks, per reason."""
+        return dict(self.quality.dropped_counts)
+
+    def stale_venues(self) -> dict[str, float]:
+        """STALE venues: seconds without a tick (`DataQuality.stale_venues`)."""
+        return self.quality.stale_venues()
+
+    def feeds(self) -> dict[str, tuple[bool, float]]:
+        """Each watched venue: (stale, seconds without a tick) (`DataQuality.feeds`)."""
+        return self.quality.feeds()
+
+    def _watched_venues(self) -> set[str]:
+        """Venues with quote or trade subscriptions: the feeds judged stale or fresh."""
+        return {str(key.venue) for (kind, key) in self._refs if kind in (_QUOTES, _TRADES)}
+
+    def _on_start(self) -> None:
+        self.quality.start()
 
     def _on_stop(self) -> None:
         # Time bars stop with the engine; their subscriptions stay counted so a
         # resume restarts them where they were.
         for agg in self._aggregators.values():
             agg.stop()
+        self.quality.stop()
 
     def _on_resume(self) -> None:
         for agg in self._aggregators.values():
             agg.start()
+        self.quality.start()
 
     def _on_dispose(self) -> None:
         for agg in self._aggregators.values():
             agg.stop()
+        self.quality.stop()
         self._msgbus.unsubscribe(topics.ALL_DATA_COMMANDS, self.execute)
         self._msgbus.deregister(DATA_ENGINE_PROCESS)
 

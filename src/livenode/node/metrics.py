@@ -106,6 +106,7 @@ class NodeCollector(Collector):
         yield from _process_metrics(snap.processes)
         yield from _report_metrics(report)
         yield from _database_metrics(report)
+        yield from _data_metrics(report)
         yield from _hop_metrics(report)
 
 
@@ -247,6 +248,27 @@ def _database_metrics(report: RunReport) -> Iterator[Metric]:
          "Rewrites of the node's full state after a loss"),
     ):
         yield CounterMetricFamily(name, doc, value=value)
+
+
+def _data_metrics(report: RunReport) -> Iterator[Metric]:
+    """Market data the data engines dropped, by reason, and each venue's feed."""
+    dropped = CounterMetricFamily("livenode_data_dropped",
+                                  "Quotes and trades the data engines dropped as bad, by reason",
+                                  labels=["reason"])
+    for key, n in sorted(report.engines.get("DataEngine", {}).items()):
+        if key.startswith("dropped_"):
+            dropped.add_metric([key.removeprefix("dropped_")], n)
+    yield dropped
+    stale = GaugeMetricFamily("livenode_data_feed_stale",
+                              "1: no quote or trade from the venue for [data_engine] stale_after",
+                              labels=["venue"])
+    idle = GaugeMetricFamily("livenode_data_feed_idle_seconds",
+                             "Seconds since the venue's last quote or trade (at the last check)",
+                             labels=["venue"])
+    for venue, row in sorted(report.feeds.items()):
+        stale.add_metric([venue], 1 if row.stale else 0)
+        idle.add_metric([venue], row.seconds_without_data)
+    yield from (stale, idle)
 
 
 def _hop_metrics(report: RunReport) -> Iterator[Metric]:

@@ -37,6 +37,7 @@ __all__ = [
     "Counters",
     "DatabaseReport",
     "FaultRow",
+    "FeedRow",
     "FillRow",
     "Histogram",
     "LeftOpenRow",
@@ -397,6 +398,14 @@ class GcRow(_Row, frozen=True, kw_only=True):
     kept_by_freeze: int | None = None
 
 
+class FeedRow(_Row, frozen=True, kw_only=True):
+    """One venue's market data feed as its data engine judged it at its last check
+    (`DataEngine.feeds`): STALE after ``[data_engine] stale_after`` without a tick."""
+
+    stale: bool
+    seconds_without_data: float
+
+
 class RunReport(msgspec.Struct, frozen=True, kw_only=True):
     """What a run (or one process of it) did. See the module docstring."""
 
@@ -432,6 +441,8 @@ class RunReport(msgspec.Struct, frozen=True, kw_only=True):
     gc: dict[str, GcRow] = {}
     # The latest audit of the books against each venue, by exec client name.
     audit: dict[str, VenueAudit] = {}
+    # By venue: its feed, as the data engine that takes it judged it last.
+    feeds: dict[str, FeedRow] = {}
 
     def merge(self, other: RunReport) -> RunReport:
         """Both reports in one (associative; see the module docstring). Identity
@@ -466,6 +477,7 @@ class RunReport(msgspec.Struct, frozen=True, kw_only=True):
             hops=_merge_maps(self.hops, other.hops),
             gc=_merge_maps(self.gc, other.gc),
             audit=_union(self.audit, other.audit),
+            feeds=_union(self.feeds, other.feeds),
         )
 
     def flows_only(self) -> RunReport:
@@ -552,6 +564,8 @@ class RunReport(msgspec.Struct, frozen=True, kw_only=True):
         }
         if self.gc:
             out["gc"] = {name: msgspec.to_builtins(row) for name, row in sorted(self.gc.items())}
+        out["feeds"] = {venue: msgspec.to_builtins(row)
+                        for venue, row in sorted(self.feeds.items())}
         return out
 
 

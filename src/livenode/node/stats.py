@@ -62,6 +62,7 @@ from livenode.node.run_report import (
     Counters,
     DatabaseReport,
     FaultRow,
+    FeedRow,
     Histogram,
     OrdersReport,
     PositionRow,
@@ -350,7 +351,15 @@ class NodeStats:
             "halted_instruments": self.halted_instruments,
             "halted_venues": self.halted_venues,
             "faulted": sorted(self.faulted_strategies()),
+            "stale": self.stale_feeds,
         }
+
+    @property
+    def stale_feeds(self) -> dict[str, float]:
+        """Venues whose subscribed feed sent nothing for ``[data_engine] stale_after``
+        seconds: seconds without a tick (empty where no data engine runs)."""
+        engine = self._kernel.data_engine
+        return engine.stale_venues() if engine is not None else {}
 
     @property
     def stalled_orders(self) -> int:
@@ -443,6 +452,9 @@ class NodeStats:
             tick_to_trade={} if live or not execution else self.tick_to_trade(),
             audit=kernel.exec_engine.last_audit
             if execution and kernel.exec_engine is not None else {},
+            feeds={venue: FeedRow(stale=stale, seconds_without_data=idle)
+                   for venue, (stale, idle) in kernel.data_engine.feeds().items()}
+            if data and kernel.data_engine is not None else {},
         )
 
     def summary(self) -> dict[str, Any]:

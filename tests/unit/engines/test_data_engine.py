@@ -54,6 +54,11 @@ def build(env: Env, **config: Any) -> tuple[DataEngine, RecordingDataClient]:
     return engine, client
 
 
+def bar_timers(env: Env) -> list[str]:
+    """The clock's timers but the engine's own staleness check."""
+    return [name for name in env.clock.timer_names if name != "DataEngine.check_stale"]
+
+
 def test_recording_client_satisfies_protocol() -> None:
     # The seam is one class now; the engine's test double offers what the engine calls.
     client = RecordingDataClient()
@@ -150,12 +155,12 @@ def test_unknown_data_is_counted(env: Env) -> None:
 
 
 def test_out_of_sequence_data_dropped_when_validating(env: Env) -> None:
-    engine, _ = build(env, validate_data_sequence=True)
+    engine, _ = build(env)  # validate_data_sequence is on by default
     got = env.record(topics.quotes(IID))
     engine.process(quote("1.00", "1.01", ts=T0 + 10))
     engine.process(quote("1.00", "1.01", ts=T0 + 5))
     engine.process(quote("1.00", "1.01", ts=T0 + 10))
-    assert len(got) == 2 and engine.out_of_sequence == 1
+    assert len(got) == 2 and engine.dropped["ts_backwards"] == 1
 
 
 def test_engine_aggregates_time_bars_from_quotes(env: Env) -> None:
@@ -182,7 +187,7 @@ def test_engine_aggregates_time_bars_from_quotes(env: Env) -> None:
     # Unsubscribing the bars keeps the strategy's quote subscription alive.
     env.msgbus.publish(topics.data_commands(SIM), cmd(UnsubscribeBars, bar_type=bar_type))
     assert ("unsubscribe_quote_ticks", IID) not in client.calls
-    assert engine.aggregated_bar_types == [] and env.clock.timer_names == []
+    assert engine.aggregated_bar_types == [] and bar_timers(env) == []
     env.msgbus.publish(topics.data_commands(SIM), cmd(UnsubscribeQuoteTicks, instrument_id=IID))
     assert client.calls[-1] == ("unsubscribe_quote_ticks", IID)
 

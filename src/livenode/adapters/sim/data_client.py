@@ -6,12 +6,15 @@ trades are forwarded only for subscribed instruments. A replay starts later, in
 `on_trading_started` (once the strategies have subscribed: at speed 0 the whole
 file would otherwise be gone before anyone listened; in a venue process the
 venue's `start` asks it with ``start_feed``); its end then stops the node when
-``stop_at_end`` says so, and a bad line that stopped it (``on_bad_line = "stop"``)
-stops the node with a failure, through `ClientContext.request_stop` (a worker
-relays it to its supervisor). It holds the venue as a `SimVenueAPI` (the
-in-process `SimVenue` or a `RemoteSimVenue` in front of a venue process; it does
-not ask which): ``await connect()`` first, ``await disconnect()`` last; the
-venue's ``replay_feed`` says whether there is a replay to start and watch.
+``stop_at_end`` says so. A feed that failed, a replay stopped by a bad line
+(``on_bad_line = "stop"``) or any feed stopped by an error (``on_error =
+"stop"``, or restarts that did not help), random walk included, stops the node
+with a failure naming why, through `ClientContext.request_stop` (a worker relays
+it to its supervisor): a node never stays running with a dead market. It holds
+the venue as a `SimVenueAPI` (the in-process `SimVenue` or a `RemoteSimVenue` in
+front of a venue process; it does not ask which): ``await connect()`` first,
+``await disconnect()`` last; the venue's ``replay_feed`` says whether there is a
+replay to start, its ``market_feed`` is the feed watched either way.
 
 In-process the venue stamps ``ts_init`` of each tick with the shared clock at
 the moment it hands the tick over, which is the moment this client receives it.
@@ -54,6 +57,7 @@ class SimDataClient(LiveDataClient):
         venue.subscribe_market(self._on_market)
         if venue.replay_feed is None:
             venue.start()
+            self._watch_feed()  # a random walk: its failure must stop the node
         elif self._trading_started:  # a reconnect while the node runs
             self._start_replay()
 
@@ -65,21 +69,32 @@ class SimDataClient(LiveDataClient):
 
     def _start_replay(self) -> None:
         self.sim_venue.start()
-        if self._replay_watch is None:
-            self._replay_watch = self._loop.create_task(self._watch_replay())
+        self._watch_feed()
 
-    async def _watch_replay(self) -> None:
-        feed = self.sim_venue.replay_feed
+    def _watch_feed(self) -> None:
+        if self._replay_watch is None:
+            self._replay_watch = self._loop.create_task(self._watch())
+
+    async def _watch(self) -> None:
+        venue = self.sim_venue
+        feed = venue.market_feed
         if feed is None:
             return
         await feed.done.wait()
         error = feed.error
-        if error is not None and feed.on_bad_line == "stop":
-            self._context.request_stop(f"replay failed: {error}",
-                                       failure=f"replay failed: {error}")
-        elif feed.stop_at_end:
+        replay = venue.replay_feed is not None
+        if error is not None:
+            # Any error: a bad line skipped never sets it, so one that is set stopped
+            # the feed (a bad line with "stop", a file that cannot be read, a failure).
+            what = "replay" if replay else "market feed"
+            self._log.error("%s: %s failed: %s", self.name, what, error)
+            self._context.request_stop(f"{what} failed: {error}",
+                                       failure=f"{what} failed: {error}")
+        elif replay and feed.stop_at_end:
+            skipped = f", {feed.bad_lines} bad line(s) skipped" if feed.bad_lines else ""
             self._context.request_stop(
                 f"replay finished: {feed.replay_quotes} quotes, {feed.replay_trades} trades"
+                f"{skipped}"
             )
 
     async def _disconnect(self) -> None:

@@ -49,15 +49,17 @@ Listener = Callable[[Any], None]
 
 
 class ReplayFeed(Protocol):
-    """A replay as its data client watches it: the in-process `SimFeed`, or a venue
-    process's replay (`livenode.venues.sim.remote_feed.RemoteReplay`)."""
+    """A feed as its data client watches it (a replay, or a random walk, whose failure
+    it watches): the in-process `SimFeed`, or a venue process's feed
+    (`livenode.venues.sim.remote_feed.RemoteReplay`)."""
 
-    #: Set when the replay ended (every file done, or a bad line stopped it).
+    #: Set when the feed ended (every file done, a bad line or an error stopped it).
     done: asyncio.Event
 
     @property
     def error(self) -> object | None:
-        """What stopped the replay (names file and line), None when it finished."""
+        """What stopped the feed (a bad line: file and line; an error: the exception),
+        None when it finished."""
         ...
 
     @property
@@ -68,6 +70,11 @@ class ReplayFeed(Protocol):
     @property
     def replay_trades(self) -> int:
         """Trades emitted so far."""
+        ...
+
+    @property
+    def bad_lines(self) -> int:
+        """Bad lines skipped so far (``on_bad_line = "skip"``)."""
         ...
 
     @property
@@ -132,8 +139,9 @@ class SimVenueAPI(Protocol):
 
     def start(self) -> None:
         """Start the market feed (idempotent). A venue process runs a random walk from
-        its own start (nothing to do); its replay is started by the first client that
-        asks (``start_feed``), once per venue process."""
+        its own start (a client's ``start_feed`` only asks to hear of its end); its
+        replay is started by the first client that asks (``start_feed``), once per
+        venue process."""
         ...
 
     def stop(self) -> None:
@@ -144,6 +152,12 @@ class SimVenueAPI(Protocol):
     def replay_feed(self) -> ReplayFeed | None:
         """The replay a client starts (`start`) once the strategies run and whose end it
         watches; None for a random walk. A remote knows it once connected."""
+        ...
+
+    @property
+    def market_feed(self) -> ReplayFeed | None:
+        """The feed whatever its mode (the replay, or the random walk), for a client to
+        watch its failure; a remote knows it once connected (None before)."""
         ...
 
     # -- account ----------------------------------------------------------------------

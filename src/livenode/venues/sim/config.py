@@ -69,8 +69,17 @@ class SimFeedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     anyone listens; its end is
     logged ("replay finished: N quotes, M trades, ..."). ``stop_at_end`` stops the
     node cleanly when every file is done (a backtest through the live node).
-    ``on_bad_line``: ``"stop"`` ends the feed at a line that cannot be read and
-    stops the node with a failure (exit 1); ``"skip"`` logs the line and goes on.
+    ``on_bad_line``: ``"stop"`` ends the feed at a line that cannot be read (or
+    holds what no venue sends: see ``livenode.venues.sim.replay_checks``) and stops
+    the node with a failure (exit 1); ``"skip"`` logs the line, counts it and goes on.
+    ``on_error``: what an exception in the feed itself does (the venue's matching,
+    a listener, a bug; not a bad line): ``"stop"`` ends the feed and the data client
+    stops the node with a failure naming it (exit 1); ``"restart"`` logs it, drops
+    the record it happened on and resumes after a short pause, stopping as
+    ``"stop"`` after five failures in a row. It lives here, with the feed, because
+    the feed runs where the venue runs (in its own process in multiprocess mode).
+    With ``loop_replay`` and ``replay_timestamps = "recorded"``, each loop's times
+    are shifted to follow the previous loop's, so time never goes backwards.
     The replay files must exist when the config is loaded (relative paths are
     relative to the working directory).
     """
@@ -88,6 +97,7 @@ class SimFeedConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     replay_batch_size: Annotated[int, msgspec.Meta(ge=1)] = 1000
     stop_at_end: bool = False
     on_bad_line: Literal["stop", "skip"] = "stop"
+    on_error: Literal["stop", "restart"] = "stop"
 
     def __post_init__(self) -> None:
         if self.mode != "replay" or not self.replay_path:

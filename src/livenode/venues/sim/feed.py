@@ -21,6 +21,15 @@ a replay error stops the feed and is kept in ``error`` (with ``on_bad_line =
 "skip"`` a bad line is logged, counted in ``bad_lines`` and skipped instead). The
 end of a replay is logged: "replay finished: N quotes, M trades, <first> ..
 <last>" (recorded timestamps, UTC).
+
+Any other exception in a wake-up (the venue's sink, a random walk, the venue's
+timers) never leaves the feed silently dead, still "running": ``on_error =
+"stop"`` (default) ends it like a bad line (``done`` set, ``error`` a `FeedError`
+naming the exception; the data client then stops the node with a failure), and
+``on_error = "restart"`` logs it, drops the record it happened on (counted in
+``records_lost``) and resumes after a back-off (`RESTART_DELAYS_S`), giving up
+like "stop" after that many failures in a row. A replay reader that raised
+cannot resume (its generator is finished): that always stops the feed.
 """
 
 from __future__ import annotations
@@ -35,6 +44,18 @@ from livenode.venues.sim.market import RandomWalk, RawQuote, RawTrade
 from livenode.venues.sim.replay import OnBadLine, ReplayError, ReplayRecord
 
 _log = logging.getLogger("livenode.venues.sim.feed")
+
+#: ``on_error = "restart"``: the pause before each resume after a failure in a row;
+#: one more failure in a row stops the feed as "stop" does.
+RESTART_DELAYS_S = (0.1, 0.2, 0.5, 1.0, 2.0)
+
+
+class FeedError(RuntimeError):
+    """What stopped a feed other than a bad line: an exception in a wake-up."""
+
+
+class _ReaderFailed(Exception):
+    """The replay reader raised something other than a `ReplayError` (it is finished)."""
 
 QuoteSink = Callable[[str, RawQuote, int], None]  # symbol, quote, ts_event
 TradeSink = Callable[[str, RawTrade, int], None]
@@ -74,12 +95,19 @@ class SimFeed:
         self._t0 = 0.0
         self._last_ts = 0
         self._replay_t0_ns = 0
+        # loop_replay with recorded times: added to each loop's times so they go on.
+        self._loop_shift_ns = 0
+        self._loop_first_ts = 0
         # Replay facts (for the "replay finished" line and the node's summary).
         self.replay_quotes = 0
         self.replay_trades = 0
         self.replay_first_ts: int | None = None
         self.replay_last_ts: int | None = None
         self.bad_lines = 0
+        # Failures of a wake-up (on_error): all of them, and since the last good one.
+        self.errors = 0
+        self._errors_in_a_row = 0
+        self.records_lost = 0  # replay records dropped by a restart after a failure
 
     @property
     def stop_at_end(self) -> bool:
@@ -108,6 +136,9 @@ class SimFeed:
                 _log.error("sim feed stopped: %s", exc)
                 self._finish()
                 return
+            except _ReaderFailed as exc:
+                self._fail(exc.__cause__ or exc, "the replay reader failed")
+                return
         self._handle = self._loop.call_soon(self._wake)
 
     def stop(self) -> None:
@@ -132,6 +163,13 @@ class SimFeed:
             self._log_replay_end("stopped by a bad line")
             self._finish()
             return
+        except _ReaderFailed as exc:
+            self._fail(exc.__cause__ or exc, "the replay reader failed")
+            return
+        except Exception as exc:  # the sink, a walk, the venue's timers
+            self._failed(exc)
+            return
+        self._errors_in_a_row = 0
         if self.running:
             if delay == 0.0:
                 self._handle = self._loop.call_soon(self._wake)
@@ -141,6 +179,42 @@ class SimFeed:
     def _finish(self) -> None:
         self.running = False
         self.done.set()
+
+    def _failed(self, exc: Exception) -> None:
+        """A wake-up raised: resume after a pause (``on_error = "restart"``), or stop."""
+        self.errors += 1
+        self._errors_in_a_row += 1
+        n = self._errors_in_a_row
+        if self.config.on_error != "restart" or n > len(RESTART_DELAYS_S):
+            gave_up = f" ({n - 1} restart(s) in a row did not help)" if n > 1 else ""
+            self._fail(exc, f"sim feed failed{gave_up}")
+            return
+        delay = RESTART_DELAYS_S[n - 1]
+        _log.error("sim feed failed (%d in a row); on_error = restart: resuming in %gs",
+                   n, delay, exc_info=exc)
+        if self.config.mode == "replay" and self._pending is not None:
+            # The record the failure happened on: emitting it again would fail again.
+            self.records_lost += 1
+            try:
+                self._pending = self._next_record()
+            except ReplayError as bad:
+                self.error = bad
+                _log.error("sim feed stopped: %s", bad)
+                self._log_replay_end("stopped by a bad line")
+                self._finish()
+                return
+            except _ReaderFailed as dead:
+                self._fail(dead.__cause__ or dead, "the replay reader failed")
+                return
+        self._handle = self._loop.call_later(delay, self._wake)
+
+    def _fail(self, exc: BaseException, what: str) -> None:
+        """Stop for good: ``error`` names the exception, ``done`` wakes the data client."""
+        self.error = FeedError(f"{what}: {type(exc).__name__}: {exc}")
+        _log.error("sim feed stopped: %s", self.error, exc_info=exc)
+        if self.config.mode == "replay":
+            self._log_replay_end("stopped by an error")
+        self._finish()
 
     def _walk_batch(self) -> float:
         cfg = self.config
@@ -184,11 +258,15 @@ class SimFeed:
             "first_ts": _iso(self.replay_first_ts),
             "last_ts": _iso(self.replay_last_ts),
             "bad_lines_skipped": self.bad_lines,
+            "feed_errors": self.errors,
+            "records_lost": self.records_lost,
             "error": None if self.error is None else str(self.error),
         }
 
     def _log_replay_end(self, how: str = "finished") -> None:
         skipped = f", {self.bad_lines} bad line(s) skipped" if self.bad_lines else ""
+        if self.records_lost:
+            skipped += f", {self.records_lost} record(s) lost to feed errors"
         _log.info(
             "replay %s: %d quotes, %d trades, %s .. %s%s",
             how,
@@ -204,9 +282,21 @@ class SimFeed:
             raise ReplayError("replay mode needs replay files (feed.replay_path)")
         skip = self._skip_bad_line if self.config.on_bad_line == "skip" else None
         self._replay = self._replay_factory(skip)
-        self._pending = next(self._replay, None)
+        self._pending = self._next_record()
         self._t0 = self._loop.time()
         self._replay_t0_ns = self._pending.ts if self._pending is not None else 0
+        if self._pending is not None:
+            self._loop_first_ts = self._pending.ts
+
+    def _next_record(self) -> ReplayRecord | None:
+        """The reader's next record (None at the end); `_ReaderFailed` when the reader
+        raised anything but a `ReplayError`."""
+        try:
+            return next(self._replay, None)  # type: ignore[arg-type]
+        except ReplayError:
+            raise
+        except Exception as exc:
+            raise _ReaderFailed() from exc
 
     def _replay_batch(self) -> float:
         cfg = self.config
@@ -226,23 +316,34 @@ class SimFeed:
                 break
             if limit is not None and emitted >= limit:
                 break
-            ts = now if venue_ts else rec.ts
+            ts = now if venue_ts else rec.ts + self._loop_shift_ns
+            # Counted once the sink took it: a record the sink failed on is not emitted.
+            if isinstance(rec.data, RawQuote):
+                self._on_quote(rec.symbol, rec.data, ts)
+                self.replay_quotes += 1
+            else:
+                self._on_trade(rec.symbol, rec.data, ts)
+                self.replay_trades += 1
             if self.replay_first_ts is None:
                 self.replay_first_ts = rec.ts
             self.replay_last_ts = rec.ts
-            if isinstance(rec.data, RawQuote):
-                self.replay_quotes += 1
-                self._on_quote(rec.symbol, rec.data, ts)
-            else:
-                self.replay_trades += 1
-                self._on_trade(rec.symbol, rec.data, ts)
             emitted += 1
-            self._pending = next(self._replay, None)  # type: ignore[arg-type]
+            # Inlined `_next_record` (once per record): a try costs nothing until it raises.
+            try:
+                self._pending = next(self._replay, None)  # type: ignore[arg-type]
+            except ReplayError:
+                raise
+            except Exception as exc:
+                raise _ReaderFailed() from exc
         self.updates += emitted
         if self._pending is None:
             if not cfg.loop_replay:
                 self._log_replay_end()
             if cfg.loop_replay:
+                # Recorded times go on from the end of the previous loop, never back: the
+                # node drops ticks whose time goes backwards ([data_engine]).
+                if self.replay_first_ts is not None and self.replay_last_ts is not None:
+                    self._loop_shift_ns += self.replay_last_ts - self._loop_first_ts + 1
                 self._open_replay()
                 if self._pending is None:
                     self._finish()

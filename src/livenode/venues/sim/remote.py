@@ -14,10 +14,11 @@ clients work with either. Where the remote needs a round trip it is asynchronous
 
 The feed belongs to the venue process, which outlives the clients (that is the
 point: a restarted node finds the venue's orders still there): ``stop()`` does
-nothing, and so does ``start()`` for a random walk. A replay (``replay_feed``, a
-`RemoteReplay`, known once connected) is started by ``start()``: a ``start_feed``
-request naming this client's market subscriptions; its end comes back from the
-venue process (see `remote_feed`).
+nothing. A replay (``replay_feed``, a `RemoteReplay`, known once connected) is
+started by ``start()``: a ``start_feed`` request naming this client's market
+subscriptions; its end comes back from the venue process (see `remote_feed`).
+For a random walk (running already) ``start()`` sends ``start_feed`` too, only to
+hear of the walk's end or failure (``market_feed``).
 
 Sockets are driven through ``zmq.FD`` (edge-triggered: drain until EAGAIN, look
 at ``zmq.EVENTS`` after a send), not ``zmq.asyncio`` (a Future per message costs
@@ -124,6 +125,7 @@ class RemoteSimVenue:
         self._interest: dict[bytes, int] = {}
         # The venue process's replay (its ping says whether it has one).
         self._replay: RemoteReplay | None = None
+        self._is_replay = False
         self._feed_task: asyncio.Task[None] | None = None
         self.malformed = 0
         self.event_gaps = 0
@@ -183,8 +185,9 @@ class RemoteSimVenue:
             )
         self.account_id = AccountId(ping.account_id)
         self.session = ping.session
-        if ping.feed == "replay" and self._replay is None:
+        if self._replay is None:  # the feed, of either mode: its end or failure
             self._replay = RemoteReplay(str(self.venue), self._loop)
+        self._is_replay = ping.feed == "replay"
         self._instruments = {}
         for raw in listed.items:
             # The venue lists only instruments (the codec's union cannot say which).
@@ -264,8 +267,9 @@ class RemoteSimVenue:
     # -- lifecycle the clients expect -------------------------------------------------
 
     def start(self) -> None:
-        """A replay: ask the venue process to start it (once; its end comes back to
-        ``replay_feed``). A random walk runs in the venue process already."""
+        """Ask the venue process to start a replay (once; its end comes back to
+        ``replay_feed``); a random walk runs already, the request only makes this
+        client hear of its end or failure (``market_feed``)."""
         replay = self._replay
         if replay is None or replay.requested or self._dealer is None:
             return
@@ -281,6 +285,11 @@ class RemoteSimVenue:
     @property
     def replay_feed(self) -> RemoteReplay | None:
         """The venue process's replay (None for a random walk, or before `connect`)."""
+        return self._replay if self._is_replay else None
+
+    @property
+    def market_feed(self) -> RemoteReplay | None:
+        """The venue process's feed, either mode (None before `connect`)."""
         return self._replay
 
     # -- market -----------------------------------------------------------------------

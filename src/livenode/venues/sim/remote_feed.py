@@ -1,8 +1,9 @@
-"""`RemoteReplay`: a venue process's replay, as the client that started it sees it.
+"""`RemoteReplay`: a venue process's feed, as the client that started it sees it.
 
 It offers what the sim data client watches on an in-process `SimFeed`
 (`livenode.venues.sim.api.ReplayFeed`): ``done``, ``error``, the counts,
 ``stop_at_end`` and ``on_bad_line``, from the `FeedStatus` the venue process sends.
+A replay, or a random walk (whose end, ``max_ticks``, or failure it reports).
 
 The end arrives twice: as the ``feed.end`` market frame, after the replay's last
 tick on the market connection (the one that counts: every tick before it has
@@ -58,6 +59,10 @@ class RemoteReplay:
         return self.status.trades if self.status is not None else 0
 
     @property
+    def bad_lines(self) -> int:
+        return self.status.bad_lines_skipped if self.status is not None else 0
+
+    @property
     def stop_at_end(self) -> bool:
         return self.status.stop_at_end if self.status is not None else False
 
@@ -74,8 +79,9 @@ class RemoteReplay:
         except (TimeoutError, ConnectionError, ValueError, IndexError) as exc:
             _log.error("sim venue %s: start_feed failed: %s", self._venue, exc)
             return
-        _log.info("sim venue %s: replay %s on request", self._venue,
-                  "starting" if status.state == "running" else status.state)
+        if status.mode == "replay":
+            _log.info("sim venue %s: replay %s on request", self._venue,
+                      "starting" if status.state == "running" else status.state)
         self.answered(status)
 
     def end_frame(self, payload: bytes) -> None:
@@ -94,9 +100,14 @@ class RemoteReplay:
             return
         self.status = status
         if status.state in _ENDED:
-            _log.warning("sim venue %s: the replay had %s before this client asked "
-                         "(%d quotes, %d trades); it is not replayed again",
-                         self._venue, status.state, status.quotes, status.trades)
+            if status.mode == "replay":
+                _log.warning("sim venue %s: the replay had %s before this client asked "
+                             "(%d quotes, %d trades); it is not replayed again",
+                             self._venue, status.state, status.quotes, status.trades)
+            else:
+                _log.warning("sim venue %s: the market feed had %s before this client "
+                             "asked%s", self._venue, status.state,
+                             f": {status.error}" if status.error else "")
             self.ended(status)
 
     def ended(self, status: FeedStatus) -> None:

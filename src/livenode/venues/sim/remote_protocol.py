@@ -21,7 +21,9 @@ prefixes the client subscribed to; the server starts once its publisher has seen
 them, so nothing is published before the subscriptions arrived). The reply's
 ``items`` hold one msgpack `FeedStatus`; the client that asked is a feed watcher
 and gets `FeedEnded` on the command socket when the replay ends (never dropped,
-unlike the market frame, which it doubles).
+unlike the market frame, which it doubles). A client of a random walk sends
+``start_feed`` too (the walk runs already): it becomes a watcher, and hears of
+the walk's end (``max_ticks``) or failure the same two ways.
 
 Envelopes are small frozen msgspec structs in a tagged union (one decode per
 frame); payloads are model messages encoded by `livenode.model.codec.Codec`, kept
@@ -94,10 +96,14 @@ class FeedStatus(msgspec.Struct, frozen=True, kw_only=True, gc=False):
 
     ``state``: ``"random_walk"`` (starts with the venue, never waits), ``"waiting"``
     (a replay not started yet), ``"running"``, ``"finished"`` or ``"failed"`` (a bad
-    line with ``on_bad_line = "stop"``: ``error`` names file and line). ``first_ts`` /
-    ``last_ts`` are the recorded times of the first and last record (ISO 8601 UTC).
+    line with ``on_bad_line = "stop"``: ``error`` names file and line; or an error
+    in the feed itself: ``error`` names the exception). A random walk may end too:
+    ``"finished"`` (``max_ticks``) or ``"failed"``. ``first_ts`` / ``last_ts`` are
+    the recorded times of the first and last record (ISO 8601 UTC).
     ``stop_at_end`` and ``on_bad_line`` are the venue's feed config, so the client
-    knows what the end means for the node.
+    knows what the end means for the node. ``feed_errors`` counts the feed's
+    failures (``on_error = "restart"`` resumed after all but the last, if it
+    failed), ``records_lost`` the replay records dropped by those restarts.
     """
 
     state: str
@@ -109,6 +115,10 @@ class FeedStatus(msgspec.Struct, frozen=True, kw_only=True, gc=False):
     error: str | None = None
     stop_at_end: bool = False
     on_bad_line: str = "stop"
+    feed_errors: int = 0
+    records_lost: int = 0
+    # "replay" or "random_walk" (the venue's feed.mode).
+    mode: str = "replay"
 
 
 class VenueFrame(msgspec.Struct, frozen=True, tag=True, array_like=True, gc=False):
@@ -159,7 +169,7 @@ class Event(VenueFrame, frozen=True):
 
 
 class FeedEnded(VenueFrame, frozen=True):
-    """Server to every client that asked ``start_feed``: the replay ended (``status``
+    """Server to every client that asked ``start_feed``: the feed ended (``status``
     says how). Sent on the ordered command pipe, so it is never lost."""
 
     status: FeedStatus

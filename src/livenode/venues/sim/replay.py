@@ -8,6 +8,14 @@ what was wrong; with an ``on_bad`` callback (``on_bad_line = "skip"``) the
 readers hand it that error instead and go on with the next line (a file that
 cannot be opened, or a generic file without its header, still raises).
 
+Every line is checked as it is parsed, so nothing the venue or the node cannot
+hold gets past the reader (`livenode.venues.sim.replay_checks`): prices > 0,
+quote sizes >= 0, trade sizes > 0, every raw value within the fixed-point range
+(``RAW_MAX``), bid <= ask, trade ids the node accepts, and time never going
+backwards within a file (nor before the epoch, nor past ``RAW_MAX`` ns). A line
+that is not UTF-8 and a line the csv module refuses (a field over its field size
+limit) are bad lines too. The checks cost a few comparisons per line.
+
 Generic format (``replay_format = "generic"``)
 ------------------------------------------------
 UTF-8 CSV with a header row naming the columns (any order; unknown columns are
@@ -62,6 +70,13 @@ from datetime import UTC, datetime
 
 from livenode.venues.sim.market import BUYER, SELLER, RawQuote, RawTrade
 from livenode.venues.sim.orders import InstrumentSpec
+from livenode.venues.sim.replay_checks import (
+    RAW_MAX,
+    TS_MAX,
+    quote_problem,
+    trade_problem,
+    ts_problem,
+)
 
 
 class ReplayError(ValueError):
@@ -185,23 +200,60 @@ def merge_files(
     return heapq.merge(*readers, key=lambda r: r.ts)
 
 
-def _rows(path: str) -> Iterator[tuple[int, list[str]]]:
+def _rows(path: str, on_bad: OnBadLine | None) -> Iterator[tuple[int, list[str]]]:
+    """The csv rows of a file with their line numbers, blank and ``#`` lines left out.
+
+    A line that is not UTF-8 and a line the csv module refuses are bad lines (raised,
+    or given to ``on_bad``), never an exception out of the reader.
+    """
     try:
         # Opened outside `with` so only the open's OSError becomes a ReplayError.
-        handle = open(path, newline="", encoding="utf-8")  # noqa: SIM115 - closed by `with` below
+        # surrogateescape: undecodable bytes become lone surrogates (which valid UTF-8
+        # never decodes to), so one bad line is found and named, not the whole chunk.
+        handle = open(  # noqa: SIM115 - closed by `with` below
+            path, newline="", encoding="utf-8", errors="surrogateescape"
+        )
     except OSError as exc:
         raise ReplayError(f"{path}: cannot open replay file: {exc.strerror}") from exc
+    not_utf8: list[str] = []  # what `_utf8_lines` blanked out, for the next blank row
     with handle:
-        for line_no, row in enumerate(csv.reader(handle), start=1):
-            if not row or (len(row) == 1 and not row[0].strip()) or row[0].startswith("#"):
-                continue
-            yield line_no, row
+        reader = csv.reader(_utf8_lines(handle, not_utf8))
+        while True:
+            try:
+                for row in reader:
+                    if not row or (len(row) == 1 and not row[0].strip()) or row[0].startswith("#"):
+                        if not_utf8:  # the blank row stands for a line that was not UTF-8
+                            _bad(path, reader.line_num, ValueError(not_utf8.pop()), on_bad)
+                        continue
+                    yield reader.line_num, row
+                return
+            except csv.Error as exc:  # e.g. a field over csv.field_size_limit(); the
+                # reader goes on with the next line
+                _bad(path, reader.line_num, exc, on_bad)
+
+
+def _utf8_lines(lines: Iterable[str], not_utf8: list[str]) -> Iterator[str]:
+    """``lines``, with each line that was not UTF-8 replaced by a blank line and
+    described in ``not_utf8`` (decoded with surrogateescape)."""
+    for line in lines:
+        # isascii() is O(1) on a str: the common line costs no scan at all.
+        if line.isascii():
+            yield line
+            continue
+        try:
+            line.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            byte = ord(line[exc.start]) - 0xDC00
+            not_utf8.append(f"not UTF-8: byte 0x{byte:02x} at character {exc.start + 1}")
+            yield "\n"
+            continue
+        yield line
 
 
 def _read_generic(
     path: str, specs: dict[str, InstrumentSpec], on_bad: OnBadLine | None
 ) -> Iterator[ReplayRecord]:
-    rows = _rows(path)
+    rows = _rows(path, on_bad)
     header_line = next(rows, None)
     if header_line is None:
         raise ReplayError(f"{path}: empty replay file (expected a header row)")
@@ -217,6 +269,7 @@ def _read_generic(
         i = cols.get(name)
         return row[i].strip() if i is not None and i < len(row) else ""
 
+    last_ts = 0
     for line_no, row in rows:
         try:
             if len(row) != width:
@@ -225,33 +278,50 @@ def _read_generic(
             if spec is None:
                 continue
             ts = parse_ts(row[i_ts])
+            if not last_ts <= ts <= TS_MAX:
+                raise ValueError(ts_problem(ts, last_ts))
             kind = row[i_type].strip().lower()
             pp, sp = spec.price_precision, spec.size_precision
             if kind == "quote":
-                data: RawQuote | RawTrade = RawQuote(
-                    parse_raw(col(row, "bid_price"), pp),
-                    parse_raw(col(row, "ask_price"), pp),
-                    parse_raw(col(row, "bid_size"), sp),
-                    parse_raw(col(row, "ask_size"), sp),
-                    ts,
-                )
+                bid = parse_raw(col(row, "bid_price"), pp)
+                ask = parse_raw(col(row, "ask_price"), pp)
+                bsz = parse_raw(col(row, "bid_size"), sp)
+                asz = parse_raw(col(row, "ask_size"), sp)
+                # replay_checks.quote_ok, inlined
+                if not (0 < bid <= ask <= RAW_MAX and 0 <= bsz <= RAW_MAX
+                        and 0 <= asz <= RAW_MAX):
+                    raise ValueError(quote_problem(bid, ask, bsz, asz, pp, sp))
+                data: RawQuote | RawTrade = RawQuote(bid, ask, bsz, asz, ts)
             elif kind == "trade":
                 side = col(row, "aggressor_side").upper()
                 if side not in ("", BUYER, SELLER, "NO_AGGRESSOR"):
                     raise ValueError(f"aggressor_side {side!r} is not BUYER, SELLER or empty")
-                data = RawTrade(
+                data = _trade(
                     parse_raw(col(row, "price"), pp),
                     parse_raw(col(row, "size"), sp),
                     side if side in (BUYER, SELLER) else "NO_AGGRESSOR",
                     col(row, "trade_id") or f"{spec.symbol}-R{line_no}",
-                    ts,
+                    ts, pp, sp,
                 )
             else:
                 raise ValueError(f"type {kind!r} is not 'quote' or 'trade'")
         except (ValueError, IndexError) as exc:
             _bad(path, line_no, exc, on_bad)
             continue
+        last_ts = ts
         yield ReplayRecord(ts, spec.symbol, data)
+
+
+def _trade(
+    price: int, size: int, aggressor: str, trade_id: str, ts: int, pp: int, sp: int
+) -> RawTrade:
+    """The trade, or ValueError saying what is wrong (trades are rarer than quotes:
+    one call is affordable here)."""
+    # replay_checks.trade_ok
+    if not (0 < price <= RAW_MAX and 0 < size <= RAW_MAX and trade_id != ""
+            and trade_id.isprintable() and " " not in trade_id):
+        raise ValueError(trade_problem(price, size, trade_id, pp, sp))
+    return RawTrade(price, size, aggressor, trade_id, ts)
 
 
 def _ms_or_us(value: str) -> int:
@@ -264,7 +334,8 @@ def _read_binance_bookticker(
 ) -> Iterator[ReplayRecord]:
     spec = specs[_symbol_for_file(path, specs)]
     pp, sp = spec.price_precision, spec.size_precision
-    for line_no, row in _rows(path):
+    last_ts = 0
+    for line_no, row in _rows(path, on_bad):
         if line_no == 1 and not row[0].strip().isdigit():
             continue  # header row
         try:
@@ -272,16 +343,18 @@ def _read_binance_bookticker(
                 raise ValueError(f"expected 7 fields, got {len(row)}")
             ts_text = row[5] if row[5].strip() not in ("", "0") else row[6]
             ts = _ms_or_us(ts_text)
-            quote = RawQuote(
-                parse_raw(row[1], pp),
-                parse_raw(row[3], pp),
-                parse_raw(row[2], sp),
-                parse_raw(row[4], sp),
-                ts,
-            )
+            if not last_ts <= ts <= TS_MAX:
+                raise ValueError(ts_problem(ts, last_ts))
+            bid, ask = parse_raw(row[1], pp), parse_raw(row[3], pp)
+            bsz, asz = parse_raw(row[2], sp), parse_raw(row[4], sp)
+            # replay_checks.quote_ok, inlined
+            if not (0 < bid <= ask <= RAW_MAX and 0 <= bsz <= RAW_MAX and 0 <= asz <= RAW_MAX):
+                raise ValueError(quote_problem(bid, ask, bsz, asz, pp, sp))
+            quote = RawQuote(bid, ask, bsz, asz, ts)
         except (ValueError, IndexError) as exc:
             _bad(path, line_no, exc, on_bad)
             continue
+        last_ts = ts
         yield ReplayRecord(ts, spec.symbol, quote)
 
 
@@ -290,7 +363,8 @@ def _read_binance_trades(
 ) -> Iterator[ReplayRecord]:
     spec = specs[_symbol_for_file(path, specs)]
     pp, sp = spec.price_precision, spec.size_precision
-    for line_no, row in _rows(path):
+    last_ts = 0
+    for line_no, row in _rows(path, on_bad):
         if line_no == 1 and not row[0].strip().isdigit():
             continue  # header of the futures layout
         try:
@@ -300,14 +374,17 @@ def _read_binance_trades(
             if maker not in ("true", "false"):
                 raise ValueError(f"is_buyer_maker {row[5]!r} is not true/false")
             ts = _ms_or_us(row[4])
-            trade = RawTrade(
+            if not last_ts <= ts <= TS_MAX:
+                raise ValueError(ts_problem(ts, last_ts))
+            trade = _trade(
                 parse_raw(row[1], pp),
                 parse_raw(row[2], sp),
                 SELLER if maker == "true" else BUYER,
-                row[0].strip(),
-                ts,
+                row[0].strip() or f"{spec.symbol}-R{line_no}",
+                ts, pp, sp,
             )
         except (ValueError, IndexError) as exc:
             _bad(path, line_no, exc, on_bad)
             continue
+        last_ts = ts
         yield ReplayRecord(ts, spec.symbol, trade)

@@ -176,6 +176,7 @@ class SimVenueServer:
         self.venue.attach_account(self._on_account_event)
         if self.venue.replay_feed is None:
             self.venue.start()
+            self.feed_control.watch()  # its end or failure reaches the clients that ask
         else:
             _log.info("sim venue %s: replay waits for a start_feed (once the strategies "
                       "subscribed)", self.venue.venue)

@@ -15,6 +15,11 @@ from the start again. The end goes to every client that asked: as the
 ``feed.end`` market frame after the last tick (so a client that reads it has
 every tick before it) and as `FeedEnded` on the ordered command pipe (never
 dropped, in case the market frame was lost at the high-water mark).
+
+A random walk runs from the server's start (`watch`); a client's ``start_feed``
+makes it a watcher, so the walk's end (``max_ticks``) or failure (an error in
+the feed with ``on_error = "stop"``) reaches it the same way: a venue process
+whose market died never leaves a node waiting for ticks.
 """
 
 from __future__ import annotations
@@ -76,12 +81,12 @@ class FeedControl:
         """The feed's state and (a replay) what it emitted so far."""
         feed = self._venue.feed
         cfg = feed.config
-        if cfg.mode != "replay":
-            return FeedStatus(state="random_walk")
         if feed.error is not None:
             state = "failed"
         elif feed.done.is_set():
             state = "finished"
+        elif cfg.mode != "replay":
+            state = "random_walk"
         elif self.requested:
             state = "running"
         else:
@@ -94,6 +99,7 @@ class FeedControl:
             bad_lines_skipped=feed.bad_lines,
             error=None if feed.error is None else str(feed.error),
             stop_at_end=cfg.stop_at_end, on_bad_line=cfg.on_bad_line,
+            feed_errors=feed.errors, records_lost=feed.records_lost, mode=cfg.mode,
         )
 
     def start_feed(self, peer: bytes, payload: bytes) -> FeedStatus:
@@ -105,10 +111,12 @@ class FeedControl:
         """
         wanted = {p.encode() for p in msgspec.msgpack.decode(payload or b"\x90",
                                                              type=list[str])}
-        if self._venue.replay_feed is None:
-            return self.status()  # a random walk runs since the venue started
         if peer not in self._watchers:
             self._watchers.append(peer)
+        if self._venue.replay_feed is None:
+            # A random walk runs since the venue started (`watch`): the peer now hears
+            # of its end; one that ended already is in the status.
+            return self.status()
         if self.requested:
             status = self.status()
             _log.warning("sim venue %s: start_feed again: the replay is %s (%d quotes, %d "
@@ -118,6 +126,11 @@ class FeedControl:
         self.requested = True
         self._task = self._loop.create_task(self._run(wanted))
         return self.status()
+
+    def watch(self) -> None:
+        """Watch a feed that runs from the server's start (a random walk) to its end."""
+        if self._task is None:
+            self._task = self._loop.create_task(self._announce_end())
 
     def close(self) -> None:
         """Stop watching (the server stops)."""
@@ -157,13 +170,21 @@ class FeedControl:
                          SUBSCRIPTIONS_TIMEOUT_S)
         _log.info("sim venue %s: replay started", venue.venue)
         venue.start()
-        await venue.feed.done.wait()
+        await self._announce_end()
+
+    async def _announce_end(self) -> None:
+        """Once the feed is done: its status to the market and to every watcher."""
+        await self._venue.feed.done.wait()
         status = self.status()
         pub = self._publisher()
         if pub is not None:
             # After the last tick on every market connection (PUB keeps order per
             # connection): a client that reads it has every tick published to it.
-            pub.send(FEED_END_PREFIX + msgspec.msgpack.encode(status), zmq.NOBLOCK)
+            try:
+                pub.send(FEED_END_PREFIX + msgspec.msgpack.encode(status), zmq.NOBLOCK)
+            except zmq.Again:  # high-water mark: the watchers end on FeedEnded below
+                _log.warning("sim venue %s: the feed's end frame was dropped at the "
+                             "high-water mark", self._venue.venue)
         frame = self._proto.encode(FeedEnded(status))
         for peer in list(self._watchers):
             self._send(peer, frame)

@@ -282,6 +282,12 @@ class SimVenue:
         run and watches its end), else None."""
         return self.feed if self.feed.config.mode == "replay" else None
 
+    @property
+    def market_feed(self) -> SimFeed:
+        """The feed, whatever its mode: its ``done`` / ``error`` tell a client that it
+        ended or failed (a random walk that failed must not leave the node silent)."""
+        return self.feed
+
     async def wait_feed_done(self) -> None:
         """Until a finite feed (``max_ticks`` or a non-looping replay) has ended."""
         await self.feed.done.wait()
