@@ -659,6 +659,11 @@ class ExecutionEngine(Component):
     def _handle_account_state(self, state: AccountState) -> None:
         account = self._cache.account(state.account_id)
         is_new = account is None
+        # Stamped with this engine's count before it is applied, stored or published:
+        # every process (and a replay of the account's last state) has the same numbers.
+        version = 1 if account is None else account.version + 1
+        if state.version != version:
+            state = msgspec.structs.replace(state, version=version)
         if account is None:
             cls = CashAccount if state.account_type is AccountType.CASH else MarginAccount
             account = cls(state)
@@ -666,9 +671,6 @@ class ExecutionEngine(Component):
         else:
             account.apply(state)
             self._cache.update_account(account)
-        if state.version != account.version:
-            # Stamped with this engine's count: every process then has the same numbers.
-            state = msgspec.structs.replace(state, version=account.version)
         if self._database is not None:
             self._database.put_account(state, first=is_new)
         self._msgbus.publish(topics.account_events(state.account_id), state)

@@ -196,3 +196,29 @@ def test_a_submit_waits_for_the_account_state_its_sender_saw() -> None:
     (denial,) = worker.denials()
     assert denial.reason.startswith("STATE_BEHIND: the SIM account is at version 2 here, "
                                     "the command was decided at version 3")
+
+
+def test_a_restarted_worker_gets_the_accounts_version_with_its_replayed_state() -> None:
+    """The execution engine stamps each account state before it applies it, so the
+    last state it replays to a restarted worker carries the version the strategies
+    saw; a worker that started from it judges their submits at once."""
+    from livenode.config import ExecEngineConfig
+    from livenode.engines.execution_engine import ExecutionEngine
+    from livenode.engines.peer_recovery import publish_account_states
+
+    exec_side = make_env()
+    engine = ExecutionEngine(exec_side.msgbus, exec_side.cache, exec_side.clock,
+                             ExecEngineConfig())
+    for free in ("1000", "900", "800"):
+        engine.process(account_state(usdt_free=free))
+    (account,) = exec_side.cache.accounts()
+    assert account.version == 3 and account.last_event.version == 3
+    replayed: list[Any] = []
+    exec_side.msgbus.subscribe(topics.ALL_ACCOUNT_EVENTS, replayed.append)
+    publish_account_states(exec_side.cache, exec_side.msgbus)
+    worker = RiskWorker()
+    worker.env.msgbus.publish(topics.account_events(replayed[0].account_id), replayed[0])
+    assert worker.env.cache.account_for_venue(SIM).version == 3  # type: ignore[union-attr]
+    buy = msgspec.structs.replace(submit(order_init(qty="0.100")), account_version=3)
+    worker.send(buy)
+    assert worker.approved() == [buy]
