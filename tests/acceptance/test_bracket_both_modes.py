@@ -33,6 +33,9 @@ DURATION = 60
 def _bracket_config(tmp_path: Path, base: str, trader_id: str) -> Path:
     document = tomllib.loads((ROOT / "configs" / base).read_text())
     document["trader_id"] = trader_id
+    # The wait risk may spend for a strategy's state: generous, so that on a loaded
+    # machine (load 8 on 2 cores) a slow risk worker waits rather than denies.
+    document.setdefault("risk_engine", {})["state_wait"] = 5.0
     document["strategies"] = [{
         "path": "livenode.trading.examples.bracket:Bracket",
         "config_path": "livenode.trading.examples.bracket:BracketConfig",
