@@ -41,6 +41,7 @@ from livenode.bus.control import (
     Go,
     Heartbeat,
     Hello,
+    PeerMoved,
     Ready,
     StateChanged,
     StatusReply,
@@ -79,7 +80,8 @@ from livenode.supervisor.services import (
     stop_service,
     wait_ready,
 )
-from livenode.supervisor.specs import WorkerSpecs
+from livenode.supervisor.specs import WorkerSpecs, tcp_port_taken
+from livenode.supervisor.start_progress import StartProgress
 from livenode.supervisor.status_report import (
     dead_worker_flows,
     health_fields,
@@ -168,6 +170,9 @@ class Supervisor:
         self._exited = asyncio.Event()
         self._running = False
         self._stopping = False
+        self._start_progress = StartProgress()
+        # Bus ports another process took while their worker was down (tcp).
+        self.squatted_ports: list[str] = []
         self.state = "STARTING"
         self.stop_reason: str | None = None
         self.stop_requested_at: float | None = None  # UNIX seconds
@@ -316,8 +321,10 @@ class Supervisor:
         return (
             self.failure is None
             and not any(h.killed for h in self.handles.values())
-            # A worker never spawned (the stop came first) had nothing to stop.
-            and all(h.stop_clean is True or h.process is None for h in self.handles.values())
+            # A worker never spawned, or ended before it joined (the stop came first),
+            # had nothing to stop.
+            and all(h.stop_clean is True or h.process is None or h.discarded
+                    for h in self.handles.values())
         )
 
     # -- start ------------------------------------------------------------------------------
@@ -361,6 +368,9 @@ class Supervisor:
         handle.killed = False
         handle.stop_acked = False
         handle.stop_clean = None
+        handle.joined = False
+        handle.discarded = False
+        self._start_progress.moved()
         try:
             handle.actual_cores = pin(handle.process.pid, handle.cores)
         except psutil.Error as exc:  # it died already: the reaper will say why
@@ -369,19 +379,33 @@ class Supervisor:
                   handle.process.pid, list(handle.actual_cores))
 
     async def _start_phase(self) -> None:
+        """Wait until every worker is READY, a stop is asked, or the start stops moving
+        for the start timeout (see `start_progress`: a slow start is not a failed one)."""
         timeout = self.config.supervisor.start_timeout
         ready = asyncio.ensure_future(self._all_ready.wait())
         stop = asyncio.ensure_future(self._stop_requested.wait())
         try:
-            done, _ = await asyncio.wait({ready, stop}, timeout=timeout,
-                                         return_when=asyncio.FIRST_COMPLETED)
+            while True:
+                done, _ = await asyncio.wait({ready, stop}, timeout=1.0,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if done:
+                    return
+                self._start_progress.sample(self._starting_pids())
+                still = self._start_progress.still_for()
+                if still > timeout:
+                    waiting = [f"{h.name} ({'building' if h.joined else 'no hello yet'})"
+                               for h in self.handles.values()
+                               if h.state is not WorkerState.READY]
+                    self._fail(f"start made no progress for {still:.0f}s (> {timeout:g}s): "
+                               f"worker(s) not READY: {', '.join(waiting)}")
+                    return
         finally:
             ready.cancel()
             stop.cancel()
-        if not done:
-            waiting = [h.name for h in self.handles.values() if h.state is not WorkerState.READY]
-            self._fail(f"start timed out after {timeout:g}s: worker(s) not READY: "
-                       f"{', '.join(waiting)}")
+
+    def _starting_pids(self) -> list[int]:
+        return [h.process.pid for h in self.handles.values()
+                if h.state is WorkerState.STARTING and h.process is not None and h.alive]
 
     def _send_control(self, msg: Any, identity: bytes) -> None:
         assert self._control is not None
@@ -422,12 +446,17 @@ class Supervisor:
             return
         if kind is Hello:
             assert self.run_dir is not None
+            if not handle.alive or handle.discarded:
+                return  # a worker the stop ended before it joined: nothing to send
+            handle.joined = True
+            self._start_progress.moved()
             self._control.send(self._specs.spec(handle, self.run_dir), to=peer)
             if self._stopping:
                 # The stop began before this worker connected: the Stop sent to it
                 # then could not be routed. It builds, reads this, aborts its start.
                 self._control.send(Stop(reason=self.stop_reason or ""), to=peer)
         elif kind is Ready:
+            self._start_progress.moved()
             handle.actual_cores = tuple(msg.cores)
             handle.last_heartbeat = now()
             _log.info("%s READY (pid %d, cores %s)", handle.name, msg.pid, msg.cores)
@@ -460,6 +489,8 @@ class Supervisor:
                 handle.live_report = self._decode_report(handle, msg.report) or handle.live_report
             self._control.send(Ack(), to=peer)
         elif kind is StateChanged:
+            if handle.state is WorkerState.STARTING:
+                self._start_progress.moved()
             _log.info("%s: %s %s", handle.name, msg.state, msg.detail)
         elif kind is StopAck:
             handle.stop_acked = True
@@ -629,7 +660,27 @@ class Supervisor:
         if kept is not None:
             handle.earlier_reports.append(kept)
         handle.live_report = handle.last_facts = None
+        self._move_endpoint(handle)
         self._spawn(handle)
+
+    def _move_endpoint(self, handle: WorkerHandle) -> None:
+        """tcp: the restarted worker publishes on a fresh port (its old one may have
+        been taken while it was down: reported), and its subscribers follow."""
+        moved = self._specs.move_endpoint(handle.name)
+        if moved is None:
+            return
+        old, new = moved
+        if tcp_port_taken(old):
+            self.squatted_ports.append(old)
+            _log.warning("%s's bus port %s was taken by another process while %s was "
+                         "down; it comes back on %s", handle.name, old, handle.name, new)
+        else:
+            _log.info("%s comes back on %s (was %s)", handle.name, new, old)
+        for name in self._specs.subscribers_of(handle.name):
+            other = self.handles[name]
+            if other.alive and other.joined:
+                self._send_control(PeerMoved(worker=handle.name, old_endpoint=old,
+                                             endpoint=new), other.identity)
 
     async def _watchdog(self) -> None:
         cfg = self.config.supervisor
@@ -640,12 +691,14 @@ class Supervisor:
                 if not handle.alive:
                     continue
                 if handle.state is WorkerState.STARTING and self._running:
-                    # A restarted worker must prove itself within the start timeout,
-                    # like the first start, or be killed (its exit policy then applies).
-                    starting_for = t - handle.started_at
-                    if starting_for > cfg.start_timeout:
-                        _log.error("restarted worker %s not READY after %.1fs (> %gs): killing it",
-                                   handle.name, starting_for, cfg.start_timeout)
+                    # A restarted worker must keep moving like the first start (see
+                    # start_progress), or be killed (its exit policy then applies).
+                    self._start_progress.sample(self._starting_pids())
+                    still = self._start_progress.still_for()
+                    if still > cfg.start_timeout:
+                        _log.error("restarted worker %s not READY after %.1fs, no progress "
+                                   "for %.1fs (> %gs): killing it", handle.name,
+                                   t - handle.started_at, still, cfg.start_timeout)
                         handle.kill()
                     continue
                 if handle.state not in (WorkerState.READY, WorkerState.RUNNING):
@@ -680,6 +733,14 @@ class Supervisor:
     async def _stop_workers(self) -> None:
         if self._stop_now:
             self._kill_all()
+        for handle in self.handles.values():
+            if handle.alive and not handle.joined:
+                # Spawned, but its hello was not read: it has no spec, so it has built
+                # nothing, connected nowhere and holds nothing to stop. A Stop cannot
+                # reach it (not on the control channel yet) and it may need many
+                # seconds to get there on a loaded host: end it now.
+                _log.info("%s had not joined yet: ended without a stop", handle.name)
+                handle.discard()
         timeouts = self.config.supervisor.stop_timeouts
         for role in SHUTDOWN_ORDER:
             phase = [h for h in self.handles.values() if h.role == role and h.alive]

@@ -42,6 +42,7 @@ from livenode.bus.control import (
     Go,
     Heartbeat,
     Hello,
+    PeerMoved,
     Ready,
     SetTradingState,
     StateChanged,
@@ -82,6 +83,10 @@ from livenode.supervisor.worker_sources import SourceRelay
 _log = logging.getLogger("livenode.worker")
 
 SPEC_TIMEOUT = 60.0
+# How long a worker waits for its peers' hellos. The supervisor judges whether a
+# start is still moving (supervisor/start_progress.py) and stops it if not; this
+# only bounds a wait that nobody would end otherwise.
+PEERS_TIMEOUT = 600.0
 SUBSCRIBERS_TIMEOUT = 10.0
 # Signals this close together count as one (a second one later means "exit now").
 SIGNAL_COALESCE_S = 1.0
@@ -402,7 +407,7 @@ class Worker:
     async def _handshake(self) -> None:
         spec, node, subscriber = self._spec, self.node, self._subscriber
         assert spec is not None and node is not None and subscriber is not None
-        await subscriber.wait_joined([p.publisher_id for p in spec.peers], SPEC_TIMEOUT)
+        await subscriber.wait_joined([p.publisher_id for p in spec.peers], PEERS_TIMEOUT)
         await self._wait_subscribers(node, spec)
         if "exec" in self._roles:
             self._send_unheard_events(node)
@@ -496,6 +501,10 @@ class Worker:
                 self._stop(f"supervisor: {msg.reason}" if msg.reason else "supervisor stop")
             elif isinstance(msg, SetTradingState):
                 self._set_trading_state(msg)
+            elif isinstance(msg, PeerMoved):
+                if self._subscriber is not None:
+                    _log.info("%s: %s moved to %s", self.name, msg.worker, msg.endpoint)
+                    self._subscriber.move(msg.old_endpoint, msg.endpoint)
             elif isinstance(msg, VenueRestarted):
                 task = asyncio.ensure_future(self._reconnect_venue(msg.venue))
                 self._tasks.add(task)
@@ -555,6 +564,10 @@ class Worker:
 
     async def _heartbeats(self, control: ControlSocket, spec: WorkerSpec) -> None:
         self._control = control
+        # Silence counts from our first heartbeat, not from the spawn: the interpreter
+        # start and the build (seconds on a loaded host) gave the supervisor nothing
+        # to answer.
+        self._last_ack = time.monotonic()
         suspected_at: float | None = None  # _last_ack when silence was first seen
         while True:
             await asyncio.sleep(spec.heartbeat_interval)
