@@ -309,11 +309,16 @@ class Supervisor:
             self._control.close()
         if context is not None:
             context.term()
-        if self.run_dir is not None:
-            self.run_dir.remove()
-        if self.shared_tables is not None:
-            self.shared_tables.unlink()
-            self.shared_tables.close()
+        try:
+            if self.shared_tables is not None:
+                self.shared_tables.unlink()
+                self.shared_tables.close()
+        finally:
+            # The run directory last: its pid file is the record by which `livenode
+            # clean` knows the segments as this run base's, should the process be
+            # killed between the two.
+            if self.run_dir is not None:
+                self.run_dir.remove()
 
     @property
     def clean(self) -> bool:
