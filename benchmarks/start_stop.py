@@ -17,8 +17,10 @@ base of its own:
   which is counted apart.
 
 After every run nothing may be left: no process of the run base, no run directory.
-`--load N` keeps N busy processes (scripts/load) running for the whole check; the
-load average is recorded before and after. Exit 0 when every run passed.
+`--load N` keeps N busy processes (scripts/load) running for the whole check, and
+waits (up to 4 minutes) for the 1-minute load average to reach N before the first
+run; the load average is printed after each run and recorded before and after.
+Exit 0 when every run passed.
 """
 
 from __future__ import annotations
@@ -160,7 +162,10 @@ def main() -> int:
     if args.load:
         load = subprocess.Popen(["bash", str(ROOT / "scripts" / "load"), str(args.load)],
                                 stderr=subprocess.DEVNULL)
-        time.sleep(60)  # let the 1-minute load average rise
+        # Let the 1-minute load average reach N (it rises slowly), at most 4 minutes.
+        deadline = time.monotonic() + 240
+        while os.getloadavg()[0] < args.load and time.monotonic() < deadline:
+            time.sleep(5)
     load_before = _load_average()
     runs: list[Run] = []
     workdir = Path(tempfile.mkdtemp(prefix="start-stop-"))
