@@ -31,6 +31,7 @@ import msgspec
 import psutil
 import zmq
 
+from livenode.bus.commands import CommandTable
 from livenode.bus.control import (
     Ack,
     AuditReply,
@@ -171,6 +172,7 @@ class Supervisor:
         self._running = False
         self._stopping = False
         self._start_progress = StartProgress()
+        self._commands = self._register_commands()
         # Bus ports another process took while their worker was down (tcp).
         self.squatted_ports: list[str] = []
         self.state = "STARTING"
@@ -428,91 +430,122 @@ class Supervisor:
         while True:
             peer, msg = await self._control.recv()
             try:
-                self._on_control(peer, msg)
+                self._commands.dispatch(peer, msg)
             except Exception:
                 _log.exception("control message %r from %r failed", msg, peer)
 
-    def _on_control(self, peer: bytes, msg: Any) -> None:
-        assert self._control is not None
-        kind = type(msg)
-        if kind is StatusRequest:
-            self._control.send(self.status(), to=peer)
-            return
-        if kind is StopRequest:
-            self._control.send(Ack(detail="stopping"), to=peer)
-            self.request_stop(msg.reason or "livenode stop", now=msg.now)
-            return
-        if kind is AuditRequest:
-            self.audits.ask(peer)
-            return
-        handle = self.handles.get(peer.decode(errors="replace"))
-        if handle is None:
-            _log.warning("control message %s from unknown peer %r", kind.__name__, peer)
-            return
-        if kind is Hello:
-            assert self.run_dir is not None
-            if not handle.alive or handle.discarded:
-                return  # a worker the stop ended before it joined: nothing to send
-            handle.joined = True
-            self._start_progress.moved()
-            self._control.send(self._specs.spec(handle, self.run_dir), to=peer)
-            if self._stopping:
-                # The stop began before this worker connected: the Stop sent to it
-                # then could not be routed. It builds, reads this, aborts its start.
-                self._control.send(Stop(reason=self.stop_reason or ""), to=peer)
-        elif kind is Ready:
-            self._start_progress.moved()
-            handle.actual_cores = tuple(msg.cores)
-            handle.last_heartbeat = now()
-            _log.info("%s READY (pid %d, cores %s)", handle.name, msg.pid, msg.cores)
-            if self._stopping:  # never Go while stopping; say Stop again (it may be lost)
-                self._control.send(Stop(reason=self.stop_reason or ""), to=peer)
+    def _register_commands(self) -> CommandTable[bytes]:
+        """The control channel's commands: from clients (`livenode status`, `stop`,
+        `audit`, and this process's own signals) and from workers (by identity)."""
+        table: CommandTable[bytes] = CommandTable("supervisor")
+        table.register(StatusRequest, self._on_status_request)
+        table.register(StopRequest, self._on_stop_request)
+        table.register(AuditRequest, lambda peer, msg: self.audits.ask(peer))
+        from_workers: dict[type, Callable[[WorkerHandle, Any], None]] = {
+            Hello: self._on_hello,
+            Ready: self._on_ready,
+            Heartbeat: self._on_heartbeat,
+            StateChanged: self._on_state_changed,
+            StopAck: self._on_stop_ack,
+            VenueReconciled: lambda handle, msg: self.venues.reconciled(msg),
+            ClientStopRequest: lambda handle, msg: self.client_stops.on_request(msg),
+            AuditReply: lambda handle, msg: self.audits.on_reply(handle.name, msg),
+            Failed: self._on_failed,
+        }
+        for kind, handler in from_workers.items():
+            table.register(kind, self._from_worker(handler))
+        return table
+
+    def _from_worker(
+        self, handler: Callable[[WorkerHandle, Any], None]
+    ) -> Callable[[bytes, Any], None]:
+        """`handler` for a message only a worker sends: resolved to its handle."""
+
+        def resolved(peer: bytes, msg: Any) -> None:
+            handle = self.handles.get(peer.decode(errors="replace"))
+            if handle is None:
+                _log.warning("control message %s from unknown peer %r", type(msg).__name__,
+                             peer)
                 return
-            handle.state = WorkerState.READY
-            if self._running:
-                # A restarted worker joins the running node. Its peers published their
-                # instruments and account states long ago: a second Go to a running
-                # worker asks it to publish them again (the newcomer's subscriptions
-                # are live, it said Ready only after every peer's hello).
-                for other in self.handles.values():
-                    if (other is not handle and other.state is WorkerState.RUNNING
-                            and other.role in _RESYNC_FROM[handle.role]):
-                        resync = Go(resync_worker=handle.name, resync_role=handle.role,
-                                    resync_venues=list(handle.config.members))
-                        self._control.send(resync, to=other.identity)
-                self._go(handle)
-                if handle.role == "exec":
-                    self.venues.exec_worker_changed(handle, "ACTIVE", f"{handle.name} is back")
-            elif all(h.state is WorkerState.READY for h in self.handles.values()):
-                self._all_ready.set()
-        elif kind is Heartbeat:
-            handle.last_heartbeat = now()
-            handle.counters = msg.counters
-            if msg.stats_json:
-                self.stats[handle.name] = handle.last_facts = json.loads(msg.stats_json)
-            if msg.report:
-                handle.live_report = self._decode_report(handle, msg.report) or handle.live_report
-            self._control.send(Ack(), to=peer)
-        elif kind is StateChanged:
-            if handle.state is WorkerState.STARTING:
-                self._start_progress.moved()
-            _log.info("%s: %s %s", handle.name, msg.state, msg.detail)
-        elif kind is StopAck:
-            handle.stop_acked = True
-            handle.stop_clean = msg.clean
-            if msg.report:
-                handle.report = self._decode_report(handle, msg.report)
-            if not msg.clean:
-                _log.warning("%s stopped uncleanly: %s", handle.name, msg.detail)
-        elif kind is VenueReconciled:
-            self.venues.reconciled(msg)
-        elif kind is ClientStopRequest:
-            self.client_stops.on_request(msg)
-        elif kind is AuditReply:
-            self.audits.on_reply(handle.name, msg)
-        elif kind is Failed:
-            handle.failure = msg.error
-            self._fail(f"worker {handle.name} ({handle.role}) failed to start: {msg.error}")
+            handler(handle, msg)
+
+        return resolved
+
+    # Commands from clients (a peer that is not a worker; b"": this process's signals).
+
+    def _on_status_request(self, peer: bytes, msg: StatusRequest) -> None:
+        self._send_control(self.status(), peer)
+
+    def _on_stop_request(self, peer: bytes, msg: StopRequest) -> None:
+        if peer:
+            self._send_control(Ack(detail="stopping"), peer)
+        self.request_stop(msg.reason or "livenode stop", now=msg.now)
+
+    # Commands from workers.
+
+    def _on_hello(self, handle: WorkerHandle, msg: Hello) -> None:
+        assert self.run_dir is not None
+        if not handle.alive or handle.discarded:
+            return  # a worker the stop ended before it joined: nothing to send
+        handle.joined = True
+        self._start_progress.moved()
+        self._send_control(self._specs.spec(handle, self.run_dir), handle.identity)
+        if self._stopping:
+            # The stop began before this worker connected: the Stop sent to it
+            # then could not be routed. It builds, reads this, aborts its start.
+            self._send_control(Stop(reason=self.stop_reason or ""), handle.identity)
+
+    def _on_ready(self, handle: WorkerHandle, msg: Ready) -> None:
+        self._start_progress.moved()
+        handle.actual_cores = tuple(msg.cores)
+        handle.last_heartbeat = now()
+        _log.info("%s READY (pid %d, cores %s)", handle.name, msg.pid, msg.cores)
+        if self._stopping:  # never Go while stopping; say Stop again (it may be lost)
+            self._send_control(Stop(reason=self.stop_reason or ""), handle.identity)
+            return
+        handle.state = WorkerState.READY
+        if self._running:
+            # A restarted worker joins the running node. Its peers published their
+            # instruments and account states long ago: a second Go to a running
+            # worker asks it to publish them again (the newcomer's subscriptions
+            # are live, it said Ready only after every peer's hello).
+            for other in self.handles.values():
+                if (other is not handle and other.state is WorkerState.RUNNING
+                        and other.role in _RESYNC_FROM[handle.role]):
+                    resync = Go(resync_worker=handle.name, resync_role=handle.role,
+                                resync_venues=list(handle.config.members))
+                    self._send_control(resync, other.identity)
+            self._go(handle)
+            if handle.role == "exec":
+                self.venues.exec_worker_changed(handle, "ACTIVE", f"{handle.name} is back")
+        elif all(h.state is WorkerState.READY for h in self.handles.values()):
+            self._all_ready.set()
+
+    def _on_heartbeat(self, handle: WorkerHandle, msg: Heartbeat) -> None:
+        handle.last_heartbeat = now()
+        handle.counters = msg.counters
+        if msg.stats_json:
+            self.stats[handle.name] = handle.last_facts = json.loads(msg.stats_json)
+        if msg.report:
+            handle.live_report = self._decode_report(handle, msg.report) or handle.live_report
+        self._send_control(Ack(), handle.identity)
+
+    def _on_state_changed(self, handle: WorkerHandle, msg: StateChanged) -> None:
+        if handle.state is WorkerState.STARTING:
+            self._start_progress.moved()
+        _log.info("%s: %s %s", handle.name, msg.state, msg.detail)
+
+    def _on_stop_ack(self, handle: WorkerHandle, msg: StopAck) -> None:
+        handle.stop_acked = True
+        handle.stop_clean = msg.clean
+        if msg.report:
+            handle.report = self._decode_report(handle, msg.report)
+        if not msg.clean:
+            _log.warning("%s stopped uncleanly: %s", handle.name, msg.detail)
+
+    def _on_failed(self, handle: WorkerHandle, msg: Failed) -> None:
+        handle.failure = msg.error
+        self._fail(f"worker {handle.name} ({handle.role}) failed to start: {msg.error}")
 
     # -- children, signals, health ----------------------------------------------------------
 
@@ -556,13 +589,15 @@ class Supervisor:
             if kind == "child":
                 self._reap()
                 continue
+            # A signal is the command a client would send: SIGINT/SIGTERM a stop, a
+            # second one a stop now.
             name = signal.Signals(value).name
             if self._stop_requested.is_set():
                 if self.forced_signal is None:
                     self.forced_signal = int(value)
-                self.request_stop(f"second {name}", now=True)
+                self._commands.dispatch(b"", StopRequest(reason=f"second {name}", now=True))
             else:
-                self.request_stop(f"received {name}")
+                self._commands.dispatch(b"", StopRequest(reason=f"received {name}"))
 
     def _reap(self) -> None:
         for service in list(self.services):

@@ -25,6 +25,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 import msgspec
@@ -33,6 +34,7 @@ import zmq
 
 from livenode.bus import topics
 from livenode.bus.bridge import BusBridge
+from livenode.bus.commands import CommandTable
 from livenode.bus.control import (
     Ack,
     AuditReply,
@@ -489,32 +491,46 @@ class Worker:
 
     async def _control_loop(self, control: ControlSocket) -> None:
         self._control = control
+        commands = self._register_commands()
         while True:
             _, msg = await control.recv()
             self._last_ack = time.monotonic()
-            if isinstance(msg, Go):
-                if self._go.is_set():
-                    self._resync(msg)  # a second Go: a restarted peer joined
-                else:
-                    self._go.set()
-            elif isinstance(msg, Stop):
-                self._stop(f"supervisor: {msg.reason}" if msg.reason else "supervisor stop")
-            elif isinstance(msg, SetTradingState):
-                self._set_trading_state(msg)
-            elif isinstance(msg, PeerMoved):
-                if self._subscriber is not None:
-                    _log.info("%s: %s moved to %s", self.name, msg.worker, msg.endpoint)
-                    self._subscriber.move(msg.old_endpoint, msg.endpoint)
-            elif isinstance(msg, VenueRestarted):
-                task = asyncio.ensure_future(self._reconnect_venue(msg.venue))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-            elif isinstance(msg, AuditRequest):
-                task = asyncio.ensure_future(self._audit(msg.request_id))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-            elif not isinstance(msg, Ack):
-                _log.warning("unexpected control message %s", type(msg).__name__)
+            try:
+                commands.dispatch(b"", msg)
+            except Exception:
+                _log.exception("%s: control message %r failed", self.name, msg)
+
+    def _register_commands(self) -> CommandTable[bytes]:
+        """What the supervisor may tell this worker (any role; a command that needs
+        a part the role does not have says so)."""
+        table: CommandTable[bytes] = CommandTable(self.name)
+        table.register(Go, lambda _, msg: self._on_go(msg))
+        table.register(Stop, lambda _, msg: self._stop(
+            f"supervisor: {msg.reason}" if msg.reason else "supervisor stop"))
+        table.register(SetTradingState, lambda _, msg: self._set_trading_state(msg))
+        table.register(PeerMoved, lambda _, msg: self._on_peer_moved(msg))
+        table.register(VenueRestarted,
+                       lambda _, msg: self._in_background(self._reconnect_venue(msg.venue)))
+        table.register(AuditRequest,
+                       lambda _, msg: self._in_background(self._audit(msg.request_id)))
+        table.ignore(Ack)  # the answer to a heartbeat: `_last_ack` is all it is for
+        return table
+
+    def _on_go(self, msg: Go) -> None:
+        if self._go.is_set():
+            self._resync(msg)  # a second Go: a restarted peer joined
+        else:
+            self._go.set()
+
+    def _on_peer_moved(self, msg: PeerMoved) -> None:
+        if self._subscriber is not None:
+            _log.info("%s: %s moved to %s", self.name, msg.worker, msg.endpoint)
+            self._subscriber.move(msg.old_endpoint, msg.endpoint)
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _reconnect_venue(self, venue: str) -> None:
         """The venue's process restarted: reconnect our clients of it, reconcile, and
