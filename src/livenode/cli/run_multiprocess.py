@@ -21,11 +21,11 @@ from livenode.node.durable_summary import database_errors, durable_summary
 from livenode.node.metrics_server import MetricsServerError
 from livenode.node.node import FORCED_EXIT_BASE
 from livenode.node.stats import faults_fail_run
+from livenode.roles.topology import TopologyError
 from livenode.supervisor.cores import CorePlanError
 from livenode.supervisor.rundir import NodeAlreadyRunningError, TraderAlreadyRunningError
 from livenode.supervisor.status_report import stage_latency
 from livenode.supervisor.supervisor import Supervisor
-from livenode.supervisor.topology import TopologyError
 
 _log = logging.getLogger("livenode.cli")
 

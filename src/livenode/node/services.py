@@ -12,6 +12,24 @@ its own in multiprocess mode. `ServiceSpec` is defined with the client seam.
 
 from __future__ import annotations
 
-from livenode.engines.clients import ServiceSpec
+from livenode.config import TradingNodeConfig, resolve_client_config
+from livenode.engines.clients import ClientFactory, ServiceSpec
 
-__all__ = ["ServiceSpec"]
+__all__ = ["ServiceSpec", "collect_service_specs"]
+
+
+def collect_service_specs(config: TradingNodeConfig, run_dir: str) -> list[ServiceSpec]:
+    """Every service the configured clients' factories ask for, once per name."""
+    specs: dict[str, ServiceSpec] = {}
+    for section in ("data_clients", "exec_clients"):
+        for name, client_config in getattr(config, section).items():
+            factory, factory_config = resolve_client_config(client_config, f"{section}.{name}")
+            if not (isinstance(factory, type) and issubclass(factory, ClientFactory)):
+                raise ValueError(
+                    f"{section}.{name}.factory: {factory!r} does not subclass "
+                    "livenode.engines.clients.ClientFactory"
+                )
+            for spec in factory.services(name, factory_config, run_dir):
+                specs.setdefault(spec.name, spec)
+    return list(specs.values())
+

@@ -4,9 +4,11 @@ the node's books for them (orders, positions, balances)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from livenode.bus import topics
+from livenode.bus.topics import exact
 from livenode.engines.peer_recovery import publish_account_states
 from livenode.roles.role import Rejoined, Role, RoleHost
 
@@ -18,11 +20,22 @@ class ExecRole(Role):
     order: ClassVar[int] = 1
     resync_from: ClassVar[frozenset[str]] = frozenset({"data", "trader"})
     carries_venues: ClassVar[bool] = True
+    merge_rank: ClassVar[int] = 3
 
     def __init__(self) -> None:
         # Events published before the peers listened (reconciliation at start), sent
         # again once they do; None once sent.
         self._unheard: list[Any] | None = []
+
+    @classmethod
+    def takes_from(
+        cls, peer_role: str, members: Sequence[str], shared_market: bool
+    ) -> tuple[str, ...]:
+        if peer_role == "risk":  # the commands for its venues
+            return tuple(exact(f"commands.exec.{venue}") for venue in members)
+        if peer_role == "data":  # its venues' instruments
+            return tuple(f"data.instrument.{venue}." for venue in members)
+        return ()
 
     def install(self, host: RoleHost) -> None:
         # Commands held for us while we were down wait until our clients are

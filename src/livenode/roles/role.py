@@ -11,6 +11,7 @@ role: what it holds while a peer is away, what it sends a peer that rejoined.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
@@ -81,6 +82,26 @@ class Role:
     carries_venues: ClassVar[bool] = False
     # A worker of this role runs the risk engine: trading-state commands go to it.
     hosts_risk: ClassVar[bool] = False
+    # A finite market data source of its members can end the run: the supervisor
+    # stops the node once the strategies confirmed they handled its last tick.
+    market_source: ClassVar[bool] = False
+    # It runs strategies: the workers that confirm the end of a market source.
+    runs_strategies: ClassVar[bool] = False
+    # Where its run report goes when the supervisor merges the workers' reports:
+    # where two report one account the later one wins, so the exec workers (which
+    # apply every account state first and stop last) come last.
+    merge_rank: ClassVar[int]
+    # The run report's counters its heartbeat's status facts also hold (counter field
+    # -> status key): a dead worker's count is the newer of its last report and facts.
+    counters_in_facts: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def takes_from(
+        cls, peer_role: str, members: Sequence[str], shared_market: bool
+    ) -> tuple[str, ...]:
+        """The topic prefixes a worker of this role, hosting `members`, receives from a
+        peer worker of `peer_role` (see `livenode.roles.topology.subscriptions`)."""
+        return ()
 
     def install(self, host: RoleHost) -> None:
         """The node is built and its bus bridged; nothing runs yet: subscribe, hold."""

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import msgspec
 
 from livenode.bus import topics
+from livenode.bus.topics import exact
 from livenode.core.uuid import new_id
 from livenode.engines.peer_recovery import resend_unanswered
 from livenode.roles.role import Rejoined, Role, RoleHost
@@ -20,12 +22,33 @@ class TraderRole(Role):
     name: ClassVar[str] = "trader"
     order: ClassVar[int] = 2
     resync_from: ClassVar[frozenset[str]] = frozenset({"data", "exec"})
+    runs_strategies: ClassVar[bool] = True
+    merge_rank: ClassVar[int] = 0
+    # Only those its report counts: a trader's quotes are the ones it heard, not the run's.
+    counters_in_facts: ClassVar[dict[str, str]] = {"fills": "fills", "orders_created": "orders"}
 
     def __init__(self) -> None:
         # The data subscriptions the strategies hold, one entry per subscribe command
         # (the data engine counts subscribers), to send again to a data worker that
         # restarted with none.
         self._data_subscriptions: dict[tuple[str, str, str], list[Any]] = {}
+
+    @classmethod
+    def takes_from(
+        cls, peer_role: str, members: Sequence[str], shared_market: bool
+    ) -> tuple[str, ...]:
+        if peer_role == "data":
+            return ("data.", exact("events.recovery"))
+        if peer_role == "exec":
+            own_orders = [exact(f"events.order.{sid}") for sid in members]
+            # Every strategy's positions, EXTERNAL included, not only its own: a venue
+            # nets the account, and a strategy's reduce-only close must not exceed the
+            # account's net (`livenode.trading.closing`).
+            return (*own_orders, "events.position.", "events.account.",
+                    exact("events.recovery"))
+        if peer_role == "risk":
+            return (exact("events.risk"),)
+        return ()
 
     def install(self, host: RoleHost) -> None:
         host.node.kernel.msgbus.subscribe("commands.data.*", self._track_data_command)

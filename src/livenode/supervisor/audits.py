@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from livenode.bus.control import AuditReply, AuditRequest, ControlMessage
-from livenode.engines.audit import VenueAudit, decode_audits, encode_audits
+from livenode.model.audit import VenueAudit, decode_audits, encode_audits
 from livenode.supervisor.handles import WorkerHandle, WorkerState
 
 __all__ = ["ANSWER_TIMEOUT_S", "AuditRelay"]

@@ -68,7 +68,7 @@ class ClientStops:
             request.reason, request.failure = msg.reason, msg.failure
             _log.info("%s asks for the node's stop: %s", msg.source, msg.failure or msg.reason)
             source = self._handles.get(msg.source)
-            if source is not None and source.role == "data" and request.timer is None:
+            if source is not None and source.market_source and request.timer is None:
                 loop = asyncio.get_running_loop()
                 request.timer = loop.call_later(TRADERS_TIMEOUT_S, self._timed_out, msg.source)
         else:
@@ -78,11 +78,11 @@ class ClientStops:
 
     def _waiting_for(self, source: str) -> list[str]:
         handle = self._handles.get(source)
-        if handle is None or handle.role != "data":
+        if handle is None or not handle.market_source:
             return []
         confirmed = self._requests[source].confirmed
         return [h.name for h in self._handles.values()
-                if h.role == "trader" and h.state is WorkerState.RUNNING
+                if h.runs_strategies and h.state is WorkerState.RUNNING
                 and h.name not in confirmed]
 
     def _check(self, source: str) -> None:

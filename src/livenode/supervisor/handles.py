@@ -23,7 +23,7 @@ import psutil
 from livenode.bus.control import WorkerCounters
 from livenode.config.workers import WorkerConfig
 from livenode.node.run_report import RunReport
-from livenode.roles import Role
+from livenode.roles import Role, hosted_role_types
 
 # A worker exits with this code when it could not start (bad import, client that
 # cannot connect): the supervisor stops the node instead of restarting it.
@@ -80,12 +80,17 @@ class WorkerHandle:
     earlier_reports: list[RunReport] = field(default_factory=list)
     failure: str | None = None
     ps: psutil.Process | None = None
-    # The roles it hosts (its own, and risk where the configuration places it).
+    # The roles it hosts (its own, and risk where the configuration places it);
+    # by default its own role alone.
     roles: tuple[type[Role], ...] = ()
     # This incarnation's hello was read (it got its spec): only then can it be stopped.
     joined: bool = False
     # Ended by a stop before it joined (see `discard`).
     discarded: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.roles:
+            self.roles = tuple(hosted_role_types(self.config.role))
 
     @property
     def name(self) -> str:
@@ -99,6 +104,16 @@ class WorkerHandle:
     def carries_venues(self) -> bool:
         """While it is down, trading to its venues (its members) halts."""
         return any(role.carries_venues for role in self.roles)
+
+    @property
+    def market_source(self) -> bool:
+        """A finite market data source of its members can end the run."""
+        return any(role.market_source for role in self.roles)
+
+    @property
+    def runs_strategies(self) -> bool:
+        """It runs strategies (they confirm the end of a market source)."""
+        return any(role.runs_strategies for role in self.roles)
 
     @property
     def hosts_risk(self) -> bool:

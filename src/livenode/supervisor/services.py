@@ -17,8 +17,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-from livenode.config import TradingNodeConfig, resolve_client_config
-from livenode.engines.clients import ClientFactory, ServiceSpec
+from livenode.node.services import ServiceSpec
 from livenode.supervisor.handles import describe_exit
 from livenode.supervisor.start_progress import StartProgress
 
@@ -27,22 +26,6 @@ _log = logging.getLogger("livenode.supervisor.services")
 
 class ServiceError(RuntimeError):
     """A service did not start (exited, or no ready line within the timeout)."""
-
-
-def collect_service_specs(config: TradingNodeConfig, run_dir: str) -> list[ServiceSpec]:
-    """Every service the configured clients' factories ask for, once per name."""
-    specs: dict[str, ServiceSpec] = {}
-    for section in ("data_clients", "exec_clients"):
-        for name, client_config in getattr(config, section).items():
-            factory, factory_config = resolve_client_config(client_config, f"{section}.{name}")
-            if not (isinstance(factory, type) and issubclass(factory, ClientFactory)):
-                raise ValueError(
-                    f"{section}.{name}.factory: {factory!r} does not subclass "
-                    "livenode.engines.clients.ClientFactory"
-                )
-            for spec in factory.services(name, factory_config, run_dir):
-                specs.setdefault(spec.name, spec)
-    return list(specs.values())
 
 
 @dataclass

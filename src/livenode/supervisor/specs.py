@@ -7,9 +7,9 @@ import socket
 
 from livenode.bus.control import BusPeer, WorkerSpec
 from livenode.config import TradingNodeConfig
+from livenode.roles.topology import Subscription
 from livenode.supervisor.handles import WorkerHandle
 from livenode.supervisor.rundir import RunDir
-from livenode.supervisor.topology import Subscription
 
 __all__ = ["WorkerSpecs", "free_tcp_port", "tcp_port_taken"]
 

@@ -15,19 +15,11 @@ from livenode.bus.control import WorkerStatus
 from livenode.core.latency import LatencyHistogram
 from livenode.node.metrics import ProcessMetrics
 from livenode.node.run_report import Counters, Histogram, RunReport
+from livenode.roles import role_type
 from livenode.supervisor.handles import WorkerHandle
 
-__all__ = ["MERGE_ORDER", "dead_worker_flows", "health_fields", "hop_latency", "merged_report",
+__all__ = ["dead_worker_flows", "health_fields", "hop_latency", "merged_report",
            "process_metrics", "stage_latency", "worker_status", "workers_summary"]
-
-#: Per role, the run report's counters a worker's status facts (`NodeStats.status`, in
-#: every heartbeat) also hold: counter field -> status key. Only those its report counts
-#: (`NodeStats.report`): a trader's quotes are the ones it heard, not the run's.
-_COUNTERS_IN_FACTS = {
-    "trader": {"fills": "fills", "orders_created": "orders"},
-    "data": {"quotes": "quotes", "trades": "trades"},
-}
-
 
 def dead_worker_flows(
     report: RunReport | None, facts: dict[str, Any] | None, role: str
@@ -41,7 +33,7 @@ def dead_worker_flows(
         return None
     flows = report.flows_only() if report is not None else RunReport()
     newer = {field: max(getattr(flows.counters, field), int(facts[key]))
-             for field, key in _COUNTERS_IN_FACTS.get(role, {}).items()
+             for field, key in role_type(role).counters_in_facts.items()
              if facts and isinstance(facts.get(key), int)}
     if not newer:
         return flows
@@ -154,21 +146,14 @@ def workers_summary(handles: Iterable[WorkerHandle]) -> list[dict[str, Any]]:
     ]
 
 
-#: The order the workers' reports are merged in: where two report one account, the
-#: later one wins, and the exec workers apply every account state first and stop
-#: last (a trader may stop before the account state of its last fill reached it).
-MERGE_ORDER = ("trader", "data", "risk", "exec")
-
-
 def merged_report(
     handles: Iterable[WorkerHandle], stats: dict[str, dict[str, Any]], *, live: bool = False
 ) -> RunReport:
     """The node's run report: every worker's own (each reports only what its roles
-    own: `NodeStats.report`) merged by role in `MERGE_ORDER`, then the bus hops'
+    own: `NodeStats.report`) merged by role (`Role.merge_rank`), then the bus hops'
     histograms from the receiving workers' last heartbeats (`stats`). `live`: the
     light reports of the heartbeats, else the final ones of the stop acknowledgements."""
-    rank = {role: n for n, role in enumerate(MERGE_ORDER)}
-    ordered = sorted(handles, key=lambda h: (rank.get(h.role, len(rank)), h.name))
+    ordered = sorted(handles, key=lambda h: (role_type(h.role).merge_rank, h.name))
     report = RunReport()
     for handle in ordered:
         for earlier in handle.earlier_reports:  # what its dead predecessors did

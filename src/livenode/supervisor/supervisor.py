@@ -59,7 +59,14 @@ from livenode.core.uuid import new_id
 from livenode.node.metrics import MetricsSnapshot
 from livenode.node.metrics_server import MetricsServer
 from livenode.node.run_report import RunReport, decode_report
+from livenode.node.services import collect_service_specs
 from livenode.roles import hosted_role_types
+from livenode.roles.topology import (
+    derive_workers,
+    node_members,
+    subscriptions,
+    validate_topology,
+)
 from livenode.supervisor.audits import AuditRelay
 from livenode.supervisor.bus_security import absolute_keys_dir, bus_keys, warn_if_insecure
 from livenode.supervisor.client_stops import ClientStops
@@ -77,7 +84,6 @@ from livenode.supervisor.rundir import RunDir, create_run_dir
 from livenode.supervisor.services import (
     Service,
     ServiceError,
-    collect_service_specs,
     start_service,
     stop_service,
     wait_ready,
@@ -91,12 +97,6 @@ from livenode.supervisor.status_report import (
     process_metrics,
     worker_status,
     workers_summary,
-)
-from livenode.supervisor.topology import (
-    derive_workers,
-    node_members,
-    subscriptions,
-    validate_topology,
 )
 from livenode.supervisor.venue_states import VenueStates
 

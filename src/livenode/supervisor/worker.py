@@ -66,12 +66,12 @@ from livenode.node.node import TradingNode
 from livenode.node.run_report import encode_report
 from livenode.roles import Rejoined, Role, hosted_roles
 from livenode.roles.host import WorkerRoleHost
+from livenode.roles.sources import SourceRelay
+from livenode.roles.topology import bus_subscribers
 from livenode.supervisor.bus_security import bus_keys
 from livenode.supervisor.cores import actual_cores
 from livenode.supervisor.handles import EXIT_BOOT_FAILED, EXIT_LIFELINE_LOST
 from livenode.supervisor.lifeline import set_parent_death_signal
-from livenode.supervisor.topology import bus_subscribers
-from livenode.supervisor.worker_sources import SourceRelay
 
 _log = logging.getLogger("livenode.worker")
 

@@ -20,7 +20,6 @@ from tests.fixtures.multiprocess.harness import (
     wait_stderr,
 )
 
-
 # The risk engine inside the trader's process: trading to the venue must halt there
 # too while the venue is down (before, only a worker of role "risk" was told).
 RISK_IN_TRADER = """

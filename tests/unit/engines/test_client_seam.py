@@ -409,7 +409,7 @@ def test_the_supervisor_asks_every_factory_for_its_services_and_refuses_a_non_fa
     import json
 
     from livenode.config import load_config_str
-    from livenode.supervisor.services import collect_service_specs
+    from livenode.node.services import collect_service_specs
 
     def config(factory: str, client: dict[str, Any]) -> Any:
         return load_config_str(json.dumps({

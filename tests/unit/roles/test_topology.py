@@ -7,7 +7,7 @@ import re
 import pytest
 
 from livenode.config.workers import WorkerConfig
-from livenode.supervisor.topology import (
+from livenode.roles.topology import (
     Members,
     TopologyError,
     derive_workers,

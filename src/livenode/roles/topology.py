@@ -19,9 +19,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from livenode.bus.topics import exact
 from livenode.config import TradingNodeConfig, strategy_ids
 from livenode.config.workers import ROLES, RiskPlacement, WorkerConfig
+from livenode.roles import hosted_role_types, role_type
 
 
 class TopologyError(ValueError):
@@ -48,9 +48,7 @@ class Subscription:
 def roles_of(role: str, risk_placement: RiskPlacement = "worker") -> frozenset[str]:
     """The kernel roles a worker of `role` runs: its own, and risk when it is the
     risk host."""
-    if role == risk_placement:
-        return frozenset({role, "risk"})
-    return frozenset({role})
+    return frozenset(r.name for r in hosted_role_types(role, risk_placement))
 
 
 def derive_workers(
@@ -219,37 +217,7 @@ def subscriptions(
         return tuple(prefixes)
 
     def wanted_by_role(role: str, worker: WorkerConfig, peer_role: str) -> tuple[str, ...]:
-        if role == "trader":
-            if peer_role == "data":
-                return ("data.", exact("events.recovery"))
-            if peer_role == "exec":
-                own_orders = [exact(f"events.order.{sid}") for sid in worker.members]
-                # Every strategy's positions, EXTERNAL included, not only its own: a
-                # venue nets the account, and a strategy's reduce-only close must not
-                # exceed the account's net (`livenode.trading.closing`).
-                return (*own_orders, "events.position.", "events.account.",
-                        exact("events.recovery"))
-            if peer_role == "risk":
-                return (exact("events.risk"),)
-        if role == "data" and peer_role == "trader":
-            return tuple(exact(f"commands.data.{venue}") for venue in worker.members)
-        if role == "risk":
-            if peer_role == "trader":
-                return (exact("commands.risk"),)
-            if peer_role == "data":
-                if shared_market:
-                    return ("data.instrument.", exact("events.recovery"))
-                return ("data.quotes.", "data.trades.", "data.instrument.",
-                        exact("events.recovery"))
-            if peer_role == "exec":
-                return ("events.order.", "events.position.", "events.account.",
-                        exact("events.recovery"))
-        if role == "exec":
-            if peer_role == "risk":
-                return tuple(exact(f"commands.exec.{venue}") for venue in worker.members)
-            if peer_role == "data":
-                return tuple(f"data.instrument.{venue}." for venue in worker.members)
-        return ()
+        return role_type(role).takes_from(peer_role, worker.members, shared_market)
 
     plan: dict[str, list[Subscription]] = {}
     for worker in workers:
