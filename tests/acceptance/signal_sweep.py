@@ -156,8 +156,18 @@ def wait_anchor(node: LivenodeProcess, anchor: str, delay: float) -> None:
 
 
 def _killed_before_livenode_ran(outcome: Outcome, sig: signal.Signals) -> bool:
-    """Python's default action, before any livenode code: nothing printed, nothing made."""
-    return outcome.code == -sig and not outcome.stdout
+    """Python's default action, before any livenode code: nothing printed, nothing made.
+
+    SIGTERM kills the interpreter; SIGINT raises KeyboardInterrupt in whatever the
+    interpreter was importing at that moment (`site`, or livenode's own imports
+    before `livenode run` blocks the signals), which ends it with exit 1 (docs/cli.md,
+    "Signals during start-up")."""
+    if outcome.stdout or outcome.summary is not None:
+        return False
+    if outcome.code == -sig:
+        return True
+    return (sig == signal.SIGINT and outcome.code == 1
+            and outcome.stderr.rstrip().endswith("KeyboardInterrupt"))
 
 
 def check(outcome: Outcome, what: str, *, codes: set[int], sig: signal.Signals) -> None:

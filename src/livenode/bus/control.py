@@ -133,6 +133,15 @@ class VenueRestarted(ControlMessage, frozen=True):
     venue: str
 
 
+class PeerMoved(ControlMessage, frozen=True):
+    """To the workers that subscribe to `worker`: it restarts publishing on
+    `endpoint` instead of `old_endpoint` (tcp: its old port may be taken)."""
+
+    worker: str
+    old_endpoint: str
+    endpoint: str
+
+
 class VenueReconciled(ControlMessage, frozen=True):
     """From an exec worker: its client of `venue` reconnected and reconciled (``ok``),
     or not (``detail`` says why; trading to the venue then stays HALTED)."""
@@ -300,6 +309,7 @@ ControlUnion = (
     | AuditReply
     | SetTradingState
     | VenueRestarted
+    | PeerMoved
     | VenueReconciled
     | ClientStopRequest
 )

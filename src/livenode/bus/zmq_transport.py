@@ -38,6 +38,7 @@ with a hello frame, and the subscriber counts a publisher as joined only then.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -452,6 +453,15 @@ class ZmqSubscriber:
             self._socket.setsockopt(zmq.SUBSCRIBE, prefix.encode())
         self._socket.connect(endpoint)
         self._socket.setsockopt(zmq.SUBSCRIBE, (HELLO_PREFIX + self.subscriber_id).encode())
+        self._schedule_drain()
+
+    def move(self, old_endpoint: str, endpoint: str) -> None:
+        """A publisher restarted on another endpoint: leave the old one (which may
+        now belong to another process), connect to the new one. The socket's
+        subscriptions, hello included, go to the new connection by themselves."""
+        with contextlib.suppress(zmq.ZMQError):  # not connected there (any more)
+            self._socket.disconnect(old_endpoint)
+        self._socket.connect(endpoint)
         self._schedule_drain()
 
     def subscribe(self, prefix: str) -> None:

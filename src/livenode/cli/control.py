@@ -4,6 +4,13 @@ A running multiprocess node is found through its run directory (see
 `livenode.supervisor.rundir`); the commands connect a DEALER to its control
 ROUTER and ask, the same channel (and, for stop, the same code path) the
 supervisor's own signal handler uses.
+
+Before reading or talking to anything, every command checks the run base and each
+run directory it uses the way `livenode run` checks its run base (this user's, mode
+0700: `check_private_dir`) and each socket it connects to (this user's socket:
+`check_socket`); otherwise it refuses with a one-line error and exit 1. `clean`
+removes only what its own run base records: its run directories, its lock files and
+the shared memory of the nodes they name (`node_records`).
 """
 
 from __future__ import annotations
@@ -40,7 +47,16 @@ from livenode.engines.audit import (
     verdict_text,
     verdicts_to_builtins,
 )
-from livenode.supervisor.rundir import RunDir, default_base, find_run_dirs, remove_free_locks
+from livenode.supervisor.rundir import (
+    RunDir,
+    UnsafeRunBaseError,
+    check_socket,
+    default_base,
+    find_run_dirs,
+    node_records,
+    remove_free_locks,
+    select_instance,
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -75,13 +91,22 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trader", help="trader id of the node (needed when several run)")
     parser.add_argument(
         "--instance",
-        help="instance id of the node (needed when several nodes of one trader id run)",
+        help="instance id of the node, or a unique start of it (needed when several "
+             "nodes of one trader id run)",
     )
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for an answer")
     parser.add_argument("--run-base", type=Path, help=argparse.SUPPRESS)
 
 
 def run_control_command(args: argparse.Namespace) -> int:
+    try:
+        return _run_control_command(args)
+    except UnsafeRunBaseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _run_control_command(args: argparse.Namespace) -> int:
     if args.command == "clean":
         return _clean(args)
     if args.command == "status":
@@ -112,7 +137,7 @@ def _the_target(args: argparse.Namespace) -> RunDir | int:
     if not targets:
         return _not_found(args)
     if len(targets) > 1:
-        return _several(targets)
+        return _several(targets, getattr(args, "instance", None))
     return targets[0]
 
 
@@ -122,9 +147,9 @@ def _audit(args: argparse.Namespace) -> int:
     target = _the_target(args)
     if not isinstance(target, RunDir):
         return target
-    endpoint = target.control_endpoint if target.is_supervised else target.node_endpoint
+    socket = "control.ipc" if target.is_supervised else "node.ipc"
     try:
-        reply = asyncio.run(_ask(target, AuditRequest(), args.timeout, endpoint))
+        reply = asyncio.run(_ask(target, AuditRequest(), args.timeout, socket))
     except TimeoutError:
         return _no_answer(target, args.timeout)
     if not isinstance(reply, AuditReply):
@@ -169,22 +194,23 @@ def _stop_single(target: RunDir, now: bool) -> int:
 
 
 def _running(args: argparse.Namespace) -> list[RunDir]:
-    return [
-        d for d in find_run_dirs(args.trader, args.run_base, getattr(args, "instance", None))
-        if d.is_alive()
-    ]
+    """The live nodes of `--trader` (or all); with `--instance`, those of that instance
+    id or, failing that, whose instance id starts with it (`select_instance`)."""
+    alive = [d for d in find_run_dirs(args.trader, args.run_base) if d.is_alive()]
+    instance = getattr(args, "instance", None)
+    return alive if instance is None else select_instance(alive, instance)
 
 
 def _not_found(args: argparse.Namespace) -> int:
     who = f" of trader {args.trader}" if args.trader else ""
     if getattr(args, "instance", None):
-        who += f" with instance {args.instance}"
+        who += f" with instance {args.instance} (or an instance id starting with it)"
     print(f"error: no running node{who} found (run directories under "
           f"{args.run_base or default_base()})", file=sys.stderr)
     return EXIT_NOT_FOUND
 
 
-def _several(targets: list[RunDir]) -> int:
+def _several(targets: list[RunDir], instance: str | None = None) -> int:
     described = []
     for target in targets:
         try:
@@ -195,8 +221,13 @@ def _several(targets: list[RunDir]) -> int:
             f"trader {owner.get('trader_id')} instance {owner.get('instance_id')} "
             f"(pid {owner.get('pid')})"
         )
-    print(f"error: several nodes are running: {'; '.join(described)}; choose one with "
-          "--trader and/or --instance", file=sys.stderr)
+    if instance is not None:
+        print(f"error: --instance {instance} matches several running nodes: "
+              f"{'; '.join(described)}; give more of the instance id (or --trader)",
+              file=sys.stderr)
+    else:
+        print(f"error: several nodes are running: {'; '.join(described)}; choose one "
+              "with --trader and/or --instance", file=sys.stderr)
     return EXIT_FAILED
 
 
@@ -282,12 +313,21 @@ def _status(args: argparse.Namespace) -> int:
 
 
 async def _ask(run_dir: RunDir, request: Any, timeout: float,
-               endpoint: str | None = None) -> Any:
+               socket: str = "control.ipc") -> Any:
+    """Send `request` to the node's `socket` in its run directory (the supervisor's
+    ``control.ipc``, or a single node's ``node.ipc``) and wait for the answer.
+
+    Raises:
+        UnsafeRunBaseError: the socket file is not this user's socket (`check_socket`).
+        TimeoutError: no answer within `timeout` seconds.
+    """
+    path = run_dir.path / socket
+    check_socket(path)
     context: zmq.Context[Any] = zmq.Context()
     dealer = context.socket(zmq.DEALER)
     dealer.setsockopt(zmq.LINGER, 0)
     dealer.setsockopt(zmq.IDENTITY, f"cli-{os.getpid()}".encode())
-    dealer.connect(endpoint or run_dir.control_endpoint)
+    dealer.connect(f"ipc://{path}")
     control = ControlSocket(dealer, asyncio.get_running_loop())
     try:
         control.send(request)
@@ -379,13 +419,22 @@ def format_status(reply: StatusReply) -> str:
 
 
 def _clean(args: argparse.Namespace) -> int:
+    """Remove what killed nodes of this run base left (of `--trader`, or all): their
+    run directories, their free lock files, and the stale shared memory of the nodes
+    those record. A segment no record of this run base names (another run base's
+    node, or one nobody can tell) is left alone, however much it looks like ours."""
+    base = args.run_base or default_base()
+    # The records first: removing a dead run directory removes its pid file.
+    records = node_records(base, args.trader)
     removed_dirs = []
-    for run_dir in find_run_dirs(args.trader, args.run_base):
+    for run_dir in find_run_dirs(args.trader, base):
         if not run_dir.is_alive():
             run_dir.remove()
             removed_dirs.append(run_dir.path.name)
-    segments = remove_stale_segments(args.trader)
-    locks = remove_free_locks(args.run_base, args.trader)
+    segments = remove_stale_segments(
+        args.trader, select=lambda segment: any(r.owns(segment) for r in records)
+    )
+    locks = remove_free_locks(base, args.trader)
     for name in removed_dirs:
         print(f"removed run directory {name}")
     for name in locks:

@@ -6,7 +6,7 @@ mode = "multiprocess"
 [supervisor]
 heartbeat_interval = 0.5        # seconds between worker heartbeats
 heartbeat_timeout = 5.0         # a worker silent this long is treated as hung
-start_timeout = 30.0            # every worker READY within this, or the node stops
+start_timeout = 30.0            # the start fails after this long without progress
 [supervisor.stop_timeouts]      # per shutdown phase, then SIGKILL
 trader = 10.0
 data = 5.0
@@ -62,6 +62,8 @@ class SupervisorConfig(ConfigStruct, frozen=True, kw_only=True):
 
     heartbeat_interval: PositiveSeconds = 0.5
     heartbeat_timeout: PositiveSeconds = 5.0
+    # Not a deadline: the start (or a restarted worker's) fails when no starting
+    # worker moved for this long (a new stage, or CPU burnt importing and building).
     start_timeout: PositiveSeconds = 30.0
     stop_timeouts: StopTimeouts = StopTimeouts()
     # Restart back-off: first delay, doubled per consecutive crash up to the max.

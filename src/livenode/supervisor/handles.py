@@ -79,6 +79,10 @@ class WorkerHandle:
     earlier_reports: list[RunReport] = field(default_factory=list)
     failure: str | None = None
     ps: psutil.Process | None = None
+    # This incarnation's hello was read (it got its spec): only then can it be stopped.
+    joined: bool = False
+    # Ended by a stop before it joined (see `discard`).
+    discarded: bool = False
 
     @property
     def name(self) -> str:
@@ -110,6 +114,14 @@ class WorkerHandle:
         self.exit_status = describe_exit(returncode)
         self.exited_at = time.time()
         return True
+
+    def discard(self) -> None:
+        """SIGKILL a process that never joined: nothing was built in it, so this ends
+        it without making the stop unclean (unlike `kill`)."""
+        if self.alive and self.process is not None:
+            self.discarded = True
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.process.pid, signal.SIGKILL)
 
     def kill(self) -> None:
         """SIGKILL the process (it is reaped by the SIGCHLD path)."""

@@ -27,11 +27,14 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+
+from livenode.cache.shm.cleanup import SegmentInfo
+from livenode.cache.shm.segment import NAME_PREFIX, staging_creator
 
 PID_FILE = "node.pid"
 
@@ -168,30 +171,84 @@ class TraderAlreadyRunningError(RuntimeError):
 
 
 class UnsafeRunBaseError(RuntimeError):
-    """The run base directory could let another user reach the node's sockets."""
+    """The run base, a run directory in it or a socket there could let another user
+    reach the node (or is another user's): nothing in it is read or talked to."""
 
 
-def check_run_base(base: Path) -> None:
-    """Refuse a run base that another user owns or may write to or enter: its ipc
-    sockets carry orders and the control channel, so only this user may reach them.
+def check_private_dir(path: Path, what: str = "run base") -> None:
+    """The one check of a directory that holds a node's sockets and pid file (the run
+    base, and each run directory in it): a real directory (not a symlink), owned by
+    this user, that no other user may write to or enter (no group or other bits).
+    `livenode run` checks its run base with it before creating anything; `status`,
+    `stop`, `audit` and `clean` check the run base and every run directory they use
+    before reading or talking to anything in it.
 
     Raises:
-        UnsafeRunBaseError: naming the directory, what is wrong and how to fix it.
+        UnsafeRunBaseError: one line naming the path, its owner uid and mode, what is
+            wrong and how to fix it.
+        OSError: the path cannot be examined (FileNotFoundError: it does not exist).
     """
-    info = base.lstat()
-    if not stat.S_ISDIR(info.st_mode):
-        raise UnsafeRunBaseError(f"run base {base}: not a directory")
+    info = path.lstat()
+    mode = stat.S_IMODE(info.st_mode)
     uid = os.getuid()
+    if not stat.S_ISDIR(info.st_mode):
+        kind = "a symlink" if stat.S_ISLNK(info.st_mode) else "not a directory"
+        raise UnsafeRunBaseError(
+            f"{what} {path}: {kind} (owner uid {info.st_uid}, mode {mode:04o}); expected "
+            f"a directory of this user (uid {uid}) with mode 0700"
+        )
     if info.st_uid != uid:
         raise UnsafeRunBaseError(
-            f"run base {base}: owned by uid {info.st_uid}, not by this user (uid {uid}); "
-            f"set {RUN_BASE_ENV} to a directory of your own"
+            f"{what} {path}: owned by uid {info.st_uid}, not by this user (uid {uid}) "
+            f"(mode {mode:04o}); set {RUN_BASE_ENV} to a directory of your own"
         )
-    mode = stat.S_IMODE(info.st_mode)
     if mode & 0o077:
         raise UnsafeRunBaseError(
-            f"run base {base}: mode {mode:04o} lets other users in; expected 0700 "
-            f"(chmod 700 {base})"
+            f"{what} {path}: mode {mode:04o} lets other users in (owner uid "
+            f"{info.st_uid}); expected 0700 (chmod 700 {path})"
+        )
+
+
+def check_run_base(base: Path, *, missing_ok: bool = False) -> None:
+    """Refuse a run base that another user owns or may write to or enter: its ipc
+    sockets carry orders and the control channel, so only this user may reach them
+    (`check_private_dir`). `missing_ok`: a base that does not exist holds nothing
+    (the commands that only look for nodes find none there).
+
+    Raises:
+        UnsafeRunBaseError: naming the directory, its owner and mode, what is wrong
+            and how to fix it.
+    """
+    try:
+        check_private_dir(base, "run base")
+    except FileNotFoundError:
+        if not missing_ok:
+            raise
+
+
+def check_socket(path: Path) -> None:
+    """Refuse to connect to an ipc socket file (``control.ipc``, ``node.ipc``) that is
+    not a socket of this user: whoever owns it would receive the request (and answer
+    it). A missing file passes (there is nothing to connect to; the asker times out).
+
+    Raises:
+        UnsafeRunBaseError: naming the file, its owner uid and mode.
+    """
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return
+    uid = os.getuid()
+    mode = stat.S_IMODE(info.st_mode)
+    if not stat.S_ISSOCK(info.st_mode):
+        raise UnsafeRunBaseError(
+            f"{path}: not a socket (owner uid {info.st_uid}, mode {mode:04o}); "
+            "not talking to it"
+        )
+    if info.st_uid != uid:
+        raise UnsafeRunBaseError(
+            f"{path}: owned by uid {info.st_uid}, not by this user (uid {uid}) "
+            f"(mode {mode:04o}); not talking to it"
         )
 
 
@@ -240,8 +297,13 @@ def lock_trader(
 
 def remove_free_locks(base: Path | None = None, trader_id: str | None = None) -> list[str]:
     """Remove the trader lock files nobody holds (left by killed nodes), of one trader
-    id or all; return their names."""
+    id or all; return their names.
+
+    Raises:
+        UnsafeRunBaseError: the base is not this user's alone (`check_run_base`).
+    """
     base = base or default_base()
+    check_run_base(base, missing_ok=True)
     removed = []
     pattern = f"{trader_id}.lock" if trader_id else "*.lock"
     for path in sorted(base.glob(pattern)) if base.is_dir() else []:
@@ -335,19 +397,40 @@ def find_run_dirs(
     trader_id: str | None = None, base: Path | None = None, instance_id: str | None = None
 ) -> Iterator[RunDir]:
     """Every run directory under `base`, optionally only those of `trader_id` and/or
-    `instance_id` (the directory is ``<trader_id>-<instance_id>``)."""
+    `instance_id` (the directory is ``<trader_id>-<instance_id>``).
+
+    The base (when it exists) and each run directory of the trader are checked
+    (`check_private_dir`) before anything in them is read.
+
+    Raises:
+        UnsafeRunBaseError: the base or one of those run directories is not this
+            user's alone.
+    """
     base = base or default_base()
+    check_run_base(base, missing_ok=True)
     if not base.is_dir():
         return
     for path in sorted(base.iterdir()):
-        if not path.is_dir() or path.name.startswith("."):
+        if path.name.startswith(".") or not path.is_dir():
             continue
         if trader_id is not None and not path.name.startswith(f"{trader_id}-"):
             continue
+        check_private_dir(path, "run directory")
         run_dir = RunDir(path)
         if instance_id is not None and _instance_of(run_dir) != instance_id:
             continue
         yield run_dir
+
+
+def select_instance(run_dirs: Iterable[RunDir], instance: str) -> list[RunDir]:
+    """The run directories whose instance id is `instance`, or else those whose
+    instance id starts with it (a short id, like git's and docker's): the caller
+    wants exactly one and names the candidates otherwise."""
+    named = [(d, _instance_of(d)) for d in run_dirs]
+    exact = [d for d, i in named if i == instance]
+    if exact:
+        return exact
+    return [d for d, i in named if i is not None and i.startswith(instance)]
 
 
 def _instance_of(run_dir: RunDir) -> str | None:
@@ -358,3 +441,69 @@ def _instance_of(run_dir: RunDir) -> str | None:
     except (OSError, ValueError):
         return None
     return instance if isinstance(instance, str) else None
+
+
+@dataclass(frozen=True)
+class NodeRecord:
+    """A node a run base records: by its run directory's pid file or by its trader
+    lock file (an exclusive holder writes its pid and instance there)."""
+
+    trader_id: str
+    instance_id: str
+    pid: int
+    process_created: float | None = None  # the pid file has it, a lock file not
+
+    def owns(self, segment: SegmentInfo) -> bool:
+        """Whether `segment` was made by this node: its header names this trader,
+        instance and owner pid (and process start time, when recorded); a segment
+        caught half-created (no header yet) by its staging name, which carries the
+        creator's pid. A segment without a header under its real name names no
+        owner: never this node's."""
+        if segment.owner_pid != self.pid:
+            return False
+        if segment.valid:
+            if (segment.trader_id, segment.instance_id) != (self.trader_id, self.instance_id):
+                return False
+            created = self.process_created
+            return created is None or abs(segment.owner_ctime - created) < 1.0
+        return staging_creator(segment.name) == self.pid and segment.name.startswith(
+            f"{NAME_PREFIX}{self.trader_id}-{self.instance_id}-"
+        )
+
+
+def node_records(base: Path | None = None, trader_id: str | None = None) -> list[NodeRecord]:
+    """Every node (of `trader_id`, or all) that the run base records, live or dead:
+    the pid file of each run directory and the content of each trader lock file.
+    `livenode clean` removes only the stale shared memory of these nodes: a segment
+    that no record of this run base names is another run base's (or nobody's
+    provably) and is left alone.
+
+    Raises:
+        UnsafeRunBaseError: the base or one of its run directories is not this
+            user's alone.
+    """
+    base = base or default_base()
+    records = []
+    for run_dir in find_run_dirs(trader_id, base):
+        try:
+            owner = run_dir.read_owner()
+        except (OSError, ValueError):
+            continue
+        pid, trader, instance = owner.get("pid"), owner.get("trader_id"), owner.get(
+            "instance_id")
+        created = owner.get("process_created")
+        if isinstance(pid, int) and isinstance(trader, str) and isinstance(instance, str):
+            records.append(NodeRecord(trader, instance, pid,
+                                      created if isinstance(created, float) else None))
+    pattern = f"{trader_id}.lock" if trader_id else "*.lock"
+    for path in sorted(base.glob(pattern)) if base.is_dir() else []:
+        try:
+            data = json.loads(path.read_bytes() or b"{}")
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        pid, instance = data.get("pid"), data.get("instance_id")
+        if isinstance(pid, int) and isinstance(instance, str):
+            records.append(NodeRecord(path.name.removesuffix(".lock"), instance, pid))
+    return records

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from livenode.config import TradingNodeConfig, resolve_client_config
 from livenode.engines.clients import ClientFactory, ServiceSpec
 from livenode.supervisor.handles import describe_exit
+from livenode.supervisor.start_progress import StartProgress
 
 _log = logging.getLogger("livenode.supervisor.services")
 
@@ -110,17 +111,19 @@ def start_service(spec: ServiceSpec, loop: asyncio.AbstractEventLoop,
 
 
 async def wait_ready(service: Service, timeout: float) -> None:
-    """Wait for the ready line; `ServiceError` if the service exits or is too slow."""
-    deadline = time.monotonic() + timeout
+    """Wait for the ready line; `ServiceError` if the service exits, or stops moving
+    (no CPU burnt) for `timeout` before it is ready (see `start_progress`)."""
+    progress = StartProgress()
     while not service.ready.is_set():
         if service.reap():
             raise ServiceError(f"service {service.spec.name} exited before it was ready: "
                                f"{service.exit_status}")
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise ServiceError(f"service {service.spec.name} not ready within {timeout:g}s")
+        progress.sample([service.process.pid])
+        if progress.still_for() > timeout:
+            raise ServiceError(f"service {service.spec.name} not ready: no progress "
+                               f"for {timeout:g}s")
         try:
-            await asyncio.wait_for(service.ready.wait(), min(remaining, 0.25))
+            await asyncio.wait_for(service.ready.wait(), 0.25)
         except TimeoutError:
             continue
 

@@ -11,7 +11,7 @@ from livenode.supervisor.handles import WorkerHandle
 from livenode.supervisor.rundir import RunDir
 from livenode.supervisor.topology import Subscription
 
-__all__ = ["WorkerSpecs", "free_tcp_port"]
+__all__ = ["WorkerSpecs", "free_tcp_port", "tcp_port_taken"]
 
 
 def free_tcp_port(host: str) -> int:
@@ -22,6 +22,21 @@ def free_tcp_port(host: str) -> int:
         probe.bind((host, 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def tcp_port_taken(endpoint: str) -> bool:
+    """Whether another socket holds the port of `tcp://host:port` now.
+
+    Probed with SO_REUSEADDR, as ZeroMQ binds: a port left in TIME_WAIT by a dead
+    worker's connections is free; one another process bound or listens on is not."""
+    host, _, port = endpoint.removeprefix("tcp://").rpartition(":")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, int(port)))
+        except OSError:
+            return True
+        return False
 
 
 class WorkerSpecs:
@@ -85,6 +100,23 @@ class WorkerSpecs:
             restarts=handle.restarts,
             consumers=consumers,
         )
+
+    def move_endpoint(self, worker: str) -> tuple[str, str] | None:
+        """A fresh TCP port for a restarting worker: while it was down, any local
+        process could bind its old one (the worker would then fail to start).
+        Returns (old, new) endpoints; None on ipc (the run directory is ours alone)."""
+        old = self._tcp_endpoints.get(worker)
+        if old is None:
+            return None
+        host = self._config.message_bus.tcp_host
+        new = f"tcp://{host}:{free_tcp_port(host)}"
+        self._tcp_endpoints[worker] = new
+        return old, new
+
+    def subscribers_of(self, worker: str) -> list[str]:
+        """The workers that connect to `worker`'s publisher."""
+        return [name for name, subs in self._subscriptions.items()
+                if any(sub.peer == worker for sub in subs)]
 
     def publish_endpoint(self, worker: str, run_dir: RunDir) -> str:
         """Where `worker` binds its bus publisher: an ipc socket in the run directory,

@@ -31,6 +31,7 @@ import msgspec
 import psutil
 import zmq
 
+from livenode.bus.commands import CommandTable
 from livenode.bus.control import (
     Ack,
     AuditReply,
@@ -41,6 +42,7 @@ from livenode.bus.control import (
     Go,
     Heartbeat,
     Hello,
+    PeerMoved,
     Ready,
     StateChanged,
     StatusReply,
@@ -80,7 +82,8 @@ from livenode.supervisor.services import (
     stop_service,
     wait_ready,
 )
-from livenode.supervisor.specs import WorkerSpecs
+from livenode.supervisor.specs import WorkerSpecs, tcp_port_taken
+from livenode.supervisor.start_progress import StartProgress
 from livenode.supervisor.status_report import (
     dead_worker_flows,
     health_fields,
@@ -169,6 +172,10 @@ class Supervisor:
         self._exited = asyncio.Event()
         self._running = False
         self._stopping = False
+        self._start_progress = StartProgress()
+        self._commands = self._register_commands()
+        # Bus ports another process took while their worker was down (tcp).
+        self.squatted_ports: list[str] = []
         self.state = "STARTING"
         self.stop_reason: str | None = None
         self.stop_requested_at: float | None = None  # UNIX seconds
@@ -305,11 +312,16 @@ class Supervisor:
             self._control.close()
         if context is not None:
             context.term()
-        if self.run_dir is not None:
-            self.run_dir.remove()
-        if self.shared_tables is not None:
-            self.shared_tables.unlink()
-            self.shared_tables.close()
+        try:
+            if self.shared_tables is not None:
+                self.shared_tables.unlink()
+                self.shared_tables.close()
+        finally:
+            # The run directory last: its pid file is the record by which `livenode
+            # clean` knows the segments as this run base's, should the process be
+            # killed between the two.
+            if self.run_dir is not None:
+                self.run_dir.remove()
 
     @property
     def clean(self) -> bool:
@@ -317,8 +329,10 @@ class Supervisor:
         return (
             self.failure is None
             and not any(h.killed for h in self.handles.values())
-            # A worker never spawned (the stop came first) had nothing to stop.
-            and all(h.stop_clean is True or h.process is None for h in self.handles.values())
+            # A worker never spawned, or ended before it joined (the stop came first),
+            # had nothing to stop.
+            and all(h.stop_clean is True or h.process is None or h.discarded
+                    for h in self.handles.values())
         )
 
     # -- start ------------------------------------------------------------------------------
@@ -369,6 +383,9 @@ class Supervisor:
         handle.killed = False
         handle.stop_acked = False
         handle.stop_clean = None
+        handle.joined = False
+        handle.discarded = False
+        self._start_progress.moved()
         try:
             handle.actual_cores = pin(handle.process.pid, handle.cores)
         except psutil.Error as exc:  # it died already: the reaper will say why
@@ -377,19 +394,33 @@ class Supervisor:
                   handle.process.pid, list(handle.actual_cores))
 
     async def _start_phase(self) -> None:
+        """Wait until every worker is READY, a stop is asked, or the start stops moving
+        for the start timeout (see `start_progress`: a slow start is not a failed one)."""
         timeout = self.config.supervisor.start_timeout
         ready = asyncio.ensure_future(self._all_ready.wait())
         stop = asyncio.ensure_future(self._stop_requested.wait())
         try:
-            done, _ = await asyncio.wait({ready, stop}, timeout=timeout,
-                                         return_when=asyncio.FIRST_COMPLETED)
+            while True:
+                done, _ = await asyncio.wait({ready, stop}, timeout=1.0,
+                                             return_when=asyncio.FIRST_COMPLETED)
+                if done:
+                    return
+                self._start_progress.sample(self._starting_pids())
+                still = self._start_progress.still_for()
+                if still > timeout:
+                    waiting = [f"{h.name} ({'building' if h.joined else 'no hello yet'})"
+                               for h in self.handles.values()
+                               if h.state is not WorkerState.READY]
+                    self._fail(f"start made no progress for {still:.0f}s (> {timeout:g}s): "
+                               f"worker(s) not READY: {', '.join(waiting)}")
+                    return
         finally:
             ready.cancel()
             stop.cancel()
-        if not done:
-            waiting = [h.name for h in self.handles.values() if h.state is not WorkerState.READY]
-            self._fail(f"start timed out after {timeout:g}s: worker(s) not READY: "
-                       f"{', '.join(waiting)}")
+
+    def _starting_pids(self) -> list[int]:
+        return [h.process.pid for h in self.handles.values()
+                if h.state is WorkerState.STARTING and h.process is not None and h.alive]
 
     def _send_control(self, msg: Any, identity: bytes) -> None:
         assert self._control is not None
@@ -407,84 +438,122 @@ class Supervisor:
         while True:
             peer, msg = await self._control.recv()
             try:
-                self._on_control(peer, msg)
+                self._commands.dispatch(peer, msg)
             except Exception:
                 _log.exception("control message %r from %r failed", msg, peer)
 
-    def _on_control(self, peer: bytes, msg: Any) -> None:
-        assert self._control is not None
-        kind = type(msg)
-        if kind is StatusRequest:
-            self._control.send(self.status(), to=peer)
-            return
-        if kind is StopRequest:
-            self._control.send(Ack(detail="stopping"), to=peer)
-            self.request_stop(msg.reason or "livenode stop", now=msg.now)
-            return
-        if kind is AuditRequest:
-            self.audits.ask(peer)
-            return
-        handle = self.handles.get(peer.decode(errors="replace"))
-        if handle is None:
-            _log.warning("control message %s from unknown peer %r", kind.__name__, peer)
-            return
-        if kind is Hello:
-            assert self.run_dir is not None
-            self._control.send(self._specs.spec(handle, self.run_dir), to=peer)
-            if self._stopping:
-                # The stop began before this worker connected: the Stop sent to it
-                # then could not be routed. It builds, reads this, aborts its start.
-                self._control.send(Stop(reason=self.stop_reason or ""), to=peer)
-        elif kind is Ready:
-            handle.actual_cores = tuple(msg.cores)
-            handle.last_heartbeat = now()
-            _log.info("%s READY (pid %d, cores %s)", handle.name, msg.pid, msg.cores)
-            if self._stopping:  # never Go while stopping; say Stop again (it may be lost)
-                self._control.send(Stop(reason=self.stop_reason or ""), to=peer)
+    def _register_commands(self) -> CommandTable[bytes]:
+        """The control channel's commands: from clients (`livenode status`, `stop`,
+        `audit`, and this process's own signals) and from workers (by identity)."""
+        table: CommandTable[bytes] = CommandTable("supervisor")
+        table.register(StatusRequest, self._on_status_request)
+        table.register(StopRequest, self._on_stop_request)
+        table.register(AuditRequest, lambda peer, msg: self.audits.ask(peer))
+        from_workers: dict[type, Callable[[WorkerHandle, Any], None]] = {
+            Hello: self._on_hello,
+            Ready: self._on_ready,
+            Heartbeat: self._on_heartbeat,
+            StateChanged: self._on_state_changed,
+            StopAck: self._on_stop_ack,
+            VenueReconciled: lambda handle, msg: self.venues.reconciled(msg),
+            ClientStopRequest: lambda handle, msg: self.client_stops.on_request(msg),
+            AuditReply: lambda handle, msg: self.audits.on_reply(handle.name, msg),
+            Failed: self._on_failed,
+        }
+        for kind, handler in from_workers.items():
+            table.register(kind, self._from_worker(handler))
+        return table
+
+    def _from_worker(
+        self, handler: Callable[[WorkerHandle, Any], None]
+    ) -> Callable[[bytes, Any], None]:
+        """`handler` for a message only a worker sends: resolved to its handle."""
+
+        def resolved(peer: bytes, msg: Any) -> None:
+            handle = self.handles.get(peer.decode(errors="replace"))
+            if handle is None:
+                _log.warning("control message %s from unknown peer %r", type(msg).__name__,
+                             peer)
                 return
-            handle.state = WorkerState.READY
-            if self._running:
-                # A restarted worker joins the running node. Its peers published their
-                # instruments and account states long ago: a second Go to a running
-                # worker asks it to publish them again (the newcomer's subscriptions
-                # are live, it said Ready only after every peer's hello).
-                for other in self.handles.values():
-                    if (other is not handle and other.state is WorkerState.RUNNING
-                            and other.role in _RESYNC_FROM[handle.role]):
-                        resync = Go(resync_worker=handle.name, resync_role=handle.role,
-                                    resync_venues=list(handle.config.members))
-                        self._control.send(resync, to=other.identity)
-                self._go(handle)
-                if handle.role == "exec":
-                    self.venues.exec_worker_changed(handle, "ACTIVE", f"{handle.name} is back")
-            elif all(h.state is WorkerState.READY for h in self.handles.values()):
-                self._all_ready.set()
-        elif kind is Heartbeat:
-            handle.last_heartbeat = now()
-            handle.counters = msg.counters
-            if msg.stats_json:
-                self.stats[handle.name] = handle.last_facts = json.loads(msg.stats_json)
-            if msg.report:
-                handle.live_report = self._decode_report(handle, msg.report) or handle.live_report
-            self._control.send(Ack(), to=peer)
-        elif kind is StateChanged:
-            _log.info("%s: %s %s", handle.name, msg.state, msg.detail)
-        elif kind is StopAck:
-            handle.stop_acked = True
-            handle.stop_clean = msg.clean
-            if msg.report:
-                handle.report = self._decode_report(handle, msg.report)
-            if not msg.clean:
-                _log.warning("%s stopped uncleanly: %s", handle.name, msg.detail)
-        elif kind is VenueReconciled:
-            self.venues.reconciled(msg)
-        elif kind is ClientStopRequest:
-            self.client_stops.on_request(msg)
-        elif kind is AuditReply:
-            self.audits.on_reply(handle.name, msg)
-        elif kind is Failed:
-            handle.failure = msg.error
-            self._fail(f"worker {handle.name} ({handle.role}) failed to start: {msg.error}")
+            handler(handle, msg)
+
+        return resolved
+
+    # Commands from clients (a peer that is not a worker; b"": this process's signals).
+
+    def _on_status_request(self, peer: bytes, msg: StatusRequest) -> None:
+        self._send_control(self.status(), peer)
+
+    def _on_stop_request(self, peer: bytes, msg: StopRequest) -> None:
+        if peer:
+            self._send_control(Ack(detail="stopping"), peer)
+        self.request_stop(msg.reason or "livenode stop", now=msg.now)
+
+    # Commands from workers.
+
+    def _on_hello(self, handle: WorkerHandle, msg: Hello) -> None:
+        assert self.run_dir is not None
+        if not handle.alive or handle.discarded:
+            return  # a worker the stop ended before it joined: nothing to send
+        handle.joined = True
+        self._start_progress.moved()
+        self._send_control(self._specs.spec(handle, self.run_dir), handle.identity)
+        if self._stopping:
+            # The stop began before this worker connected: the Stop sent to it
+            # then could not be routed. It builds, reads this, aborts its start.
+            self._send_control(Stop(reason=self.stop_reason or ""), handle.identity)
+
+    def _on_ready(self, handle: WorkerHandle, msg: Ready) -> None:
+        self._start_progress.moved()
+        handle.actual_cores = tuple(msg.cores)
+        handle.last_heartbeat = now()
+        _log.info("%s READY (pid %d, cores %s)", handle.name, msg.pid, msg.cores)
+        if self._stopping:  # never Go while stopping; say Stop again (it may be lost)
+            self._send_control(Stop(reason=self.stop_reason or ""), handle.identity)
+            return
+        handle.state = WorkerState.READY
+        if self._running:
+            # A restarted worker joins the running node. Its peers published their
+            # instruments and account states long ago: a second Go to a running
+            # worker asks it to publish them again (the newcomer's subscriptions
+            # are live, it said Ready only after every peer's hello).
+            for other in self.handles.values():
+                if (other is not handle and other.state is WorkerState.RUNNING
+                        and other.role in _RESYNC_FROM[handle.role]):
+                    resync = Go(resync_worker=handle.name, resync_role=handle.role,
+                                resync_venues=list(handle.config.members))
+                    self._send_control(resync, other.identity)
+            self._go(handle)
+            if handle.role == "exec":
+                self.venues.exec_worker_changed(handle, "ACTIVE", f"{handle.name} is back")
+        elif all(h.state is WorkerState.READY for h in self.handles.values()):
+            self._all_ready.set()
+
+    def _on_heartbeat(self, handle: WorkerHandle, msg: Heartbeat) -> None:
+        handle.last_heartbeat = now()
+        handle.counters = msg.counters
+        if msg.stats_json:
+            self.stats[handle.name] = handle.last_facts = json.loads(msg.stats_json)
+        if msg.report:
+            handle.live_report = self._decode_report(handle, msg.report) or handle.live_report
+        self._send_control(Ack(), handle.identity)
+
+    def _on_state_changed(self, handle: WorkerHandle, msg: StateChanged) -> None:
+        if handle.state is WorkerState.STARTING:
+            self._start_progress.moved()
+        _log.info("%s: %s %s", handle.name, msg.state, msg.detail)
+
+    def _on_stop_ack(self, handle: WorkerHandle, msg: StopAck) -> None:
+        handle.stop_acked = True
+        handle.stop_clean = msg.clean
+        if msg.report:
+            handle.report = self._decode_report(handle, msg.report)
+        if not msg.clean:
+            _log.warning("%s stopped uncleanly: %s", handle.name, msg.detail)
+
+    def _on_failed(self, handle: WorkerHandle, msg: Failed) -> None:
+        handle.failure = msg.error
+        self._fail(f"worker {handle.name} ({handle.role}) failed to start: {msg.error}")
 
     # -- children, signals, health ----------------------------------------------------------
 
@@ -528,13 +597,15 @@ class Supervisor:
             if kind == "child":
                 self._reap()
                 continue
+            # A signal is the command a client would send: SIGINT/SIGTERM a stop, a
+            # second one a stop now.
             name = signal.Signals(value).name
             if self._stop_requested.is_set():
                 if self.forced_signal is None:
                     self.forced_signal = int(value)
-                self.request_stop(f"second {name}", now=True)
+                self._commands.dispatch(b"", StopRequest(reason=f"second {name}", now=True))
             else:
-                self.request_stop(f"received {name}")
+                self._commands.dispatch(b"", StopRequest(reason=f"received {name}"))
 
     def _reap(self) -> None:
         for service in list(self.services):
@@ -637,7 +708,27 @@ class Supervisor:
         if kept is not None:
             handle.earlier_reports.append(kept)
         handle.live_report = handle.last_facts = None
+        self._move_endpoint(handle)
         self._spawn(handle)
+
+    def _move_endpoint(self, handle: WorkerHandle) -> None:
+        """tcp: the restarted worker publishes on a fresh port (its old one may have
+        been taken while it was down: reported), and its subscribers follow."""
+        moved = self._specs.move_endpoint(handle.name)
+        if moved is None:
+            return
+        old, new = moved
+        if tcp_port_taken(old):
+            self.squatted_ports.append(old)
+            _log.warning("%s's bus port %s was taken by another process while %s was "
+                         "down; it comes back on %s", handle.name, old, handle.name, new)
+        else:
+            _log.info("%s comes back on %s (was %s)", handle.name, new, old)
+        for name in self._specs.subscribers_of(handle.name):
+            other = self.handles[name]
+            if other.alive and other.joined:
+                self._send_control(PeerMoved(worker=handle.name, old_endpoint=old,
+                                             endpoint=new), other.identity)
 
     async def _watchdog(self) -> None:
         cfg = self.config.supervisor
@@ -648,12 +739,14 @@ class Supervisor:
                 if not handle.alive:
                     continue
                 if handle.state is WorkerState.STARTING and self._running:
-                    # A restarted worker must prove itself within the start timeout,
-                    # like the first start, or be killed (its exit policy then applies).
-                    starting_for = t - handle.started_at
-                    if starting_for > cfg.start_timeout:
-                        _log.error("restarted worker %s not READY after %.1fs (> %gs): killing it",
-                                   handle.name, starting_for, cfg.start_timeout)
+                    # A restarted worker must keep moving like the first start (see
+                    # start_progress), or be killed (its exit policy then applies).
+                    self._start_progress.sample(self._starting_pids())
+                    still = self._start_progress.still_for()
+                    if still > cfg.start_timeout:
+                        _log.error("restarted worker %s not READY after %.1fs, no progress "
+                                   "for %.1fs (> %gs): killing it", handle.name,
+                                   t - handle.started_at, still, cfg.start_timeout)
                         handle.kill()
                     continue
                 if handle.state not in (WorkerState.READY, WorkerState.RUNNING):
@@ -688,6 +781,14 @@ class Supervisor:
     async def _stop_workers(self) -> None:
         if self._stop_now:
             self._kill_all()
+        for handle in self.handles.values():
+            if handle.alive and not handle.joined:
+                # Spawned, but its hello was not read: it has no spec, so it has built
+                # nothing, connected nowhere and holds nothing to stop. A Stop cannot
+                # reach it (not on the control channel yet) and it may need many
+                # seconds to get there on a loaded host: end it now.
+                _log.info("%s had not joined yet: ended without a stop", handle.name)
+                handle.discard()
         timeouts = self.config.supervisor.stop_timeouts
         for role in SHUTDOWN_ORDER:
             phase = [h for h in self.handles.values() if h.role == role and h.alive]

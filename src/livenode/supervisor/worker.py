@@ -25,6 +25,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Coroutine
 from typing import Any
 
 import msgspec
@@ -33,6 +34,7 @@ import zmq
 
 from livenode.bus import topics
 from livenode.bus.bridge import BusBridge
+from livenode.bus.commands import CommandTable
 from livenode.bus.control import (
     Ack,
     AuditReply,
@@ -42,6 +44,7 @@ from livenode.bus.control import (
     Go,
     Heartbeat,
     Hello,
+    PeerMoved,
     Ready,
     SetTradingState,
     StateChanged,
@@ -82,6 +85,10 @@ from livenode.supervisor.worker_sources import SourceRelay
 _log = logging.getLogger("livenode.worker")
 
 SPEC_TIMEOUT = 60.0
+# How long a worker waits for its peers' hellos. The supervisor judges whether a
+# start is still moving (supervisor/start_progress.py) and stops it if not; this
+# only bounds a wait that nobody would end otherwise.
+PEERS_TIMEOUT = 600.0
 SUBSCRIBERS_TIMEOUT = 10.0
 # Signals this close together count as one (a second one later means "exit now").
 SIGNAL_COALESCE_S = 1.0
@@ -402,7 +409,7 @@ class Worker:
     async def _handshake(self) -> None:
         spec, node, subscriber = self._spec, self.node, self._subscriber
         assert spec is not None and node is not None and subscriber is not None
-        await subscriber.wait_joined([p.publisher_id for p in spec.peers], SPEC_TIMEOUT)
+        await subscriber.wait_joined([p.publisher_id for p in spec.peers], PEERS_TIMEOUT)
         await self._wait_subscribers(node, spec)
         if "exec" in self._roles:
             self._send_unheard_events(node)
@@ -484,28 +491,46 @@ class Worker:
 
     async def _control_loop(self, control: ControlSocket) -> None:
         self._control = control
+        commands = self._register_commands()
         while True:
             _, msg = await control.recv()
             self._last_ack = time.monotonic()
-            if isinstance(msg, Go):
-                if self._go.is_set():
-                    self._resync(msg)  # a second Go: a restarted peer joined
-                else:
-                    self._go.set()
-            elif isinstance(msg, Stop):
-                self._stop(f"supervisor: {msg.reason}" if msg.reason else "supervisor stop")
-            elif isinstance(msg, SetTradingState):
-                self._set_trading_state(msg)
-            elif isinstance(msg, VenueRestarted):
-                task = asyncio.ensure_future(self._reconnect_venue(msg.venue))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-            elif isinstance(msg, AuditRequest):
-                task = asyncio.ensure_future(self._audit(msg.request_id))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-            elif not isinstance(msg, Ack):
-                _log.warning("unexpected control message %s", type(msg).__name__)
+            try:
+                commands.dispatch(b"", msg)
+            except Exception:
+                _log.exception("%s: control message %r failed", self.name, msg)
+
+    def _register_commands(self) -> CommandTable[bytes]:
+        """What the supervisor may tell this worker (any role; a command that needs
+        a part the role does not have says so)."""
+        table: CommandTable[bytes] = CommandTable(self.name)
+        table.register(Go, lambda _, msg: self._on_go(msg))
+        table.register(Stop, lambda _, msg: self._stop(
+            f"supervisor: {msg.reason}" if msg.reason else "supervisor stop"))
+        table.register(SetTradingState, lambda _, msg: self._set_trading_state(msg))
+        table.register(PeerMoved, lambda _, msg: self._on_peer_moved(msg))
+        table.register(VenueRestarted,
+                       lambda _, msg: self._in_background(self._reconnect_venue(msg.venue)))
+        table.register(AuditRequest,
+                       lambda _, msg: self._in_background(self._audit(msg.request_id)))
+        table.ignore(Ack)  # the answer to a heartbeat: `_last_ack` is all it is for
+        return table
+
+    def _on_go(self, msg: Go) -> None:
+        if self._go.is_set():
+            self._resync(msg)  # a second Go: a restarted peer joined
+        else:
+            self._go.set()
+
+    def _on_peer_moved(self, msg: PeerMoved) -> None:
+        if self._subscriber is not None:
+            _log.info("%s: %s moved to %s", self.name, msg.worker, msg.endpoint)
+            self._subscriber.move(msg.old_endpoint, msg.endpoint)
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _reconnect_venue(self, venue: str) -> None:
         """The venue's process restarted: reconnect our clients of it, reconcile, and
@@ -555,6 +580,10 @@ class Worker:
 
     async def _heartbeats(self, control: ControlSocket, spec: WorkerSpec) -> None:
         self._control = control
+        # Silence counts from our first heartbeat, not from the spawn: the interpreter
+        # start and the build (seconds on a loaded host) gave the supervisor nothing
+        # to answer.
+        self._last_ack = time.monotonic()
         suspected_at: float | None = None  # _last_ack when silence was first seen
         while True:
             await asyncio.sleep(spec.heartbeat_interval)

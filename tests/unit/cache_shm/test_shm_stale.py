@@ -7,6 +7,7 @@ import struct
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -135,13 +136,18 @@ def test_headerless_segment_is_stale_only_after_the_grace_period(trader_id: str)
     assert removed.name == os.path.basename(path) and not os.path.exists(path)
 
 
-def test_segment_half_created_by_a_dead_process_is_cleaned_at_once(trader_id: str) -> None:
+def test_segment_half_created_by_a_dead_process_is_cleaned_at_once(
+    trader_id: str, own_run_base: Path
+) -> None:
     """A process that dies while creating a segment (here: right after sizing the file,
     before its header is written) leaves nothing that `livenode clean` keeps for the
-    60 s grace period: its owner is provably gone."""
+    60 s grace period: its owner is provably gone. (Like a node, it made its run
+    directory first: `clean` removes only the shared memory its run base records.)"""
     script = (
         "import os, sys\n"
         "from livenode.cache.shm.segment import Segment\n"
+        "from livenode.supervisor.rundir import create_run_dir\n"
+        f"create_run_dir('{trader_id}', 'half')\n"
         "real = os.ftruncate\n"
         "def sized_then_killed(fd, size):\n"
         "    real(fd, size)\n"
@@ -163,4 +169,5 @@ def test_segment_half_created_by_a_dead_process_is_cleaned_at_once(trader_id: st
     )
     assert result.returncode == 0, result.stderr
     assert "removed shared memory" in result.stdout and "is gone" in result.stdout, result.stdout
+    assert f"removed run directory {trader_id}-half" in result.stdout, result.stdout
     assert list_segments(trader_id) == []

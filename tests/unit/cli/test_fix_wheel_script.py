@@ -1,5 +1,6 @@
-"""scripts/_fix_wheel.sh: builds the quickfix wheel once into .cache/wheels, installs it
-into .venv when the import fails, and never rebuilds while the wheel is cached.
+"""scripts/_fix_wheel.sh: builds the quickfix wheel once per user into a cache outside
+the clone (keyed by version, interpreter and machine), installs it into .venv when the
+import fails, and never rebuilds while the wheel is cached, whichever clone built it.
 
 Runs the script for real (bash) on a copy of scripts/; the venv's python is a stand-in
 that logs its calls, fails ``import quickfix`` until "installed", and makes a fake wheel
@@ -15,6 +16,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3]
 PYTHON = r"""#!/bin/sh
+case "$*" in
+  *platform*) echo "cp311-x86_64"; exit 0 ;;
+esac
 echo "python $*" >> "$STUB_LOG"
 case "$*" in
   "-c import quickfix") [ -f "$STUB_DIR/installed" ] && exit 0 || exit 1 ;;
@@ -27,8 +31,8 @@ exit 0
 """
 
 
-def _clone(tmp_path: Path) -> Path:
-    root = tmp_path / "clone"
+def _clone(tmp_path: Path, name: str = "clone") -> Path:
+    root = tmp_path / name
     shutil.copytree(ROOT / "scripts", root / "scripts")
     bin_dir = root / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
@@ -40,7 +44,9 @@ def _clone(tmp_path: Path) -> Path:
 def _source(root: Path) -> list[str]:
     log = root / "stub.log"
     log.unlink(missing_ok=True)
-    env = {**os.environ, "STUB_LOG": str(log), "STUB_DIR": str(root)}
+    env = {**os.environ, "STUB_LOG": str(log), "STUB_DIR": str(root),
+           "XDG_CACHE_HOME": str(root.parent / "user-cache")}
+    env.pop("LIVENODE_WHEEL_CACHE", None)
     result = subprocess.run(
         ["bash", "-c", f'ROOT="{root}"; source scripts/_fix_wheel.sh'],
         cwd=root, env=env, capture_output=True, text=True, timeout=60)
@@ -53,17 +59,21 @@ def _kinds(calls: list[str]) -> list[str]:
             for c in calls]
 
 
-def test_builds_once_installs_and_then_leaves_it(tmp_path: Path) -> None:
+def _cache(tmp_path: Path) -> Path:
+    return tmp_path / "user-cache" / "livenode" / "wheels" / "quickfix-1.16.0-cp311-x86_64"
+
+
+def test_builds_once_outside_the_clone_installs_and_then_leaves_it(tmp_path: Path) -> None:
     root = _clone(tmp_path)
     assert _kinds(_source(root)) == ["import", "wheel", "install"]
-    assert list((root / ".cache" / "wheels").glob("quickfix-1.16.0-*.whl"))
+    assert list(_cache(tmp_path).glob("quickfix-1.16.0-*.whl"))
+    assert not (root / ".cache").exists()  # nothing in the clone
+    assert not list(_cache(tmp_path).glob(".build-*"))  # the staging directory is gone
     assert _kinds(_source(root)) == ["import"]  # importable: nothing to do
 
 
-def test_a_cached_wheel_is_installed_without_a_rebuild(tmp_path: Path) -> None:
-    root = _clone(tmp_path)
-    _source(root)
-    (root / "installed").unlink()  # a fresh .venv, the cache kept
-    calls = _source(root)
+def test_another_clone_installs_the_cached_wheel_without_a_rebuild(tmp_path: Path) -> None:
+    _source(_clone(tmp_path, "first"))
+    calls = _source(_clone(tmp_path, "second"))
     assert _kinds(calls) == ["import", "install"]
-    assert ".cache/wheels/quickfix-1.16.0-" in calls[1]
+    assert f"{_cache(tmp_path)}/quickfix-1.16.0-" in calls[1]

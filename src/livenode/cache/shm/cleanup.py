@@ -8,13 +8,16 @@ the header a moment after the file appears. A segment whose owner is alive is
 never touched.
 
 `livenode run` calls `remove_stale_segments(trader_id)` before it creates its
-own segments; `livenode clean` calls it with or without a trader id.
+own segments; `livenode clean` calls it with a `select` that takes only the
+segments of the nodes its run base records (`livenode.supervisor.rundir.node_records`),
+with or without a trader id.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -124,11 +127,13 @@ def find_stale_segments(
     *,
     shm_dir: str = SHM_DIR,
     invalid_grace_s: float = DEFAULT_INVALID_GRACE_S,
+    select: Callable[[SegmentInfo], bool] | None = None,
 ) -> list[SegmentInfo]:
-    """Segments (of `trader_id`, if given) whose owner process is gone."""
+    """Segments (of `trader_id`, if given; only those `select` accepts, if given)
+    whose owner process is gone."""
     return [
         s for s in list_segments(trader_id, shm_dir=shm_dir, invalid_grace_s=invalid_grace_s)
-        if s.stale
+        if s.stale and (select is None or select(s))
     ]
 
 
@@ -137,16 +142,21 @@ def remove_stale_segments(
     *,
     shm_dir: str = SHM_DIR,
     invalid_grace_s: float = DEFAULT_INVALID_GRACE_S,
+    select: Callable[[SegmentInfo], bool] | None = None,
 ) -> list[SegmentInfo]:
-    """Unlink the stale segments (of `trader_id`, if given); returns those removed.
+    """Unlink the stale segments (of `trader_id`, if given; only those `select`
+    accepts, if given); returns those removed.
 
     Each is checked again right before removal, and skipped if its file was
     replaced meanwhile (same name, new inode: a new node took the name).
     """
     removed = []
-    for info in find_stale_segments(trader_id, shm_dir=shm_dir, invalid_grace_s=invalid_grace_s):
+    for info in find_stale_segments(trader_id, shm_dir=shm_dir,
+                                    invalid_grace_s=invalid_grace_s, select=select):
         again = _inspect(info.path, info.name, invalid_grace_s)
         if again is None or not again.stale or again.inode != info.inode:
+            continue
+        if select is not None and not select(again):
             continue
         try:
             os.unlink(info.path)
