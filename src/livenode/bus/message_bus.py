@@ -35,6 +35,11 @@ __all__ = ["Handler", "HandlerErrorHook", "MessageBus", "Subscription", "topic_m
 
 _log = logging.getLogger("livenode.bus")
 
+# Handlers subscribed at this priority or above run before the message is forwarded
+# to other processes (`set_forwarder`): they write state those processes read
+# directly (shared memory), which must be written before anyone can react.
+SHARED_STATE_PRIORITY = 2000  # above the mirrors (1000), which need not go first
+
 Handler = Callable[[Any], object]
 # (topic or endpoint, handler, exception) -> None
 HandlerErrorHook = Callable[[str, Handler, BaseException], object]
@@ -248,10 +253,13 @@ class MessageBus:
         matching = [s for s in self._subscriptions if s.matches(topic)]
         matching.sort(key=lambda s: (-s.priority, s.seq))
         handlers: list[Handler] = []
+        before_forward = 0  # how many of `handlers` run before the forwarder
         for sub in matching:
             # Linear == rather than a set: bound methods of unhashable owners must work.
             if not any(h == sub.handler for h in handlers):
                 handlers.append(sub.handler)
+                if sub.priority >= SHARED_STATE_PRIORITY:
+                    before_forward = len(handlers)
         local = tuple(handlers)
         self._resolved_local[topic] = local
         forward = self._forward
@@ -264,7 +272,10 @@ class MessageBus:
 
             # Forward first: the next process starts on the message while this one
             # runs its local handlers (measured: the next hop is the critical path).
-            resolved = (forward_topic, *local)
+            # Except the writers of shared state (SHARED_STATE_PRIORITY): a peer that
+            # reacts to the message must find it written (the risk worker values a
+            # trader's market order at the quote the trader saw).
+            resolved = (*local[:before_forward], forward_topic, *local[before_forward:])
         else:
             resolved = local
         self._resolved[topic] = resolved

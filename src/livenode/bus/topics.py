@@ -67,3 +67,9 @@ def account_events(account_id: AccountId) -> str:
 
 def component_events(component_id: str) -> str:
     return f"events.component.{component_id}"
+
+
+def exact(topic: str) -> str:
+    """The subscription prefix that takes exactly `topic` and no longer one (frames
+    on the ZeroMQ bus are "topic NUL envelope")."""
+    return topic + "\x00"

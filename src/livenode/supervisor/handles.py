@@ -23,6 +23,7 @@ import psutil
 from livenode.bus.control import WorkerCounters
 from livenode.config.workers import WorkerConfig
 from livenode.node.run_report import RunReport
+from livenode.roles import Role
 
 # A worker exits with this code when it could not start (bad import, client that
 # cannot connect): the supervisor stops the node instead of restarting it.
@@ -79,6 +80,8 @@ class WorkerHandle:
     earlier_reports: list[RunReport] = field(default_factory=list)
     failure: str | None = None
     ps: psutil.Process | None = None
+    # The roles it hosts (its own, and risk where the configuration places it).
+    roles: tuple[type[Role], ...] = ()
     # This incarnation's hello was read (it got its spec): only then can it be stopped.
     joined: bool = False
     # Ended by a stop before it joined (see `discard`).
@@ -91,6 +94,21 @@ class WorkerHandle:
     @property
     def role(self) -> str:
         return self.config.role
+
+    @property
+    def carries_venues(self) -> bool:
+        """While it is down, trading to its venues (its members) halts."""
+        return any(role.carries_venues for role in self.roles)
+
+    @property
+    def hosts_risk(self) -> bool:
+        """It runs the node's risk engine: trading-state commands go to it."""
+        return any(role.hosts_risk for role in self.roles)
+
+    def resyncs(self, rejoined: WorkerHandle) -> bool:
+        """Whether this worker sends state again when `rejoined` rejoins the node."""
+        wanted = {name for role in rejoined.roles for name in role.resync_from}
+        return any(role.name in wanted for role in self.roles)
 
     @property
     def identity(self) -> bytes:

@@ -60,6 +60,7 @@ from livenode.core.uuid import new_id
 from livenode.node.metrics import MetricsSnapshot
 from livenode.node.metrics_server import MetricsServer
 from livenode.node.run_report import RunReport, decode_report
+from livenode.roles import hosted_role_types
 from livenode.supervisor.audits import AuditRelay
 from livenode.supervisor.bus_security import absolute_keys_dir, bus_keys, warn_if_insecure
 from livenode.supervisor.client_stops import ClientStops
@@ -107,18 +108,6 @@ _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 EXIT_CLEAN = 0
 EXIT_FAILURE = 1
 
-# A restarted worker of role R missed what these roles published before it joined:
-# instruments (data), account states (exec), the traders' data subscriptions (a new
-# data worker has none). Only these are asked to send it again, so a trader sends
-# its subscriptions again only to a data worker that lost them.
-_RESYNC_FROM: dict[str, frozenset[str]] = {
-    "data": frozenset({"trader"}),
-    "trader": frozenset({"data", "exec"}),  # exec: also its open orders and positions
-    # trader: sends again the submits it never heard back about (SubmitOrder.resend).
-    "risk": frozenset({"data", "exec", "trader"}),
-    "exec": frozenset({"data", "trader"}),
-}
-
 
 class Supervisor:
     """Runs a multiprocess node until it is stopped; `run()` returns the exit code."""
@@ -155,7 +144,8 @@ class Supervisor:
             allowed_cores(),
         )
         self.handles: dict[str, WorkerHandle] = {
-            w.name: WorkerHandle(w, self.plan.workers[w.name], publisher_id=w.name)
+            w.name: WorkerHandle(w, self.plan.workers[w.name], publisher_id=w.name,
+                                 roles=tuple(hosted_role_types(w.role, placement)))
             for w in workers
         }
         self._specs = WorkerSpecs(
@@ -518,13 +508,14 @@ class Supervisor:
             # worker asks it to publish them again (the newcomer's subscriptions
             # are live, it said Ready only after every peer's hello).
             for other in self.handles.values():
+                # Only the roles that hold what it missed (`Role.resync_from`).
                 if (other is not handle and other.state is WorkerState.RUNNING
-                        and other.role in _RESYNC_FROM[handle.role]):
+                        and other.resyncs(handle)):
                     resync = Go(resync_worker=handle.name, resync_role=handle.role,
                                 resync_venues=list(handle.config.members))
                     self._send_control(resync, other.identity)
             self._go(handle)
-            if handle.role == "exec":
+            if handle.carries_venues:
                 self.venues.exec_worker_changed(handle, "ACTIVE", f"{handle.name} is back")
         elif all(h.state is WorkerState.READY for h in self.handles.values()):
             self._all_ready.set()
@@ -639,7 +630,7 @@ class Supervisor:
             self._fail(f"worker {handle.name} ({handle.role}) died during start: "
                        f"{handle.exit_status}")
             return
-        if handle.role == "exec":
+        if handle.carries_venues:
             self.venues.exec_worker_changed(handle, "HALTED",
                                             f"{handle.name} is down ({handle.exit_status})")
         if handle.config.on_exit == "stop":

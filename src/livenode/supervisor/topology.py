@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from livenode.bus.topics import exact
 from livenode.config import TradingNodeConfig, strategy_ids
 from livenode.config.workers import ROLES, RiskPlacement, WorkerConfig
 
@@ -42,11 +43,6 @@ class Subscription:
 
     peer: str
     prefixes: tuple[str, ...]
-
-
-def exact(topic: str) -> str:
-    """The subscription prefix that takes exactly `topic` and no longer one."""
-    return topic + "\x00"
 
 
 def roles_of(role: str, risk_placement: RiskPlacement = "worker") -> frozenset[str]:

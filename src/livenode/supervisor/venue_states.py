@@ -53,7 +53,7 @@ class VenueStates:
         """Its process is back: exec workers reconnect and reconcile; still HALTED."""
         self.down[venue] = f"service {service} restarted; reconnecting and reconciling"
         for handle in self._handles.values():
-            if handle.role == "exec" and handle.alive:
+            if handle.carries_venues and handle.alive:
                 self._send(VenueRestarted(venue=venue), handle.identity)
 
     def reconciled(self, msg: VenueReconciled) -> None:
@@ -69,5 +69,7 @@ class VenueStates:
             self._send_trading_state(msg.venue, "ACTIVE", f"venue {msg.venue} is back")
 
     def _send_trading_state(self, venue: str, state: str, reason: str) -> None:
-        for risk in (h for h in self._handles.values() if h.role == "risk" and h.alive):
+        # The risk engine's host: a risk worker, or the trader or exec worker that runs
+        # it (`supervisor.risk_placement`).
+        for risk in (h for h in self._handles.values() if h.hosts_risk and h.alive):
             self._send(SetTradingState(state=state, venue=venue, reason=reason), risk.identity)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -28,11 +27,9 @@ import time
 from collections.abc import Coroutine
 from typing import Any
 
-import msgspec
 import uvloop
 import zmq
 
-from livenode.bus import topics
 from livenode.bus.bridge import BusBridge
 from livenode.bus.commands import CommandTable
 from livenode.bus.control import (
@@ -61,25 +58,19 @@ from livenode.cache.shm import ShmTables, segment_prefix
 from livenode.config import load_config_str
 from livenode.core.latency import EncodedHistograms
 from livenode.core.logging import logging_from_env, setup_logging
-from livenode.core.uuid import new_id
-from livenode.engines.peer_recovery import (
-    publish_account_states,
-    publish_instruments,
-    replay_execution_state,
-    resend_unanswered,
-)
 from livenode.model.codec import Codec
 from livenode.model.enums import TradingState
-from livenode.model.events import StateReplayed
 from livenode.model.identifiers import Venue
 from livenode.node.control_endpoint import audit_now
 from livenode.node.node import TradingNode
 from livenode.node.run_report import encode_report
+from livenode.roles import Rejoined, Role, hosted_roles
+from livenode.roles.host import WorkerRoleHost
 from livenode.supervisor.bus_security import bus_keys
 from livenode.supervisor.cores import actual_cores
 from livenode.supervisor.handles import EXIT_BOOT_FAILED, EXIT_LIFELINE_LOST
 from livenode.supervisor.lifeline import set_parent_death_signal
-from livenode.supervisor.topology import bus_subscribers, exact, roles_of
+from livenode.supervisor.topology import bus_subscribers
 from livenode.supervisor.worker_sources import SourceRelay
 
 _log = logging.getLogger("livenode.worker")
@@ -121,13 +112,10 @@ class Worker:
         self._bridge: BusBridge | None = None
         self._signals = 0
         self._last_signal = 0.0
-        self._data_subscriptions: dict[tuple[str, str, str], list[Any]] = {}
         self._shared: ShmTables | None = None
-        # Exec role: events published before the peers listened (see _keep_unheard_event).
-        self._unheard: list[Any] | None = []
-        # Exec workers (publisher ids) whose state replay reached this trader.
-        self._replayed_by: set[str] = set()
-        self._replay_progress = asyncio.Event()
+        # The roles this worker hosts (in hook order) and what it offers them.
+        self._hosted: list[Role] = []
+        self._host: WorkerRoleHost | None = None
         self._tasks: set[asyncio.Task[None]] = set()  # venue reconnections in progress
         self._sources: SourceRelay | None = None  # start and end of finite data sources
 
@@ -213,7 +201,8 @@ class Worker:
         if config.cache.shared_memory:
             # Attached, never created: the supervisor owns (and unlinks) the segments.
             self._shared = ShmTables.attach(segment_prefix(config.trader_id, spec.instance_id))
-        self._roles = roles_of(spec.role, config.supervisor.risk_placement)
+        self._hosted = hosted_roles(spec.role, config.supervisor.risk_placement)
+        self._roles = frozenset(role.name for role in self._hosted)
         node = TradingNode(
             config,
             loop,
@@ -249,142 +238,23 @@ class Worker:
         )
         for peer in spec.peers:
             self._subscriber.connect(peer.endpoint, peer.prefixes)
-        roles = self._roles
-        if "trader" in roles:
-            node.kernel.msgbus.subscribe("commands.data.*", self._track_data_command)
-        if roles & {"trader", "risk"}:
-            node.kernel.msgbus.subscribe(topics.EXECUTION_REPLAYED, self._on_state_replayed)
-            node.kernel.msgbus.subscribe(topics.ALL_INSTRUMENTS, self._on_replay_progress)
-        if "risk" in roles:
-            # Commands wait until the risk engine has instruments, positions and open
-            # orders: checked without them they would be denied for missing state.
-            self._bridge.hold(("commands.",))
-        if "exec" in roles:
-            # Commands held for us while we were down wait until our clients are
-            # connected, our state is reconciled and our peers listen again.
-            self._bridge.hold(("commands.",))
-            for pattern in (topics.ALL_ORDER_EVENTS, topics.ALL_POSITION_EVENTS):
-                node.kernel.msgbus.subscribe(pattern, self._keep_unheard_event, -1000)
+        self._host = WorkerRoleHost(self.name, node, spec, self._bridge,
+                                    self._sources.publish_started)
+        for role in self._hosted:
+            role.install(self._host)
         return node
 
-    def _keep_unheard_event(self, event: Any) -> None:
-        """Events the engine published before our peers were back on our new socket
-        (reconciliation at start) are kept, to be sent again once they listen."""
-        if self._unheard is not None:
-            self._unheard.append(event)
-
-    def _send_unheard_events(self, node: TradingNode) -> None:
-        unheard, self._unheard = self._unheard or [], None
-        msgbus = node.kernel.msgbus
-        for event in unheard:
-            topic = (topics.order_events(event.strategy_id) if hasattr(event, "client_order_id")
-                     else topics.position_events(event.strategy_id))
-            msgbus.publish(topic, event)
-        if unheard:
-            _log.info("%s: sent again %d event(s) made before the peers listened",
-                      self.name, len(unheard))
-
-    def _on_state_replayed(self, marker: StateReplayed) -> None:
-        self._replayed_by.add(marker.publisher)
-        _log.info("%s: state from %s (%s): %d instrument(s), %d open order(s), "
-                  "%d open position(s)", self.name, marker.publisher, marker.role,
-                  marker.instruments, marker.orders, marker.positions)
-        self._replay_progress.set()
-
-    def _on_replay_progress(self, _msg: Any) -> None:
-        self._replay_progress.set()
-
-    async def _wait_execution_state(self, node: TradingNode, spec: WorkerSpec) -> None:
-        """A trader starts its strategies, and a risk worker takes its commands, only
-        once every data worker has sent its instruments and every exec worker its
-        state (open orders, open positions), and every replayed position has its
-        instrument: a strategy never sees itself flat when the venue says otherwise,
-        and risk never denies a command for state it was about to receive.
-
-        Raises:
-            TimeoutError: not within ``timeouts.reconciliation`` (the start fails; the
-                supervisor's restart policy decides what follows).
-        """
-        marker_prefix = exact(topics.EXECUTION_REPLAYED)
-        expected = {p.publisher_id for p in spec.peers if marker_prefix in p.prefixes}
-        mirror = node.kernel.exec_mirror
-        timeout = node.config.timeouts.reconciliation
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-
-        def complete() -> bool:
-            pending = mirror.pending_positions if mirror is not None else 0
-            return expected <= self._replayed_by and pending == 0
-
-        while not complete():
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                missing = sorted(expected - self._replayed_by)
-                raise TimeoutError(
-                    f"{self.name}: execution state not replayed within {timeout:g}s "
-                    f"(missing from: {', '.join(missing) or 'none'}; positions waiting for "
-                    f"their instrument: {mirror.pending_positions if mirror else 0})"
-                )
-            self._replay_progress.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._replay_progress.wait(), remaining)
-
-    def _track_data_command(self, command: Any) -> None:
-        """A trader remembers the data subscriptions its strategies hold (one entry per
-        subscribe command: the data engine counts subscribers), to send them again to
-        a data worker that restarted with none."""
-        name = type(command).__name__
-        if name.startswith("Subscribe"):
-            self._data_subscriptions.setdefault(_data_key(command), []).append(command)
-        elif name.startswith("Unsubscribe"):
-            held = self._data_subscriptions.get(_data_key(command))
-            if held:
-                held.pop()
-                if not held:
-                    del self._data_subscriptions[_data_key(command)]
-
-    def _resubscribe(self, node: TradingNode, venues: list[str]) -> None:
-        """Send again the data subscriptions of `venues` (a restarted data worker's):
-        only those, so the other data engines' subscriber counts stay right."""
-        msgbus = node.kernel.msgbus
-        commands = [
-            c
-            for held in self._data_subscriptions.values()
-            for c in held
-            if str(c.venue) in venues
-        ]
-        for command in commands:
-            fresh = msgspec.structs.replace(command, command_id=new_id(), ts_init=time.time_ns())
-            msgbus.publish(topics.data_commands(command.venue), fresh)
-        _log.info("%s: sent %d data subscription(s) again", self.name, len(commands))
-
     def _resync(self, go: Go) -> None:
-        """Go to a running worker: a peer restarted and joined the running node. Send it
-        what it cannot have seen: instruments and account states (data, exec), the
-        data subscriptions (traders: the supervisor asks them only after a data worker
-        restarted, so the data engine's subscriber counts stay right)."""
-        node = self.node
-        if node is None or not node.is_running:
+        """Go to a running worker: a peer restarted and joined the running node. Each
+        hosted role sends it what it cannot have seen (see `Role.peer_rejoined`)."""
+        node, host = self.node, self._host
+        if node is None or not node.is_running or host is None:
             return
-        self._publish_snapshots(node)
-        is_trader = "trader" in self._roles
-        if is_trader and go.resync_role == "data" and go.resync_venues:
-            self._resubscribe(node, go.resync_venues)
-            if self._sources is not None:  # after the subscriptions, as at the start
-                self._sources.publish_started(go.resync_venues)
-        if is_trader and go.resync_role in ("risk", "exec"):
-            self._resend_unanswered(node, go.resync_worker, go.resync_role)
-        if node.kernel.exec_engine is not None and go.resync_role in ("trader", "risk"):
-            strategies = set(go.resync_venues) if go.resync_role == "trader" else None
-            self._replay_execution_state(node, strategies)
-
-    def _resend_unanswered(self, node: TradingNode, restarted: str, role: str) -> None:
-        kernel = node.kernel
-        count = resend_unanswered(kernel.cache, kernel.msgbus, kernel.trader_id,
-                                  exec_restarted=role == "exec")
-        if count:
-            _log.warning("%s: sent %d unanswered submit(s) again after %s restarted",
-                         self.name, count, restarted)
+        peer = Rejoined(go.resync_worker, go.resync_role, tuple(go.resync_venues))
+        for role in self._hosted:
+            role.publish_snapshots(host)
+        for role in self._hosted:
+            role.peer_rejoined(host, peer)
 
     async def _ready_and_wait_for_go(self) -> None:
         """Between the node's connection gates and its strategies: the handshake.
@@ -407,17 +277,13 @@ class Worker:
             handshake.result()  # a join that timed out fails the start
 
     async def _handshake(self) -> None:
-        spec, node, subscriber = self._spec, self.node, self._subscriber
+        spec, node, subscriber, host = self._spec, self.node, self._subscriber, self._host
         assert spec is not None and node is not None and subscriber is not None
+        assert host is not None
         await subscriber.wait_joined([p.publisher_id for p in spec.peers], PEERS_TIMEOUT)
         await self._wait_subscribers(node, spec)
-        if "exec" in self._roles:
-            self._send_unheard_events(node)
-        if "exec" in self._roles and "risk" not in self._roles and self._bridge is not None:
-            released = self._bridge.release()
-            if released:
-                _log.info("%s: clients connected, state reconciled; %d held command(s) "
-                          "released", self.name, released)
+        for role in self._hosted:
+            await role.before_ready(host)
         self._control_send(
             Ready(
                 worker=self.name,
@@ -427,18 +293,10 @@ class Worker:
             )
         )
         await self._go.wait()
-        self._publish_snapshots(node)
-        if node.kernel.exec_engine is not None:
-            # What this exec worker holds (loaded from the cache database, or
-            # reconciled from the venue) reaches the traders and risk before they trade.
-            self._replay_execution_state(node, None)
-        if self._roles & {"trader", "risk"}:
-            await self._wait_execution_state(node, spec)
-        if "risk" in self._roles and self._bridge is not None:
-            released = self._bridge.release()
-            if released:
-                _log.info("%s: state complete; %d held command(s) released", self.name,
-                          released)
+        for role in self._hosted:
+            role.publish_snapshots(host)
+        for role in self._hosted:
+            await role.after_go(host)
 
     async def _wait_subscribers(self, node: TradingNode, spec: WorkerSpec) -> None:
         """Wait until every peer that takes from our publisher subscribed to it (its
@@ -462,26 +320,6 @@ class Worker:
                              ", ".join(missing), SUBSCRIBERS_TIMEOUT)
                 return
             await asyncio.sleep(0.01)  # the publisher offers no event; it reads on its FD
-
-    def _replay_execution_state(self, node: TradingNode, strategies: set[str] | None) -> None:
-        kernel = node.kernel
-        orders, positions = replay_execution_state(
-            kernel.cache, kernel.msgbus, kernel.trader_id, self._publisher_id(), strategies)
-        _log.info("%s: replayed %d open order(s) and %d open position(s)", self.name,
-                  orders, positions)
-
-    def _publisher_id(self) -> str:
-        return self._spec.publisher_id if self._spec is not None else self.name
-
-    def _publish_snapshots(self, node: TradingNode) -> None:
-        """State created before the peers joined (instruments, account states): send it
-        again now that every subscription is live, so no peer starts without it."""
-        kernel = node.kernel
-        if kernel.data_engine is not None:
-            publish_instruments(kernel.cache, kernel.msgbus, kernel.trader_id,
-                                self._publisher_id())
-        if kernel.exec_engine is not None:
-            publish_account_states(kernel.cache, kernel.msgbus)
 
     _control: ControlSocket | None = None
 
@@ -690,14 +528,6 @@ class Worker:
         if self.node is not None:
             self.node.stop(reason)
         self._go.set()  # a node waiting for Go must not wait through its stop
-
-
-def _data_key(command: Any) -> tuple[str, str, str]:
-    """(what, venue, which) of a data (un)subscribe command, e.g.
-    ("QuoteTicks", "SIM", "BTCUSDT.SIM")."""
-    what = type(command).__name__.removeprefix("Un").removeprefix("un").removeprefix("Subscribe")
-    which = getattr(command, "instrument_id", None) or getattr(command, "bar_type", None)
-    return what, str(command.venue), str(which)
 
 
 def main(argv: list[str] | None = None) -> int:

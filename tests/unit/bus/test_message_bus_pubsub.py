@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from livenode.bus.message_bus import MessageBus, topic_matches
+from livenode.bus.message_bus import SHARED_STATE_PRIORITY, MessageBus, topic_matches
 from livenode.core.clock import TestClock
 
 
@@ -295,3 +295,21 @@ def test_subscriptions_listing(bus: MessageBus) -> None:
     assert [(s.pattern, s.handler, s.priority) for s in subs] == [("x.*", a, 2), ("y", b, 0)]
     assert [s.handler for s in bus.subscriptions("y")] == [b]
     assert "x.*" in repr(subs[0])
+
+
+def test_shared_state_writers_run_before_the_forwarder_and_the_rest_after(
+    bus: MessageBus,
+) -> None:
+    """The forwarder (to other processes) goes first, for latency, except the writers
+    of shared state: a peer reacting to the forwarded quote must find it written in
+    shared memory (the risk worker values a market order at it)."""
+    calls: list[str] = []
+    bus.set_forwarder(lambda topic, msg: calls.append("forward"), ("data.",))
+    bus.subscribe("data.quotes.*", lambda msg: calls.append("strategy"))
+    bus.subscribe("data.quotes.*", lambda msg: calls.append("mirror"), 1000)
+    bus.subscribe("data.quotes.*", lambda msg: calls.append("shm"), SHARED_STATE_PRIORITY)
+    bus.publish("data.quotes.BTCUSDT.SIM", object())
+    assert calls == ["shm", "forward", "mirror", "strategy"]
+    calls.clear()
+    bus.publish_local("data.quotes.BTCUSDT.SIM", object())  # from another process
+    assert calls == ["shm", "mirror", "strategy"]

@@ -6,8 +6,9 @@ execution engine writes position snapshots and account balances. The writer
 follows the local bus like any other subscriber (components never call it), so
 single mode and every worker placement need no change in the engines.
 
-Subscribed with a high priority, so a row is current before strategies in the
-same process react to the message that changed it.
+Subscribed at `SHARED_STATE_PRIORITY`, so a row is current before strategies in the
+same process react to the message that changed it, and before the message is
+forwarded to the other processes (which may read the row the moment they get it).
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ import logging
 from typing import Any
 
 from livenode.bus import topics
-from livenode.bus.message_bus import MessageBus
+from livenode.bus.message_bus import SHARED_STATE_PRIORITY, MessageBus
 from livenode.cache.shm.shm_tables import ShmTables
 
 _log = logging.getLogger("livenode.cache.shm.writer")
 
-WRITER_PRIORITY = 900
+WRITER_PRIORITY = SHARED_STATE_PRIORITY
 
 
 class ShmWriter:
