@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -16,10 +17,12 @@ def livenode(tmp_path: Path) -> Iterator[Callable[..., LivenodeProcess]]:
     """Factory: `livenode("run", config, ...)` starts the CLI; killed at teardown if still up."""
     started: list[LivenodeProcess] = []
 
-    def start(*args: object, cwd: Path | None = None) -> LivenodeProcess:
+    def start(*args: object, cwd: Path | None = None,
+              log_file: Path | Literal["auto"] | None = "auto") -> LivenodeProcess:
         stderr_path = tmp_path / f"stderr-{len(started)}.log"
-        process = (LivenodeProcess(*args, stderr_path=stderr_path) if cwd is None
-                   else LivenodeProcess(*args, stderr_path=stderr_path, cwd=cwd))
+        process = (LivenodeProcess(*args, stderr_path=stderr_path, log_file=log_file)
+                   if cwd is None else
+                   LivenodeProcess(*args, stderr_path=stderr_path, cwd=cwd, log_file=log_file))
         started.append(process)
         return process
 

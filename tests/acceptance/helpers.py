@@ -3,8 +3,15 @@
 `LivenodeProcess` starts the console script with the repository root on
 PYTHONPATH (so configs may name test fixtures), reads stdout in a thread into
 a queue, and lets a test wait for a line matching a pattern with a timeout:
-no fixed sleeps. stderr goes to a file (logs can be long; a full pipe would
-block the node), readable after the run.
+no fixed sleeps. stderr goes to a file (a full pipe would block the node),
+readable after the run.
+
+The screen shows WARNING and up; the node's log (every record: fills, order
+events, INFO lines) is in its log file. A ``livenode run`` started here writes
+it next to the stderr file (``--log-file``, so tests running in parallel never
+share one), one file per process in multiprocess mode: `log()` reads them all,
+with what only the screen has (``error:`` lines). Pass ``log_file=None`` to
+run with the default log file (``{data_dir}/logs/{trader_id}.log``).
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Literal
 
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOX = ROOT / "configs" / "sandbox.toml"
@@ -36,8 +44,17 @@ class LivenodeProcess:
     """One `livenode ...` subprocess under test."""
 
     def __init__(
-        self, *args: str | os.PathLike[str], stderr_path: Path, cwd: Path = ROOT
+        self, *args: str | os.PathLike[str], stderr_path: Path, cwd: Path = ROOT,
+        log_file: Path | Literal["auto"] | None = "auto",
     ) -> None:
+        argv = [str(arg) for arg in args]
+        running = bool(argv) and argv[0] == "run"
+        if log_file == "auto":
+            log_file = stderr_path.with_name(f"{stderr_path.stem}.node.log") if running else None
+        if log_file is not None and running and "--log-file" not in argv:
+            argv[1:1] = ["--log-file", str(log_file)]
+        #: The run's log file (the supervisor's in multiprocess mode); None: the default.
+        self.log_file = log_file
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
             p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p
@@ -46,7 +63,7 @@ class LivenodeProcess:
         self.stderr_path = stderr_path
         self._stderr = open(stderr_path, "wb")  # noqa: SIM115 - closed in wait()
         self.proc = subprocess.Popen(
-            [*livenode_command(), *map(str, args)],
+            [*livenode_command(), *argv],
             cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -134,10 +151,29 @@ class LivenodeProcess:
         return code
 
     def stderr(self) -> str:
+        """What the node wrote on the screen's stderr (WARNING and up, ``error:`` lines)."""
         return self.stderr_path.read_text(errors="replace")
 
+    def log_files(self) -> list[Path]:
+        """The run's log files that exist: the node's (a supervisor's) and, beside it,
+        each worker's and service's (``<name>-<process>.<suffix>``)."""
+        if self.log_file is None:
+            return []
+        base = Path(self.log_file)
+        head, dot, suffix = base.name.rpartition(".")
+        pattern = f"{head}-*.{suffix}" if dot else f"{base.name}-*"
+        return [p for p in (base, *sorted(base.parent.glob(pattern))) if p.exists()]
+
+    def log(self) -> str:
+        """Everything the node logged: its log files, then the stderr lines they do not
+        have (``error:`` lines, a forced exit's words); stderr alone without a file."""
+        files = "".join(p.read_text(errors="replace") for p in self.log_files())
+        logged = set(files.splitlines())
+        screen_only = [line for line in self.stderr().splitlines() if line not in logged]
+        return files + "\n".join(screen_only) + ("\n" if screen_only else "")
+
     def output(self) -> str:
-        return "\n".join(self.lines) + "\n--- stderr ---\n" + self.stderr()[-4000:]
+        return "\n".join(self.lines) + "\n--- log ---\n" + self.log()[-4000:]
 
     def kill(self) -> None:
         """Kill the process if it still runs (test teardown); idempotent."""

@@ -62,7 +62,7 @@ class Outcome:
 
     def describe(self, what: str) -> str:
         return (f"{what}: exit {self.code}\n" + "\n".join(self.stdout)
-                + "\n--- stderr ---\n" + self.stderr[-3000:])
+                + "\n--- log ---\n" + self.stderr[-3000:])
 
 
 @pytest.fixture
@@ -135,7 +135,7 @@ def finish(
         time.sleep(0.05)
         left = _leftovers(trader, run_base, node.proc.pid)
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
-    outcome = Outcome(code, list(node.lines), node.stderr(), run_base, summary, left)
+    outcome = Outcome(code, list(node.lines), node.log(), run_base, summary, left)
     _remove_leftovers(trader, run_base)
     return outcome
 

@@ -39,7 +39,7 @@ def test_multiprocess_node_trades_over_tcp_with_curve(livenode: Start, tmp_path:
     assert summary["counters"]["fills"] > 0
     assert {w["role"] for w in summary["workers"]} == {"data", "trader", "risk", "exec"}
     assert all(w["exit_status"] == "exit 0" for w in summary["workers"])
-    assert "UNAUTHENTICATED" not in node.stderr()
+    assert "UNAUTHENTICATED" not in node.log()
 
 
 def test_tcp_without_keys_is_refused_before_anything_starts(

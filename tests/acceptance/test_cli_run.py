@@ -164,3 +164,65 @@ def test_python_dash_m_livenode_runs_the_cli(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"ok: {SANDBOX}")
+
+
+LOG_LINE = re.compile(r"^  log +(\S+) \((\w+) and up; the screen: (\w+) and up\)$")
+RECORD = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (\w+) +")
+
+
+def test_the_default_screen_is_readable_and_the_fills_are_in_the_log_file(
+    livenode: Start, tmp_path: Path
+) -> None:
+    """Issue 18: the screen was a flood of fill lines burying the status line. By
+    default it shows the summaries, the status lines and WARNING and up; every fill
+    is in the log file the startup summary names, in the data directory."""
+    summary_path = tmp_path / "s.json"
+    node = livenode("run", SANDBOX, "--duration", "3", "--summary-json", summary_path,
+                    cwd=tmp_path, log_file=None)  # the default log file, under cwd
+    log_line = LOG_LINE.match(node.wait_for_line(LOG_LINE.pattern, timeout=60).string)
+    assert log_line is not None
+    assert (log_line.group(2), log_line.group(3)) == ("INFO", "WARNING")
+    code = node.wait(timeout=90)
+    assert code == 0, node.output()
+    log_file = tmp_path / log_line.group(1)
+    assert log_file == tmp_path / "data" / "logs" / "SANDBOX-001.log", log_line.group(1)
+
+    fills = _load(summary_path)["counters"]["fills"]
+    assert fills > 0
+    logged = [line for line in log_file.read_text().splitlines()
+              if re.search(r" INFO +livenode\.orders: fill ", line)]
+    assert len(logged) == fills, (len(logged), fills)
+    # The screen: no fill, no INFO record, on stdout or stderr.
+    screen = node.lines + node.stderr().splitlines()
+    assert not [line for line in screen if "livenode.orders" in line], node.output()
+    levels = {m.group(1) for line in screen if (m := RECORD.match(line))}
+    assert levels <= {"WARNING", "ERROR", "CRITICAL"}, node.output()
+    # Each status line is whole: it starts a line and holds no log record.
+    status = [line for line in node.lines if "status t=" in line]
+    assert status and all(line.startswith("status t=") and " INFO " not in line
+                          for line in status), status
+
+
+def test_multiprocess_workers_each_log_to_a_file_beside_the_node_s(
+    livenode: Start, tmp_path: Path
+) -> None:
+    """One file per process, named for it, every line naming the process: the
+    supervisor's is the one the startup summary names."""
+    config = ROOT / "configs" / "sandbox-multiprocess.toml"
+    node = livenode("run", config, "--duration", "2", cwd=tmp_path, log_file=None)
+    log_line = LOG_LINE.match(node.wait_for_line(LOG_LINE.pattern, timeout=60).string)
+    assert log_line is not None
+    node.wait_for_line(r"^  +one per process beside it: SANDBOX-001-<process>\.log$", timeout=60)
+    assert node.wait(timeout=120) == 0, node.output()
+    logs = tmp_path / "data" / "logs"
+    assert tmp_path / log_line.group(1) == logs / "SANDBOX-001.log"
+    names = ["supervisor", "data-SIM", "trader", "risk", "exec-SIM", "sim-SIM"]
+    for name in names:
+        path = logs / ("SANDBOX-001.log" if name == "supervisor" else f"SANDBOX-001-{name}.log")
+        records = [line for line in path.read_text().splitlines() if RECORD.match(line)]
+        assert records, path
+        assert all(f" [{name}] livenode." in line for line in records), (path, records[:3])
+    trader = (logs / "SANDBOX-001-trader.log").read_text()
+    assert " INFO    [trader] livenode.orders: fill " in trader
+    assert not [line for line in node.lines + node.stderr().splitlines()
+                if "livenode.orders" in line], node.output()

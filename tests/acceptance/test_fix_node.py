@@ -52,11 +52,11 @@ def acceptor(tmp_path: Path) -> Iterator[AcceptorProcess]:
         assert proc.stop() in (0, None), proc.output()
 
 
-def _wait_stderr(node: LivenodeProcess, text: str, timeout: float = 60.0) -> None:
+def _wait_log(node: LivenodeProcess, text: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
-    while text not in node.stderr():
+    while text not in node.log():
         assert node.proc.poll() is None, node.output()
-        assert time.monotonic() < deadline, f"no {text!r} in stderr:\n{node.output()}"
+        assert time.monotonic() < deadline, f"no {text!r} in the log:\n{node.output()}"
         time.sleep(0.1)
 
 
@@ -78,7 +78,7 @@ def test_a_node_trades_over_fix_and_its_summary_matches_the_acceptor(
     config = _config(tmp_path / "fix.toml", acceptor.port, tmp_path / "node", 3, mode)
     summary_path = tmp_path / "fix.summary.json"
     node = livenode("run", config, "--summary-json", summary_path)
-    _wait_stderr(node, "round trips done: 3")
+    _wait_log(node, "round trips done: 3")
     node.send(signal.SIGINT)
     assert node.wait(90) == 0, node.output()
     summary = json.loads(summary_path.read_text())
@@ -91,7 +91,7 @@ def test_a_killed_node_continues_the_session_and_sends_nothing_twice(
 ) -> None:
     data_dir = tmp_path / "node"
     first = livenode("run", _config(tmp_path / "a.toml", acceptor.port, data_dir, 2))
-    _wait_stderr(first, "round trips done: 2")
+    _wait_log(first, "round trips done: 2")
     first.proc.send_signal(signal.SIGKILL)
     first.wait(30)
     seqnums = data_dir / "fix-NODE-VENUE.seqnums"
@@ -99,10 +99,10 @@ def test_a_killed_node_continues_the_session_and_sends_nothing_twice(
     summary_path = tmp_path / "b.summary.json"
     second = livenode("run", _config(tmp_path / "b.toml", acceptor.port, data_dir, 2),
                       "--summary-json", summary_path)
-    _wait_stderr(second, "round trips done: 2")
+    _wait_log(second, "round trips done: 2")
     second.send(signal.SIGINT)
     assert second.wait(60) == 0, second.output()
-    stderr = second.stderr()
+    stderr = second.log()
     assert "MsgSeqNum too low" not in stderr and "rejecting message" not in stderr
     after_second = json.loads(seqnums.read_text())
     # Continued, not reset: both numbers moved on from where the killed node left them.
@@ -167,18 +167,18 @@ def test_a_killed_node_with_a_cache_database_continues_the_session_from_it(
     data_dir = tmp_path / "node"
     first = livenode("run", _config(tmp_path / "a.toml", acceptor.port, data_dir, 2,
                                     extra=db_toml))
-    _wait_stderr(first, "round trips done: 2")
+    _wait_log(first, "round trips done: 2")
     first.proc.send_signal(signal.SIGKILL)
     first.wait(30)
-    assert "FIX sequence numbers in cache database fix/seqnums/NODE/VENUE" in first.stderr()
+    assert "FIX sequence numbers in cache database fix/seqnums/NODE/VENUE" in first.log()
     after_first = _stored_seqnums(backend)
     summary_path = tmp_path / "b.summary.json"
     second = livenode("run", _config(tmp_path / "b.toml", acceptor.port, data_dir, 2,
                                      extra=db_toml), "--summary-json", summary_path)
-    _wait_stderr(second, "round trips done: 2")
+    _wait_log(second, "round trips done: 2")
     second.send(signal.SIGINT)
     assert second.wait(60) == 0, second.output()
-    stderr = second.stderr()
+    stderr = second.log()
     assert "MsgSeqNum too low" not in stderr and "rejecting message" not in stderr
     events = "".join(p.read_text() for p in (acceptor.directory / "log").glob("*event*"))
     assert "logon" in events.lower() and "too low" not in events.lower()

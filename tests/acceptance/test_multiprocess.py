@@ -28,8 +28,8 @@ from tests.fixtures.multiprocess.harness import (
     MultiprocessHarness,
     mp,  # noqa: F401 - the fixture
     wait_fills_above,
+    wait_log,
     wait_pids_gone,
-    wait_stderr,
 )
 from tests.fixtures.node.checks import check_summary
 
@@ -93,7 +93,7 @@ def test_sigint_end_to_end_in_both_modes(
         assert worker["stop_clean"] is True, worker
         assert f"  worker {name:<14} {worker['role']:<7} pid {worker['pid']} " in text
     wait_pids_gone(worker_pids.values(), timeout=10, what="worker pids")
-    _check_ordered_stop(summary, node.stderr())
+    _check_ordered_stop(summary, node.log())
 
 
 def _check_flat_or_dust_named(summary: dict[str, Any], table: str) -> None:
@@ -183,8 +183,8 @@ def test_status_and_stop_against_a_running_node(
 
     # Garbage on the control channel is dropped (and logged), never fatal.
     _send_control_garbage(mp)
-    wait_stderr(node, r"dropped control frame from b'intruder'.*malformed control frame")
-    wait_stderr(node, r"control message Heartbeat from unknown peer b'intruder'")
+    wait_log(node, r"dropped control frame from b'intruder'.*malformed control frame")
+    wait_log(node, r"control message Heartbeat from unknown peer b'intruder'")
     fills = wait_fills_above(node, 0)
     assert all(w["state"] == "RUNNING" for w in mp.status()["workers"])
     wait_fills_above(node, fills)

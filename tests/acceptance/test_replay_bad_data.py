@@ -80,7 +80,7 @@ def run(
     summary = config.with_name("summary.json")
     node = mp.start("run", config, "--summary-json", summary)
     code = node.wait(timeout=timeout)
-    return code, node.stderr(), json.loads(summary.read_text())
+    return code, node.log(), json.loads(summary.read_text())
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -210,7 +210,7 @@ def test_a_quiet_feed_shows_stale_then_fresh_in_the_status_line_and_metrics(
     assert value(stale, "livenode_data_feed_idle_seconds", venue="SIM") >= 1.0
     node.wait_for_line(r"^status (?!.*STALE).*$", timeout=30)  # ticks came back
     assert node.wait(timeout=90) == 0, node.output()
-    err = node.stderr()
+    err = node.log()
     assert "DataEngine: no data from SIM for " in err and ": STALE (stale_after = 1s)" in err
     assert "DataEngine: data from SIM again: fresh" in err
     summary = json.loads(summary_path.read_text())

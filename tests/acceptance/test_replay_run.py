@@ -22,7 +22,7 @@ from tests.acceptance.helpers import LivenodeProcess
 from tests.fixtures.multiprocess.harness import (
     MultiprocessHarness,
     mp,  # noqa: F401 - the fixture
-    wait_stderr,
+    wait_log,
 )
 
 pytestmark = pytest.mark.slow
@@ -107,7 +107,7 @@ def test_fast_replay_reaches_the_strategies_then_stops_the_node_cleanly(
     finished = f"replay finished: {quotes} quotes, {trades} trades, "
     if first is not None:
         finished += f"{first} .. {last}"
-    assert finished in node.stderr(), node.output()
+    assert finished in node.log(), node.output()
 
 
 def test_bad_line_stops_the_node_with_exit_1_by_default(livenode: Start, tmp_path: Path) -> None:
@@ -116,8 +116,8 @@ def test_bad_line_stops_the_node_with_exit_1_by_default(livenode: Start, tmp_pat
     node = livenode("run", config, "--summary-json", summary_path)
     assert node.wait(timeout=90) == 1, node.output()
     reason = "generic_malformed.csv:3: not a decimal number: 'abc'"
-    assert reason in node.stderr()
-    assert "error: the node stopped because of a failure: replay failed: " in node.stderr()
+    assert reason in node.log()
+    assert "error: the node stopped because of a failure: replay failed: " in node.log()
     summary = json.loads(summary_path.read_text())
     assert summary["exit_code"] == 1 and reason in summary["failure"]
     assert summary["counters"]["quotes"] == 1  # the good line before it
@@ -132,7 +132,7 @@ def test_bad_line_skipped_when_configured(livenode: Start, tmp_path: Path) -> No
     summary_path = tmp_path / "s.json"
     node = livenode("run", config, "--summary-json", summary_path)
     assert node.wait(timeout=90) == 0, node.output()
-    err = node.stderr()
+    err = node.log()
     assert "replay: skipped " in err and "mixed.csv:4: not a decimal number: 'abc'" in err
     assert "1 bad line(s) skipped" in err
     summary = json.loads(summary_path.read_text())
@@ -143,7 +143,7 @@ def test_config_validate_fails_on_a_missing_replay_file(livenode: Start, tmp_pat
     config = replay_config(tmp_path, [DATA / "generic_quotes_trades.csv", tmp_path / "gone.csv"])
     node = livenode("config", "validate", config)
     assert node.wait(timeout=60) == 2, node.output()
-    err = node.stderr()
+    err = node.log()
     assert "data_clients.SIM.config.venue_config.feed.replay_path: replay file" in err, err
     assert "gone.csv' not found" in err
 
@@ -178,7 +178,7 @@ def test_multiprocess_fast_replay_reaches_the_strategy_then_stops_the_node_clean
     summary_path = tmp_path / "s.json"
     node = livenode("run", config, "--summary-json", summary_path)
     assert node.wait(timeout=120) == 0, node.output()
-    err = node.stderr()
+    err = node.log()
     # Every line of the file reached the strategy in the trader worker.
     assert "ReplayProbe-001 saw 3000 quote(s), 300 trade(s)" in err, node.output()
     summary = json.loads(summary_path.read_text())
@@ -199,7 +199,7 @@ def test_multiprocess_bad_line_stops_the_node_with_exit_1(
     summary_path = tmp_path / "s.json"
     node = livenode("run", config, "--summary-json", summary_path)
     assert node.wait(timeout=120) == 1, node.output()
-    err = node.stderr()
+    err = node.log()
     reason = "generic_malformed.csv:3: not a decimal number: 'abc'"
     assert "error: the node stopped because of a failure: replay failed: " in err, node.output()
     assert reason in err.split("error: the node stopped because of a failure: ", 1)[1]
@@ -218,7 +218,7 @@ def test_multiprocess_bad_line_skipped_when_configured(livenode: Start, tmp_path
     summary_path = tmp_path / "s.json"
     node = livenode("run", config, "--summary-json", summary_path)
     assert node.wait(timeout=120) == 0, node.output()
-    err = node.stderr()
+    err = node.log()
     assert "replay: skipped " in err and "mixed.csv:4: not a decimal number: 'abc'" in err
     assert "1 bad line(s) skipped" in err
     assert "ReplayProbe-001 saw 2 quote(s), 2 trade(s)" in err, node.output()
@@ -238,17 +238,17 @@ def test_multiprocess_restarted_data_worker_does_not_replay_the_file_again(
     config.write_text(config.read_text().replace("replay_speed = 0.0", "replay_speed = 0.05"))
     summary_path = tmp_path / "s.json"
     node = mp.start("run", config, "--summary-json", summary_path)
-    wait_stderr(node, r"data-SIM: the strategies of trader subscribed", timeout=90)
-    wait_stderr(node, r"sim venue SIM: replay started", timeout=30)
+    wait_log(node, r"data-SIM: the strategies of trader subscribed", timeout=90)
+    wait_log(node, r"sim venue SIM: replay started", timeout=30)
     first = mp.worker(mp.status(), "data-SIM")["pid"]
     os.kill(first, signal.SIGKILL)
     mp.wait_worker("data-SIM", lambda w: w["pid"] != first and w["state"] == "RUNNING",
                    timeout=90, what="restarted and running")
     # The restarted data worker asked again (the trader sent it StrategiesStarted again):
     # the venue process answers with the replay's state, it does not start the file over.
-    again = wait_stderr(node, r"start_feed again: the replay is (running|finished)", timeout=60)
+    again = wait_log(node, r"start_feed again: the replay is (running|finished)", timeout=60)
     assert node.wait(timeout=120) == 0, node.output()
-    err = node.stderr()
+    err = node.log()
     assert err.count("sim venue SIM: replay started") == 1, err
     assert err.count("livenode.venues.sim.feed: replay finished: 400 quotes, 0 trades") == 1
     seen = re.search(r"ReplayProbe-001 saw (\d+) quote\(s\)", err)
@@ -282,7 +282,7 @@ def test_rejects_denials_and_fills_are_logged_with_their_reason_and_counted(
     summary_path = tmp_path / "s.json"
     node = livenode("run", config, "--summary-json", summary_path)
     assert node.wait(timeout=90) == 0, node.output()
-    err = node.stderr()
+    err = node.log()
     summary = json.loads(summary_path.read_text())
     rejected = [line for line in err.splitlines() if "livenode.orders: rejected " in line]
     denied = [line for line in err.splitlines() if "livenode.orders: denied " in line]

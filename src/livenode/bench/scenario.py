@@ -246,7 +246,8 @@ def _base(trader_id: str, rate: float) -> dict[str, Any]:
         "exec_engine": {"reconciliation": True},
         "cache": {"max_closed_orders": 10000},
         # The strategies' reports (livenode.bench, INFO) pass; the rest only from WARNING.
-        "logging": {"level": "WARNING", "levels": {"bench": "INFO"}},
+        # The reports are read from stderr (`NodeProcess`): the screen shows them too.
+        "logging": {"level": "WARNING", "console_level": "INFO", "levels": {"bench": "INFO"}},
         "timeouts": {"connection": 10, "reconciliation": 10, "portfolio": 10,
                      "disconnection": 10, "post_stop": 5, "shutdown": 40},
         "data_clients": {"SIM": {
@@ -261,6 +262,10 @@ def _base(trader_id: str, rate: float) -> dict[str, Any]:
 
 
 def write_config(config: dict[str, Any], path: Path) -> Path:
-    """Write the scenario as TOML (what `livenode run` reads); returns `path`."""
+    """Write the scenario as TOML (what `livenode run` reads); returns `path`. Its log
+    file is written beside it (``<name>.log``) unless the scenario names one."""
+    logging = config.get("logging", {})
+    if "file" not in logging:
+        config = {**config, "logging": {**logging, "file": str(path.with_suffix(".log"))}}
     path.write_text(tomli_w.dumps(config), encoding="utf-8")
     return path

@@ -1,9 +1,17 @@
-"""`livenode run CONFIG [--duration SECONDS] [--summary-json PATH]`.
+"""`livenode run CONFIG [--duration SECONDS] [--summary-json PATH] [--verbose] [--log-file PATH]`.
 
 Loads the config, prints a startup summary, runs a `TradingNode` on a uvloop
 loop (the node owns the main thread, so it handles SIGINT/SIGTERM), prints a
 status line every `status_interval` seconds and, on stop, a final summary table
 (and the same facts as JSON with ``--summary-json``).
+
+The screen (stdout: the summaries and status lines; stderr: log records of
+``[logging] console_level``, WARNING by default) stays readable; every record of
+``[logging] level`` goes to the log file (``[logging] file``, by default
+``{data_dir}/logs/{trader_id}.log``; ``--log-file`` for one run), which the
+startup summary names. ``--verbose`` shows every record on stderr too. Each line
+is written whole, in one write: a log line of another thread or process (a
+worker) never lands inside a status line, also through a pipe.
 
 Exit codes: 0 clean stop; 1 failure at run time (a start gate, a strategy that
 stops the node, an unclean shutdown, a node of the same trader id and instance
@@ -102,6 +110,20 @@ def add_run_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="write the final summary (orders, fills, positions, balances, shutdown) as JSON",
     )
     parser.add_argument(
+        "--log-file",
+        type=Path,
+        metavar="PATH",
+        help="write the log to PATH (default: [logging] file, else "
+        "{data_dir}/logs/{trader_id}.log; in multiprocess mode one per process beside it)",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show every log record on the screen too (default: [logging] console_level, "
+        "WARNING: fills and order events go to the log file only)",
+    )
+    parser.add_argument(
         "--allow-second-node",
         action="store_true",
         help="run even if another node of the same trader id runs (both then trade the "
@@ -111,12 +133,34 @@ def add_run_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
+def _write_line(stream: Any, line: str) -> None:
+    """`line` and its newline in one write: `print` writes them apart (two system
+    calls on an unbuffered stream, ``PYTHONUNBUFFERED``), and a log line written by
+    another thread or a worker in between would share the line."""
+    stream.write(line + "\n")
+    stream.flush()
+
+
 def _say(line: str = "") -> None:
-    print(line, flush=True)
+    _write_line(sys.stdout, line)
 
 
 def _error(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr, flush=True)
+    _write_line(sys.stderr, f"error: {message}")
+
+
+def logging_for_run(config: TradingNodeConfig, args: argparse.Namespace) -> TradingNodeConfig:
+    """The config with its log file resolved (``--log-file``, ``[logging] file``, else
+    ``{data_dir}/logs/{trader_id}.log``) and, with ``--verbose``, every record shown on
+    the screen; multiprocess workers get it with the rest of the config."""
+    log_file = getattr(args, "log_file", None)
+    changes: dict[str, Any] = {
+        "file": str(log_file) if log_file is not None else config.log_file(),
+    }
+    if getattr(args, "verbose", False):
+        changes["console_level"] = "DEBUG"  # whatever `level` lets through
+    return msgspec.structs.replace(
+        config, logging=msgspec.structs.replace(config.logging, **changes))
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -133,17 +177,22 @@ def run_command(args: argparse.Namespace) -> int:
         _error(f"{args.config}: {exc}")
         return EXIT_CONFIG_ERROR
     try:
-        config.logging.apply()
-    except OSError as exc:
-        _error(f"{args.config}: logging.file: cannot open {config.logging.file}: {exc.strerror}")
-        return EXIT_CONFIG_ERROR
-    try:
         # Before anything is created: a node whose sockets other users could reach
         # does not start (the run directory holds the bus and control sockets).
         prepare_run_base()
     except (UnsafeRunBaseError, OSError) as exc:
         _error(str(exc))
         return EXIT_FAILURE
+    config = logging_for_run(config, args)
+    try:
+        config.logging.apply(label="supervisor" if config.mode == "multiprocess" else None)
+    except OSError as exc:
+        _error(f"{args.config}: cannot write the log file {config.logging.file}: "
+               f"{exc.strerror or exc} (set [logging] file or data_dir, or --log-file)")
+        return EXIT_CONFIG_ERROR
+    # Where a run begins in a file that several runs append to.
+    _log.info("livenode run %s (pid %d): trader %s, %s mode", args.config, os.getpid(),
+              config.trader_id, config.mode)
     try:
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             return runner.run(_run(config, args))

@@ -1,9 +1,10 @@
 """`livenode run` for ``mode = "multiprocess"``: the supervisor in the foreground.
 
 Same output as single mode: the startup summary (plus the topology and core
-plan), a status line every `status_interval` seconds assembled from the
-workers' heartbeats, and on stop the summary table and `--summary-json`, which
-here also lists every worker (name, role, pid, cores, exit status, restarts).
+plan, and where each process's log file is), a status line every
+`status_interval` seconds assembled from the workers' heartbeats, and on stop
+the summary table and `--summary-json`, which here also lists every worker
+(name, role, pid, cores, exit status, restarts).
 """
 
 from __future__ import annotations
@@ -111,9 +112,6 @@ async def run_supervised(
 
 
 async def _status_loop(supervisor: Supervisor, interval: float, say: Any) -> None:
-    # Per data worker: (ticks, run seconds) at the previous line. A restarted worker
-    # counts from zero again: its rate is measured from its own start.
-    last: dict[str, tuple[int, float]] = {}
     running_since: float | None = None
     loop = asyncio.get_running_loop()
     while True:
@@ -123,17 +121,10 @@ async def _status_loop(supervisor: Supervisor, interval: float, say: Any) -> Non
         if running_since is None:
             running_since = loop.time()
         stats = list(supervisor.stats.items())
-        data = [(n, s) for n, s in stats if supervisor.handles[n].role == "data"]
-        traders = [s for name, s in stats if supervisor.handles[name].role == "trader"]
-        rate = 0.0
-        for name, s in data:
-            ticks, run = s.get("quotes", 0) + s.get("trades", 0), s.get("run_seconds", 0.0)
-            last_ticks, last_run = last.get(name, (0, 0.0))
-            if run < last_run or ticks < last_ticks:
-                last_ticks, last_run = 0, 0.0
-            if run > last_run:
-                rate += (ticks - last_ticks) / (run - last_run)
-            last[name] = (ticks, run)
+        roles = {name: supervisor.handles[name].role for name, _ in stats}
+        data = [s for name, s in stats if roles[name] == "data"]
+        traders = [s for name, s in stats if roles[name] == "trader"]
+        execs = [s for name, s in stats if roles[name] == "exec"]
         seconds = loop.time() - running_since + interval
         open_positions: dict[str, Decimal] = {}
         pnl: dict[str, Decimal] = {}
@@ -145,25 +136,30 @@ async def _status_loop(supervisor: Supervisor, interval: float, say: Any) -> Non
         say(
             status_line(
                 seconds=seconds,
-                ticks_per_second=rate,
+                state=_worst_trading_state([s.get("trading_state") for _, s in stats]),
                 orders=sum(s.get("orders", 0) for s in traders),
                 fills=sum(s.get("fills", 0) for s in traders),
+                denied=sum(s.get("denied", 0) for s in traders),
                 open_positions=open_positions,
                 pnl=pnl,
-                stalled=sum(s.get("stalled", 0) for name, s in stats
-                            if supervisor.handles[name].role == "exec"),
+                stalled=sum(s.get("stalled", 0) for s in execs),
                 faulted=sorted({sid for s in traders for sid in s.get("faulted", [])}),
-                stale=sorted({venue for name, s in data for venue in s.get("stale", {})}),
-                halted=sorted({i for name, s in stats
-                               if supervisor.handles[name].role == "exec"
+                stale=sorted({venue for s in data for venue in s.get("stale", {})}),
+                halted=sorted({i for s in execs
                                for key in ("halted_venues", "halted_instruments")
                                for i in s.get(key, {})}),
-                database=_worst_database(
-                    [s["database"] for name, s in stats
-                     if supervisor.handles[name].role == "exec" and s.get("database")]
-                ),
+                database=_worst_database([s["database"] for s in execs if s.get("database")]),
             )
         )
+
+
+_TRADING_STATES = ("ACTIVE", "REDUCING", "HALTED")
+
+
+def _worst_trading_state(states: list[str | None]) -> str | None:
+    """The strictest trading state the workers with a risk engine report (None: none)."""
+    known = [s for s in states if s in _TRADING_STATES]
+    return max(known, key=_TRADING_STATES.index) if known else None
 
 
 def _worst_database(databases: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -20,6 +20,8 @@ __all__ = [
     "closed_position_lines",
     "instrument_line",
     "latency_lines",
+    "log_lines",
+    "positions_fragment",
     "startup_lines",
     "status_line",
     "summary_table",
@@ -52,7 +54,28 @@ def startup_lines(
         f"  mode        {config.mode} ({config.environment})",
         f"  clients     {', '.join(clients) or 'none'}",
         f"  strategies  {', '.join(strategies) or 'none'}",
+        *log_lines(config),
     ]
+
+
+def log_lines(config: TradingNodeConfig) -> list[str]:
+    """Where the log goes: ``  log         data/logs/SANDBOX-001.log (INFO and up; the
+    screen: WARNING and up)``, and in multiprocess mode the workers' files beside it
+    (none when the config names no file: the screen has everything)."""
+    logging = config.logging
+    if logging.file is None:
+        return []
+    level = logging.level
+    console = max(level, logging.console_level, key=_LEVELS.index)
+    screen = "the screen too" if console == level else f"the screen: {console} and up"
+    lines = [f"  log         {logging.file} ({level} and up; {screen})"]
+    if config.mode == "multiprocess":
+        lines.append(f"              one per process beside it: "
+                     f"{Path(logging.file_for('<process>') or '').name}")
+    return lines
+
+
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def instrument_line(instruments: list[str]) -> str:
@@ -61,25 +84,16 @@ def instrument_line(instruments: list[str]) -> str:
 
 
 class StatusMeter:
-    """Turns successive summaries' counters into rates for the status line."""
-
-    def __init__(self) -> None:
-        self._last_quotes = 0
-        self._last_seconds = 0.0
+    """Formats a single-process node's status line from its `NodeStats`."""
 
     def line(self, stats: Any) -> str:
         """One status line from a `NodeStats` (cheap: counters and open positions only)."""
-        seconds = stats.run_seconds
-        elapsed = seconds - self._last_seconds
-        ticks = stats.quotes + stats.trades
-        rate = (ticks - self._last_quotes) / elapsed if elapsed > 0 else 0.0
-        self._last_quotes = ticks
-        self._last_seconds = seconds
         return status_line(
-            seconds=seconds,
-            ticks_per_second=rate,
+            seconds=stats.run_seconds,
+            state=stats.trading_state,
             orders=stats.orders_total,
             fills=stats.fill_count,
+            denied=sum(stats.denials.values()),
             open_positions=stats.open_positions(),
             pnl=stats.pnl_totals(),
             database=stats.database_status(),
@@ -90,30 +104,50 @@ class StatusMeter:
         )
 
 
+#: Open positions a status line names; more are counted (``+2 more``).
+MAX_STATUS_POSITIONS = 3
+
+
+def positions_fragment(open_positions: dict[str, Decimal]) -> str:
+    """``pos=BTCUSDT:+0.02,ETHUSDT-PERP:-0.100`` (an instrument by its symbol, or its
+    full id when two venues share the symbol), ``pos=flat`` when none is open."""
+    if not open_positions:
+        return "pos=flat"
+    items = sorted(open_positions.items())
+    names = {key: key.rpartition(".")[0] or key for key, _ in items}
+    if len(set(names.values())) < len(names):
+        names = {key: key for key, _ in items}  # a symbol on two venues: full ids
+    shown = [f"{names[key]}:{value:+}" for key, value in items[:MAX_STATUS_POSITIONS]]
+    if len(items) > MAX_STATUS_POSITIONS:
+        shown.append(f"+{len(items) - MAX_STATUS_POSITIONS} more")
+    return "pos=" + ",".join(shown)
+
+
 def status_line(
     *,
     seconds: float,
-    ticks_per_second: float,
     orders: int,
     fills: int,
     open_positions: dict[str, Decimal],
     pnl: dict[str, Decimal],
+    state: str | None = None,
+    denied: int = 0,
     database: dict[str, Any] | None = None,
     stalled: int = 0,
     halted: list[str] | None = None,
     faulted: list[str] | None = None,
     stale: list[str] | None = None,
 ) -> str:
-    """``status t=12s ticks/s=402 orders=37 fills=12 open=BTCUSDT.SIM:+0.02 pnl=+1.23 USDT``,
-    then ``db=ok`` or ``db=DOWN(HALTED) pending=N lag=Ns`` with a cache database, and
-    what needs a look: ``stalled=``, ``halted=``, ``FAULTED=``, ``STALE=`` (venues whose
-    market data stopped for ``[data_engine] stale_after``)."""
-    positions = " ".join(f"{k}:{v:+}" for k, v in sorted(open_positions.items())) or "flat"
+    """One compact line:
+    ``status t=12s ACTIVE orders=37 fills=12 denied=0 pos=BTCUSDT:+0.02 pnl=+1.23 USDT``
+    (`state`: the trading state, left out when unknown), then ``db=ok`` or
+    ``db=DOWN(HALTED) pending=N lag=Ns`` with a cache database, and what needs a look:
+    ``stalled=``, ``halted=``, ``FAULTED=``, ``STALE=`` (venues whose market data
+    stopped for ``[data_engine] stale_after``)."""
     pnl_text = " ".join(f"{_signed(v)} {c}" for c, v in sorted(pnl.items())) or "0"
-    line = (
-        f"status t={seconds:.0f}s ticks/s={ticks_per_second:.0f} orders={orders} "
-        f"fills={fills} open={positions} pnl={pnl_text}"
-    )
+    line = f"status t={seconds:.0f}s" + (f" {state}" if state else "")
+    line += (f" orders={orders} fills={fills} denied={denied} "
+             f"{positions_fragment(open_positions)} pnl={pnl_text}")
     if database is not None:
         line += " " + database_fragment(database)
     if stalled:

@@ -19,6 +19,7 @@ policy) as further `TradingNodeConfig` fields; nothing here depends on it.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -276,17 +277,28 @@ class MessageBusConfig(ConfigStruct, frozen=True, kw_only=True):
 class LoggingConfig(ConfigStruct, frozen=True, kw_only=True):
     """Logging of the node (`livenode.core.logging.setup_logging`).
 
-    Always to stderr; also to ``file`` when set, rotated at ``file_max_bytes`` with
-    ``file_backups`` old files kept. In multiprocess mode each worker writes its own
-    file, the worker's name inserted before the suffix (``node.log`` →
-    ``node-trader-1.log``), and every line names the worker. ``format = "json"``
-    writes JSON lines. ``levels`` sets per-component levels
-    (``{ "adapters.sim" = "DEBUG" }``). ``log_fills`` logs each fill at INFO
-    (rejections and denials are always logged at INFO, with their reason).
-    Records go through a queue to a listener thread: logging never blocks the loop.
+    The screen and the file: ``livenode run`` writes every record of ``level`` and
+    above to a log file, ``file``, by default ``{data_dir}/logs/{trader_id}.log``
+    (its directory created), and shows only ``console_level`` and above on stderr
+    (default WARNING: the fills and order events are in the file, the screen keeps
+    the startup summary, the status lines and the final summary readable).
+    ``console_level = "INFO"`` (or ``livenode run --verbose``) shows everything on
+    the screen too. Without a file (a node embedded in a program that calls
+    `apply` itself) stderr shows everything at ``level``.
+
+    The file is rotated at ``file_max_bytes`` with ``file_backups`` old files kept.
+    In multiprocess mode each process writes its own file, its name inserted before
+    the suffix (``SANDBOX-001.log`` is the supervisor's, ``SANDBOX-001-trader.log``
+    the trader worker's, ``SANDBOX-001-sim-SIM.log`` a venue service's), and every
+    line names the process. ``format = "json"`` writes JSON lines. ``levels`` sets
+    per-component levels (``{ "adapters.sim" = "DEBUG" }``). ``log_fills`` logs
+    each fill at INFO (rejections and denials are always logged at INFO, with
+    their reason). Records go through a queue to a listener thread: logging never
+    blocks the loop.
     """
 
     level: LogLevel = "INFO"
+    console_level: LogLevel = "WARNING"
     file: str | None = None
     file_max_bytes: PositiveInt = 50_000_000
     file_backups: Annotated[int, msgspec.Meta(ge=0)] = 5
@@ -307,25 +319,25 @@ class LoggingConfig(ConfigStruct, frozen=True, kw_only=True):
     def file_for(self, process_name: str | None) -> str | None:
         """The log file of one process: ``file``, or with ``-{process_name}`` before
         the suffix in a multiprocess worker."""
-        if self.file is None or not process_name:
-            return self.file
-        head, dot, suffix = self.file.rpartition(".")
-        if not dot or "/" in suffix:
-            return f"{self.file}-{process_name}"
-        return f"{head}-{process_name}.{suffix}"
+        from livenode.core.logging import file_for
 
-    def apply(self, process_name: str | None = None) -> None:
-        """Configure the process's logging from this section."""
+        return None if self.file is None else file_for(self.file, process_name)
+
+    def apply(self, process_name: str | None = None, label: str | None = None) -> None:
+        """Configure the process's logging from this section: a worker's
+        `process_name` names its lines and its file; a `label` names the lines only
+        (a multiprocess node's supervisor writes the node's file, ``[supervisor]``)."""
         from livenode.core.logging import setup_logging
 
         setup_logging(
             self.level,
-            process_name=process_name,
+            process_name=process_name or label,
             file=self.file_for(process_name),
             file_max_bytes=self.file_max_bytes,
             file_backups=self.file_backups,
             json_lines=self.format == "json",
             levels=self.levels,
+            console_level=self.console_level,
         )
 
 
@@ -453,3 +465,11 @@ class TradingNodeConfig(ConfigStruct, frozen=True, kw_only=True):
                     check_client_name(name)
                 except ValueError as exc:
                     raise _key_error(f"{section}[{show_value(name)}]", exc) from None
+
+    def log_file(self) -> str:
+        """The log file ``livenode run`` writes: ``[logging] file``, else
+        ``{data_dir}/logs/{trader_id}.log`` (in multiprocess mode the supervisor's;
+        each worker's is named by `LoggingConfig.file_for`)."""
+        if self.logging.file is not None:
+            return str(Path(self.logging.file).expanduser())
+        return str(Path(self.data_dir).expanduser() / "logs" / f"{self.trader_id}.log")

@@ -19,6 +19,13 @@ Formats: text (``2026-01-02T03:04:05.678Z INFO    livenode.node: message``, with
 "level", "logger", "process", "message"}`` plus ``"exc"`` with a traceback).
 Per-component levels set the level of ``livenode.<component>`` loggers
 (``{"adapters.sim" = "DEBUG", "livenode.bus" = "WARNING"}``).
+
+Screen and file: with a ``file``, the console (``stream``) shows only records of
+``console_level`` and above, the file everything the logger passes (``level``): a
+node's screen stays readable while every fill and order event is in the file.
+Without a file the console shows everything (nothing would be kept otherwise).
+A child process (a worker, a service) started with `child_logging_env` in its
+environment logs the same way from its first line (`logging_from_env`).
 """
 
 from __future__ import annotations
@@ -28,17 +35,24 @@ import contextlib
 import json
 import logging
 import logging.handlers
+import os
 import queue
 import sys
 import threading
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, TextIO
 
 __all__ = [
+    "CONSOLE_LEVEL_ENV",
+    "LOG_FILE_ENV",
     "LOG_FORMAT",
     "ROOT_LOGGER_NAME",
+    "child_logging_env",
+    "file_for",
     "flush_logging",
+    "logging_from_env",
     "setup_logging",
     "shutdown_logging",
 ]
@@ -49,6 +63,10 @@ _DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
 # Marks the handler this module installed, so a second call can find and replace it.
 _HANDLER_MARK = "_livenode_handler"
 _ALIASES = {"WARN": "WARNING", "FATAL": "CRITICAL"}
+#: A child process's log file (its own name inserted before the suffix: `file_for`)
+#: and what its console shows, handed down by the process that starts it.
+LOG_FILE_ENV = "LIVENODE_LOG_FILE"
+CONSOLE_LEVEL_ENV = "LIVENODE_LOG_CONSOLE_LEVEL"
 
 _lock = threading.Lock()
 _listener: logging.handlers.QueueListener | None = None
@@ -158,6 +176,7 @@ def setup_logging(
     file_backups: int = 5,
     json_lines: bool = False,
     levels: Mapping[str, str | int] | None = None,
+    console_level: str | int | None = None,
 ) -> logging.Logger:
     """Configure the `livenode` logger with one (queue) handler; idempotent.
 
@@ -166,15 +185,19 @@ def setup_logging(
         stream: where to write; `sys.stderr` (looked up at call time) when None.
         process_name: shown in every line (a multiprocess worker's name).
         file: also write to this file, rotated at ``file_max_bytes`` with
-            ``file_backups`` old files kept (``file.1`` ...).
+            ``file_backups`` old files kept (``file.1`` ...); its directory is
+            created when missing (mode 0700).
         json_lines: write JSON objects, one a line, instead of text.
         levels: per component (``"adapters.sim"`` or ``"livenode.adapters.sim"``).
+        console_level: with a `file`, the least level the stream shows (the file
+            has everything); None, or without a file: the stream shows everything.
 
     Returns:
         The configured `livenode` logger.
 
     Raises:
         ValueError: an unknown level name.
+        OSError: the file (or its directory) cannot be created or opened.
     """
     global _listener, _queue
     numeric = _parse_level(level)
@@ -185,10 +208,13 @@ def setup_logging(
         _JsonFormatter(process_name) if json_lines else _TextFormatter(process_name)
     )
     formatter = inner if json_lines else _ExcTextFormatter(inner)
-    targets: list[logging.Handler] = [
-        logging.StreamHandler(stream if stream is not None else sys.stderr)
-    ]
+    console = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    targets: list[logging.Handler] = [console]
     if file is not None:
+        if console_level is not None:
+            console.setLevel(_parse_level(console_level))
+        # Like the data directory's database: orders and fills are for this user only.
+        Path(file).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         targets.append(
             logging.handlers.RotatingFileHandler(
                 file, maxBytes=file_max_bytes, backupCount=file_backups, encoding="utf-8"
@@ -207,7 +233,9 @@ def setup_logging(
             logging.getLogger(name).setLevel(logging.NOTSET)
         _component_loggers.clear()
         records: queue.Queue[Any] = queue.Queue()
-        listener = logging.handlers.QueueListener(records, *targets)
+        # Each target filters by its own level (the console's `console_level`).
+        listener = logging.handlers.QueueListener(records, *targets,
+                                                  respect_handler_level=True)
         listener.start()
         _listener, _queue = listener, records
         handler = _QueueHandler(records)
@@ -218,6 +246,38 @@ def setup_logging(
             logging.getLogger(name).setLevel(value)
             _component_loggers.append(name)
     return logger
+
+
+def child_logging_env(file: str | None, console_level: str | None) -> dict[str, str]:
+    """The environment that makes a child process log like this one (`logging_from_env`):
+    to `file` (with the child's name inserted) and `console_level` on its console."""
+    env: dict[str, str] = {}
+    if file is not None:
+        env[LOG_FILE_ENV] = file
+        if console_level is not None:
+            env[CONSOLE_LEVEL_ENV] = console_level
+    return env
+
+
+def logging_from_env(process_name: str | None) -> dict[str, Any]:
+    """`setup_logging` keyword arguments from `child_logging_env` in this process's
+    environment (empty without it): ``file`` named for `process_name`, ``console_level``."""
+    file = os.environ.get(LOG_FILE_ENV) or None
+    if file is None:
+        return {}
+    return {"file": file_for(file, process_name),
+            "console_level": os.environ.get(CONSOLE_LEVEL_ENV) or None}
+
+
+def file_for(file: str, process_name: str | None) -> str:
+    """The log file of one process of a node: `file`, or with ``-{process_name}``
+    inserted before the suffix (``node.log`` -> ``node-trader.log``)."""
+    if not process_name:
+        return file
+    head, dot, suffix = file.rpartition(".")
+    if not dot or "/" in suffix:
+        return f"{file}-{process_name}"
+    return f"{head}-{process_name}.{suffix}"
 
 
 def flush_logging() -> None:

@@ -9,6 +9,15 @@ the two cannot drift apart in their rules. It publishes nothing.
 
 It subscribes with a high priority: the cache is up to date before any strategy
 handler sees the event.
+
+Replays (a restarted worker's peers send their state again, a restarted exec
+worker sends back what a resend's sender missed) bring events the mirror already
+has: the same event, the same fill, a step the order makes once made again, or a
+step the order is already past (a submission or acknowledgement heard after the
+acknowledgement or fill that followed it). Such a duplicate is counted
+(`duplicates`) and logged at DEBUG, nothing more. An event the order has not seen
+and cannot take is a real disagreement with the execution engine: logged as an
+ERROR and counted (`refused`).
 """
 
 from __future__ import annotations
@@ -29,9 +38,11 @@ from livenode.model.commands import SubmitOrder
 from livenode.model.enums import AccountType, OrderStatus
 from livenode.model.events import (
     AccountState,
+    OrderAccepted,
     OrderDenied,
     OrderFilled,
     OrderInitialized,
+    OrderSubmitted,
     PositionClosed,
 )
 from livenode.model.orders import InvalidStateTransition, Order
@@ -41,6 +52,20 @@ from livenode.model.seen_events import ONCE_PER_ORDER
 _log = logging.getLogger("livenode.engines.mirror")
 
 MIRROR_PRIORITY = 1000
+
+_S = OrderStatus
+#: Statuses an order reaches only after its submission (or that say it happened):
+#: an `OrderSubmitted` heard in one of them is stale. DENIED and REJECTED are not
+#: among them: a submission after those is news (an order acted on at the venue).
+_PAST_SUBMITTED = frozenset({
+    _S.ACCEPTED, _S.TRIGGERED, _S.PENDING_UPDATE, _S.PENDING_CANCEL, _S.PARTIALLY_FILLED,
+    _S.FILLED, _S.CANCELED, _S.EXPIRED,
+})
+#: Statuses an order reaches after its acknowledgement (or without needing it any
+#: more): an `OrderAccepted` the state machine refuses in one of them is stale.
+_PAST_ACCEPTED = frozenset({
+    _S.TRIGGERED, _S.PARTIALLY_FILLED, _S.FILLED, _S.CANCELED, _S.EXPIRED,
+})
 
 
 class ExecutionMirror(Component):
@@ -58,6 +83,7 @@ class ExecutionMirror(Component):
         self._cache = cache
         self.applied = 0
         self.skipped = 0
+        self.duplicates = 0
         self.refused = 0
         self.recovered = 0
         # Positions rebuilt from snapshots (their fills were never seen here): kept
@@ -81,10 +107,12 @@ class ExecutionMirror(Component):
         return len(self._pending)
 
     def counters(self) -> dict[str, int]:
-        """Events applied, skipped (unknown order or already applied), refused by the FSM."""
+        """Events applied, skipped (an unknown order's, or duplicates: already applied),
+        refused by the FSM (logged as errors)."""
         return {
             "applied": self.applied,
             "skipped": self.skipped,
+            "duplicates": self.duplicates,
             "refused": self.refused,
             "recovered": self.recovered,
             "pending_positions": len(self._pending),
@@ -107,30 +135,20 @@ class ExecutionMirror(Component):
                 return
             self.skipped += 1  # another process's order we never cached: nothing to follow
             return
-        event_id = event.event_id
-        if any(e.event_id == event_id for e in order.events):
-            self.skipped += 1  # already applied (same process as the engine, or a replay)
+        held = _already_held(order, event)
+        if held is not None:
+            self._duplicate(order, event, held)
             return
-        if type(event) is OrderFilled:
-            if event.trade_id in order.trade_ids:
-                self.skipped += 1
-                return
-            if event.position_id is None:
-                event = msgspec.structs.replace(
-                    event, position_id=netting_position_id(event.instrument_id, event.strategy_id)
-                )
-        if type(event) in ONCE_PER_ORDER and any(type(e) is type(event) for e in order.events):
-            # The same step made again by an exec worker that recovered the order
-            # from the venue (no cache database): nothing new. Its OrderInitialized
-            # too, replayed to every worker after the restart: not a transition.
-            self.skipped += 1
-            return
-        if type(event) is OrderDenied and order.status is OrderStatus.DENIED:
-            self.skipped += 1  # a denial heard again (answer to a resend): nothing new
-            return
+        if type(event) is OrderFilled and event.position_id is None:
+            event = msgspec.structs.replace(
+                event, position_id=netting_position_id(event.instrument_id, event.strategy_id)
+            )
         try:
             order.apply(event)
         except InvalidStateTransition as exc:
+            if _step_passed(order, event):
+                self._duplicate(order, event, f"the order is already {order.status.value}")
+                return
             self.refused += 1
             _log.error(
                 "mirror: %s refused by %s: %s", type(event).__name__, order.client_order_id, exc
@@ -140,6 +158,13 @@ class ExecutionMirror(Component):
         self._cache.update_order(order)
         if type(event) is OrderFilled:
             apply_fill_to_position(self._cache, event)
+
+    def _duplicate(self, order: Order, event: Any, why: str) -> None:
+        """An event the order already has (see the module docstring): counted, not news."""
+        self.skipped += 1
+        self.duplicates += 1
+        _log.debug("mirror: %s %s of %s heard again (%s): skipped", type(event).__name__,
+                   event.event_id, order.client_order_id, why)
 
     def _on_position_event(self, event: Any) -> None:
         position_id = event.position_id
@@ -187,3 +212,34 @@ class ExecutionMirror(Component):
         self._msgbus.unsubscribe(topics.ALL_ACCOUNT_EVENTS, self._on_account_state)
         self._msgbus.unsubscribe(topics.ALL_EXEC_COMMANDS, self._on_exec_command)
         self._msgbus.unsubscribe(topics.ALL_INSTRUMENTS, self._on_instrument)
+
+
+def _already_held(order: Order, event: Any) -> str | None:
+    """Why `order` already has `event` (None: it has not): the same event, the same
+    fill, a step it makes once, a denial heard again."""
+    event_id = event.event_id
+    if any(e.event_id == event_id for e in order.events):
+        return "same event id"  # the same process as the engine, or a replay
+    kind = type(event)
+    if kind is OrderFilled and event.trade_id in order.trade_ids:
+        return f"trade {event.trade_id} already applied"
+    if kind in ONCE_PER_ORDER and any(type(e) is kind for e in order.events):
+        # The same step made again by an exec worker that recovered the order from
+        # the venue (no cache database): nothing new. Its OrderInitialized too,
+        # replayed to every worker after the restart: not a transition.
+        return "a step the order makes once"
+    if kind is OrderDenied and order.status is OrderStatus.DENIED:
+        return "already denied"  # a denial heard again (answer to a resend)
+    return None
+
+
+def _step_passed(order: Order, event: Any) -> bool:
+    """Whether a refused `event` is a step `order` is already past: a submission or an
+    acknowledgement heard after what followed it (a replay delivers the events of a
+    restart's recovery after those the order had). Stale, not a disagreement."""
+    kind = type(event)
+    if kind is OrderSubmitted:
+        return order.status in _PAST_SUBMITTED
+    if kind is OrderAccepted:
+        return order.status in _PAST_ACCEPTED
+    return False

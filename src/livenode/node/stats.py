@@ -344,6 +344,8 @@ class NodeStats:
             "trades": self.trades,
             "orders": self.orders_total,
             "fills": self.fill_count,
+            "denied": sum(self.denials.values()),
+            "trading_state": self.trading_state,
             "open_positions": {k: str(v) for k, v in self.open_positions().items()},
             "pnl": {k: str(v) for k, v in self.pnl_totals().items()},
             "database": self.database_status(),
@@ -353,6 +355,13 @@ class NodeStats:
             "faulted": sorted(self.faulted_strategies()),
             "stale": self.stale_feeds,
         }
+
+    @property
+    def trading_state(self) -> str | None:
+        """The risk engine's global trading state (ACTIVE, REDUCING, HALTED); None in a
+        process without a risk engine."""
+        engine = self._kernel.risk_engine
+        return engine.trading_state.value if engine is not None else None
 
     @property
     def stale_feeds(self) -> dict[str, float]:

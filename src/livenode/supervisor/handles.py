@@ -177,10 +177,14 @@ def describe_exit(returncode: int) -> str:
     return f"exit {returncode}"
 
 
-def spawn_worker(name: str, control_endpoint: str, log_level: str) -> subprocess.Popen[bytes]:
+def spawn_worker(
+    name: str, control_endpoint: str, log_level: str, log_env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """Start a worker with exec semantics (a fresh interpreter: no inherited ZeroMQ
     context or event loop) in its own process group, so a terminal's Ctrl-C reaches
-    only the supervisor, which then stops the workers in order."""
+    only the supervisor, which then stops the workers in order. `log_env`
+    (`livenode.core.logging.child_logging_env`) has it log to its file from its first
+    line, before its config arrives."""
     command = [
         sys.executable,
         "-m",
@@ -199,6 +203,7 @@ def spawn_worker(name: str, control_endpoint: str, log_level: str) -> subprocess
         stdin=subprocess.DEVNULL,
         close_fds=True,
         process_group=0,
+        env={**os.environ, **log_env} if log_env else None,
     )
 
 

@@ -53,14 +53,18 @@ class Service:
         return True
 
 
-def start_service(spec: ServiceSpec, loop: asyncio.AbstractEventLoop) -> Service:
-    """Spawn `spec` and follow its stdout from the loop."""
+def start_service(spec: ServiceSpec, loop: asyncio.AbstractEventLoop,
+                  log_env: dict[str, str] | None = None) -> Service:
+    """Spawn `spec` and follow its stdout from the loop. `log_env` is added to its
+    environment (`livenode.core.logging.child_logging_env`: the node's log file and
+    screen level, for a service that sets up its logging with `logging_from_env`)."""
     process = subprocess.Popen(
         spec.argv,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         close_fds=True,
         process_group=0,
+        env={**os.environ, **log_env} if log_env else None,
     )
     service = Service(spec, process)
     assert process.stdout is not None

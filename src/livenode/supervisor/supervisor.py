@@ -55,6 +55,7 @@ from livenode.bus.control import (
 from livenode.cache.shm import ShmTables, remove_stale_segments
 from livenode.config import TradingNodeConfig
 from livenode.config.workers import SHUTDOWN_ORDER
+from livenode.core.logging import child_logging_env
 from livenode.core.uuid import new_id
 from livenode.node.metrics import MetricsSnapshot
 from livenode.node.metrics_server import MetricsServer
@@ -341,7 +342,7 @@ class Supervisor:
         assert self.run_dir is not None
         try:
             for spec in collect_service_specs(self.config, str(self.run_dir.path)):
-                service = start_service(spec, loop)
+                service = start_service(spec, loop, self._log_env())
                 self.services.append(service)
                 self._watch_exit(service.process.pid)
                 await wait_ready(service, self.config.supervisor.start_timeout)
@@ -351,10 +352,17 @@ class Supervisor:
             return False
         return True
 
+    def _log_env(self) -> dict[str, str]:
+        """A child process logs to its own file beside the supervisor's, and shows the
+        screen what the supervisor's does (nothing added without a log file)."""
+        logging_config = self.config.logging
+        return child_logging_env(logging_config.file, logging_config.console_level)
+
     def _spawn(self, handle: WorkerHandle) -> None:
         assert self.run_dir is not None
         handle.process = spawn_worker(
-            handle.name, self.run_dir.control_endpoint, self.config.logging.level
+            handle.name, self.run_dir.control_endpoint, self.config.logging.level,
+            self._log_env(),
         )
         self._watch_exit(handle.process.pid)
         handle.state = WorkerState.STARTING
@@ -667,7 +675,7 @@ class Supervisor:
         if self._stop_requested.is_set():
             return
         loop = asyncio.get_running_loop()
-        service = start_service(old.spec, loop)
+        service = start_service(old.spec, loop, self._log_env())
         service.restarts = old.restarts + 1
         service.crash_times = old.crash_times
         self.services[self.services.index(old)] = service

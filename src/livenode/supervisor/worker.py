@@ -57,7 +57,7 @@ from livenode.bus.zmq_transport import HELLO_PREFIX, ZmqPublisher, ZmqSubscriber
 from livenode.cache.shm import ShmTables, segment_prefix
 from livenode.config import load_config_str
 from livenode.core.latency import EncodedHistograms
-from livenode.core.logging import setup_logging
+from livenode.core.logging import logging_from_env, setup_logging
 from livenode.model.codec import Codec
 from livenode.model.enums import TradingState
 from livenode.model.identifiers import Venue
@@ -538,7 +538,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     set_parent_death_signal(args.parent)
-    setup_logging(args.log_level, process_name=args.name)
+    try:
+        # Its file and screen level from the supervisor, before the config arrives.
+        setup_logging(args.log_level, process_name=args.name, **logging_from_env(args.name))
+    except OSError as exc:
+        setup_logging(args.log_level, process_name=args.name)
+        _log.error("cannot write the log file: %s; logging to stderr only", exc)
     worker = Worker(args.name, args.control, args.parent)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(worker.run())

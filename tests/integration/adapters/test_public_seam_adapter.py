@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from tests.fixtures.adapters.fixed_price import FixedPriceExecClient, RoundTrips
-from tests.fixtures.multiprocess.harness import MultiprocessHarness, mp, wait_stderr  # noqa: F401
+from tests.fixtures.multiprocess.harness import MultiprocessHarness, mp, wait_log  # noqa: F401
 
 from livenode.config import load_config_str
 from livenode.core.clock import LiveClock
@@ -96,7 +96,7 @@ def test_an_async_adapter_on_the_public_seam_trades_in_a_multiprocess_node(
     node = mp.start("run", config_path, "--summary-json", summary_path)
     node.wait_for_line(r"^node SEAM-001 RUNNING \(\d+ workers\)$", timeout=60)
     mp.status()  # records the worker pids for the leftover check
-    wait_stderr(node, r"round trips done: 3", timeout=60)
+    wait_log(node, r"round trips done: 3", timeout=60)
     node.send(signal.SIGINT)
     assert node.wait(timeout=90) == 0, node.output()
     summary = json.loads(summary_path.read_text())

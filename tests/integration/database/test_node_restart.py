@@ -173,8 +173,7 @@ async def test_an_unreachable_database_fails_the_build_with_a_message() -> None:
 def test_the_status_line_shows_the_database() -> None:
     from livenode.cli.summary import status_line
 
-    common: dict[str, Any] = dict(seconds=3, ticks_per_second=10, orders=1, fills=0,
-                                  open_positions={}, pnl={})
+    common: dict[str, Any] = dict(seconds=3, orders=1, fills=0, open_positions={}, pnl={})
     ok = {"healthy": True, "fault": None, "pending": 0, "lag_seconds": 0.0}
     down = {"healthy": False, "fault": "x", "pending": 7, "lag_seconds": 2.5,
             "trading": "REDUCING"}

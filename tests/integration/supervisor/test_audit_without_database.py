@@ -21,8 +21,8 @@ from tests.fixtures.multiprocess.harness import (
     MultiprocessHarness,
     wait_fills_above,
     wait_fills_increase,
+    wait_log,
     wait_pids_gone,
-    wait_stderr,
     wait_until,
 )
 
@@ -56,11 +56,11 @@ def test_workers_killed_without_a_database_recover_from_the_venue_and_the_audit_
     # Trade until the venue holds positions: the market maker keeps inventory.
     wait_fills_above(node, 4, timeout=90)
     _kill(mp, "exec-SIM")
-    wait_until(lambda: EXEC_RESUMED in node.stderr(), 60, "trading to SIM resumes")
+    wait_until(lambda: EXEC_RESUMED in node.log(), 60, "trading to SIM resumes")
     # Logged by the new exec worker before it was ready, but by another process than
-    # the line above (each writes its stderr from its own logging thread): waited for,
+    # the line above (each writes its own log file from its own logging thread): waited for,
     # not assumed to be there already.
-    wait_stderr(node, REBUILT, timeout=30)
+    wait_log(node, REBUILT, timeout=30)
     before_trader_kill = wait_fills_increase(node, timeout=60)  # trading goes on
     _kill(mp, "trader")
     wait_fills_increase(node, timeout=60)  # the new trader trades
@@ -75,7 +75,7 @@ def test_workers_killed_without_a_database_recover_from_the_venue_and_the_audit_
     assert verdict["differences"] == [], verdict
     assert summary["audit"]["books_match_venue"] is True
     assert code == 0 and summary["shutdown"]["clean"], node.output()
-    assert "invalid transition" not in node.stderr()
+    assert "invalid transition" not in node.log()
     # The venue's state file agrees: positions (the summary's, every strategy's and
     # EXTERNAL's) and balances.
     positions = {p["instrument_id"]: Decimal(p["net_quantity"]) for p in summary["positions"]}

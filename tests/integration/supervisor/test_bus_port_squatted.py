@@ -21,8 +21,8 @@ from tests.fixtures.multiprocess.harness import (
     MultiprocessHarness,
     wait_fills_above,
     wait_fills_increase,
+    wait_log,
     wait_pids_gone,
-    wait_stderr,
     wait_until,
 )
 
@@ -69,7 +69,7 @@ def test_a_squatted_port_during_a_restart_moves_the_worker(
     # The restart back-off is 2 s: take the port in it, as another local user could.
     squatter = wait_until(lambda: _squat(port), 10, f"port {port} squatted")
     try:
-        wait_stderr(node, rf"data-SIM's bus port tcp://127\.0\.0\.1:{port} was taken by "
+        wait_log(node, rf"data-SIM's bus port tcp://127\.0\.0\.1:{port} was taken by "
                           r"another process while data-SIM was down; it comes back on "
                           r"tcp://127\.0\.0\.1:\d+")
         new = mp.wait_worker("data-SIM", lambda w: w["restarts"] == 1
@@ -88,5 +88,5 @@ def test_a_squatted_port_during_a_restart_moves_the_worker(
     assert summary["squatted_ports"] == [f"tcp://127.0.0.1:{port}"], summary.get("squatted_ports")
     workers = {w["name"]: w for w in summary["workers"]}
     assert workers["data-SIM"]["restarts"] == 1, workers
-    assert "Address already in use" not in node.stderr(), node.stderr()[-3000:]
-    assert code == 0, node.output() + node.stderr()[-3000:]
+    assert "Address already in use" not in node.log(), node.log()[-3000:]
+    assert code == 0, node.output() + node.log()[-3000:]

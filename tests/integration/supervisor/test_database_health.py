@@ -39,8 +39,8 @@ from tests.fixtures.multiprocess.harness import (
     compose_config,
     wait_fills_above,
     wait_fills_increase,
+    wait_log,
     wait_pids_gone,
-    wait_stderr,
 )
 
 from livenode.cache.database import CacheDatabase, RedisBackend
@@ -124,11 +124,11 @@ def test_a_hung_redis_is_seen_down_within_its_timeout_then_trading_resumes(
         redis.pause()
         paused_at = time.monotonic()
         try:
-            wait_stderr(node, r"cache database unavailable", timeout=TIMEOUT + 30)
+            wait_log(node, r"cache database unavailable", timeout=TIMEOUT + 30)
             detected = time.monotonic() - paused_at
             print(f"\n{mode}: SIGSTOP seen in {detected:.2f}s (timeout {TIMEOUT:g}s)")
             assert detected < TIMEOUT + DETECTION_SLACK, detected
-            wait_stderr(node, rf"ExecutionEngine: trading {on_failure}: cache database "
+            wait_log(node, rf"ExecutionEngine: trading {on_failure}: cache database "
                               r"unavailable", timeout=30)
             node.wait_for_line(rf"^status .* db=DOWN\({on_failure}\) pending=\d+", timeout=30)
             # Stopped well past its timeout: the node stays down, keeps the writes.
@@ -136,10 +136,10 @@ def test_a_hung_redis_is_seen_down_within_its_timeout_then_trading_resumes(
                                       timeout=30)
             assert int(line.group(1)) > 0
             if on_failure == "HALTED":
-                wait_stderr(node, r"denied \S+: DATABASE_UNAVAILABLE", timeout=30)
+                wait_log(node, r"denied \S+: DATABASE_UNAVAILABLE", timeout=30)
         finally:
             redis.resume()
-        wait_stderr(node, r"cache database caught up; trading resumes", timeout=60)
+        wait_log(node, r"cache database caught up; trading resumes", timeout=60)
         node.wait_for_line(r"^status .* db=ok", timeout=30)
         wait_fills_increase(node, timeout=60)
         summary = _stop(mp, node, summary_path, mode)
@@ -147,7 +147,7 @@ def test_a_hung_redis_is_seen_down_within_its_timeout_then_trading_resumes(
         assert database["state"] == "ok" and database["failures"] >= 1
         assert database["losses"] == 0 and database["pending"] == 0
         assert_books_match(summary, state)
-        assert not re.search(r"lost this process's state", node.stderr())
+        assert not re.search(r"lost this process's state", node.log())
     finally:
         redis.stop()
 
@@ -162,12 +162,12 @@ def test_a_redis_restarted_empty_is_seen_at_the_reconnect_and_rewritten_whole(
         node, summary_path, state = _start(mp, tmp_path, mode, redis, "HALTED")
         redis.shutdown_nosave()
         redis.start_empty()
-        wait_stderr(node, r"cache database lost this node's state: .*run marker exec:SIM "
+        wait_log(node, r"cache database lost this node's state: .*run marker exec:SIM "
                           r".* is gone", timeout=60)
-        wait_stderr(node, r"lost this process's state .*: rewriting it from memory: "
+        wait_log(node, r"lost this process's state .*: rewriting it from memory: "
                           r"\d+ instrument\(s\), \d+ account\(s\), \d+ order\(s\)", timeout=60)
-        wait_stderr(node, r"this node's state rewritten \(\d+ write\(s\)\)", timeout=60)
-        wait_stderr(node, r"cache database caught up; trading resumes", timeout=60)
+        wait_log(node, r"this node's state rewritten \(\d+ write\(s\)\)", timeout=60)
+        wait_log(node, r"cache database caught up; trading resumes", timeout=60)
         node.wait_for_line(r"^status .* db=ok", timeout=30)
         wait_fills_increase(node, timeout=60)
         summary = _stop(mp, node, summary_path, mode)
@@ -205,10 +205,10 @@ def test_a_loss_the_node_cannot_rewrite_halts_it_and_fails_the_run(
                                             "[cache]\nmax_closed_orders = 2\n")
         redis.shutdown_nosave()
         redis.start_empty()
-        wait_stderr(node, r"lost this process's state \(.*\) and it is not rewritten: \d+ "
+        wait_log(node, r"lost this process's state \(.*\) and it is not rewritten: \d+ "
                           r"closed order\(s\) were purged from memory", timeout=60)
         # HALTED, although on_failure says REDUCING: nothing it does would be durable.
-        wait_stderr(node, r"ExecutionEngine: trading HALTED: the cache database", timeout=30)
+        wait_log(node, r"ExecutionEngine: trading HALTED: the cache database", timeout=30)
         node.wait_for_line(r"^status .* db=LOST\(HALTED\)", timeout=30)
         node.send(signal.SIGINT)
         assert node.wait(timeout=120) == 1, node.output()

@@ -17,8 +17,8 @@ from tests.fixtures.multiprocess.harness import (
     MultiprocessHarness,
     wait_fills_above,
     wait_fills_increase,
+    wait_log,
     wait_pids_gone,
-    wait_stderr,
 )
 
 pytestmark = pytest.mark.slow
@@ -46,11 +46,11 @@ def test_redis_outage_under_a_multiprocess_node_degrades_then_recovers_losing_no
 
         redis.stop()
         node.wait_for_line(r"^status .* db=DOWN\(HALTED\) pending=\d+", timeout=60)
-        wait_stderr(node, r"trading HALTED: cache database unavailable", timeout=60)
+        wait_log(node, r"trading HALTED: cache database unavailable", timeout=60)
         # Degraded, visibly: new orders are denied while the writes wait.
-        wait_stderr(node, r"ExecutionEngine: denied \S+: DATABASE_UNAVAILABLE", timeout=60)
+        wait_log(node, r"ExecutionEngine: denied \S+: DATABASE_UNAVAILABLE", timeout=60)
         redis.start()
-        wait_stderr(node, r"cache database caught up; trading resumes", timeout=60)
+        wait_log(node, r"cache database caught up; trading resumes", timeout=60)
         node.wait_for_line(r"^status .* db=ok", timeout=60)
         wait_fills_increase(node, timeout=60)
 
@@ -61,9 +61,9 @@ def test_redis_outage_under_a_multiprocess_node_degrades_then_recovers_losing_no
         assert summary["durable_source"].startswith("redis://")
         assert summary["errors"] == []
         assert_books_match(summary, state)
-        assert_no_order_sent_twice(summary, state, node.stderr())
+        assert_no_order_sent_twice(summary, state, node.log())
         assert not re.findall(r"invalid transition (?:DENIED|REJECTED) -> Order\w+",
-                              node.stderr())
+                              node.log())
         wait_pids_gone([w["pid"] for w in summary["workers"]], timeout=10, what="worker pids")
     finally:
         redis.stop()

@@ -40,10 +40,10 @@ def test_an_outside_fill_is_in_the_summary_and_the_audits_match_the_venue(
     (run_dir,) = mp.run_dirs()
     command_endpoint, _market = venue_endpoints(run_dir, "SIM")
     outside_submit(command_endpoint)  # BUY 0.00500
-    wait_until(lambda: ADOPTED in node.stderr(), 60, "the exec worker adopts the fill")
+    wait_until(lambda: ADOPTED in node.log(), 60, "the exec worker adopts the fill")
 
     audit = mp.cli("audit", "--trader", "MPEXT-001", "--json", timeout=60)
-    assert audit.returncode == 0, audit.stdout + audit.stderr + node.stderr()[-6000:]
+    assert audit.returncode == 0, audit.stdout + audit.stderr + node.log()[-6000:]
     verdict = json.loads(audit.stdout)
     assert verdict["books_match_venue"] is True and verdict["venues"]["SIM"]["checked"] == [
         "orders", "positions", "balances", "fills"], verdict

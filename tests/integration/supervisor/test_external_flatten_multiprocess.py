@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from tests.fixtures.multiprocess.books import traded, venue_books
-from tests.fixtures.multiprocess.harness import MultiprocessHarness, wait_stderr, wait_until
+from tests.fixtures.multiprocess.harness import MultiprocessHarness, wait_log, wait_until
 from tests.fixtures.multiprocess.outside import outside_submit
 
 from livenode.model.enums import TimeInForce
@@ -53,19 +53,19 @@ def test_the_stops_close_takes_only_what_the_external_offset_leaves(
     summary_path = tmp_path / "summary.json"
     node = mp.start("run", mp.config(overlay), "--summary-json", summary_path)
     node.wait_for_line(r"^node \S+ RUNNING \(4 workers\)$", timeout=60)
-    wait_stderr(node, r"Hold: holding -0\.05358$", 60)
+    wait_log(node, r"Hold: holding -0\.05358$", 60)
     (run_dir,) = mp.run_dirs()
     command_endpoint, _market = venue_endpoints(run_dir, "SIM")
     # GTC: bought whole, over as many quotes as it takes (one EXTERNAL fill each).
     outside_submit(command_endpoint, external, time_in_force=TimeInForce.GTC)
-    wait_until(lambda: ADOPTED in node.stderr(), 60, "the exec worker adopts the fill")
+    wait_until(lambda: ADOPTED in node.log(), 60, "the exec worker adopts the fill")
     # The EXTERNAL position reached the trader worker's cache: the account's net there.
-    wait_stderr(node, rf"Hold: account net {re.escape(before)}$", 60)
+    wait_log(node, rf"Hold: account net {re.escape(before)}$", 60)
 
     node.send(signal.SIGINT)
     assert node.wait(timeout=90) == 0, node.output()
     summary = json.loads(summary_path.read_text())
-    stderr = node.stderr()
+    stderr = node.log()
     offset = (f"is offset on account SIM-001 by EXTERNAL +{external}: the account is "
               f"{account} in BTCUSDT.SIM")
     assert offset in stderr, stderr[-6000:]

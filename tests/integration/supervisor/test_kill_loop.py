@@ -46,31 +46,31 @@ EXEC_RESUMED = "RiskEngine: trading state ACTIVE for venue SIM (exec-SIM is back
 
 
 def _venue_pid(node: LivenodeProcess) -> int:
-    # "ready" is on the start-up table (stdout); "is back" is logged (stderr).
-    return int(VENUE_PID.findall("\n".join(node.lines) + "\n" + node.stderr())[-1])
+    # "ready" is on the start-up table (stdout); "is back" is logged (the log file).
+    return int(VENUE_PID.findall("\n".join(node.lines) + "\n" + node.log())[-1])
 
 
 def _kill_worker(mp: MultiprocessHarness, node: LivenodeProcess, name: str) -> None:
     before = mp.worker(mp.status(), name)
     assert before["state"] == "RUNNING", before
-    resumed = node.stderr().count(EXEC_RESUMED)
+    resumed = node.log().count(EXEC_RESUMED)
     os.kill(before["pid"], signal.SIGKILL)
     wait_pids_gone([before["pid"]], timeout=10, what=f"killed {name}")
     mp.wait_worker(name, lambda w: w["restarts"] == before["restarts"] + 1
                    and w["state"] == "RUNNING", timeout=60, what="restarted and RUNNING")
     if name == WORKERS["exec"]:
-        wait_until(lambda: node.stderr().count(EXEC_RESUMED) > resumed, 60,
+        wait_until(lambda: node.log().count(EXEC_RESUMED) > resumed, 60,
                    "risk resumes trading to SIM after the exec restart")
 
 
 def _kill_venue(mp: MultiprocessHarness, node: LivenodeProcess) -> None:
     pid = _venue_pid(node)
-    resumed = node.stderr().count(VENUE_RESUMED)
+    resumed = node.log().count(VENUE_RESUMED)
     os.kill(pid, signal.SIGKILL)
     wait_pids_gone([pid], timeout=10, what="killed venue")
     wait_until(lambda: _venue_pid(node) != pid, 60, "the venue back with a new pid")
     mp.pids.add(_venue_pid(node))
-    wait_until(lambda: node.stderr().count(VENUE_RESUMED) > resumed, 60,
+    wait_until(lambda: node.log().count(VENUE_RESUMED) > resumed, 60,
                "the venue reconciled and trading resumed")
 
 
@@ -122,7 +122,7 @@ def test_random_kills_for_a_minute_leave_the_books_equal_to_the_venues(
     node.send(signal.SIGINT)
     code = node.wait(timeout=120)
     assert code == 0, f"seed {seed}, kills {killed}:\n{node.output()}"
-    stderr = node.stderr()
+    stderr = node.log()
     assert "books do not add up" not in stderr
     # No order the node holds denied or rejected was acted on at the venue.
     acted_on = re.findall(r"invalid transition (?:DENIED|REJECTED) -> Order\w+", stderr)

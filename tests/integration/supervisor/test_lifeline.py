@@ -46,7 +46,7 @@ def test_workers_of_a_stopped_supervisor_stop_and_are_restarted_when_it_returns(
         wait_pids_gone(before.values(), timeout=60, what="workers of the stopped supervisor")
     finally:
         os.kill(node.proc.pid, signal.SIGCONT)
-    assert "supervisor silent for" in node.stderr()
+    assert "supervisor silent for" in node.log()
 
     for name, pid in before.items():
         mp.wait_worker(name, lambda w, pid=pid: w["pid"] != pid and w["state"] == "RUNNING",
@@ -59,9 +59,9 @@ def test_workers_of_a_stopped_supervisor_stop_and_are_restarted_when_it_returns(
     summary = json.loads(summary_path.read_text())
     workers = {w["name"]: w for w in summary["workers"]}
     assert all(w["restarts"] == 1 for w in workers.values()), workers
-    assert f"exit {EXIT_LIFELINE_LOST}" in node.stderr()
+    assert f"exit {EXIT_LIFELINE_LOST}" in node.log()
     # Every worker came back with the right state: the books equal the venue's, every
     # fill once, and the orders it holds open are the ones the node holds open.
     assert_books_match(summary, state)
-    assert_no_order_sent_twice(summary, state, node.stderr())
+    assert_no_order_sent_twice(summary, state, node.log())
     wait_pids_gone([w["pid"] for w in summary["workers"]], timeout=10, what="worker pids")

@@ -12,6 +12,7 @@ worker importing slowly on a shared core).
 from __future__ import annotations
 
 import json
+import os
 import signal
 from pathlib import Path
 
@@ -38,7 +39,9 @@ def _slow_workers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str) ->
     hook_dir = tmp_path / "hook"
     hook_dir.mkdir()
     (hook_dir / "sitecustomize.py").write_text(_HOOK)
-    monkeypatch.setenv("PYTHONPATH", str(hook_dir))
+    # Before the suite's own PYTHONPATH (a worktree's src), which the node must keep.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        p for p in (str(hook_dir), os.environ.get("PYTHONPATH", "")) if p))
     monkeypatch.setenv("LIVENODE_TEST_WORKER_START", mode)
 
 
@@ -73,7 +76,7 @@ def test_a_stop_before_the_workers_joined_is_clean_and_prompt(
     workers = wait_until(lambda: _frozen(mp, 4), 60, "four workers frozen before their hello")
     node.send(signal.SIGTERM)
     code = node.wait(timeout=60)
-    log = node.stderr()
+    log = node.log()
     assert code == 0, node.output() + log[-3000:]
     assert "did not stop within" not in log, log[-3000:]
     assert "Traceback" not in log, log[-3000:]
@@ -94,7 +97,7 @@ def test_a_start_that_stops_moving_fails_after_the_start_timeout(
     config = mp.config("plain.toml", _overlay(tmp_path, 3.0))
     node = mp.start("run", config)
     code = node.wait(timeout=120)
-    log = node.stderr()
+    log = node.log()
     assert code == 1, node.output() + log[-3000:]
     assert "start made no progress for" in log, log[-3000:]
     for name in ("data-SIM", "trader", "risk", "exec-SIM"):
@@ -114,7 +117,7 @@ def test_a_slow_start_that_keeps_moving_reaches_running(
     node.wait_for_line(r"^node \S+ RUNNING \(4 workers\)$", timeout=180)
     node.send(signal.SIGINT)
     code = node.wait(timeout=90)
-    log = node.stderr()
+    log = node.log()
     assert code == 0, node.output() + log[-3000:]
     assert "start made no progress" not in log, log[-3000:]
     summary = json.loads(summary_path.read_text())

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from tests.fixtures.database.redis_server import RedisServer
-from tests.fixtures.multiprocess.harness import MultiprocessHarness, wait_stderr
+from tests.fixtures.multiprocess.harness import MultiprocessHarness, wait_log
 
 from livenode.config import load_config
 from livenode.node.database import build_cache_database
@@ -60,7 +60,7 @@ def _stored(config_path: Path) -> dict[str, dict[str, bytes]]:
 
 def _run(mp: MultiprocessHarness, config: Path) -> tuple[int, int]:
     node = mp.start("run", config)
-    reached = wait_stderr(node, REACHED, timeout=60)
+    reached = wait_log(node, REACHED, timeout=60)
     node.send(signal.SIGINT)
     code = node.wait(timeout=90)
     assert code == 0, node.output()
@@ -80,10 +80,9 @@ def test_the_trader_worker_saves_and_loads_strategy_state(
 
     second_config = mp.config(str(_overlay(tmp_path, database, "second.toml", flush=False)),
                               name="n2.toml")
-    node_stderr = mp.tmp_path / "stderr-1.log"
     run, total = _run(mp, second_config)
     assert run == 2
     assert total > first_total  # counted on from the loaded total
-    assert re.search(r"QuoteCounter-001: loading saved state", node_stderr.read_text())
+    assert re.search(r"QuoteCounter-001: loading saved state", mp.nodes[-1].log())
     second = _stored(second_config)["QuoteCounter-001"]
     assert second["runs"] == b"2" and int(second["total"]) >= total

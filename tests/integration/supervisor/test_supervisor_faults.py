@@ -27,8 +27,8 @@ from tests.fixtures.multiprocess.harness import (
     pid_gone,
     wait_fills_above,
     wait_fills_increase,
+    wait_log,
     wait_pids_gone,
-    wait_stderr,
     wait_until,
 )
 
@@ -69,18 +69,18 @@ def test_each_role_killed_restarts_and_trading_goes_on(
         killed_at = time.monotonic()
         os.kill(old["pid"], signal.SIGKILL)
         wait_pids_gone([old["pid"]], timeout=10, what=f"killed {name}")
-        wait_stderr(node, rf"worker {name} \({role}\) pid {old['pid']}: killed by SIGKILL")
+        wait_log(node, rf"worker {name} \({role}\) pid {old['pid']}: killed by SIGKILL")
         if role == "data":
             _feed_malformed_frames_as(mp, name, subscribers=("trader", "risk", "exec-SIM"),
                                       deadline=killed_at + 2.0)  # the restart back-off
         if role == "exec":
-            wait_stderr(node, HALTED)
+            wait_log(node, HALTED)
         new = mp.wait_worker(name, lambda w: w["restarts"] == 1 and w["state"] == "RUNNING",
                              timeout=60, what="restarted and RUNNING")
         assert new["pid"] != old["pid"] and not pid_gone(new["pid"]), new
         assert new["cores"] == sorted(psutil.Process(new["pid"]).cpu_affinity())
         if role == "exec":
-            wait_stderr(node, RESUMED)
+            wait_log(node, RESUMED)
         # Trading goes on: fills keep increasing after the restart.
         wait_fills_increase(node, timeout=60)
         if role == "data":
@@ -102,7 +102,7 @@ def test_each_role_killed_restarts_and_trading_goes_on(
     # The restarted trader and risk got their predecessors' open orders and
     # positions replayed by the exec worker.
     assert re.search(r"exec-SIM: replayed \d+ open order\(s\) and \d+ open position",
-                     node.stderr()), node.output()
+                     node.log()), node.output()
     # Known gap (issue 16): a restarted exec worker without a cache database has only
     # what reconciliation with the venue gives it, so positions the killed one held
     # can be out of its reach, and the trader's managed stop may not flatten them.
@@ -117,12 +117,12 @@ def test_each_role_killed_restarts_and_trading_goes_on(
         assert code == 1 and summary["failure"] is None, node.output()
         exits = {n: w["exit_status"] for n, w in workers.items()}
         expected = {n: "exit 0" for n in exits}
-        if "managed stop did not finish" in node.stderr():
+        if "managed stop did not finish" in node.log():
             expected["trader"] = "exit 1"
         if audit["books_match_venue"] is False:
             (verdict,) = audit["venues"].values()
             assert verdict["differences"] and verdict["error"] is None, verdict
-            assert "books differ from the venue" in node.stderr()
+            assert "books differ from the venue" in node.log()
             expected["exec-SIM"] = "exit 1"
         assert exits == expected and expected != {n: "exit 0" for n in exits}, exits
     wait_pids_gone([w["pid"] for w in workers.values()], timeout=10, what="worker pids")
@@ -187,8 +187,8 @@ def test_role_killed_with_stop_policy_stops_the_node_in_order(
     assert code == 1, node.output()
     reason = (f"worker {name} ({role}) died: killed by SIGKILL; its policy is to stop the node")
     assert f"stopping: failure: {reason}" in node.lines, node.output()
-    assert f"error: the node stopped because of a failure: {reason}" in node.stderr()
-    log = node.stderr()
+    assert f"error: the node stopped because of a failure: {reason}" in node.log()
+    log = node.log()
     if role == "exec":  # trading to the venue halted the moment exec was seen dead
         assert re.search(HALTED, log), log[-3000:]
     summary = json.loads(summary_path.read_text())
@@ -272,7 +272,7 @@ def test_sigterm_while_workers_start_exits_promptly(
     elapsed = time.monotonic() - started
     assert elapsed < 8, f"took {elapsed:.1f}s to exit:\n{node.output()}"
     assert not any("RUNNING" in line for line in node.lines), node.output()
-    log = node.stderr()
+    log = node.log()
     assert "Traceback" not in log, log[-3000:]
     assert "did not stop within" not in log, log[-3000:]
     if storm:
@@ -295,7 +295,7 @@ def test_worker_hanging_on_stop_is_killed_after_its_phase_timeout(
     started = time.monotonic()
     code = node.wait(timeout=60)
     assert code == 1, node.output()
-    log = node.stderr()
+    log = node.log()
     assert "HangOnStop: blocking the event loop" in log
     assert "worker trader did not stop within 2s: SIGKILL" in log, log[-3000:]
     # The phase timeout bounds the stop, not the strategy's 30 s sleep.
@@ -335,10 +335,10 @@ def test_restarted_trader_gets_its_positions_before_its_strategies_start(
     # The new trader heard the exec worker's replay end before its strategies started,
     # with at least one open position in it.
     # (At the first start the replay had no position: a match is the new trader's.)
-    wait_stderr(
+    wait_log(
         node, r"trader: state from exec-SIM \(exec\): \d+ instrument\(s\), \d+ open "
               r"order\(s\), ([1-9]\d*) open position")
-    stderr = node.stderr()
+    stderr = node.log()
     replay_at = stderr.rindex("trader: state from exec-SIM")
     assert "skipped" not in stderr[replay_at:replay_at + 200]
     wait_fills_increase(node, timeout=60)
@@ -366,7 +366,7 @@ def test_restarted_risk_checks_held_commands_with_complete_state(
     mp.wait_worker("risk", lambda w: w["restarts"] == 1 and w["state"] == "RUNNING",
                    timeout=60, what="restarted and RUNNING")
     for peer, role in (("data-SIM", "data"), ("exec-SIM", "exec")):
-        wait_stderr(node, rf"risk: state from {peer} \({role}\)")
+        wait_log(node, rf"risk: state from {peer} \({role}\)")
     wait_fills_increase(node, timeout=60)
     node.send(signal.SIGINT)
     code = node.wait(timeout=90)
@@ -398,16 +398,16 @@ def test_restarted_exec_resumes_from_the_cache_database(
     wait_pids_gone([old["pid"]], timeout=10, what="killed exec")
     mp.wait_worker("exec-SIM", lambda w: w["restarts"] == 1 and w["state"] == "RUNNING",
                    timeout=60, what="restarted and RUNNING")
-    loaded = wait_stderr(node, r"cache database sqlite \S+: loaded \d+ instrument\(s\), "
+    loaded = wait_log(node, r"cache database sqlite \S+: loaded \d+ instrument\(s\), "
                                r"([1-9]\d*) order\(s\)")
     # The first start flushed (nothing loaded); the restart did not.
-    assert "flush_on_start removed" in node.stderr()
+    assert "flush_on_start removed" in node.log()
     assert loaded
     wait_fills_increase(node, timeout=60)
     node.send(signal.SIGINT)
     code = node.wait(timeout=90)
     summary = json.loads(summary_path.read_text())
-    stderr = node.stderr()
+    stderr = node.log()
     assert "for unknown order" not in stderr[loaded.end():], node.output()
     assert code == 0, node.output()
     assert all(Decimal(p["net_quantity"]) == 0 for p in summary["positions"]), (

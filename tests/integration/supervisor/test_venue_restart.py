@@ -16,8 +16,8 @@ from tests.fixtures.multiprocess.harness import (
     MultiprocessHarness,
     wait_fills_above,
     wait_fills_increase,
+    wait_log,
     wait_pids_gone,
-    wait_stderr,
 )
 
 # The risk engine inside the trader's process: trading to the venue must halt there
@@ -69,12 +69,12 @@ def test_venue_killed_is_restarted_and_the_node_meets_its_books(
     os.kill(service_pid, signal.SIGKILL)
     wait_pids_gone([service_pid], timeout=10, what="killed venue")
     # The risk engine, wherever it runs, halts trading to the venue while it is down.
-    wait_stderr(node, r"RiskEngine: trading state HALTED for venue SIM", timeout=30)
-    back = wait_stderr(node, r"service sim-SIM is back \(pid (\d+)\)", timeout=60)
+    wait_log(node, r"RiskEngine: trading state HALTED for venue SIM", timeout=30)
+    back = wait_log(node, r"service sim-SIM is back \(pid (\d+)\)", timeout=60)
     mp.pids.add(int(back.group(1)))
-    wait_stderr(node, r"exec-SIM: venue SIM reconnected and reconciled", timeout=60)
-    wait_stderr(node, r"venue SIM reconnected and reconciled by exec-SIM: trading resumes")
-    assert "sim venue SIM: restored" in node.stderr()
+    wait_log(node, r"exec-SIM: venue SIM reconnected and reconciled", timeout=60)
+    wait_log(node, r"venue SIM reconnected and reconciled by exec-SIM: trading resumes")
+    assert "sim venue SIM: restored" in node.log()
     fills_after = wait_fills_increase(node, timeout=60)
     assert fills_after > 0
     status = mp.status()

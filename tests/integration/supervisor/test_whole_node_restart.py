@@ -19,8 +19,8 @@ from tests.fixtures.multiprocess.harness import (
     MultiprocessHarness,
     wait_fills_above,
     wait_fills_increase,
+    wait_log,
     wait_pids_gone,
-    wait_stderr,
 )
 
 
@@ -48,15 +48,15 @@ def test_node_killed_with_sigkill_resumes_with_the_venues_books(
     summary_path = tmp_path / "second.summary.json"
     second = mp.start("run", config, "--summary-json", summary_path)
     second.wait_for_line(r"^node \S+ RUNNING \(4 workers\)$", timeout=60)
-    restored = wait_stderr(second, r"sim venue SIM: restored (\d+) order\(s\)")
+    restored = wait_log(second, r"sim venue SIM: restored (\d+) order\(s\)")
     assert int(restored.group(1)) > 0
-    loaded = wait_stderr(second, r"cache database [^\n]+?: loaded \d+ instrument\(s\), "
+    loaded = wait_log(second, r"cache database [^\n]+?: loaded \d+ instrument\(s\), "
                                  r"([1-9]\d*) order\(s\)")
     assert loaded
     wait_fills_increase(second, timeout=60)
     second.send(signal.SIGINT)
     code = second.wait(timeout=90)
-    stderr = second.stderr()
+    stderr = second.log()
     assert "books do not add up" not in stderr, second.output()
     assert code == 0, second.output()
     summary = json.loads(summary_path.read_text())

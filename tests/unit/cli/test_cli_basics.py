@@ -118,3 +118,29 @@ def test_status_balances_have_a_header_line() -> None:
         else:
             assert lines[header + 1][:end].endswith(value)
     assert format_market_view({**view, "balances": []}) == [lines[0]]
+
+
+def test_a_screen_line_is_written_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 18: `print` writes a line and its newline apart (two system calls on an
+    unbuffered stream, PYTHONUNBUFFERED), and a worker's log line landed in between,
+    sharing the status line. Each line of the screen is one write."""
+    from livenode.cli import run
+
+    writes: list[tuple[str, str]] = []
+
+    class Stream:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def write(self, text: str) -> int:
+            writes.append((self.name, text))
+            return len(text)
+
+        def flush(self) -> None:
+            pass
+
+    monkeypatch.setattr(sys, "stdout", Stream("out"))
+    monkeypatch.setattr(sys, "stderr", Stream("err"))
+    run._say("status t=2s ACTIVE orders=1 fills=0")
+    run._error("boom")
+    assert writes == [("out", "status t=2s ACTIVE orders=1 fills=0\n"), ("err", "error: boom\n")]

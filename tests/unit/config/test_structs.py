@@ -126,6 +126,13 @@ def test_logging_section_file_rotation_format_levels() -> None:
     assert log.file_for(None) == "logs/node.log"
     assert log.file_for("trader-1") == "logs/node-trader-1.log"
     assert LoggingConfig(file="node").file_for("data-1") == "node-data-1"
+    # The screen shows WARNING and up by default; the file is `livenode run`'s default
+    # in the data directory unless set.
+    assert log.console_level == "WARNING" and config.log_file() == "logs/node.log"
+    default = load_config_str('trader_id = "T-001"\ndata_dir = "/srv/n"\n'
+                              '[logging]\nconsole_level = "INFO"\n', "toml")
+    assert default.logging.console_level == "INFO"
+    assert default.log_file() == "/srv/n/logs/T-001.log"
     with pytest.raises(ConfigError, match=r"logging\.levels\[\"adapters\.sim\"\]: expected one of"):
         load_config_str('[logging]\nlevels = { "adapters.sim" = "LOUD" }\n', "toml")
     with pytest.raises(ConfigError, match=r"logging.levels: expected the key to be a component"):

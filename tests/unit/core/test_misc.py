@@ -165,6 +165,46 @@ def test_text_lines_name_the_process(livenode_logger: logging.Logger) -> None:
                      stream.getvalue())
 
 
+def test_with_a_file_the_console_shows_only_console_level_and_up(
+    livenode_logger: logging.Logger, tmp_path: Path
+) -> None:
+    """The screen and the file (issue 18): fills at INFO go to the file only; a warning
+    goes to both. The file's directory is created."""
+    stream = io.StringIO()
+    log_file = tmp_path / "data" / "logs" / "T-1.log"
+    setup_logging("INFO", stream=stream, file=str(log_file), console_level="WARNING")
+    logging.getLogger("livenode.orders").info("fill O-1 BUY 1 @ 100")
+    logging.getLogger("livenode.node").warning("venue slow")
+    flush_logging()
+    shutdown_logging()
+    assert "venue slow" in stream.getvalue() and "fill O-1" not in stream.getvalue()
+    text = log_file.read_text()
+    assert "fill O-1" in text and "venue slow" in text
+
+
+def test_without_a_file_the_console_shows_everything(livenode_logger: logging.Logger) -> None:
+    stream = io.StringIO()
+    setup_logging("INFO", stream=stream, console_level="WARNING")  # nothing else would keep it
+    logging.getLogger("livenode.orders").info("fill O-1")
+    flush_logging()
+    assert "fill O-1" in stream.getvalue()
+
+
+def test_a_child_process_logs_to_its_own_file_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from livenode.core.logging import child_logging_env, file_for, logging_from_env
+
+    assert child_logging_env(None, "WARNING") == {}  # no file: the child keeps stderr
+    for key, value in child_logging_env("data/logs/N-1.log", "WARNING").items():
+        monkeypatch.setenv(key, value)
+    assert logging_from_env("trader") == {"file": "data/logs/N-1-trader.log",
+                                          "console_level": "WARNING"}
+    assert file_for("node", "data-1") == "node-data-1"
+    assert file_for("logs.d/node", "x") == "logs.d/node-x"
+    assert file_for("node.log", None) == "node.log"
+
+
 def test_latency_histogram_percentiles_merge_and_round_trip() -> None:
     from livenode.core.latency import HIGHEST_NS, LatencyHistogram
 

@@ -185,8 +185,7 @@ def test_stale_after_zero_turns_the_check_off(env: Env) -> None:
 
 
 def test_stale_shows_in_the_status_line_and_the_metrics() -> None:
-    line = status_line(seconds=12, ticks_per_second=0, orders=0, fills=0, open_positions={},
-                       pnl={}, stale=["SIM"])
+    line = status_line(seconds=12, orders=0, fills=0, open_positions={}, pnl={}, stale=["SIM"])
     assert line.endswith(" STALE=SIM")
     report = RunReport(
         engines={"DataEngine": {"dropped_crossed_quote": 3, "dropped_ts_backwards": 1,

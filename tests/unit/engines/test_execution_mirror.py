@@ -3,6 +3,11 @@ events: modelled here as an engine and a mirror on one bus with separate caches.
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
+import pytest
+
 from livenode.bus import topics
 from livenode.cache.cache import Cache
 from livenode.config import ExecEngineConfig
@@ -325,3 +330,109 @@ def test_an_order_recovered_from_the_venue_and_replayed_is_not_news_to_a_holder(
         "OrderInitialized", "OrderSubmitted", "OrderAccepted"]
     assert order.init_event.event_id == o.event_id
     assert dispatched == ["OrderInitialized", "OrderSubmitted", "OrderAccepted"]
+
+
+def _mirror_on_a_bus() -> tuple[Any, Cache, ExecutionMirror]:
+    from livenode.bus.message_bus import MessageBus
+    from livenode.core.clock import TestClock
+
+    bus = MessageBus(make_env().msgbus.trader_id, TestClock(0))
+    held = Cache()  # a trader or risk worker's
+    held.add_instrument(make_instrument())
+    return bus, held, ExecutionMirror(bus, held, TestClock(0))
+
+
+def _order_facts(cache: Cache, order: Order) -> tuple[Any, ...]:
+    positions = [(str(p.id), p.signed_qty, p.version) for p in cache.positions()]
+    return (order.status, order.filled_qty, [e.event_id for e in order.events], positions)
+
+
+def test_a_replay_of_events_the_mirror_has_is_counted_never_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Issue 18: an exec restart's replay brings events the mirror already has. The
+    same events a second time (same ids), and the recovery's steps the order is past
+    (an OrderSubmitted after its acceptance: "invalid transition ACCEPTED ->
+    OrderSubmitted"; an OrderAccepted after its fill), are duplicates: counted and
+    logged at DEBUG, the order and its position unchanged, no ERROR."""
+    import msgspec
+
+    from livenode.core.uuid import new_id
+
+    bus, held, mirror = _mirror_on_a_bus()
+    o = order_init(side=OrderSide.BUY, qty="2.000", price="100.00")
+    topic = topics.order_events(o.strategy_id)
+    first = [o, submitted(o), accepted(o, vid="V-1"), filled(o, "1.000", "100.00", "T-1")]
+    for event in first:
+        bus.publish(topic, event)
+    order = held.order(o.client_order_id)
+    assert order is not None and order.status is OrderStatus.PARTIALLY_FILLED
+    before = _order_facts(held, order)
+
+    with caplog.at_level(logging.DEBUG, logger="livenode.engines.mirror"):
+        for event in first:  # the exec worker's replay of everything the order has
+            bus.publish(topic, event)
+        # Rebuilt by a recovering exec worker under new ids, heard after the fill.
+        for event in (submitted(o), accepted(o, vid="V-1")):
+            bus.publish(topic, event)
+        assert _order_facts(held, order) == before  # its position too
+        # Another order, accepted before its submission was heard (INITIALIZED ->
+        # ACCEPTED: a reconciled acknowledgement), then the submission: stale.
+        late = order_init(side=OrderSide.SELL, qty="1.000", price="110.00")
+        bus.publish(topic, late)
+        bus.publish(topic, accepted(late, vid="V-2"))
+        bus.publish(topic, submitted(late))
+        # A third filled before its acknowledgement was heard, then the acknowledgement.
+        overtaken = order_init(side=OrderSide.BUY, qty="1.000", price="90.00")
+        for event in (overtaken, submitted(overtaken),
+                      filled(overtaken, "1.000", "90.00", "T-3", vid="V-3")):
+            bus.publish(topic, event)
+        bus.publish(topic, accepted(overtaken, vid="V-3"))
+
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert mirror.refused == 0
+    assert mirror.duplicates == len(first) + 2 + 1 + 1
+    assert _order_facts(held, order)[:3] == before[:3]
+    assert held.order(late.client_order_id).status is OrderStatus.ACCEPTED
+    assert held.order(overtaken.client_order_id).status is OrderStatus.FILLED
+    debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert len(debug) == mirror.duplicates and all("heard again" in m for m in debug)
+    # Same fill under a new event id (reconciliation rebuilt it): the trade id tells.
+    positions = _order_facts(held, order)[3]
+    bus.publish(topic, msgspec.structs.replace(first[-1], event_id=new_id()))
+    assert _order_facts(held, order) == (*before[:3], positions) and mirror.refused == 0
+
+
+def test_an_event_the_order_has_not_seen_and_cannot_take_is_still_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Not a duplicate: a real disagreement with the execution engine stays an ERROR
+    (a fill for an order the mirror holds as denied; a submission after a denial)."""
+    from livenode.model.events import OrderDenied
+
+    bus, held, mirror = _mirror_on_a_bus()
+    o = order_init(side=OrderSide.BUY, qty="1.000", price="100.00")
+    topic = topics.order_events(o.strategy_id)
+    bus.publish(topic, o)
+    denied = OrderDenied(reason="NOTIONAL_EXCEEDS_MAX_PER_ORDER", **_fields(o))
+    bus.publish(topic, denied)
+    order = held.order(o.client_order_id)
+    assert order is not None and order.status is OrderStatus.DENIED
+
+    with caplog.at_level(logging.DEBUG, logger="livenode.engines.mirror"):
+        bus.publish(topic, submitted(o))
+        bus.publish(topic, filled(o, "1.000", "100.00", "T-9"))
+
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 2 and mirror.refused == 2 and mirror.duplicates == 0
+    assert "invalid transition DENIED -> OrderSubmitted" in errors[0]
+    assert "invalid transition DENIED -> OrderFilled" in errors[1]
+    assert order.status is OrderStatus.DENIED and held.positions() == []
+
+
+def _fields(init: Any) -> dict[str, Any]:
+    from livenode.core.uuid import new_id
+
+    return dict(trader_id=init.trader_id, strategy_id=init.strategy_id,
+                instrument_id=init.instrument_id, client_order_id=init.client_order_id,
+                event_id=new_id(), ts_event=init.ts_event, ts_init=init.ts_init)

@@ -9,6 +9,8 @@ from pathlib import Path
 from livenode.cli.summary import startup_lines, status_line, summary_table, write_summary_json
 from livenode.config import TradingNodeConfig
 
+SANDBOX = Path(__file__).resolve().parents[3] / "configs" / "sandbox.toml"
+
 SUMMARY = {
     "trader_id": "T-001",
     "mode": "single",
@@ -35,16 +37,28 @@ SUMMARY = {
 
 def test_status_line_has_the_promised_fields() -> None:
     line = status_line(
-        seconds=4.2, ticks_per_second=401.6, orders=7, fills=3,
+        seconds=4.2, state="ACTIVE", orders=7, fills=3, denied=1,
         open_positions={"BTCUSDT.SIM": Decimal("-0.02")}, pnl={"USDT": Decimal("1.005")},
     )
-    assert line == "status t=4s ticks/s=402 orders=7 fills=3 open=BTCUSDT.SIM:-0.02 pnl=+1.00 USDT"
-    flat = status_line(seconds=0, ticks_per_second=0, orders=0, fills=0, open_positions={}, pnl={})
-    assert "open=flat" in flat and "pnl=0" in flat
+    assert line == "status t=4s ACTIVE orders=7 fills=3 denied=1 pos=BTCUSDT:-0.02 pnl=+1.00 USDT"
+    flat = status_line(seconds=0, orders=0, fills=0, open_positions={}, pnl={})
+    assert flat == "status t=0s orders=0 fills=0 denied=0 pos=flat pnl=0"  # no state known
     assert "stalled" not in flat
-    stalled = status_line(seconds=0, ticks_per_second=0, orders=2, fills=0,
-                          open_positions={}, pnl={}, stalled=2)
+    stalled = status_line(seconds=0, orders=2, fills=0, open_positions={}, pnl={}, stalled=2)
     assert stalled.endswith(" stalled=2")
+
+
+def test_status_line_names_positions_briefly() -> None:
+    from livenode.cli.summary import positions_fragment
+
+    assert positions_fragment({"ETHUSDT-PERP.SIM": Decimal("0.100"),
+                               "BTCUSDT.SIM": Decimal("-0.02")}) == (
+        "pos=BTCUSDT:-0.02,ETHUSDT-PERP:+0.100")
+    # One symbol on two venues: the full ids, or the line would be ambiguous.
+    assert positions_fragment({"BTCUSDT.SIM": Decimal(1), "BTCUSDT.XCH": Decimal(-1)}) == (
+        "pos=BTCUSDT.SIM:+1,BTCUSDT.XCH:-1")
+    many = {f"S{n}.SIM": Decimal(n) for n in range(1, 6)}
+    assert positions_fragment(many) == "pos=S1:+1,S2:+2,S3:+3,+2 more"
 
 
 def test_summary_table_states_every_fact() -> None:
@@ -93,6 +107,26 @@ def test_startup_lines_name_trader_mode_clients_strategies(
     assert (
         "  strategies  MarketMaker-001 (BTCUSDT.SIM), EMACross-001 (ETHUSDT-PERP.SIM)" in lines
     )
+    assert not any(line.startswith("  log") for line in lines)  # no file: no line
+
+
+def test_startup_lines_say_where_the_log_file_is(sandbox_config: TradingNodeConfig) -> None:
+    import argparse
+
+    from livenode.cli.run import logging_for_run
+    from livenode.config import load_config
+
+    args = argparse.Namespace(log_file=None, verbose=False)
+    config = logging_for_run(sandbox_config, args)
+    assert config.logging.file == "data/logs/SANDBOX-001.log"
+    lines = startup_lines(config, "configs/sandbox.toml")
+    assert lines[-1] == (
+        "  log         data/logs/SANDBOX-001.log (INFO and up; the screen: WARNING and up)")
+    verbose = logging_for_run(sandbox_config, argparse.Namespace(log_file=None, verbose=True))
+    assert startup_lines(verbose, "x")[-1].endswith("(INFO and up; the screen too)")
+    multi = logging_for_run(load_config(SANDBOX.with_name("sandbox-multiprocess.toml")), args)
+    assert startup_lines(multi, "x")[-1] == (
+        "              one per process beside it: SANDBOX-001-<process>.log")
 
 
 CLOSED_ROW = {

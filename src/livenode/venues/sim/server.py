@@ -504,9 +504,15 @@ async def _serve(args: argparse.Namespace, config: SimVenueConfig) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the server until SIGTERM/SIGINT (or the parent's death); the exit code."""
     args = _parse_args(argv)
-    from livenode.core.logging import setup_logging
+    from livenode.core.logging import logging_from_env, setup_logging
 
-    setup_logging(args.log_level, process_name=f"sim-{args.venue}")
+    name = f"sim-{args.venue}"
+    try:
+        # Started by a supervisor: its log file (named for this process) and screen level.
+        setup_logging(args.log_level, process_name=name, **logging_from_env(name))
+    except OSError as exc:
+        setup_logging(args.log_level, process_name=name)
+        _log.error("cannot write the log file: %s; logging to stderr only", exc)
     try:
         if args.config_file is not None:
             raw = Path(args.config_file).read_bytes()
