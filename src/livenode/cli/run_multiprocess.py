@@ -205,9 +205,9 @@ def merged_summary(supervisor: Supervisor) -> dict[str, Any]:
         summary["shutdown"]["clean"] = False
     summary["exit_code"] = 0 if summary["shutdown"]["clean"] else 1
     summary["workers"] = supervisor.workers_summary()
-    if supervisor.squatted_ports:
+    if supervisor.restarts.squatted_ports:
         # Another local process bound a restarting worker's bus port (tcp).
-        summary["squatted_ports"] = list(supervisor.squatted_ports)
+        summary["squatted_ports"] = list(supervisor.restarts.squatted_ports)
     stages = stage_latency(supervisor.stats)
     if stages:
         summary["stage_latency"] = stages

@@ -42,7 +42,6 @@ from livenode.bus.control import (
     Go,
     Heartbeat,
     Hello,
-    PeerMoved,
     Ready,
     StateChanged,
     StatusReply,
@@ -73,14 +72,13 @@ from livenode.supervisor.bus_security import absolute_keys_dir, bus_keys, warn_i
 from livenode.supervisor.client_stops import ClientStops
 from livenode.supervisor.cores import WorkerCores, allowed_cores, pin, plan_cores
 from livenode.supervisor.handles import (
-    EXIT_BOOT_FAILED,
     EXIT_LIFELINE_LOST,
     WorkerHandle,
     WorkerState,
     now,
     spawn_worker,
 )
-from livenode.supervisor.restart_policy import restart_delay
+from livenode.supervisor.restarts import Restarts
 from livenode.supervisor.rundir import RunDir, create_run_dir
 from livenode.supervisor.services import (
     Service,
@@ -89,10 +87,9 @@ from livenode.supervisor.services import (
     stop_service,
     wait_ready,
 )
-from livenode.supervisor.specs import WorkerSpecs, tcp_port_taken
+from livenode.supervisor.specs import WorkerSpecs
 from livenode.supervisor.start_progress import StartProgress
 from livenode.supervisor.status_report import (
-    dead_worker_flows,
     health_fields,
     merged_report,
     process_metrics,
@@ -164,8 +161,6 @@ class Supervisor:
         self._stopping = False
         self._start_progress = StartProgress()
         self._commands = self._register_commands()
-        # Bus ports another process took while their worker was down (tcp).
-        self.squatted_ports: list[str] = []
         self.state = "STARTING"
         self.stop_reason: str | None = None
         self.stop_requested_at: float | None = None  # UNIX seconds
@@ -174,7 +169,6 @@ class Supervisor:
         self.venues = VenueStates(self.handles, self._send_control)
         self.client_stops = ClientStops(self.handles, self._client_stop)
         self.audits = AuditRelay(self.handles, self._send_control)
-        self._service_tasks: set[asyncio.Task[None]] = set()
         self.shutdown_seconds: float | None = None
         self.run_dir: RunDir | None = None
         # The signal that forced the stop (a second SIGINT/SIGTERM), if one did.
@@ -182,8 +176,13 @@ class Supervisor:
         self._signal_mask: set[int | signal.Signals] | None = None
         self._control: ControlSocket | None = None
         self._tasks: list[asyncio.Task[Any]] = []
-        self._restart_timers: dict[str, asyncio.TimerHandle] = {}
         self.services: list[Service] = []
+        self.restarts = Restarts(
+            self.config, self.handles, self.services, self._specs, self.venues,
+            spawn=self._spawn, fail=self._fail, send=self._send_control,
+            watch_exit=self._watch_exit, log_env=self._log_env,
+            stopping=self._stop_requested.is_set,
+        )
         self.shared_tables: ShmTables | None = None
         self.stats: dict[str, dict[str, Any]] = {}
         self.metrics: MetricsServer | None = None
@@ -266,9 +265,7 @@ class Supervisor:
             self.state = "STOPPING"
             try:
                 await self._stop_workers()
-                for task in list(self._service_tasks):  # a venue restart in progress
-                    task.cancel()
-                await asyncio.gather(*self._service_tasks, return_exceptions=True)
+                await self.restarts.close()  # a restart still waiting or in progress
                 for service in reversed(self.services):
                     await stop_service(service, loop, self.config.timeouts.disconnection)
             finally:
@@ -296,8 +293,7 @@ class Supervisor:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for timer in self._restart_timers.values():
-            timer.cancel()
+        await self.restarts.close()  # again: the stop above may not have got there
         if self._control is not None:
             self._control.close()
         if context is not None:
@@ -601,7 +597,7 @@ class Supervisor:
     def _reap(self) -> None:
         for service in list(self.services):
             if service.reap() and not self._stopping:
-                self._on_service_exit(service)
+                self.restarts.service_died(service, self._running)
         for handle in self.handles.values():
             if not handle.reap():
                 continue
@@ -617,109 +613,7 @@ class Supervisor:
             if expected:
                 handle.state = WorkerState.STOPPED if handle.stop_acked else WorkerState.EXITED
                 continue
-            self._on_unexpected_exit(handle)
-
-    def _on_unexpected_exit(self, handle: WorkerHandle) -> None:
-        handle.state = WorkerState.EXITED
-        assert handle.process is not None
-        if handle.failure is not None or handle.process.returncode == EXIT_BOOT_FAILED:
-            self._fail(f"worker {handle.name} ({handle.role}) failed to start: "
-                       f"{handle.failure or handle.exit_status}")
-            return
-        if not self._running:
-            self._fail(f"worker {handle.name} ({handle.role}) died during start: "
-                       f"{handle.exit_status}")
-            return
-        if handle.carries_venues:
-            self.venues.exec_worker_changed(handle, "HALTED",
-                                            f"{handle.name} is down ({handle.exit_status})")
-        if handle.config.on_exit == "stop":
-            self._fail(f"worker {handle.name} ({handle.role}) died: {handle.exit_status}; "
-                       "its policy is to stop the node")
-            return
-        cfg = self.config.supervisor
-        delay = restart_delay(handle.crash_times, cfg, now())
-        if delay is None:
-            handle.state = WorkerState.FATAL
-            self._fail(f"worker {handle.name} ({handle.role}) crashed {len(handle.crash_times)} "
-                       f"times within {cfg.restart_window:g}s: crash loop, stopping the node")
-            return
-        handle.state = WorkerState.BACKOFF
-        _log.warning("restarting %s in %.2fs (restart %d)", handle.name, delay, handle.restarts + 1)
-        loop = asyncio.get_running_loop()
-        self._restart_timers[handle.name] = loop.call_later(delay, self._restart, handle)
-
-    def _on_service_exit(self, service: Service) -> None:
-        """A service died: stop the node, or halt its venue and start it again."""
-        spec = service.spec
-        if spec.on_exit != "restart" or not self._running:
-            self._fail(f"service {spec.name} died: {service.exit_status}")
-            return
-        cfg = self.config.supervisor
-        delay = restart_delay(service.crash_times, cfg, now())
-        if delay is None:
-            self._fail(f"service {spec.name} crashed {len(service.crash_times)} times within "
-                       f"{cfg.restart_window:g}s: crash loop, stopping the node")
-            return
-        reason = f"service {spec.name} is down ({service.exit_status})"
-        if spec.venue:
-            self.venues.halt(spec.venue, reason)
-        _log.warning("%s; restarting it in %.2fs (restart %d)", reason, delay,
-                     service.restarts + 1)
-        task = asyncio.ensure_future(self._restart_service(service, delay))
-        self._service_tasks.add(task)
-        task.add_done_callback(self._service_tasks.discard)
-
-    async def _restart_service(self, old: Service, delay: float) -> None:
-        await asyncio.sleep(delay)
-        if self._stop_requested.is_set():
-            return
-        loop = asyncio.get_running_loop()
-        service = start_service(old.spec, loop, self._log_env())
-        service.restarts = old.restarts + 1
-        service.crash_times = old.crash_times
-        self.services[self.services.index(old)] = service
-        self._watch_exit(service.process.pid)
-        try:
-            await wait_ready(service, self.config.supervisor.start_timeout)
-        except ServiceError as exc:
-            self._fail(str(exc))
-            return
-        _log.warning("service %s is back (pid %d)", old.spec.name, service.process.pid)
-        if old.spec.venue:
-            self.venues.venue_restarted(old.spec.venue, old.spec.name)
-
-    def _restart(self, handle: WorkerHandle) -> None:
-        self._restart_timers.pop(handle.name, None)
-        if self._stop_requested.is_set():
-            return
-        handle.restarts += 1
-        # The dead worker's work stays in the run's summary; its state is the new one's.
-        kept = dead_worker_flows(handle.live_report, handle.last_facts, handle.role)
-        if kept is not None:
-            handle.earlier_reports.append(kept)
-        handle.live_report = handle.last_facts = None
-        self._move_endpoint(handle)
-        self._spawn(handle)
-
-    def _move_endpoint(self, handle: WorkerHandle) -> None:
-        """tcp: the restarted worker publishes on a fresh port (its old one may have
-        been taken while it was down: reported), and its subscribers follow."""
-        moved = self._specs.move_endpoint(handle.name)
-        if moved is None:
-            return
-        old, new = moved
-        if tcp_port_taken(old):
-            self.squatted_ports.append(old)
-            _log.warning("%s's bus port %s was taken by another process while %s was "
-                         "down; it comes back on %s", handle.name, old, handle.name, new)
-        else:
-            _log.info("%s comes back on %s (was %s)", handle.name, new, old)
-        for name in self._specs.subscribers_of(handle.name):
-            other = self.handles[name]
-            if other.alive and other.joined:
-                self._send_control(PeerMoved(worker=handle.name, old_endpoint=old,
-                                             endpoint=new), other.identity)
+            self.restarts.worker_died(handle, self._running)
 
     async def _watchdog(self) -> None:
         cfg = self.config.supervisor
