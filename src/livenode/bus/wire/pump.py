@@ -1,38 +1,4 @@
-"""The wire layer: every ZeroMQ socket of the node is driven from the event loop here.
-
-One `Pump` per socket owns what every socket loop needs, and nothing else does:
-
-- the socket's ``zmq.FD`` registered with the event loop (``add_reader``), not
-  ``zmq.asyncio``, whose Future per message costs 30-50 us per hop;
-- the edge-triggered drain: ZeroMQ's FD signals a *change* of the socket's events,
-  so a wake-up reads until EAGAIN, and after every send the pump looks again (once
-  per turn of the loop) because a send may consume the edge of a message that
-  arrived meanwhile (it would be stranded until the next one);
-- non-blocking receives and sends; the receive hook gets each message (one frame,
-  or a ROUTER's frames), in a batch bounded by a count and a time budget per turn
-  of the loop, with busy-polling (``spin_us``) for a process that owns its core;
-- the outgoing queue, bounded (``max_queued`` frames; per peer on a ROUTER, so a
-  slow peer never holds up the others) with an explicit, counted policy:
-  ``"block"`` keeps what the socket cannot take yet, in order, and sends it when the
-  socket is writable; a producer that reaches the bound is held (the pump waits on
-  the socket, at most ``block_timeout``; after that it drops the newest frames,
-  counted and logged, until there is room again). ``"drop"`` drops the newest frame,
-  counted (market data: the newest quote matters, not a backlog). `Pump.offer`
-  drops whatever cannot leave at once, on any pump (a publisher's market data);
-- receiving paused and resumed by a consumer that is full (`Pump.pause`): ZeroMQ's
-  receive high-water mark then holds the sender back;
-- malformed frames counted and logged within a limit (`Pump.reject`,
-  `livenode.core.log_limiter.LogLimiter`).
-
-Framing and decoding belong to the channels built on a pump: a topic stream
-(`TopicPublisher` on an XPUB, `TopicSubscriber` on a SUB: one frame per message,
-the topic leading it so ZeroMQ's prefix filter works on it) and a request channel
-(`RequestChannel` on a DEALER or a ROUTER: a peer's identity and one payload frame).
-The bus transport (`livenode.bus.zmq_transport`), the control channel
-(`livenode.bus.control`) and the sim venue's process link (`livenode.venues.sim`)
-use them; nothing else calls ``send``/``recv`` on a ZeroMQ socket or watches its FD
-(tests/unit/bus/test_wire_rule.py checks).
-"""
+"""`Pump`: one ZeroMQ socket driven from the event loop (see `livenode.bus.wire`)."""
 
 from __future__ import annotations
 
@@ -49,7 +15,7 @@ import zmq
 
 from livenode.core.log_limiter import LogLimiter
 
-__all__ = ["Policy", "Pump", "RequestChannel", "TopicPublisher", "TopicSubscriber"]
+__all__ = ["DRAIN_BATCH", "DRAIN_BUDGET_NS", "SPIN_SLICE_NS", "Policy", "Pump"]
 
 Policy = Literal["block", "drop"]
 
@@ -59,11 +25,10 @@ DRAIN_BATCH = 1024
 DRAIN_BUDGET_NS = 2_000_000  # of handling per turn of the loop before yielding to it
 SPIN_SLICE_NS = 50_000  # busy-poll at most this long before the loop gets a turn
 _RETRY_S = 0.001  # a ROUTER's blocked peer queues are re-tried this often
-_SUBSCRIBE = 1
 
 
 class Pump:
-    """Drives one ZeroMQ socket from the event loop (see the module doc).
+    """Drives one ZeroMQ socket from the event loop (see `livenode.bus.wire`).
 
     Args:
         socket: the socket, configured (options, bind/connect) by its owner.
@@ -73,7 +38,7 @@ class Pump:
             one frame (SUB, XPUB, DEALER).
         on_frames: called with each message's frames (ROUTER). At most one hook; with
             none the pump only sends.
-        policy: what happens to a frame the socket cannot take (see the module doc).
+        policy: what happens to a frame the socket cannot take (see `livenode.bus.wire`).
         max_queued: frames kept waiting (per peer on a ROUTER).
         block_timeout: seconds a producer is held at the bound (``"block"``).
         on_unroutable: ROUTER (``ROUTER_MANDATORY``): a peer is gone; its waiting
@@ -547,142 +512,3 @@ class Pump:
             self._retry = None
         self._loop.remove_reader(self._fd)
         self._socket.close(linger=linger_ms)
-
-
-class TopicSubscriber:
-    """The receiving end of a topic stream: a SUB socket, one frame per message,
-    handed raw to `on_frame` (the owner splits the topic off and decodes)."""
-
-    def __init__(
-        self,
-        socket: zmq.Socket[Any],
-        loop: asyncio.AbstractEventLoop,
-        on_frame: Callable[[bytes], None],
-        *,
-        name: str,
-        spin_us: float = 0.0,
-        traced: bool = False,
-        logger: logging.Logger = _log,
-    ) -> None:
-        self._socket = socket
-        self.pump = Pump(socket, loop, name=name, on_frame=on_frame, spin_us=spin_us,
-                         traced=traced, logger=logger)
-
-    def connect(self, endpoint: str) -> None:
-        self._socket.connect(endpoint)
-        self.pump.check()
-
-    def disconnect(self, endpoint: str) -> None:
-        self._socket.disconnect(endpoint)
-        self.pump.check()
-
-    def subscribe(self, prefix: bytes) -> None:
-        self._socket.setsockopt(zmq.SUBSCRIBE, prefix)
-        self.pump.check()
-
-    def unsubscribe(self, prefix: bytes) -> None:
-        self._socket.setsockopt(zmq.UNSUBSCRIBE, prefix)
-        self.pump.check()
-
-    def close(self) -> None:
-        self.pump.close()
-
-
-class TopicPublisher:
-    """The sending end of a topic stream: an XPUB socket (one frame per message,
-    the topic leading it) that reports its subscriptions.
-
-    `on_subscription(subscribed, prefix)` gets every subscription (True) and
-    unsubscription (False) ZeroMQ reports; a frame a peer wrote that is neither is
-    dropped and counted (``malformed``). `send` keeps what the socket cannot take
-    (the pump's policy), `offer` drops it.
-    """
-
-    def __init__(
-        self,
-        socket: zmq.Socket[Any],
-        loop: asyncio.AbstractEventLoop,
-        on_subscription: Callable[[bool, bytes], None],
-        *,
-        name: str,
-        policy: Policy = "block",
-        max_queued: int = 100_000,
-        yield_after_send: bool = False,
-        logger: logging.Logger = _log,
-    ) -> None:
-        self._on_subscription = on_subscription
-        self.pump = Pump(socket, loop, name=name, on_frame=self._on_notice, policy=policy,
-                         max_queued=max_queued, yield_after_send=yield_after_send,
-                         logger=logger)
-        self.send = self.pump.send
-        self.offer = self.pump.offer
-
-    def _on_notice(self, frame: bytes) -> None:
-        if not frame:
-            return
-        kind = frame[0]
-        if kind > _SUBSCRIBE:
-            # A peer wrote a plain frame to our XPUB: it changes nothing.
-            self.pump.reject("%s: ignored a frame that is not a subscription: %r",
-                             self.pump.name, frame[:40], level=logging.WARNING)
-            return
-        self._on_subscription(kind == _SUBSCRIBE, frame[1:])
-
-    def read_subscriptions(self) -> None:
-        """Read the subscriptions that have arrived, now."""
-        self.pump.drain()
-
-    def close(self) -> None:
-        self.pump.close()
-
-
-class RequestChannel:
-    """A DEALER or ROUTER socket carrying one payload frame per message.
-
-    `on_message(peer, payload)` gets each message, ``peer`` being the sender's
-    identity on a ROUTER and ``b""`` on a DEALER; a ROUTER message of other than
-    two frames is dropped and counted (``pump.malformed``). `send(payload, to)`
-    needs ``to`` on a ROUTER; the pump's policy applies (per peer on a ROUTER).
-    """
-
-    def __init__(
-        self,
-        socket: zmq.Socket[Any],
-        loop: asyncio.AbstractEventLoop,
-        on_message: Callable[[bytes, bytes], None],
-        *,
-        name: str,
-        policy: Policy = "block",
-        max_queued: int = 100_000,
-        block_timeout: float = 1.0,
-        on_unroutable: Callable[[bytes], None] | None = None,
-        logger: logging.Logger = _log,
-    ) -> None:
-        self._on_message = on_message
-        self.routed = socket.type == zmq.ROUTER
-        self.pump = Pump(
-            socket, loop, name=name, policy=policy, max_queued=max_queued,
-            block_timeout=block_timeout, on_unroutable=on_unroutable, logger=logger,
-            on_frame=None if self.routed else self._on_frame,
-            on_frames=self._on_parts if self.routed else None,
-        )
-
-    def _on_frame(self, frame: bytes) -> None:
-        self._on_message(b"", frame)
-
-    def _on_parts(self, frames: list[bytes]) -> None:
-        if len(frames) != 2:
-            self.pump.reject("%s: dropped a message of %d frames from %r (expected 2)",
-                             self.pump.name, len(frames), frames[0] if frames else b"")
-            return
-        self._on_message(frames[0], frames[1])
-
-    def send(self, payload: bytes, to: bytes | None = None) -> bool:
-        """Send `payload` (to peer `to`: required on a ROUTER, refused on a DEALER)."""
-        if self.routed != (to is not None):
-            raise ValueError(f"{self.pump.name}: a ROUTER sends to a peer's identity, "
-                             "a DEALER to no one in particular")
-        return self.pump.send(payload, to)
-
-    def close(self, linger_ms: int = 0) -> None:
-        self.pump.close(linger_ms)
