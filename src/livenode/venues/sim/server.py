@@ -131,42 +131,32 @@ class SimVenueServer:
         self._market_buf = bytearray()
         self._running = False
         # The replay: started once (on the first start_feed), watched to its end.
-        self.feed_control = FeedControl(self.venue, loop, lambda: self._market, self._send)
+        self.feed_control = FeedControl(self.venue, loop, self._market_if_running, self._send)
         self.requests = 0
         self.events_sent = 0
         self.events_unattached = 0
         self.peers_lost = 0
-        # The channels' counts when they closed (they are per start).
-        self._counts_before = {"malformed": 0, "queued": 0, "market_sent": 0,
-                               "market_dropped": 0}
-
-    def _count(self, name: str) -> int:
-        now = 0
-        if name in ("malformed", "queued") and self._commands is not None:
-            now += getattr(self._commands.pump, name)
-        if self._market is not None:
-            pump = self._market.pump
-            now += {"malformed": pump.malformed, "queued": 0, "market_sent": pump.sent,
-                    "market_dropped": pump.dropped}[name]
-        return self._counts_before[name] + now
 
     @property
     def malformed(self) -> int:
         """Frames dropped as malformed, on either socket."""
-        return self._count("malformed")
+        return sum(c.pump.malformed for c in (self._commands, self._market) if c is not None)
 
     @property
     def queued(self) -> int:
         """Frames that waited for a peer."""
-        return self._count("queued")
+        return self._commands.pump.queued if self._commands is not None else 0
 
     @property
     def market_sent(self) -> int:
-        return self._count("market_sent")
+        return self._market.pump.sent if self._market is not None else 0
 
     @property
     def market_dropped(self) -> int:
-        return self._count("market_dropped")
+        return self._market.pump.dropped if self._market is not None else 0
+
+    def _market_if_running(self) -> TopicPublisher | None:
+        return self._market if self._running else None
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -234,17 +224,10 @@ class SimVenueServer:
         self._close_sockets()
 
     def _close_sockets(self) -> None:
-        commands, market = self._commands, self._market
-        if commands is not None:
-            self._counts_before["malformed"] += commands.pump.malformed
-            self._counts_before["queued"] += commands.pump.queued
-            commands.close()
-        if market is not None:
-            self._counts_before["malformed"] += market.pump.malformed
-            self._counts_before["market_sent"] += market.pump.sent
-            self._counts_before["market_dropped"] += market.pump.dropped
-            market.close()
-        self._commands = self._market = None
+        # The closed channels stay: their counters are the server's.
+        for channel in (self._commands, self._market):
+            if channel is not None:
+                channel.close()
         for sock in (self._router, self._pub):
             if sock is not None and not sock.closed:
                 sock.close(linger=0)
@@ -271,7 +254,7 @@ class SimVenueServer:
 
     def _on_market(self, msg: Any) -> None:
         market = self._market
-        if market is None:
+        if market is None or not self._running:
             return
         kind = type(msg)
         if kind is QuoteTick:
@@ -310,7 +293,7 @@ class SimVenueServer:
         """Send to one peer in order: behind its queue if it has one, never dropped
         while it reads (the wire's per-peer queue)."""
         commands = self._commands
-        if commands is not None:
+        if commands is not None and self._running:
             commands.send(data, peer)
 
     def _forget(self, peer: bytes) -> None:
