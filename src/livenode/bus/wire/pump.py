@@ -100,7 +100,8 @@ class Pump:
         self._retry: asyncio.TimerHandle | None = None
         self._closed = False
         self._paused = False
-        self._reading = on_frame is not None or on_frames is not None
+        self._receives = on_frame is not None or on_frames is not None
+        self._reading = self._receives
         self._drain = self._drain_frames if on_frame is not None else self._drain_parts
         self._spin_ns = int(spin_us * 1000)
         self._spin_until = 0
@@ -157,7 +158,7 @@ class Pump:
     def resume(self) -> None:
         if self._paused:
             self._paused = False
-            self._reading = not self._closed
+            self._reading = self._receives and not self._closed
             self.check()
 
     # -- sending ----------------------------------------------------------------------
