@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import zmq
 
-from livenode.bus.wire import RequestChannel
+from livenode.core.log_limiter import LogLimiter
 
 _log = logging.getLogger("livenode.bus.control")
 
@@ -316,17 +316,10 @@ ControlUnion = (
 
 
 class ControlSocket:
-    """A DEALER or ROUTER control socket on the wire layer (`livenode.bus.wire`).
+    """A DEALER or ROUTER control socket driven from the event loop through its FD.
 
     Incoming messages are decoded and queued; `recv()` awaits the next one as
-    ``(peer identity or b"", message)``. A malformed frame is dropped, counted
-    (``malformed``) and logged within a limit. Both directions are bounded and
-    never lose a message silently: a full incoming queue (``max_incoming``) pauses
-    reading (counted in ``recv_paused``; ZeroMQ's queue then holds the peer back),
-    and what a full peer queue cannot take waits in order in the wire's queue
-    (``pending``; at its bound the sender is held, then frames are dropped and
-    counted in ``dropped``). A message to a ROUTER peer that is gone is counted in
-    ``unroutable``.
+    ``(peer identity or b"", message)``. A malformed frame is logged and dropped.
     """
 
     def __init__(
@@ -334,60 +327,64 @@ class ControlSocket:
         socket: zmq.Socket[Any],
         loop: asyncio.AbstractEventLoop,
         codec: ControlCodec | None = None,
-        *,
-        max_incoming: int = 10_000,
-        max_outgoing: int = 10_000,
     ) -> None:
+        self._socket = socket
+        self._loop = loop
         self._codec = codec or ControlCodec()
-        self._queue: asyncio.Queue[tuple[bytes, ControlMessage]] = asyncio.Queue(max_incoming)
-        self._wire = RequestChannel(socket, loop, self._on_message, name="control",
-                                    max_queued=max_outgoing, logger=_log)
-        self._router = self._wire.routed
-
-    @property
-    def malformed(self) -> int:
-        return self._wire.pump.malformed
-
-    @property
-    def pending(self) -> int:
-        """Messages waiting for the peer's queue to take them."""
-        return self._wire.pump.pending
-
-    @property
-    def dropped(self) -> int:
-        return self._wire.pump.dropped
-
-    @property
-    def unroutable(self) -> int:
-        return self._wire.pump.unroutable
-
-    @property
-    def recv_paused(self) -> int:
-        """Times reading paused because nobody took the incoming messages."""
-        return self._wire.pump.paused
+        self._router = socket.socket_type == zmq.ROUTER
+        self._queue: asyncio.Queue[tuple[bytes, ControlMessage]] = asyncio.Queue()
+        self._fd = cast(int, socket.getsockopt(zmq.FD))
+        loop.add_reader(self._fd, self._drain)
+        self._closed = False
+        self.malformed = 0
+        # A peer sending garbage must not flood the log (counted in `malformed`).
+        self._log_limit = LogLimiter(_log)
+        loop.call_soon(self._drain)
 
     def send(self, msg: ControlMessage, to: bytes | None = None) -> None:
-        """Send `msg` (to peer `to` on a ROUTER); never blocks the loop while the peer reads."""
-        if self._router and to is None:
-            raise ValueError("a ROUTER control socket needs the peer's identity")
-        self._wire.send(self._codec.encode(msg), to if self._router else None)
+        """Send `msg` (to peer `to` on a ROUTER); never blocks the loop."""
+        payload = self._codec.encode(msg)
+        try:
+            if self._router:
+                if to is None:
+                    raise ValueError("a ROUTER control socket needs the peer's identity")
+                self._socket.send_multipart([to, payload], zmq.NOBLOCK)
+            else:
+                self._socket.send(payload, zmq.NOBLOCK)
+        except zmq.Again:
+            _log.warning(
+                "control message %s to %r dropped: peer queue full", type(msg).__name__, to
+            )
+        except zmq.ZMQError as exc:  # ROUTER_MANDATORY: the peer is gone
+            _log.warning("control message %s to %r not sent: %s", type(msg).__name__, to, exc)
+        # A send may consume the FD's edge: look again for incoming messages.
+        self._loop.call_soon(self._drain)
 
     async def recv(self) -> tuple[bytes, ControlMessage]:
-        item = await self._queue.get()
-        if self._wire.pump.is_paused:
-            self._wire.pump.resume()
-        return item
+        return await self._queue.get()
 
-    def _on_message(self, peer: bytes, payload: bytes) -> None:
-        try:
-            msg = self._codec.decode(payload)
-        except ControlCodecError as exc:
-            self._wire.pump.reject("dropped control frame from %r: %s", peer, exc)
+    def _drain(self) -> None:
+        if self._closed:
             return
-        self._queue.put_nowait((peer, msg))
-        if self._queue.full():
-            self._wire.pump.pause()
+        while True:
+            try:
+                frames = self._socket.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            peer = frames[0] if self._router and len(frames) > 1 else b""
+            try:
+                msg = self._codec.decode(frames[-1])
+            except ControlCodecError as exc:
+                self.malformed += 1
+                self._log_limit.log(logging.ERROR, "malformed", "dropped control frame from "
+                                    "%r: %s (#%d)", peer, exc, self.malformed)
+                continue
+            self._queue.put_nowait((peer, msg))
 
     def close(self, linger_ms: int = 0) -> None:
         """Close the socket; `linger_ms` > 0 lets queued messages leave first (bounded)."""
-        self._wire.close(linger_ms)
+        if self._closed:
+            return
+        self._closed = True
+        self._loop.remove_reader(self._fd)
+        self._socket.close(linger=linger_ms)

@@ -217,13 +217,10 @@ class CacheConfig(ConfigStruct, frozen=True, kw_only=True):
 class MessageBusConfig(ConfigStruct, frozen=True, kw_only=True):
     """The ZeroMQ bus between the worker processes of a multiprocess node.
 
-    Commands and events are never dropped while the peer reads: a full peer queue
-    makes the publisher hold them, in order, until the peer reads again
-    (XPUB_NODROP; up to 100,000 more in the publisher, where a peer that takes
-    nothing for a second makes it drop new ones, counted and logged: see
-    `livenode.bus.wire`). Market data is dropped (and counted) instead, so a slow
-    reader sees fresh quotes rather than a backlog. `sndhwm` / `rcvhwm` bound
-    ZeroMQ's queues, in messages.
+    Commands and events are never dropped: a full peer queue makes the publisher
+    hold them, in order, until the peer reads again (XPUB_NODROP). Market data
+    is dropped (and counted) instead, so a slow reader sees fresh quotes rather
+    than a backlog. `sndhwm` / `rcvhwm` bound those queues, in messages.
     """
 
     # ipc: Unix sockets in the run directory (one host, the default);

@@ -71,8 +71,7 @@ _WORKER_COUNTERS = (
      "Bus messages the process received from its peers"),
     ("messages_out", "livenode_worker_messages_sent", "Bus messages the process published"),
     ("dropped", "livenode_worker_messages_dropped",
-     "Market data messages dropped under back-pressure (commands or events only when "
-     "a peer stopped reading past the publisher's bound)"),
+     "Market data messages dropped under back-pressure (never commands or events)"),
     ("gaps", "livenode_worker_sequence_gaps", "Sequence gaps seen on the bus"),
     ("malformed", "livenode_worker_malformed_frames", "Bus frames that did not decode"),
     ("handler_errors", "livenode_worker_handler_errors", "Message handlers that raised"),

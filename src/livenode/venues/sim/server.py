@@ -7,17 +7,13 @@ which may outlive a worker (or the node): crash recovery is tested against a
 venue that kept its orders.
 
 - ROUTER (``command_endpoint``): requests of `remote_protocol`; attached exec
-  clients get every account event, in order, never dropped while they read
-  (``ROUTER_MANDATORY`` turns a full peer queue into EAGAIN, and the frame waits in
-  the wire's ordered per-peer queue instead of vanishing). A peer that went away is
-  forgotten.
+  clients get every account event, in order, never dropped (``ROUTER_MANDATORY``
+  turns a full peer queue into EAGAIN, and the frame waits in an ordered per-peer
+  queue instead of vanishing). A peer that went away is forgotten.
 - PUB (``market_endpoint``, an XPUB: the server sees its subscriptions):
   instruments, quotes and trades, one frame each, ``topic NUL payload``. Market
   data to a slow subscriber may be dropped by ZeroMQ's high-water mark (it is
   market data: the newest quote matters).
-
-Both are driven by the wire layer (`livenode.bus.wire`): a `RequestChannel` on the
-ROUTER, a `TopicPublisher` (policy ``"drop"``) on the XPUB.
 
 A random-walk feed starts with the server. A replay waits for a client's
 ``start_feed`` (the sim data client sends it once the node's strategies have
@@ -41,18 +37,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import logging
 import os
 import signal
 import sys
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 import zmq
 
-from livenode.bus.wire import RequestChannel, TopicPublisher
 from livenode.core.clock import Clock, LiveClock
 from livenode.model.codec import Codec, CodecError
 from livenode.model.commands import CancelAllOrders, CancelOrder, ModifyOrder, SubmitOrder
@@ -78,6 +75,8 @@ from livenode.venues.sim.venue import SimVenue
 
 __all__ = ["READY_LINE", "SimVenueServer", "main"]
 
+_DRAIN_BATCH = 1024
+_RETRY_S = 0.001  # re-try a blocked peer queue this often (only under back-pressure)
 _PARENT_POLL_S = 0.25
 
 _log = logging.getLogger("livenode.venues.sim.server")
@@ -123,40 +122,25 @@ class SimVenueServer:
         self._ctx: zmq.Context[Any] | None = None
         self._router: zmq.Socket[Any] | None = None
         self._pub: zmq.Socket[Any] | None = None
-        self._commands: RequestChannel | None = None
-        self._market: TopicPublisher | None = None
+        self._router_fd = -1
         # Attached exec clients: identity -> next event seq; insertion-ordered.
         self._peers: dict[bytes, int] = {}
+        self._pending: dict[bytes, deque[bytes]] = {}
+        self._retry: asyncio.TimerHandle | None = None
+        self._check_scheduled = False
         self._prefixes: dict[tuple[str, Any], bytes] = {}
         self._market_buf = bytearray()
         self._running = False
         # The replay: started once (on the first start_feed), watched to its end.
-        self.feed_control = FeedControl(self.venue, loop, self._market_if_running, self._send)
+        self.feed_control = FeedControl(self.venue, loop, lambda: self._pub, self._send)
         self.requests = 0
+        self.malformed = 0
         self.events_sent = 0
         self.events_unattached = 0
+        self.queued = 0
         self.peers_lost = 0
-
-    @property
-    def malformed(self) -> int:
-        """Frames dropped as malformed, on either socket."""
-        return sum(c.pump.malformed for c in (self._commands, self._market) if c is not None)
-
-    @property
-    def queued(self) -> int:
-        """Frames that waited for a peer."""
-        return self._commands.pump.queued if self._commands is not None else 0
-
-    @property
-    def market_sent(self) -> int:
-        return self._market.pump.sent if self._market is not None else 0
-
-    @property
-    def market_dropped(self) -> int:
-        return self._market.pump.dropped if self._market is not None else 0
-
-    def _market_if_running(self) -> TopicPublisher | None:
-        return self._market if self._running else None
+        self.market_sent = 0
+        self.market_dropped = 0
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -185,12 +169,8 @@ class SimVenueServer:
         except Exception:
             self._close_sockets()
             raise
-        self._commands = RequestChannel(self._router, self._loop, self._handle,
-                                        name=f"sim venue {self.venue.venue}",
-                                        on_unroutable=self._forget, logger=_log)
-        self._market = TopicPublisher(self._pub, self._loop, self.feed_control.on_subscription,
-                                      name=f"sim venue {self.venue.venue} market",
-                                      policy="drop", logger=_log)
+        self._router_fd = cast(int, self._router.getsockopt(zmq.FD))
+        self._loop.add_reader(self._router_fd, self._on_router_events)
         self._running = True
         self.venue.subscribe_market(self._on_market)
         self.venue.attach_account(self._on_account_event)
@@ -200,6 +180,7 @@ class SimVenueServer:
         else:
             _log.info("sim venue %s: replay waits for a start_feed (once the strategies "
                       "subscribed)", self.venue.venue)
+        self._schedule_check()
 
     @staticmethod
     def _bind(socket: zmq.Socket[Any], endpoint: str) -> None:
@@ -217,19 +198,20 @@ class SimVenueServer:
         self.venue.stop()
         self.venue.unsubscribe_market(self._on_market)
         self.venue.detach_account(self._on_account_event)
-        if self._commands is not None:
-            self._commands.pump.flush()  # best effort: what the peers' queues take now
+        self._flush_all()
         self.venue.close()
         self._running = False
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        if self._router_fd >= 0:
+            self._loop.remove_reader(self._router_fd)
+            self._router_fd = -1
         self._close_sockets()
 
     def _close_sockets(self) -> None:
-        # The closed channels stay: their counters are the server's.
-        for channel in (self._commands, self._market):
-            if channel is not None:
-                channel.close()
         for sock in (self._router, self._pub):
-            if sock is not None and not sock.closed:
+            if sock is not None:
                 sock.close(linger=0)
         self._router = self._pub = None
         if self._ctx is not None:
@@ -253,8 +235,8 @@ class SimVenueServer:
         return prefix
 
     def _on_market(self, msg: Any) -> None:
-        market = self._market
-        if market is None or not self._running:
+        pub = self._pub
+        if pub is None:
             return
         kind = type(msg)
         if kind is QuoteTick:
@@ -267,7 +249,11 @@ class SimVenueServer:
         buf = self._market_buf
         buf[:] = prefix
         self._codec.encode_into(msg, buf, -1)
-        market.offer(buf)  # sent, or dropped and counted (market_dropped)
+        try:
+            pub.send(buf, zmq.NOBLOCK)
+            self.market_sent += 1
+        except zmq.Again:
+            self.market_dropped += 1
 
     # -- account events ---------------------------------------------------------------
 
@@ -290,21 +276,95 @@ class SimVenueServer:
     # -- sending ----------------------------------------------------------------------
 
     def _send(self, peer: bytes, data: bytes) -> None:
-        """Send to one peer in order: behind its queue if it has one, never dropped
-        while it reads (the wire's per-peer queue)."""
-        commands = self._commands
-        if commands is not None and self._running:
-            commands.send(data, peer)
+        """Send to one peer in order: behind its queue if it has one, never dropped."""
+        queue = self._pending.get(peer)
+        if queue:
+            queue.append(data)
+            self.queued += 1
+            return
+        if self._try_send(peer, data) is False:
+            self._pending.setdefault(peer, deque()).append(data)
+            self.queued += 1
+            self._schedule_retry()
+        self._schedule_check()
+
+    def _try_send(self, peer: bytes, data: bytes) -> bool | None:
+        """True sent, False blocked (EAGAIN), None the peer is gone (forgotten)."""
+        router = self._router
+        if router is None:
+            return None
+        try:
+            router.send_multipart([peer, data], zmq.NOBLOCK)
+            return True
+        except zmq.Again:
+            return False
+        except zmq.ZMQError as exc:
+            if exc.errno != errno.EHOSTUNREACH:
+                raise
+            self._forget(peer)
+            return None
 
     def _forget(self, peer: bytes) -> None:
-        # The wire found the peer gone (ROUTER_MANDATORY) and dropped its queue.
         if self._peers.pop(peer, None) is not None:
             self.peers_lost += 1
             _log.warning("sim venue %s: client %s is gone; detached", self.venue.venue, peer.hex())
+        self._pending.pop(peer, None)
+
+    def _flush_all(self) -> bool:
+        progressed = False
+        for peer in list(self._pending):
+            queue = self._pending[peer]
+            while queue:
+                sent = self._try_send(peer, queue[0])
+                if sent is None:
+                    break  # forgotten, queue dropped with it
+                if not sent:
+                    break
+                queue.popleft()
+                progressed = True
+            if not queue:
+                self._pending.pop(peer, None)
+        return progressed
+
+    def _schedule_retry(self) -> None:
+        # ROUTER's POLLOUT says "some peer can take a message", not which: re-try the
+        # blocked queues on a short timer while there are any.
+        if self._retry is None and self._running:
+            self._retry = self._loop.call_later(_RETRY_S, self._on_retry)
+
+    def _on_retry(self) -> None:
+        self._retry = None
+        self._flush_all()
+        if self._pending:
+            self._schedule_retry()
+
+    def _schedule_check(self) -> None:
+        # A send may consume the FD's edge: look at EVENTS once per loop turn.
+        if not self._check_scheduled and self._running:
+            self._check_scheduled = True
+            self._loop.call_soon(self._on_router_events)
 
     # -- requests ---------------------------------------------------------------------
 
-    def _handle(self, peer: bytes, data: bytes) -> None:
+    def _on_router_events(self) -> None:
+        self._check_scheduled = False
+        router = self._router
+        if router is None:
+            return
+        self.feed_control.drain_subscriptions()
+        for _ in range(_DRAIN_BATCH):
+            try:
+                frames = router.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            self._handle(frames)
+        self._schedule_check()  # batch full: yield to the loop, then go on draining
+
+    def _handle(self, frames: list[bytes]) -> None:
+        if len(frames) != 2:
+            self._malformed(frames[0] if frames else b"", f"{len(frames)} frames, expected 2")
+            return
+        peer, data = frames
         try:
             request = self._proto.decode(data)
         except ProtocolError as exc:
@@ -329,8 +389,9 @@ class SimVenueServer:
             self._send_event(peer, self._codec.encode(self.venue.account_state()))
 
     def _malformed(self, peer: bytes, what: str) -> None:
-        assert self._commands is not None
-        self._commands.pump.reject("sim venue: dropped frame from %s: %s", peer.hex(), what)
+        self.malformed += 1
+        if self.malformed <= 10 or self.malformed % 1000 == 0:
+            _log.error("sim venue: dropped frame #%d from %s: %s", self.malformed, peer.hex(), what)
 
     def _dispatch(self, peer: bytes, request: Request) -> Reply | None:
         op = request.op

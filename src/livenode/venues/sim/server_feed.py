@@ -27,11 +27,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
 import msgspec
+import zmq
 
-from livenode.bus.wire import TopicPublisher
 from livenode.venues.sim.remote_protocol import (
     FEED_END_PREFIX,
     FeedEnded,
@@ -56,8 +56,7 @@ class FeedControl:
     Args:
         venue: the hosted venue (its ``feed``).
         loop: the server's loop.
-        publisher: returns the server's market publisher (None once closed); its
-            subscriptions come to `on_subscription`.
+        publisher: returns the server's XPUB socket (None once closed).
         send: sends a command-socket frame to a peer, in order, never dropped.
     """
 
@@ -65,7 +64,7 @@ class FeedControl:
         self,
         venue: SimVenue,
         loop: asyncio.AbstractEventLoop,
-        publisher: Callable[[], TopicPublisher | None],
+        publisher: Callable[[], zmq.Socket[Any] | None],
         send: Callable[[bytes, bytes], None],
     ) -> None:
         self._venue = venue
@@ -139,19 +138,21 @@ class FeedControl:
             self._task.cancel()
             self._task = None
 
-    def on_subscription(self, subscribed: bool, prefix: bytes) -> None:
-        """The XPUB reports the first subscription and the last unsubscription of a
-        prefix over all subscribers."""
-        if subscribed:
-            self._subscribed.add(prefix)
-        else:
-            self._subscribed.discard(prefix)
-
     def drain_subscriptions(self) -> None:
-        """Read the subscriptions that have reached the publisher, now."""
+        """Read the subscriptions the XPUB reports (the server calls it with every batch
+        of requests too, so they never pile up in the socket)."""
         pub = self._publisher()
-        if pub is not None:
-            pub.read_subscriptions()
+        while pub is not None:
+            try:
+                frame = pub.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            # XPUB: 1 + prefix subscribes, 0 + prefix unsubscribes (the first and the
+            # last of a prefix over all subscribers).
+            if frame[:1] == b"\x01":
+                self._subscribed.add(frame[1:])
+            elif frame[:1] == b"\x00":
+                self._subscribed.discard(frame[1:])
 
     async def _run(self, wanted: set[bytes]) -> None:
         venue = self._venue
@@ -176,12 +177,14 @@ class FeedControl:
         await self._venue.feed.done.wait()
         status = self.status()
         pub = self._publisher()
-        # After the last tick on every market connection (PUB keeps order per
-        # connection): a client that reads it has every tick published to it.
-        if pub is not None and not pub.offer(FEED_END_PREFIX + msgspec.msgpack.encode(status)):
-            # High-water mark: the watchers end on FeedEnded below.
-            _log.warning("sim venue %s: the feed's end frame was dropped at the "
-                         "high-water mark", self._venue.venue)
+        if pub is not None:
+            # After the last tick on every market connection (PUB keeps order per
+            # connection): a client that reads it has every tick published to it.
+            try:
+                pub.send(FEED_END_PREFIX + msgspec.msgpack.encode(status), zmq.NOBLOCK)
+            except zmq.Again:  # high-water mark: the watchers end on FeedEnded below
+                _log.warning("sim venue %s: the feed's end frame was dropped at the "
+                             "high-water mark", self._venue.venue)
         frame = self._proto.encode(FeedEnded(status))
         for peer in list(self._watchers):
             self._send(peer, frame)
