@@ -90,3 +90,8 @@ def test_a_squatted_port_during_a_restart_moves_the_worker(
     assert workers["data-SIM"]["restarts"] == 1, workers
     assert "Address already in use" not in node.log(), node.log()[-3000:]
     assert code == 0, node.output() + node.log()[-3000:]
+    # The moved worker's peers traded on: the stop's audit holds the books to the venue's
+    # (orders, positions, balances, fills), and each fill is booked once.
+    assert summary["audit"]["books_match_venue"] is True, summary["audit"]
+    trade_ids = [f["trade_id"] for f in summary["fills"]]
+    assert len(trade_ids) == len(set(trade_ids)), trade_ids

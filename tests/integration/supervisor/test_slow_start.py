@@ -122,3 +122,4 @@ def test_a_slow_start_that_keeps_moving_reaches_running(
     assert "start made no progress" not in log, log[-3000:]
     summary = json.loads(summary_path.read_text())
     assert summary["shutdown"]["clean"] is True, summary
+    assert summary["audit"]["books_match_venue"] is True, summary["audit"]
